@@ -1,0 +1,19 @@
+"""`python -m booking api|worker|migrate|seed`."""
+
+from booking.seed import seed
+from booking.settings import BookingSettings
+from booking.worker import build_loops
+from clinic_shared.service_cli import ServiceDefinition, main
+
+SERVICE = ServiceDefinition(
+    name="booking",
+    default_port=8001,
+    app_factory="booking.api:create_app",
+    settings=BookingSettings,
+    loops=build_loops,
+    migrations="booking:migrations",
+    seed=seed,
+)
+
+if __name__ == "__main__":
+    main(SERVICE)

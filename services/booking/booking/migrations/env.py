@@ -1,0 +1,7 @@
+"""Alembic environment for booking's database."""
+
+from booking.models import metadata
+from booking.settings import BookingSettings
+from clinic_shared.migrations import run_env
+
+run_env(metadata, default_url=BookingSettings().database_url)

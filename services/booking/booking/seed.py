@@ -1,0 +1,50 @@
+"""Demo data: two appointment requests with example contact details (never real ones)."""
+
+from sqlalchemy import func, select
+
+from booking.models import AppointmentRequest
+from booking.requests import submit_request
+from booking.schemas import AppointmentRequestCreate
+from booking.settings import BookingSettings
+from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.log import get_logger
+from clinic_shared.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+DEMO_REQUESTS = [
+    {
+        "name": "Bert Example",
+        "phone": "07400 123456",
+        "email": "bert@example.org",
+        "contact_channel": "email",
+        "mode": "clinic",
+        "reason": "Four months after an L5/S1 fusion and a right hip keyhole. Stiff lower back, "
+        "tight right hamstring and calf that keep cramping on couch to 5k. I work next to "
+        "Moorgate.",
+        "consent": True,
+    },
+    {
+        "name": "Ada Sample",
+        "phone": "020 7946 0123",
+        "contact_channel": "phone",
+        "mode": "virtual",
+        "reason": "Sore knee after running, getting worse on stairs.",
+        "consent": True,
+    },
+]
+
+
+def seed(settings: ServiceSettings) -> None:
+    assert isinstance(settings, BookingSettings)
+    engine = make_engine(settings.database_url, pool_size=1)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        if session.scalar(select(func.count()).select_from(AppointmentRequest)):
+            log.info("seed.skipped", reason="appointment requests exist")
+            return
+    for i, demo in enumerate(DEMO_REQUESTS):
+        form = AppointmentRequestCreate.model_validate(demo)
+        submit_request(sessions, form, settings, idempotency_key=f"demo-seed-{i}")
+    log.info("seed.done", requests=len(DEMO_REQUESTS))
+    engine.dispose()

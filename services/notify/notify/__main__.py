@@ -1,0 +1,17 @@
+"""`python -m notify api|worker|migrate`."""
+
+from clinic_shared.service_cli import ServiceDefinition, main
+from notify.settings import NotifySettings
+from notify.worker import build_loops
+
+SERVICE = ServiceDefinition(
+    name="notify",
+    default_port=8003,
+    app_factory="notify.api:create_app",
+    settings=NotifySettings,
+    loops=build_loops,
+    migrations="notify:migrations",
+)
+
+if __name__ == "__main__":
+    main(SERVICE)

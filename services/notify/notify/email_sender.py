@@ -1,0 +1,55 @@
+"""Handing e-mail to an SMTP server, and telling transient failures from permanent ones."""
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+
+from notify.settings import NotifySettings
+
+
+class PermanentDeliveryError(Exception):
+    """The server refused for good (bad address, rejected content): do not try again."""
+
+
+class TransientDeliveryError(Exception):
+    """The server was unreachable or said "try later": try again with backoff."""
+
+
+class SmtpSender:
+    def __init__(self, settings: NotifySettings) -> None:
+        self.settings = settings
+
+    def send(self, messages: list[EmailMessage]) -> list[Exception | None]:
+        """Send over one SMTP session; per message, None or the error it met."""
+        host, port = self.settings.smtp_endpoint
+        results: list[Exception | None] = []
+        try:
+            with smtplib.SMTP(host, port, timeout=self.settings.smtp_timeout) as smtp:
+                smtp.ehlo()
+                if self.settings.smtp_starttls and not self.settings.uses_mail_sink:
+                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.ehlo()
+                if self.settings.smtp_username:
+                    smtp.login(self.settings.smtp_username,
+                               self.settings.smtp_password.get_secret_value())
+                for message in messages:
+                    results.append(self._send_one(smtp, message))
+        except (smtplib.SMTPException, OSError) as exc:
+            error = TransientDeliveryError(f"{type(exc).__name__}: {exc}")
+            results.extend(error for _ in range(len(messages) - len(results)))
+        return results
+
+    @staticmethod
+    def _send_one(smtp: smtplib.SMTP, message: EmailMessage) -> Exception | None:
+        try:
+            smtp.send_message(message)
+            return None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if all(400 <= code < 500 for code in codes):
+                return TransientDeliveryError(f"recipient deferred {codes}")
+            return PermanentDeliveryError(f"recipient refused {codes}")
+        except smtplib.SMTPResponseException as exc:
+            if 400 <= exc.smtp_code < 500:
+                return TransientDeliveryError(f"{exc.smtp_code}")
+            return PermanentDeliveryError(f"{exc.smtp_code}")

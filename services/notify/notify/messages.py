@@ -1,0 +1,61 @@
+"""Rendering notifications from the clinic's editable Jinja2 templates."""
+
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from notify.models import Notification
+from notify.settings import NotifySettings
+
+TEMPLATES = Path(__file__).parent / "templates"
+LONDON = ZoneInfo("Europe/London")
+CHANNEL_PHRASES = {"email": "e-mail", "sms": "text message", "phone": "phone"}
+
+
+def _environment(folder: Path) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+class MessageRenderer:
+    def __init__(self, settings: NotifySettings, folder: Path = TEMPLATES) -> None:
+        self.settings = settings
+        self.env = _environment(folder)
+
+    def context(self, notification: Notification) -> dict[str, Any]:
+        contact_by = datetime.fromisoformat(notification.context["contact_by"]).astimezone(LONDON)
+        return {
+            **notification.context,
+            "channel_phrase": CHANNEL_PHRASES[notification.context["contact_channel"]],
+            "contact_by_local": contact_by.strftime("%H:%M on %A %-d %B"),
+            "clinic": {
+                "name": self.settings.clinic_name,
+                "phone": self.settings.clinic_phone,
+                "email": self.settings.clinic_email,
+            },
+        }
+
+    def email(self, notification: Notification) -> EmailMessage:
+        """A multipart (plain text + HTML) e-mail with a Message-ID fixed by the notification."""
+        ctx = self.context(notification)
+        kind = notification.kind
+        message = EmailMessage()
+        message["Subject"] = self.env.get_template(f"{kind}.subject.j2").render(ctx).strip()
+        message["From"] = self.settings.mail_from
+        message["To"] = notification.recipient
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = f"<{notification.id}@notify.clinic>"
+        message["X-Clinic-Reference"] = notification.reference
+        message.set_content(self.env.get_template(f"{kind}.txt.j2").render(ctx))
+        message.add_alternative(self.env.get_template(f"{kind}.html.j2").render(ctx),
+                                subtype="html")
+        return message

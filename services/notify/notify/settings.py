@@ -1,0 +1,52 @@
+"""notify's settings, from the environment."""
+
+from functools import lru_cache
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+
+from clinic_shared.settings import ServiceSettings
+
+
+class NotifySettings(ServiceSettings):
+    service_name: ClassVar[str] = "notify"
+
+    database_url: str = Field(
+        default="postgresql+psycopg://postgres@localhost:5432/notify",
+        validation_alias="NOTIFY_DATABASE_URL",
+    )
+    worker_metrics_port: int = Field(default=9103, validation_alias="WORKER_METRICS_PORT")
+
+    smtp_host: str = Field(default="", description="empty: use the embedded mail sink")
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout: float = 10.0
+    mail_from: str = "Clinic <no-reply@example.org>"
+    mail_sink_host: str = "127.0.0.1"
+    mail_sink_port: int = 1025
+    mail_sink_dir: str = "var/mail"
+
+    clinic_name: str = "London Physio Clinics"
+    clinic_phone: str = "020 7946 0000"
+    clinic_email: str = "hello@example.org"
+    reception_email: str = "reception@example.org"
+
+    max_attempts: int = Field(default=8, ge=1)
+    dispatch_poll_interval: float = Field(default=1.0, gt=0)
+
+    @property
+    def uses_mail_sink(self) -> bool:
+        return not self.smtp_host
+
+    @property
+    def smtp_endpoint(self) -> tuple[str, int]:
+        if self.uses_mail_sink:
+            return self.mail_sink_host, self.mail_sink_port
+        return self.smtp_host, self.smtp_port
+
+
+@lru_cache
+def get_settings() -> NotifySettings:
+    return NotifySettings()

@@ -1,0 +1,62 @@
+"""notify's background loops. Run with `python -m notify worker`."""
+
+import threading
+
+from clinic_shared.consumer import EventConsumer, Subscription
+from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.messaging.topology import Topology
+from clinic_shared.relay import OutboxRelay
+from clinic_shared.settings import ServiceSettings
+from clinic_shared.worker import Loop
+from notify.dispatcher import EmailDispatcher
+from notify.handlers import HANDLERS
+from notify.mail_sink import start_sink
+from notify.models import inbox, outbox
+from notify.settings import NotifySettings
+
+
+def build_loops(settings: ServiceSettings) -> list[Loop]:
+    assert isinstance(settings, NotifySettings)
+    topology = Topology(settings.amqp_prefix)
+    engine = make_engine(settings.database_url, pool_size=settings.consumer_threads + 2)
+    sessions = make_session_factory(engine)
+    consumer = EventConsumer(
+        service="notify",
+        subscription=Subscription(
+            consumer="notify", queue=topology.queue("notify", "booking"), handlers=HANDLERS
+        ),
+        session_factory=sessions,
+        inbox=inbox,
+        amqp_url=settings.amqp_url,
+        topology=topology,
+        prefetch=settings.amqp_prefetch,
+        threads=settings.consumer_threads,
+        heartbeat=settings.amqp_heartbeat,
+        reconnect_max_delay=settings.amqp_reconnect_max_delay,
+    )
+    relay = OutboxRelay(
+        service="notify",
+        engine=engine,
+        outbox=outbox,
+        amqp_url=settings.amqp_url,
+        topology=topology,
+        batch_size=settings.outbox_batch_size,
+        poll_interval=settings.outbox_poll_interval,
+        heartbeat=settings.amqp_heartbeat,
+        reconnect_max_delay=settings.amqp_reconnect_max_delay,
+    )
+    loops = [
+        Loop("booking-events", consumer.run),
+        Loop("outbox-relay", relay.run),
+        Loop("email-dispatch", EmailDispatcher(settings, sessions).run),
+    ]
+    if settings.uses_mail_sink:
+        loops.append(Loop("mail-sink", lambda stop: _run_sink(settings, stop)))
+    return loops
+
+
+def _run_sink(settings: NotifySettings, stop: threading.Event) -> None:
+    controller = start_sink(settings)
+    stop.wait()
+    if controller is not None:
+        controller.stop()

@@ -1,0 +1,1 @@
+"""referral: the triage queue, the split between disciplines, the therapist directory, caseloads."""

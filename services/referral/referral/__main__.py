@@ -1,0 +1,17 @@
+"""`python -m referral api|worker|migrate`."""
+
+from clinic_shared.service_cli import ServiceDefinition, main
+from referral.settings import ReferralSettings
+from referral.worker import build_loops
+
+SERVICE = ServiceDefinition(
+    name="referral",
+    default_port=8002,
+    app_factory="referral.api:create_app",
+    settings=ReferralSettings,
+    loops=build_loops,
+    migrations="referral:migrations",
+)
+
+if __name__ == "__main__":
+    main(SERVICE)

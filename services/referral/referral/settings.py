@@ -1,0 +1,23 @@
+"""referral's settings, from the environment."""
+
+from functools import lru_cache
+from typing import ClassVar
+
+from pydantic import Field
+
+from clinic_shared.settings import ServiceSettings
+
+
+class ReferralSettings(ServiceSettings):
+    service_name: ClassVar[str] = "referral"
+
+    database_url: str = Field(
+        default="postgresql+psycopg://postgres@localhost:5432/referral",
+        validation_alias="REFERRAL_DATABASE_URL",
+    )
+    worker_metrics_port: int = Field(default=9102, validation_alias="WORKER_METRICS_PORT")
+
+
+@lru_cache
+def get_settings() -> ReferralSettings:
+    return ReferralSettings()

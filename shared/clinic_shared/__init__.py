@@ -1,0 +1,1 @@
+"""The project's common package: settings, database, messaging, logging, health, metrics."""

@@ -1,0 +1,112 @@
+"""What every service's FastAPI app has: correlation ids, metrics, health and readiness."""
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.concurrency import run_in_threadpool
+
+from clinic_shared.correlation import correlation_id_var
+from clinic_shared.log import get_logger
+from clinic_shared.messaging.connection import broker_answers
+from clinic_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = get_logger(__name__)
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+def database_answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except (OperationalError, InterfaceError):
+        return False
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, object]]:
+    """Each bad field and why, without echoing what was typed (it may be health data)."""
+    errors = []
+    for error in exc.errors():
+        loc = [part for part in error["loc"] if part != "body"]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        errors.append({
+            "field": ".".join(str(part) for part in loc) or "body",
+            "loc": list(error["loc"]),
+            "msg": message,
+            "type": error["type"],
+        })
+    return errors
+
+
+def create_app(*, service: str, title: str, engine: Engine, amqp_url: str,
+               description: str = "") -> FastAPI:
+    app = FastAPI(title=title, description=description, version="0.1.0")
+
+    @app.middleware("http")
+    async def correlation_and_metrics(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get(CORRELATION_HEADER, "")
+        correlation_id = incoming if 8 <= len(incoming) <= 64 else uuid.uuid4().hex
+        token = correlation_id_var.set(correlation_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            correlation_id_var.reset(token)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(service, request.method, path, response.status_code).inc()
+        HTTP_LATENCY.labels(service, request.method, path).observe(time.perf_counter() - started)
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_down(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("api.database_unavailable", error=type(exc).__name__)
+        return JSONResponse(
+            {"detail": "The database is unavailable; nothing was saved. Please try again shortly."},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """200 when the database and the broker answer; 503 naming what is down."""
+        checks = {
+            "database": await run_in_threadpool(database_answers, engine),
+            "broker": await run_in_threadpool(broker_answers, amqp_url),
+        }
+        down = [name for name, ok in checks.items() if not ok]
+        body = {
+            "status": "ready" if not down else "unavailable",
+            "service": service,
+            "checks": {name: "ok" if ok else "down" for name, ok in checks.items()},
+            "down": down,
+        }
+        return JSONResponse(body, status_code=503 if down else 200)
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,1 @@
+"""Messaging over RabbitMQ: envelope and contracts, topology, connections."""

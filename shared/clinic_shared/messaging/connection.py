@@ -1,0 +1,77 @@
+"""Opening pika connections the way pika's docs ask: heartbeats, timeouts, backoff on failure."""
+
+import contextlib
+import random
+import threading
+
+import pika
+import pika.exceptions
+
+from clinic_shared.log import get_logger
+
+log = get_logger(__name__)
+
+# What a lost or refused broker connection looks like to pika's blocking adapter.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    pika.exceptions.AMQPConnectionError,
+    pika.exceptions.AMQPChannelError,
+    pika.exceptions.StreamLostError,
+    pika.exceptions.ConnectionClosedByBroker,
+    ConnectionError,
+    OSError,
+)
+
+
+def connection_parameters(
+    url: str, heartbeat: int = 30, name: str = "clinic"
+) -> pika.URLParameters:
+    params = pika.URLParameters(url)
+    params.heartbeat = heartbeat
+    params.blocked_connection_timeout = 30
+    params.socket_timeout = 5
+    params.stack_timeout = 10
+    params.connection_attempts = 1
+    params.client_properties = {"connection_name": name}
+    return params
+
+
+def connect(url: str, heartbeat: int = 30, name: str = "clinic") -> pika.BlockingConnection:
+    return pika.BlockingConnection(connection_parameters(url, heartbeat, name))
+
+
+class Backoff:
+    """Exponential backoff with full jitter, reset after a success."""
+
+    def __init__(self, base: float = 0.2, cap: float = 15.0) -> None:
+        self.base = base
+        self.cap = cap
+        self.attempt = 0
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    def sleep(self, stop: threading.Event) -> None:
+        delay = random.uniform(0, min(self.cap, self.base * 2**self.attempt))
+        self.attempt += 1
+        stop.wait(delay)
+
+
+def broker_answers(url: str, timeout: float = 2.0) -> bool:
+    """True when an AMQP connection can be opened now (used by /readyz)."""
+    params = pika.URLParameters(url)
+    params.connection_attempts = 1
+    params.socket_timeout = timeout
+    params.stack_timeout = timeout
+    params.blocked_connection_timeout = timeout
+    try:
+        pika.BlockingConnection(params).close()
+        return True
+    except CONNECTION_ERRORS:
+        return False
+
+
+def close_quietly(connection: pika.BlockingConnection) -> None:
+    """Close a connection that may already be broken."""
+    if connection.is_open:
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            connection.close()

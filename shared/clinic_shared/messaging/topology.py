@@ -1,0 +1,110 @@
+"""Exchanges, queues and bindings: declared by every worker, exported as broker definitions."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from pika.adapters.blocking_connection import BlockingChannel
+
+EVENTS_EXCHANGE = "clinic.events"
+DEAD_LETTER_EXCHANGE = "clinic.dead-letter"
+DELIVERY_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One consumer's durable quorum queue: `<consumer>.<source>-events`."""
+
+    consumer: str
+    source: str
+    bindings: tuple[str, ...]
+
+    @property
+    def base_name(self) -> str:
+        return f"{self.consumer}.{self.source}-events"
+
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("referral", "booking", ("booking.appointment.*",)),
+    QueueSpec("notify", "booking", ("booking.appointment.*",)),
+)
+
+
+class Topology:
+    """The broker names for one deployment; `prefix` isolates test runs sharing a broker."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    @property
+    def exchange(self) -> str:
+        return self.prefix + EVENTS_EXCHANGE
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return self.prefix + DEAD_LETTER_EXCHANGE
+
+    def queue(self, consumer: str, source: str) -> str:
+        return self.prefix + f"{consumer}.{source}-events"
+
+    def dead_letter_queue(self, queue: str) -> str:
+        return f"{queue}.dead-letter"
+
+    def queues_of(self, consumer: str) -> list[str]:
+        return [self.prefix + q.base_name for q in QUEUES if q.consumer == consumer]
+
+    def queue_arguments(self, queue: str) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": self.dead_letter_exchange,
+            "x-dead-letter-routing-key": queue,
+        }
+
+    def declare(self, channel: BlockingChannel) -> None:
+        """Declare everything (idempotent), so publishers never race consumers' first start."""
+        channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
+        channel.exchange_declare(self.dead_letter_exchange, exchange_type="direct", durable=True)
+        for spec in QUEUES:
+            name = self.prefix + spec.base_name
+            dlq = self.dead_letter_queue(name)
+            channel.queue_declare(dlq, durable=True, arguments={"x-queue-type": "quorum"})
+            channel.queue_bind(dlq, self.dead_letter_exchange, routing_key=name)
+            channel.queue_declare(name, durable=True, arguments=self.queue_arguments(name))
+            for key in spec.bindings:
+                channel.queue_bind(name, self.exchange, routing_key=key)
+
+    def delete(self, channel: BlockingChannel) -> None:
+        """Remove everything this topology declared (test clean-up)."""
+        for spec in QUEUES:
+            name = self.prefix + spec.base_name
+            channel.queue_delete(name)
+            channel.queue_delete(self.dead_letter_queue(name))
+        channel.exchange_delete(self.exchange)
+        channel.exchange_delete(self.dead_letter_exchange)
+
+    def definitions(self, vhost: str = "/") -> dict[str, Any]:
+        """The same topology in RabbitMQ's definitions format (deploy/rabbitmq/definitions.json)."""
+        exchanges = [
+            {"name": self.exchange, "vhost": vhost, "type": "topic", "durable": True,
+             "auto_delete": False, "internal": False, "arguments": {}},
+            {"name": self.dead_letter_exchange, "vhost": vhost, "type": "direct",
+             "durable": True, "auto_delete": False, "internal": False, "arguments": {}},
+        ]
+        queues: list[dict[str, Any]] = []
+        bindings: list[dict[str, Any]] = []
+        for spec in QUEUES:
+            name = self.prefix + spec.base_name
+            dlq = self.dead_letter_queue(name)
+            queues.append({"name": name, "vhost": vhost, "durable": True, "auto_delete": False,
+                           "arguments": self.queue_arguments(name)})
+            queues.append({"name": dlq, "vhost": vhost, "durable": True, "auto_delete": False,
+                           "arguments": {"x-queue-type": "quorum"}})
+            bindings.append({"source": self.dead_letter_exchange, "vhost": vhost,
+                             "destination": dlq, "destination_type": "queue",
+                             "routing_key": name, "arguments": {}})
+            bindings.extend(
+                {"source": self.exchange, "vhost": vhost, "destination": name,
+                 "destination_type": "queue", "routing_key": key, "arguments": {}}
+                for key in spec.bindings
+            )
+        return {"exchanges": exchanges, "queues": queues, "bindings": bindings}

@@ -1,0 +1,94 @@
+"""Alembic helpers shared by every service's migrations."""
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, create_engine, pool
+
+
+def alembic_config(script_location: str, database_url: str) -> Config:
+    """A Config for `script_location` (e.g. "booking:migrations") against `database_url`."""
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(script_location: str, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(script_location, database_url), revision)
+
+
+def downgrade(script_location: str, database_url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(script_location, database_url), revision)
+
+
+def run_env(target_metadata: MetaData, default_url: str) -> None:
+    """The body of a service's env.py: offline SQL or online against the configured URL."""
+    url = context.config.get_main_option("sqlalchemy.url") or default_url
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=target_metadata, literal_binds=True,
+                          compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+def create_messaging_tables_v1() -> None:
+    """Outbox (with the trigger that wakes the relay) and inbox, as of revision 1 everywhere.
+
+    Frozen: later changes to these tables go in new, service-specific revisions.
+    """
+    import sqlalchemy as sa
+    from alembic import op
+    from sqlalchemy.dialects import postgresql
+
+    from clinic_shared.outbox import OUTBOX_NOTIFY_FUNCTION, OUTBOX_NOTIFY_TRIGGER
+
+    op.create_table(
+        "inbox_messages",
+        sa.Column("consumer", sa.String(length=100), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox_messages"),
+    )
+    op.create_table(
+        "outbox_messages",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("routing_key", sa.String(length=200), nullable=False),
+        sa.Column("payload", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("headers", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.Column("available_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox_messages"),
+        sa.UniqueConstraint("event_id", name="uq_outbox_messages_event_id"),
+    )
+    op.create_index("ix_outbox_messages_unsent", "outbox_messages", ["id"],
+                    postgresql_where=sa.text("sent_at IS NULL"))
+    op.execute(OUTBOX_NOTIFY_FUNCTION)
+    op.execute(OUTBOX_NOTIFY_TRIGGER)
+
+
+def drop_messaging_tables_v1() -> None:
+    from alembic import op
+
+    from clinic_shared.outbox import DROP_OUTBOX_NOTIFY
+
+    op.execute(DROP_OUTBOX_NOTIFY)
+    op.drop_index("ix_outbox_messages_unsent", table_name="outbox_messages")
+    op.drop_table("outbox_messages")
+    op.drop_table("inbox_messages")

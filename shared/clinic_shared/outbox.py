@@ -1,0 +1,77 @@
+"""Transactional outbox: events are rows written with the change that caused them."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from clinic_shared.messaging.envelope import Envelope, EventData
+
+OUTBOX_CHANNEL = "outbox_messages"
+
+
+def define_outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox_messages",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("event_type", String(100), nullable=False),
+        Column("routing_key", String(200), nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("headers", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("available_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("sent_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text),
+        Index("ix_outbox_messages_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+    )
+
+
+def add_event(session: Session, outbox: Table, data: EventData, source: str) -> Envelope:
+    """Stage `data` for publishing in the caller's transaction; returns its envelope."""
+    envelope = Envelope.wrap(data, source)
+    session.execute(
+        insert(outbox).values(
+            event_id=envelope.id,
+            event_type=envelope.type,
+            routing_key=data.routing_key,
+            payload=envelope.model_dump(mode="json"),
+            headers=envelope.headers(),
+        )
+    )
+    return envelope
+
+
+# Alembic helpers: the trigger that wakes the relay when an outbox row commits.
+OUTBOX_NOTIFY_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION outbox_messages_notify() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('{OUTBOX_CHANNEL}', '');
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+OUTBOX_NOTIFY_TRIGGER = """
+CREATE TRIGGER outbox_messages_notify AFTER INSERT ON outbox_messages
+FOR EACH STATEMENT EXECUTE FUNCTION outbox_messages_notify();
+"""
+DROP_OUTBOX_NOTIFY = """
+DROP TRIGGER IF EXISTS outbox_messages_notify ON outbox_messages;
+DROP FUNCTION IF EXISTS outbox_messages_notify();
+"""

@@ -1,0 +1,61 @@
+"""`python -m <service> api|worker|migrate|seed`: how every service process is started."""
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from clinic_shared.db import create_database_if_missing, make_engine, wait_for_database
+from clinic_shared.log import configure_logging, get_logger
+from clinic_shared.migrations import upgrade
+from clinic_shared.settings import ServiceSettings
+from clinic_shared.worker import Loop, run_loops
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    default_port: int
+    app_factory: str  # import string of a zero-argument FastAPI factory
+    settings: Callable[[], ServiceSettings]
+    loops: Callable[[ServiceSettings], list[Loop]]
+    migrations: str  # Alembic script location, "package:folder"
+    seed: Callable[[ServiceSettings], None] | None = None
+
+
+def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {service.name}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    api = commands.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=service.default_port)
+    commands.add_parser("worker", help="run consumers, the outbox relay and timers")
+    migrate = commands.add_parser("migrate", help="wait for the database and migrate it")
+    migrate.add_argument("--create-database", action="store_true",
+                         help="create the database first if it does not exist")
+    migrate.add_argument("--seed", action="store_true", help="seed demo data afterwards")
+    commands.add_parser("seed", help="seed demo data (idempotent)")
+    args = parser.parse_args(argv)
+
+    settings = service.settings()
+    configure_logging(service.name, settings.log_level, settings.log_format)
+    if args.command == "api":
+        uvicorn.run(service.app_factory, factory=True, host=args.host, port=args.port,
+                    log_config=None, access_log=False, proxy_headers=True)
+    elif args.command == "worker":
+        run_loops(service.loops(settings), settings.worker_metrics_port)
+    elif args.command == "migrate":
+        if args.create_database and create_database_if_missing(settings.database_url):
+            log.info("database.created", service=service.name)
+        engine = make_engine(settings.database_url, pool_size=1)
+        wait_for_database(engine)
+        engine.dispose()
+        upgrade(service.migrations, settings.database_url)
+        log.info("database.migrated", service=service.name)
+        if args.seed and service.seed is not None:
+            service.seed(settings)
+    elif args.command == "seed" and service.seed is not None:
+        service.seed(settings)

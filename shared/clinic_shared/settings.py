@@ -1,0 +1,56 @@
+"""Typed settings from the environment, with local defaults refused in production."""
+
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-deploying"
+DEV_AMQP_URL = "amqp://guest:guest@localhost:5672/%2F"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares; each service subclasses it and adds its own database URL."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: ClassVar[str] = "clinic"
+    environment: Environment = Environment.development
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    database_url: str = "postgresql+psycopg://postgres@localhost:5432/clinic"
+
+    amqp_url: str = DEV_AMQP_URL
+    amqp_prefix: str = Field(default="", description="prefix for exchange and queue names")
+    amqp_prefetch: int = Field(default=32, ge=1, le=1000)
+    amqp_heartbeat: int = Field(default=30, ge=0)
+    amqp_reconnect_max_delay: float = Field(default=15.0, gt=0)
+    consumer_threads: int = Field(default=4, ge=1, le=64)
+
+    outbox_poll_interval: float = Field(default=1.0, gt=0)
+    outbox_batch_size: int = Field(default=100, ge=1)
+
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+    worker_metrics_port: int = 9100
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> "ServiceSettings":
+        if self.environment is not Environment.production:
+            return self
+        problems = []
+        if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
+            problems.append("SECRET_KEY is the development default")
+        elif len(self.secret_key.get_secret_value()) < 32:
+            problems.append("SECRET_KEY must be at least 32 characters")
+        if "guest:guest@" in self.amqp_url:
+            problems.append("AMQP_URL uses the default guest account")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self

@@ -1,0 +1,59 @@
+"""Runs a service's background loops (consumers, outbox relay, timers) until SIGTERM or Ctrl-C."""
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import start_http_server
+
+from clinic_shared.log import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Loop:
+    name: str
+    run: Callable[[threading.Event], None]
+
+
+def run_loops(loops: list[Loop], metrics_port: int | None, stop: threading.Event | None = None
+              ) -> None:
+    """Start each loop on its own thread; on SIGTERM/SIGINT let them finish and return."""
+    stop = stop or threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("worker.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    if metrics_port:
+        start_http_server(metrics_port)
+    threads = [
+        threading.Thread(target=_guarded(loop, stop), name=loop.name, daemon=True)
+        for loop in loops
+    ]
+    for thread in threads:
+        thread.start()
+    log.info("worker.started", loops=[loop.name for loop in loops], metrics_port=metrics_port)
+    stop.wait()
+    for thread in threads:
+        thread.join(timeout=35)
+    log.info("worker.stopped")
+
+
+def _guarded(loop: Loop, stop: threading.Event) -> Callable[[], None]:
+    """Keep a loop alive: an unexpected crash is logged and the loop restarted."""
+
+    def target() -> None:
+        while not stop.is_set():
+            try:
+                loop.run(stop)
+            except Exception:
+                log.exception("worker.loop_crashed", loop=loop.name)
+                stop.wait(1.0)
+
+    return target
