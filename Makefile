@@ -1,0 +1,38 @@
+# Two commands for a machine with Python 3.11, PostgreSQL and RabbitMQ on their standard ports:
+#   make run    install, migrate, seed, start every API and worker (Ctrl-C stops all)
+#   make test   install, then run the whole test suite
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PYTHON ?= python3.11
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install run test lint definitions clean
+
+install: $(VENV)/.installed
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml shared/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+run: install
+	$(VENV)/bin/clinic run
+
+test: install
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Regenerate the broker definitions from the topology in shared/ (a test checks they match).
+definitions: install
+	$(VENV)/bin/clinic topology > deploy/rabbitmq/definitions.json
+
+clean:
+	rm -rf $(VENV) $(TOOLS) var

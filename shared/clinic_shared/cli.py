@@ -1,0 +1,105 @@
+"""`clinic`: the operator's command. Run everything locally, migrate, seed, export broker topology.
+
+It starts services as separate processes (`python -m <service> ...`) and never imports their
+code, so it stays on the shared side of the service boundaries.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from clinic_shared.messaging.topology import Topology
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    service: str
+    port: int
+    metrics_port: int
+
+
+SERVICES = (
+    ServiceProcess("booking", 8001, 9101),
+    ServiceProcess("referral", 8002, 9102),
+    ServiceProcess("notify", 8003, 9103),
+)
+
+
+def _python(service: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", service, *args]
+
+
+def migrate(seed: bool) -> None:
+    """Create each service's database if missing, migrate it, and optionally seed demo data."""
+    for svc in SERVICES:
+        args = ["migrate", "--create-database"] + (["--seed"] if seed else [])
+        subprocess.run(_python(svc.service, *args), check=True)
+
+
+def run(host: str) -> int:
+    """Migrate, seed, then run every API and worker until Ctrl-C; stop them all on the way out."""
+    migrate(seed=True)
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    for svc in SERVICES:
+        env = {**os.environ, "WORKER_METRICS_PORT": str(svc.metrics_port)}
+        children.append((f"{svc.service}-api", subprocess.Popen(
+            _python(svc.service, "api", "--host", host, "--port", str(svc.port)), env=env)))
+        children.append((f"{svc.service}-worker", subprocess.Popen(
+            _python(svc.service, "worker"), env=env)))
+    print("\nClinic services are starting:", flush=True)
+    for svc in SERVICES:
+        print(f"  {svc.service:<9} http://{host}:{svc.port}/docs   "
+              f"(ready: /readyz, metrics: /metrics; worker metrics :{svc.metrics_port})")
+    print(f"  mail sink  http://{host}:8003/api/mail-sink/messages (when SMTP_HOST is unset)")
+    print("Press Ctrl-C to stop.\n", flush=True)
+    stopping = False
+
+    def _stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children:
+            if child.poll() is not None:
+                print(f"{name} exited with {child.returncode}; stopping everything.",
+                      file=sys.stderr)
+                exit_code, stopping = 1, True
+        time.sleep(0.3)
+    for _, child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 40
+    for _, child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    print("All clinic services stopped.")
+    return exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="clinic", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_cmd = commands.add_parser("run", help="migrate, seed and run every API and worker")
+    run_cmd.add_argument("--host", default="127.0.0.1")
+    migrate_cmd = commands.add_parser("migrate", help="create and migrate every database")
+    migrate_cmd.add_argument("--seed", action="store_true", help="seed demo data too")
+    topology_cmd = commands.add_parser("topology", help="print the broker definitions (JSON)")
+    topology_cmd.add_argument("--prefix", default="")
+    args = parser.parse_args(argv)
+
+    if args.command == "run":
+        sys.exit(run(args.host))
+    elif args.command == "migrate":
+        migrate(args.seed)
+    elif args.command == "topology":
+        print(json.dumps(Topology(args.prefix).definitions(), indent=2))

@@ -1,0 +1,94 @@
+"""Fixtures: real PostgreSQL and RabbitMQ (found as support/infra.py says), isolated per run."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pika
+import pytest
+
+from clinic_shared.db import create_database_if_missing, drop_database
+from clinic_shared.messaging.topology import Topology
+from tests.support.infra import Infra, provide_infra
+from tests.support.smtp_server import SmtpServer
+from tests.support.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """Unique per test run: names every database and broker object this run creates."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    try:
+        with provide_infra() as found:
+            yield found
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def make_database(infra: Infra, run_id: str) -> Iterator[Callable[[str], str]]:
+    """Creates an empty database named for this run; all are dropped at the end."""
+    created: list[str] = []
+
+    def make(label: str) -> str:
+        url = infra.database_url(f"{run_id}_{label}_{uuid.uuid4().hex[:6]}")
+        create_database_if_missing(url)
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        drop_database(url)
+
+
+@pytest.fixture
+def topology(infra: Infra, run_id: str) -> Iterator[Topology]:
+    """A declared topology under names no one else uses; deleted afterwards."""
+    topo = Topology(f"{run_id}.{uuid.uuid4().hex[:6]}.")
+    connection = pika.BlockingConnection(pika.URLParameters(infra.amqp_url))
+    topo.declare(connection.channel())
+    yield topo
+    topo.delete(connection.channel())
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+def _start_stack(infra: Infra, name: str, logs: Path, smtp: SmtpServer, proxy: bool) -> Stack:
+    stack = Stack(infra=infra, name=name, logs=logs, smtp=smtp, through_proxy=proxy)
+    try:
+        return stack.start()
+    except BaseException:
+        print(stack.log_tail())
+        stack.stop()
+        raise
+
+
+@pytest.fixture(scope="session")
+def stack(infra: Infra, run_id: str, smtp_server: SmtpServer,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """booking, referral and notify (API and worker each) as real processes."""
+    running = _start_stack(infra, f"{run_id}s", tmp_path_factory.mktemp("stack"), smtp_server,
+                           proxy=False)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def proxied_stack(infra: Infra, run_id: str, smtp_server: SmtpServer,
+                  tmp_path: Path) -> Iterator[Stack]:
+    """A stack of its own whose broker connections all pass through a TCP proxy we control."""
+    running = _start_stack(infra, f"{run_id}p{uuid.uuid4().hex[:4]}", tmp_path / "stack",
+                           smtp_server, proxy=True)
+    yield running
+    print(running.log_tail())
+    running.stop()

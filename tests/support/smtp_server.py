@@ -1,0 +1,60 @@
+"""A real SMTP server (aiosmtpd) the test starts, keeping what it was handed."""
+
+import threading
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.support.ports import free_port
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    recipients: tuple[str, ...]
+    message: EmailMessage
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        return part.get_content() if part is not None else ""
+
+    @property
+    def html(self) -> str:
+        part = self.message.get_body(preferencelist=("html",))
+        return part.get_content() if part is not None else ""
+
+
+class _Handler:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.received: list[ReceivedMail] = []
+
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
+        with self.lock:
+            self.received.append(ReceivedMail(tuple(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._handler = _Handler()
+        self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> "SmtpServer":
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def messages(self) -> list[ReceivedMail]:
+        with self._handler.lock:
+            return list(self._handler.received)
+
+    def to(self, address: str) -> list[ReceivedMail]:
+        return [m for m in self.messages() if address in m.recipients]

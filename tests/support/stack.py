@@ -1,0 +1,152 @@
+"""The three services as real processes, on their own databases and broker names."""
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pika
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, create_engine
+
+from clinic_shared.db import create_database_if_missing, drop_database
+from clinic_shared.messaging.topology import Topology
+from clinic_shared.migrations import upgrade
+from tests.support.infra import Infra
+from tests.support.ports import free_port
+from tests.support.smtp_server import SmtpServer
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_until
+
+SERVICES = ("booking", "referral", "notify")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    infra: Infra
+    name: str  # unique per stack: prefixes databases and broker names
+    logs: Path
+    smtp: SmtpServer
+    through_proxy: bool = False
+    proxy: TcpProxy | None = None
+    api_ports: dict[str, int] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    database_urls: dict[str, str] = field(default_factory=dict)
+    engines: dict[str, Engine] = field(default_factory=dict)
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(f"{self.name}.")
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.api_ports[service]}{path}"
+
+    def amqp_url_for_services(self) -> str:
+        if self.proxy is None:
+            return self.infra.amqp_url
+        parts = urlsplit(self.infra.amqp_url)
+        credentials = parts.netloc.rpartition("@")[0]
+        return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{self.proxy.port}"))
+
+    def start(self) -> "Stack":
+        if self.through_proxy:
+            params = pika.URLParameters(self.infra.amqp_url)
+            self.proxy = TcpProxy(params.host, params.port).start()
+        for service in SERVICES:
+            url = self.infra.database_url(f"{self.name}_{service}")
+            create_database_if_missing(url)
+            upgrade(f"{service}:migrations", url)
+            self.database_urls[service] = url
+            self.engines[service] = create_engine(url, pool_size=2)
+            self.api_ports[service] = free_port()
+            self.metrics_ports[service] = free_port()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for service in SERVICES:
+            env = self._env(service)
+            self._spawn(f"{service}-worker", [service, "worker"], env)
+            self._spawn(f"{service}-api",
+                        [service, "api", "--port", str(self.api_ports[service])], env)
+        for service in SERVICES:
+            wait_until(lambda s=service: self._answers(self.url(s, "/healthz")), timeout=30,
+                       message=f"{service} API to start (logs in {self.logs})")
+            wait_until(lambda s=service: self._answers(
+                f"http://127.0.0.1:{self.metrics_ports[s]}/metrics"), timeout=30,
+                message=f"{service} worker to start (logs in {self.logs})")
+        return self
+
+    def _env(self, service: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
+        env.update({
+            "ENVIRONMENT": "test",
+            "LOG_FORMAT": "json",
+            "AMQP_URL": self.amqp_url_for_services(),
+            "AMQP_PREFIX": f"{self.name}.",
+            "AMQP_RECONNECT_MAX_DELAY": "1",
+            "AMQP_HEARTBEAT": "10",
+            f"{service.upper()}_DATABASE_URL": self.database_urls[service],
+            "WORKER_METRICS_PORT": str(self.metrics_ports[service]),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.smtp.port),
+            "SMTP_STARTTLS": "false",
+            "MAIL_SINK_DIR": str(self.logs / "mail-sink"),
+        })
+        return env
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log = (self.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen([sys.executable, "-m", *args], env=env, cwd=REPO,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append((name, process))
+
+    @staticmethod
+    def _answers(url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def worker_counter(self, service: str, name: str, **labels: str) -> float:
+        """A counter's value from a worker's /metrics (0 when not yet seen)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_ports[service]}/metrics").text
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v
+                                               for k, v in labels.items()):
+                    total += sample.value
+        return total
+
+    def stop(self) -> None:
+        for _, process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for _, process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for engine in self.engines.values():
+            engine.dispose()
+        for url in self.database_urls.values():
+            drop_database(url)
+        if self.proxy is not None:
+            self.proxy.stop()
+        connection = pika.BlockingConnection(pika.URLParameters(self.infra.amqp_url))
+        try:
+            self.topology.delete(connection.channel())
+        finally:
+            connection.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        out = []
+        for path in sorted(self.logs.glob("*.log")):
+            out.append(f"--- {path.name}")
+            out.extend(path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(out)
