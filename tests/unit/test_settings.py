@@ -1,0 +1,37 @@
+"""Settings refuse the development defaults in production."""
+
+import pytest
+from pydantic import ValidationError
+
+from booking.settings import BookingSettings
+from notify.settings import NotifySettings
+
+
+def test_development_runs_on_local_defaults() -> None:
+    settings = BookingSettings(_env_file=None)
+    assert settings.database_url.endswith("/booking")
+    assert settings.amqp_url.startswith("amqp://")
+
+
+def test_production_refuses_default_secret_and_guest_broker(monkeypatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(ValidationError) as info:
+        BookingSettings()
+    assert "SECRET_KEY" in str(info.value)
+    assert "guest" in str(info.value)
+
+
+def test_production_accepts_real_secrets(monkeypatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("AMQP_URL", "amqp://clinic:s3cret@rabbitmq:5672/%2F")
+    monkeypatch.setenv("BOOKING_DATABASE_URL", "postgresql+psycopg://b:pw@db/booking")
+    settings = BookingSettings()
+    assert settings.database_url == "postgresql+psycopg://b:pw@db/booking"
+
+
+def test_notify_without_smtp_host_uses_the_sink(monkeypatch) -> None:
+    monkeypatch.delenv("SMTP_HOST", raising=False)
+    assert NotifySettings().smtp_endpoint == ("127.0.0.1", 1025)
+    monkeypatch.setenv("SMTP_HOST", "mail.example.org")
+    assert NotifySettings().smtp_endpoint == ("mail.example.org", 587)
