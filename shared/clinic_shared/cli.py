@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 
 from clinic_shared.messaging.topology import Topology
@@ -36,13 +37,16 @@ def _python(service: str, *args: str) -> list[str]:
 
 def migrate(seed: bool) -> None:
     """Create each service's database if missing, migrate it, and optionally seed demo data."""
-    for svc in SERVICES:
-        args = ["migrate", "--create-database"] + (["--seed"] if seed else [])
-        subprocess.run(_python(svc.service, *args), check=True)
+    args = ["migrate", "--create-database"] + (["--seed"] if seed else [])
+    jobs = [(svc.service, subprocess.Popen(_python(svc.service, *args))) for svc in SERVICES]
+    failed = [name for name, job in jobs if job.wait() != 0]
+    if failed:
+        sys.exit(f"migration failed for: {', '.join(failed)}")
 
 
 def run(host: str) -> int:
     """Migrate, seed, then run every API and worker until Ctrl-C; stop them all on the way out."""
+    os.environ.setdefault("LOG_FORMAT", "console")
     migrate(seed=True)
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     for svc in SERVICES:
@@ -51,7 +55,8 @@ def run(host: str) -> int:
             _python(svc.service, "api", "--host", host, "--port", str(svc.port)), env=env)))
         children.append((f"{svc.service}-worker", subprocess.Popen(
             _python(svc.service, "worker"), env=env)))
-    print("\nClinic services are starting:", flush=True)
+    _wait_until_healthy(host)
+    print("\nClinic services are running:", flush=True)
     for svc in SERVICES:
         print(f"  {svc.service:<9} http://{host}:{svc.port}/docs   "
               f"(ready: /readyz, metrics: /metrics; worker metrics :{svc.metrics_port})")
@@ -84,6 +89,19 @@ def run(host: str) -> int:
             child.kill()
     print("All clinic services stopped.")
     return exit_code
+
+
+def _wait_until_healthy(host: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    for svc in SERVICES:
+        url = f"http://{host}:{svc.port}/healthz"
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> None:

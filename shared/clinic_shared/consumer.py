@@ -128,6 +128,8 @@ class EventConsumer:
                 if first_time is None:
                     return Outcome.duplicate
                 handler(session, data, envelope)
+            log.info("consumer.processed", queue=self.subscription.queue,
+                     event_id=str(envelope.id), event_type=envelope.type)
             return Outcome.processed
         except DB_UNAVAILABLE as exc:
             log.warning("consumer.database_unavailable", queue=self.subscription.queue,

@@ -75,6 +75,19 @@ def test_request_becomes_triage_entry_and_acknowledgement_email(stack: Stack) ->
     for clinical in ("fusion", "L5", "hamstring", "hip", "cramp"):
         assert clinical not in mail.text and clinical not in mail.html, clinical
 
+    def logged_with_correlation_id(service: str) -> bool:
+        log = (stack.logs / f"{service}-worker.log").read_text()
+        return any('"corr-flow-0001"' in line and "consumer.processed" in line
+                   for line in log.splitlines())
+
+    for service in ("referral", "notify"):
+        wait_until(lambda s=service: logged_with_correlation_id(s),
+                   message=f"{service}'s log line carrying the request's correlation id")
+    for path in stack.logs.glob("*.log"):
+        logged = path.read_text()
+        for personal in (body["email"], "Bert Example", "7400123456", "7400 123456", REASON):
+            assert personal not in logged, f"{personal!r} logged in {path.name}"
+
 
 def test_invalid_request_names_each_bad_field_and_stores_nothing(stack: Stack) -> None:
     before = count_rows(stack, "booking", "appointment_requests")
