@@ -1,6 +1,7 @@
 """The three services as real processes, on their own databases and broker names."""
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,6 +40,7 @@ class Stack:
     database_urls: dict[str, str] = field(default_factory=dict)
     engines: dict[str, Engine] = field(default_factory=dict)
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
 
     @property
     def topology(self) -> Topology:
@@ -84,6 +86,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
         env.update({
             "ENVIRONMENT": "test",
+            "SECRET_KEY": self.secret_key,
             "LOG_FORMAT": "json",
             "AMQP_URL": self.amqp_url_for_services(),
             "AMQP_PREFIX": f"{self.name}.",

@@ -21,6 +21,15 @@ def test_production_refuses_default_secret_and_guest_broker(monkeypatch) -> None
     assert "guest" in str(info.value)
 
 
+def test_test_environment_refuses_the_default_secret_key(monkeypatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    with pytest.raises(ValidationError, match="SECRET_KEY is the development default"):
+        BookingSettings()
+    monkeypatch.setenv("SECRET_KEY", "short")
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        BookingSettings()
+
+
 def test_production_accepts_real_secrets(monkeypatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
