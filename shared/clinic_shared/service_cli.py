@@ -44,7 +44,8 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
     configure_logging(service.name, settings.log_level, settings.log_format)
     if args.command == "api":
         uvicorn.run(service.app_factory, factory=True, host=args.host, port=args.port,
-                    log_config=None, access_log=False, proxy_headers=True)
+                    log_config=None, access_log=False, proxy_headers=True,
+                    root_path=settings.root_path)
     elif args.command == "worker":
         run_loops(service.loops(settings), settings.worker_metrics_port)
     elif args.command == "migrate":
