@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Self
 
 import pika
 import pydantic
@@ -27,14 +28,15 @@ from clinic_shared.correlation import causation_id_var, correlation_id_var
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import (
     CONNECTION_ERRORS,
+    AmqpConfig,
     Backoff,
-    close_quietly,
-    connect,
+    run_connected,
 )
 from clinic_shared.messaging.contracts import UnknownEventError, parse_data
 from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.messaging.topology import Topology
 from clinic_shared.metrics import CONSUME_LATENCY, CONSUMED
+from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -67,24 +69,43 @@ class EventConsumer:
         subscription: Subscription,
         session_factory: sessionmaker[Session],
         inbox: Table,
-        amqp_url: str,
+        amqp: AmqpConfig,
         topology: Topology,
         prefetch: int = 32,
         threads: int = 4,
-        heartbeat: int = 30,
-        reconnect_max_delay: float = 15.0,
     ) -> None:
         self.service = service
         self.subscription = subscription
         self.session_factory = session_factory
         self.inbox = inbox
-        self.amqp_url = amqp_url
+        self.amqp = amqp
         self.topology = topology
         self.prefetch = prefetch
         self.threads = threads
-        self.heartbeat = heartbeat
-        self.backoff = Backoff(cap=reconnect_max_delay)
         self._stop = threading.Event()
+
+    @classmethod
+    def for_service(
+        cls,
+        settings: ServiceSettings,
+        source: str,
+        handlers: dict[str, Handler],
+        session_factory: sessionmaker[Session],
+        inbox: Table,
+    ) -> Self:
+        """The consumer of `source`'s events for the service `settings` describe."""
+        topology = Topology(settings.amqp_prefix)
+        consumer = settings.service_name
+        return cls(
+            service=consumer,
+            subscription=Subscription(consumer, topology.queue(consumer, source), handlers),
+            session_factory=session_factory,
+            inbox=inbox,
+            amqp=settings.amqp_config(),
+            topology=topology,
+            prefetch=settings.amqp_prefetch,
+            threads=settings.consumer_threads,
+        )
 
     # --- the part that touches the database: pure enough to test without a broker ---
 
@@ -149,24 +170,19 @@ class EventConsumer:
         """Consume until `stop` is set, reconnecting with backoff when the broker goes away."""
         self._stop = stop
         with ThreadPoolExecutor(self.threads, thread_name_prefix=f"{self.service}-handler") as pool:
-            while not stop.is_set():
-                try:
-                    connection = connect(self.amqp_url, self.heartbeat,
-                                         f"{self.service}-{self.subscription.consumer}")
-                except CONNECTION_ERRORS as exc:
-                    log.warning("consumer.broker_unreachable", error=type(exc).__name__)
-                    self.backoff.sleep(stop)
-                    continue
-                try:
-                    self._consume(connection, pool, stop)
-                except CONNECTION_ERRORS as exc:
-                    log.warning("consumer.broker_lost", error=type(exc).__name__)
-                    self.backoff.sleep(stop)
-                finally:
-                    close_quietly(connection)
+
+            def session(connection: pika.BlockingConnection, backoff: Backoff) -> None:
+                self._consume(connection, pool, backoff, stop)
+
+            name = f"{self.service}-{self.subscription.queue}"
+            run_connected(self.amqp, name, session, stop)
 
     def _consume(
-        self, connection: pika.BlockingConnection, pool: ThreadPoolExecutor, stop: threading.Event
+        self,
+        connection: pika.BlockingConnection,
+        pool: ThreadPoolExecutor,
+        backoff: Backoff,
+        stop: threading.Event,
     ) -> None:
         channel = connection.channel()
         self.topology.declare(channel)
@@ -174,7 +190,7 @@ class EventConsumer:
         in_flight: set[int] = set()
         on_message = functools.partial(self._on_message, connection, pool, in_flight)
         tag = channel.basic_consume(self.subscription.queue, on_message, auto_ack=False)
-        self.backoff.reset()
+        backoff.reset()
         log.info("consumer.started", queue=self.subscription.queue)
         while not stop.is_set():
             connection.process_data_events(time_limit=0.2)

@@ -8,6 +8,7 @@ leaves the row unsent; it is published again and the consumers' inbox drops the 
 import json
 import threading
 from datetime import timedelta
+from typing import Self
 
 import pika
 import pika.exceptions
@@ -18,14 +19,15 @@ from clinic_shared.db import libpq_dsn
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import (
     CONNECTION_ERRORS,
+    AmqpConfig,
     Backoff,
-    close_quietly,
-    connect,
+    run_connected,
 )
 from clinic_shared.messaging.topology import Topology
 from clinic_shared.metrics import OUTBOX_BACKLOG, OUTBOX_FAILED, OUTBOX_PUBLISHED
 from clinic_shared.outbox import OUTBOX_CHANNEL
 from clinic_shared.pg_wakeup import PgWakeup
+from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -39,46 +41,45 @@ class OutboxRelay:
         service: str,
         engine: Engine,
         outbox: Table,
-        amqp_url: str,
+        amqp: AmqpConfig,
         topology: Topology,
         batch_size: int = 100,
         poll_interval: float = 1.0,
-        heartbeat: int = 30,
-        reconnect_max_delay: float = 15.0,
     ) -> None:
         self.service = service
         self.engine = engine
         self.outbox = outbox
-        self.amqp_url = amqp_url
+        self.amqp = amqp
         self.topology = topology
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.heartbeat = heartbeat
-        self.backoff = Backoff(cap=reconnect_max_delay)
+
+    @classmethod
+    def for_service(cls, settings: ServiceSettings, engine: Engine, outbox: Table) -> Self:
+        return cls(
+            service=settings.service_name,
+            engine=engine,
+            outbox=outbox,
+            amqp=settings.amqp_config(),
+            topology=Topology(settings.amqp_prefix),
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval,
+        )
 
     def run(self, stop: threading.Event) -> None:
         """Publish until `stop` is set, reconnecting to the broker with backoff."""
         wakeup = PgWakeup(libpq_dsn(self.engine.url.render_as_string(False)), OUTBOX_CHANNEL)
+
+        def session(connection: pika.BlockingConnection, backoff: Backoff) -> None:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            self.topology.declare(channel)
+            backoff.reset()
+            log.info("relay.connected")
+            self._pump(connection, channel, wakeup, stop)
+
         try:
-            while not stop.is_set():
-                try:
-                    connection = connect(self.amqp_url, self.heartbeat, f"{self.service}-relay")
-                except CONNECTION_ERRORS as exc:
-                    log.warning("relay.broker_unreachable", error=type(exc).__name__)
-                    self.backoff.sleep(stop)
-                    continue
-                try:
-                    channel = connection.channel()
-                    channel.confirm_delivery()
-                    self.topology.declare(channel)
-                    self.backoff.reset()
-                    log.info("relay.connected")
-                    self._pump(connection, channel, wakeup, stop)
-                except CONNECTION_ERRORS as exc:
-                    log.warning("relay.broker_lost", error=type(exc).__name__)
-                    self.backoff.sleep(stop)
-                finally:
-                    close_quietly(connection)
+            run_connected(self.amqp, f"{self.service}-relay", session, stop)
         finally:
             wakeup.close()
 

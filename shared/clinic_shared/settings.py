@@ -6,6 +6,8 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clinic_shared.messaging.connection import AmqpConfig
+
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-deploying"
 DEV_AMQP_URL = "amqp://guest:guest@localhost:5672/%2F"
 
@@ -40,6 +42,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     worker_metrics_port: int = 9100
+
+    def amqp_config(self) -> AmqpConfig:
+        return AmqpConfig(self.amqp_url, self.amqp_heartbeat, self.amqp_reconnect_max_delay)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "ServiceSettings":

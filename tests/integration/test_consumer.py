@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, func, select
 
 from clinic_shared.consumer import EventConsumer, Outcome, Subscription
 from clinic_shared.db import make_session_factory
+from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
 from clinic_shared.migrations import upgrade
@@ -32,7 +33,7 @@ def consumer_for(sessions, infra, topology) -> EventConsumer:
     return EventConsumer(
         service="test",
         subscription=Subscription("referral", topology.queue("referral", "booking"), HANDLERS),
-        session_factory=sessions, inbox=inbox, amqp_url=infra.amqp_url, topology=topology,
+        session_factory=sessions, inbox=inbox, amqp=AmqpConfig(infra.amqp_url), topology=topology,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, select
 
 from booking.models import outbox
 from clinic_shared.db import make_session_factory
+from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import EventData
 from clinic_shared.messaging.topology import Topology
@@ -55,8 +56,9 @@ def stage(engine: Engine, events: list[EventData]) -> None:
 
 
 def relay_for(engine: Engine, infra, topology: Topology, poll: float = 0.2) -> OutboxRelay:
-    return OutboxRelay(service="test", engine=engine, outbox=outbox, amqp_url=infra.amqp_url,
-                       topology=topology, batch_size=50, poll_interval=poll)
+    return OutboxRelay(service="test", engine=engine, outbox=outbox,
+                       amqp=AmqpConfig(infra.amqp_url), topology=topology, batch_size=50,
+                       poll_interval=poll)
 
 
 def drain(infra, queue: str, expected: int, timeout: float = 30) -> list[str]:

@@ -2,9 +2,8 @@
 
 import threading
 
-from clinic_shared.consumer import EventConsumer, Subscription
+from clinic_shared.consumer import EventConsumer
 from clinic_shared.db import make_engine, make_session_factory
-from clinic_shared.messaging.topology import Topology
 from clinic_shared.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
@@ -17,34 +16,10 @@ from notify.settings import NotifySettings
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, NotifySettings)
-    topology = Topology(settings.amqp_prefix)
     engine = make_engine(settings.database_url, pool_size=settings.consumer_threads + 2)
     sessions = make_session_factory(engine)
-    consumer = EventConsumer(
-        service="notify",
-        subscription=Subscription(
-            consumer="notify", queue=topology.queue("notify", "booking"), handlers=HANDLERS
-        ),
-        session_factory=sessions,
-        inbox=inbox,
-        amqp_url=settings.amqp_url,
-        topology=topology,
-        prefetch=settings.amqp_prefetch,
-        threads=settings.consumer_threads,
-        heartbeat=settings.amqp_heartbeat,
-        reconnect_max_delay=settings.amqp_reconnect_max_delay,
-    )
-    relay = OutboxRelay(
-        service="notify",
-        engine=engine,
-        outbox=outbox,
-        amqp_url=settings.amqp_url,
-        topology=topology,
-        batch_size=settings.outbox_batch_size,
-        poll_interval=settings.outbox_poll_interval,
-        heartbeat=settings.amqp_heartbeat,
-        reconnect_max_delay=settings.amqp_reconnect_max_delay,
-    )
+    consumer = EventConsumer.for_service(settings, "booking", HANDLERS, sessions, inbox)
+    relay = OutboxRelay.for_service(settings, engine, outbox)
     loops = [
         Loop("booking-events", consumer.run),
         Loop("outbox-relay", relay.run),

@@ -3,6 +3,8 @@
 import contextlib
 import random
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pika
 import pika.exceptions
@@ -75,3 +77,37 @@ def close_quietly(connection: pika.BlockingConnection) -> None:
     if connection.is_open:
         with contextlib.suppress(*CONNECTION_ERRORS):
             connection.close()
+
+
+@dataclass(frozen=True)
+class AmqpConfig:
+    """How a worker loop reaches the broker; `settings.amqp_config()` builds it."""
+
+    url: str
+    heartbeat: int = 30
+    reconnect_max_delay: float = 15.0
+
+
+def run_connected(
+    config: AmqpConfig,
+    name: str,
+    session: Callable[[pika.BlockingConnection, Backoff], None],
+    stop: threading.Event,
+) -> None:
+    """Open a connection and run `session` on it until `stop`; on any broker failure, back off
+    and start again. `session` resets the backoff once it is properly under way."""
+    backoff = Backoff(cap=config.reconnect_max_delay)
+    while not stop.is_set():
+        try:
+            connection = connect(config.url, config.heartbeat, name)
+        except CONNECTION_ERRORS as exc:
+            log.warning("broker.unreachable", connection=name, error=type(exc).__name__)
+            backoff.sleep(stop)
+            continue
+        try:
+            session(connection, backoff)
+        except CONNECTION_ERRORS as exc:
+            log.warning("broker.connection_lost", connection=name, error=type(exc).__name__)
+            backoff.sleep(stop)
+        finally:
+            close_quietly(connection)
