@@ -1,0 +1,43 @@
+"""Without an SMTP server configured, notify's mail lands in the embedded sink an operator reads."""
+
+import uuid
+
+from fastapi.testclient import TestClient
+
+from notify.api import create_app
+from notify.email_sender import SmtpSender
+from notify.mail_sink import start_sink
+from notify.messages import MessageRenderer
+from notify.models import Notification
+from notify.settings import NotifySettings
+from tests.support.ports import free_port
+
+
+def test_mail_sent_without_smtp_server_is_readable_from_the_sink(tmp_path, infra):
+    settings = NotifySettings(smtp_host="", mail_sink_port=free_port(),
+                              mail_sink_dir=str(tmp_path / "mail"), amqp_url=infra.amqp_url)
+    controller = start_sink(settings)
+    assert controller is not None
+    try:
+        notification = Notification(
+            id=uuid.uuid4(), event_id=uuid.uuid4(), kind="request_acknowledgement",
+            channel="email", recipient="ada@example.org", reference="ABC-2345",
+            context={"name": "Ada", "reference": "ABC-2345",
+                     "contact_by": "2026-11-23T09:00:00+00:00", "contact_channel": "email"},
+        )
+        [error] = SmtpSender(settings).send([MessageRenderer(settings).email(notification)])
+        assert error is None
+    finally:
+        controller.stop()
+
+    listed = TestClient(create_app(settings)).get("/api/mail-sink/messages")
+    assert listed.status_code == 200
+    [mail] = listed.json()
+    assert mail["to"] == "ada@example.org"
+    assert "ABC-2345" in mail["subject"]
+    assert "09:00 on Monday 23 November" in mail["text"]
+
+
+def test_sink_listing_is_off_when_a_real_server_is_configured(infra):
+    settings = NotifySettings(smtp_host="mail.example.org", amqp_url=infra.amqp_url)
+    assert TestClient(create_app(settings)).get("/api/mail-sink/messages").status_code == 404
