@@ -7,6 +7,7 @@ from pathlib import Path
 import pika
 import pytest
 
+from clinic_shared.auth.keys import generate_key_pair
 from clinic_shared.db import create_database_if_missing, drop_database
 from clinic_shared.messaging.topology import Topology
 from tests.support.infra import Infra, provide_infra
@@ -54,6 +55,12 @@ def topology(infra: Infra, run_id: str) -> Iterator[Topology]:
     yield topo
     topo.delete(connection.channel())
     connection.close()
+
+
+@pytest.fixture(scope="session")
+def auth_keys() -> tuple[str, str]:
+    """(private PEM, public PEM) for staff tokens in tests that build apps in-process."""
+    return generate_key_pair()
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
+from clinic_shared.auth.access import PUBLIC
+from clinic_shared.auth.tokens import TokenVerifier
+from clinic_shared.body_limit import BodySizeLimit
 from clinic_shared.correlation import correlation_id_var
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import broker_answers
 from clinic_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -46,9 +50,20 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, object]]:
     return errors
 
 
-def create_app(*, service: str, title: str, engine: Engine, amqp_url: str,
+def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSettings,
                description: str = "") -> FastAPI:
     app = FastAPI(title=title, description=description, version="0.1.0")
+    app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        public_key=settings.public_key_pem(),
+        jwks_url=settings.auth_jwks_url,
+        algorithms=settings.auth_algorithms,
+        role_claim=settings.auth_role_claim,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    amqp_url = settings.amqp_url
 
     @app.middleware("http")
     async def correlation_and_metrics(
@@ -83,12 +98,12 @@ def create_app(*, service: str, title: str, engine: Engine, amqp_url: str,
             headers={"Retry-After": "5"},
         )
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], **PUBLIC)
     def healthz() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], **PUBLIC)
     async def readyz() -> JSONResponse:
         """200 when the database and the broker answer; 503 naming what is down."""
         checks = {
@@ -104,7 +119,7 @@ def create_app(*, service: str, title: str, engine: Engine, amqp_url: str,
         }
         return JSONResponse(body, status_code=503 if down else 200)
 
-    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    @app.get("/metrics", tags=["health"], include_in_schema=False, **PUBLIC)
     def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -12,9 +12,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 
+from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.messaging.topology import Topology
+from clinic_shared.settings import ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,19 @@ def run(host: str) -> int:
     return exit_code
 
 
+def mint_token(role: Role, subject: str, name: str, therapist_id: uuid.UUID | None,
+               minutes: int) -> str:
+    """A staff token signed with the configured private key (AUTH_PRIVATE_KEY[_FILE])."""
+    settings = ServiceSettings()
+    private_key = settings.private_key_pem()
+    if not private_key:
+        sys.exit("no private key: set AUTH_PRIVATE_KEY or AUTH_PRIVATE_KEY_FILE")
+    issuer = TokenIssuer(private_key, settings.auth_issuer, settings.auth_audience)
+    principal = Principal(subject=subject, role=role, name=name or subject,
+                          therapist_id=therapist_id)
+    return issuer.issue(principal, ttl_seconds=minutes * 60)
+
+
 def _wait_until_healthy(host: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     for svc in SERVICES:
@@ -111,6 +128,17 @@ def main(argv: list[str] | None = None) -> None:
     run_cmd.add_argument("--host", default="127.0.0.1")
     migrate_cmd = commands.add_parser("migrate", help="create and migrate every database")
     migrate_cmd.add_argument("--seed", action="store_true", help="seed demo data too")
+    token_cmd = commands.add_parser("token", help="mint a staff token (local key pair)")
+    token_cmd.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token_cmd.add_argument("--subject", default="operator")
+    token_cmd.add_argument("--name", default="")
+    token_cmd.add_argument("--therapist-id", type=uuid.UUID)
+    token_cmd.add_argument("--minutes", type=int, default=60)
+    erase_cmd = commands.add_parser(
+        "erase", help="erase one patient's personal data in every service")
+    erase_cmd.add_argument("--email")
+    erase_cmd.add_argument("--phone")
+    erase_cmd.add_argument("--reference")
     topology_cmd = commands.add_parser("topology", help="print the broker definitions (JSON)")
     topology_cmd.add_argument("--prefix", default="")
     args = parser.parse_args(argv)
@@ -119,5 +147,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run(args.host))
     elif args.command == "migrate":
         migrate(args.seed)
+    elif args.command == "token":
+        print(mint_token(Role(args.role), args.subject, args.name, args.therapist_id,
+                         args.minutes))
+    elif args.command == "erase":
+        forwarded = [f"--{key}={value}" for key in ("email", "phone", "reference")
+                     if (value := getattr(args, key))]
+        sys.exit(subprocess.run(_python("booking", "erase", *forwarded)).returncode)
     elif args.command == "topology":
         print(json.dumps(Topology(args.prefix).definitions(), indent=2))

@@ -24,6 +24,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=5,
+        hide_parameters=True,  # error messages must not carry patients' data into logs
         connect_args={"connect_timeout": 3},
     )
 

@@ -1,6 +1,7 @@
 """Structured JSON logging with the correlation id on every line. Never log personal data."""
 
 import logging
+import re
 import sys
 
 import structlog
@@ -14,6 +15,25 @@ def _add_correlation_id(
     correlation_id = correlation_id_var.get()
     if correlation_id is not None:
         event_dict.setdefault("correlation_id", correlation_id)
+    return event_dict
+
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"(?<![\w-])(?:\+|00)?(?:44\s?|0)(?:\d[\s-]?){9,10}(?![\w-])")
+
+
+def redact(text: str) -> str:
+    """Mask e-mail addresses and UK phone numbers in free text."""
+    return PHONE.sub("[phone]", EMAIL.sub("[email]", text))
+
+
+def _redact_personal_data(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Last line of defence: no e-mail address or phone number leaves in a log line."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = redact(value)
     return event_dict
 
 
@@ -31,6 +51,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        _redact_personal_data,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

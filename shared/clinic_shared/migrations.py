@@ -92,3 +92,61 @@ def drop_messaging_tables_v1() -> None:
     op.drop_index("ix_outbox_messages_unsent", table_name="outbox_messages")
     op.drop_table("outbox_messages")
     op.drop_table("inbox_messages")
+
+
+def create_audit_trail_v1() -> None:
+    """The append-only audit trail (frozen, as above)."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    from clinic_shared.audit import AUDIT_APPEND_ONLY
+
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("action", sa.String(length=50), nullable=False),
+        sa.Column("record_type", sa.String(length=50), nullable=False),
+        sa.Column("record_id", sa.String(length=64), nullable=True),
+        sa.Column("correlation_id", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_events"),
+    )
+    op.create_index("ix_audit_events_record", "audit_events", ["record_type", "record_id"])
+    op.create_index("ix_audit_events_actor", "audit_events", ["actor", "occurred_at"])
+    op.execute(AUDIT_APPEND_ONLY)
+
+
+def drop_audit_trail_v1() -> None:
+    from alembic import op
+
+    from clinic_shared.audit import DROP_AUDIT_APPEND_ONLY
+
+    op.execute(DROP_AUDIT_APPEND_ONLY)
+    op.drop_index("ix_audit_events_actor", table_name="audit_events")
+    op.drop_index("ix_audit_events_record", table_name="audit_events")
+    op.drop_table("audit_events")
+
+
+def create_audit_and_rate_limit_tables_v1() -> None:
+    """The audit trail and the shared rate-limit counters (frozen, as above)."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    create_audit_trail_v1()
+    op.create_table(
+        "rate_limit_hits",
+        sa.Column("bucket", sa.String(length=200), nullable=False),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("hits", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("bucket", "window_start", name="pk_rate_limit_hits"),
+    )
+
+
+def drop_audit_and_rate_limit_tables_v1() -> None:
+    from alembic import op
+
+    op.drop_table("rate_limit_hits")
+    drop_audit_trail_v1()

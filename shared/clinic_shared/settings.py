@@ -1,11 +1,13 @@
 """Typed settings from the environment, with local defaults refused in production."""
 
 from enum import StrEnum
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clinic_shared.auth.keys import ensure_local_key_pair
 from clinic_shared.messaging.connection import AmqpConfig
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-deploying"
@@ -38,10 +40,49 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
 
+    # Staff tokens: verified with a public key (PEM text or file) or an identity provider's JWKS.
+    auth_public_key: str = ""
+    auth_public_key_file: str = "var/keys/jwt-public.pem"
+    auth_private_key: SecretStr = SecretStr("")  # only where tokens are minted (sign-in, CLI)
+    auth_private_key_file: str = "var/keys/jwt-private.pem"
+    auth_jwks_url: str = ""
+    auth_issuer: str = "clinic"
+    auth_audience: str = "clinic-staff"
+    auth_algorithms: tuple[str, ...] = ("RS256",)
+    auth_role_claim: str = "role"
+    staff_token_minutes: int = Field(default=600, ge=5)
+    session_cookie_secure: bool | None = None  # default: only in production
+
+    patient_link_days: int = Field(default=30, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
     root_path: str = Field(default="", description="path prefix when served behind a proxy")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     worker_metrics_port: int = 9100
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.environment is Environment.production
+
+    def public_key_pem(self) -> str:
+        """The staff-token public key: from AUTH_PUBLIC_KEY, else its file (made in development)."""
+        if self.auth_public_key:
+            return self.auth_public_key
+        public_file = Path(self.auth_public_key_file)
+        if self.environment is Environment.development:
+            ensure_local_key_pair(Path(self.auth_private_key_file), public_file)
+        return public_file.read_text() if public_file.exists() else ""
+
+    def private_key_pem(self) -> str:
+        if self.auth_private_key.get_secret_value():
+            return self.auth_private_key.get_secret_value()
+        private_file = Path(self.auth_private_key_file)
+        if self.environment is Environment.development:
+            ensure_local_key_pair(private_file, Path(self.auth_public_key_file))
+        return private_file.read_text() if private_file.exists() else ""
 
     def amqp_config(self) -> AmqpConfig:
         return AmqpConfig(self.amqp_url, self.amqp_heartbeat, self.amqp_reconnect_max_delay)
@@ -57,8 +98,12 @@ class ServiceSettings(BaseSettings):
             problems.append("SECRET_KEY is the development default")
         elif len(secret) < 32:
             problems.append("SECRET_KEY must be at least 32 characters")
-        if self.environment is Environment.production and "guest:guest@" in self.amqp_url:
-            problems.append("AMQP_URL uses the default guest account")
+        if self.environment is Environment.production:
+            if "guest:guest@" in self.amqp_url:
+                problems.append("AMQP_URL uses the default guest account")
+            if not (self.auth_public_key or self.auth_jwks_url
+                    or Path(self.auth_public_key_file).exists()):
+                problems.append("no AUTH_PUBLIC_KEY, AUTH_PUBLIC_KEY_FILE or AUTH_JWKS_URL")
         if problems:
             raise ValueError(
                 f"refusing to start with ENVIRONMENT={self.environment.value}: "

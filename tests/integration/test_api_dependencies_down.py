@@ -16,11 +16,16 @@ def closed_port() -> int:
     return free_port()  # nothing listens there
 
 
-def client(**settings: str) -> TestClient:
-    return TestClient(create_app(BookingSettings(**settings)), raise_server_exceptions=False)
+@pytest.fixture
+def client(auth_keys):
+    def make(**settings: str) -> TestClient:
+        app = create_app(BookingSettings(auth_public_key=auth_keys[1], **settings))
+        return TestClient(app, raise_server_exceptions=False)
+
+    return make
 
 
-def test_database_down_gives_503_on_readyz_and_on_submit(infra, closed_port):
+def test_database_down_gives_503_on_readyz_and_on_submit(infra, closed_port, client):
     api = client(database_url=f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/booking",
                  amqp_url=infra.amqp_url)
     ready = api.get("/readyz")
@@ -34,7 +39,7 @@ def test_database_down_gives_503_on_readyz_and_on_submit(infra, closed_port):
     assert api.get("/healthz").status_code == 200
 
 
-def test_broker_down_is_named_on_readyz(make_database, closed_port):
+def test_broker_down_is_named_on_readyz(make_database, closed_port, client):
     from clinic_shared.migrations import upgrade
 
     url = make_database("readyz")

@@ -4,6 +4,8 @@ import uuid
 
 from fastapi.testclient import TestClient
 
+from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.auth.tokens import TokenIssuer
 from notify.api import create_app
 from notify.email_sender import SmtpSender
 from notify.mail_sink import start_sink
@@ -13,9 +15,10 @@ from notify.settings import NotifySettings
 from tests.support.ports import free_port
 
 
-def test_mail_sent_without_smtp_server_is_readable_from_the_sink(tmp_path, infra):
+def test_mail_sent_without_smtp_server_is_readable_from_the_sink(tmp_path, infra, auth_keys):
     settings = NotifySettings(smtp_host="", mail_sink_port=free_port(),
-                              mail_sink_dir=str(tmp_path / "mail"), amqp_url=infra.amqp_url)
+                              mail_sink_dir=str(tmp_path / "mail"), amqp_url=infra.amqp_url,
+                              auth_public_key=auth_keys[1])
     controller = start_sink(settings)
     assert controller is not None
     try:
@@ -30,7 +33,9 @@ def test_mail_sent_without_smtp_server_is_readable_from_the_sink(tmp_path, infra
     finally:
         controller.stop()
 
-    listed = TestClient(create_app(settings)).get("/api/mail-sink/messages")
+    api = TestClient(create_app(settings))
+    assert api.get("/api/mail-sink/messages").status_code == 401
+    listed = api.get("/api/mail-sink/messages", headers=admin(auth_keys))
     assert listed.status_code == 200
     [mail] = listed.json()
     assert mail["to"] == "ada@example.org"
@@ -38,6 +43,14 @@ def test_mail_sent_without_smtp_server_is_readable_from_the_sink(tmp_path, infra
     assert "09:00 on Monday 23 November" in mail["text"]
 
 
-def test_sink_listing_is_off_when_a_real_server_is_configured(infra):
-    settings = NotifySettings(smtp_host="mail.example.org", amqp_url=infra.amqp_url)
-    assert TestClient(create_app(settings)).get("/api/mail-sink/messages").status_code == 404
+def test_sink_listing_is_off_when_a_real_server_is_configured(infra, auth_keys):
+    settings = NotifySettings(smtp_host="mail.example.org", amqp_url=infra.amqp_url,
+                              auth_public_key=auth_keys[1])
+    api = TestClient(create_app(settings))
+    assert api.get("/api/mail-sink/messages", headers=admin(auth_keys)).status_code == 404
+
+
+def admin(auth_keys) -> dict[str, str]:
+    token = TokenIssuer(auth_keys[0], "clinic", "clinic-staff").issue(
+        Principal(subject="lead", role=Role.admin))
+    return {"Authorization": f"Bearer {token}"}

@@ -5,6 +5,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -14,9 +15,14 @@ import pika
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
 
+from clinic_shared.auth.keys import generate_key_pair
+from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import create_database_if_missing, drop_database
 from clinic_shared.messaging.topology import Topology
 from clinic_shared.migrations import upgrade
+from referral.seed import seed as referral_seed
+from referral.settings import ReferralSettings
 from tests.support.infra import Infra
 from tests.support.ports import free_port
 from tests.support.smtp_server import SmtpServer
@@ -41,6 +47,9 @@ class Stack:
     engines: dict[str, Engine] = field(default_factory=dict)
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    keys: tuple[str, str] = field(default_factory=generate_key_pair)  # (private, public)
+    staff_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def topology(self) -> Topology:
@@ -65,7 +74,12 @@ class Stack:
             create_database_if_missing(url)
             upgrade(f"{service}:migrations", url)
             self.database_urls[service] = url
-            self.engines[service] = create_engine(url, pool_size=2)
+        referral_seed(ReferralSettings(
+            database_url=self.database_urls["referral"], environment="test",
+            secret_key=self.secret_key, seed_staff_password=self.staff_password,
+            auth_public_key=self.keys[1]))
+        for service in SERVICES:
+            self.engines[service] = create_engine(self.database_urls[service], pool_size=2)
             self.api_ports[service] = free_port()
             self.metrics_ports[service] = free_port()
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -98,8 +112,26 @@ class Stack:
             "SMTP_PORT": str(self.smtp.port),
             "SMTP_STARTTLS": "false",
             "MAIL_SINK_DIR": str(self.logs / "mail-sink"),
+            "AUTH_PRIVATE_KEY": self.keys[0],
+            "AUTH_PUBLIC_KEY": self.keys[1],
+            "SEED_STAFF_PASSWORD": self.staff_password,
+            "PUBLIC_URL": f"http://127.0.0.1:{self.api_ports['booking']}",
+            "FORM_LIMIT_PER_ADDRESS": "100000",
+            "FORM_LIMIT_PER_CONTACT": "100000",
         })
+        env.update(self.extra_env)
         return env
+
+    def token(self, role: str, subject: str | None = None,
+              therapist_id: uuid.UUID | None = None, ttl_seconds: int = 3600) -> str:
+        """A staff token signed with this stack's private key."""
+        issuer = TokenIssuer(self.keys[0], "clinic", "clinic-staff")
+        principal = Principal(subject=subject or f"test-{role}", role=Role(role),
+                              therapist_id=therapist_id)
+        return issuer.issue(principal, ttl_seconds=ttl_seconds)
+
+    def auth(self, role: str, **kwargs: object) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, **kwargs)}"}  # type: ignore[arg-type]
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log = (self.logs / f"{name}.log").open("ab")
@@ -107,8 +139,10 @@ class Stack:
                                    stdout=log, stderr=subprocess.STDOUT)
         self.processes.append((name, process))
 
-    @staticmethod
-    def _answers(url: str) -> bool:
+    def _answers(self, url: str) -> bool:
+        dead = [name for name, process in self.processes if process.poll() is not None]
+        if dead:
+            raise AssertionError(f"{', '.join(dead)} exited at start:\n{self.log_tail(15)}")
         try:
             return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:

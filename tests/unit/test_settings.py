@@ -19,6 +19,7 @@ def test_production_refuses_default_secret_and_guest_broker(monkeypatch) -> None
         BookingSettings()
     assert "SECRET_KEY" in str(info.value)
     assert "guest" in str(info.value)
+    assert "AUTH_JWKS_URL" in str(info.value)
 
 
 def test_test_environment_refuses_the_default_secret_key(monkeypatch) -> None:
@@ -35,6 +36,7 @@ def test_production_accepts_real_secrets(monkeypatch) -> None:
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("AMQP_URL", "amqp://clinic:s3cret@rabbitmq:5672/%2F")
     monkeypatch.setenv("BOOKING_DATABASE_URL", "postgresql+psycopg://b:pw@db/booking")
+    monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example.org/.well-known/jwks.json")
     settings = BookingSettings()
     assert settings.database_url == "postgresql+psycopg://b:pw@db/booking"
 

@@ -1,5 +1,8 @@
 """`python -m booking api|worker|migrate|seed`."""
 
+import sys
+
+from booking.erasure import erase_main
 from booking.seed import seed
 from booking.settings import BookingSettings
 from booking.worker import build_loops
@@ -16,4 +19,7 @@ SERVICE = ServiceDefinition(
 )
 
 if __name__ == "__main__":
-    main(SERVICE)
+    if sys.argv[1:2] == ["erase"]:
+        erase_main(sys.argv[2:])
+    else:
+        main(SERVICE)

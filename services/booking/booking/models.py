@@ -6,9 +6,11 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, DateTime, MetaData, String, Text, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from clinic_shared.audit import define_audit_table
 from clinic_shared.db import NAMING_CONVENTION
 from clinic_shared.inbox import define_inbox_table
 from clinic_shared.outbox import define_outbox_table
+from clinic_shared.ratelimit import define_rate_limit_table
 
 CONTACT_CHANNELS = ("phone", "sms", "email")
 MODES = ("clinic", "virtual", "home_visit")
@@ -21,6 +23,8 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 outbox = define_outbox_table(metadata)
 inbox = define_inbox_table(metadata)
+audit = define_audit_table(metadata)
+rate_limits = define_rate_limit_table(metadata)
 
 
 class AppointmentRequest(Base):
@@ -28,7 +32,8 @@ class AppointmentRequest(Base):
 
     __tablename__ = "appointment_requests"
     __table_args__ = (
-        CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="has_contact"),
+        CheckConstraint("phone IS NOT NULL OR email IS NOT NULL OR erased_at IS NOT NULL",
+                        name="has_contact"),
         CheckConstraint(f"contact_channel IN {CONTACT_CHANNELS}", name="contact_channel"),
         CheckConstraint(f"mode IN {MODES}", name="mode"),
     )
@@ -46,5 +51,7 @@ class AppointmentRequest(Base):
     status: Mapped[str] = mapped_column(String(20), default="requested")
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     contact_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     appointment_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))

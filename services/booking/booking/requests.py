@@ -1,6 +1,8 @@
 """Taking in an appointment request: one transaction writes the request and its event."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -10,7 +12,8 @@ from booking.models import AppointmentRequest, outbox
 from booking.references import new_reference
 from booking.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
-from clinic_shared.messaging.contracts import AppointmentRequestedV1
+from clinic_shared.auth.patient_links import PatientLinks
+from clinic_shared.messaging.contracts import AppointmentRequestCancelledV1, AppointmentRequestedV1
 from clinic_shared.outbox import add_event
 
 REFERENCE_ATTEMPTS = 5
@@ -21,6 +24,7 @@ def submit_request(
     form: AppointmentRequestCreate,
     settings: BookingSettings,
     idempotency_key: str | None = None,
+    links: PatientLinks | None = None,
 ) -> tuple[AppointmentRequest, bool]:
     """Store the request and stage `appointment.requested`; (request, created).
 
@@ -32,7 +36,7 @@ def submit_request(
             return existing, False
     for attempt in range(REFERENCE_ATTEMPTS):
         try:
-            return _insert(sessions, form, settings, idempotency_key), True
+            return _insert(sessions, form, settings, idempotency_key, links), True
         except IntegrityError as exc:
             if idempotency_key and "idempotency_key" in str(exc.orig):
                 existing = _by_idempotency_key(sessions, idempotency_key)
@@ -48,7 +52,10 @@ def _insert(
     form: AppointmentRequestCreate,
     settings: BookingSettings,
     idempotency_key: str | None,
+    links: PatientLinks | None,
 ) -> AppointmentRequest:
+    links = links or PatientLinks(settings.secret_key.get_secret_value(),
+                                  settings.patient_link_days)
     now = datetime.now(UTC)
     request = AppointmentRequest(
         reference=new_reference(),
@@ -85,10 +92,33 @@ def _insert(
                 requested_at=now,
                 contact_by=request.contact_by,
                 appointment_by=request.appointment_by,
+                manage_url=manage_url(settings, links, request.id),
             ),
             source="booking",
         )
     return request
+
+
+def manage_url(settings: BookingSettings, links: PatientLinks, request_id: uuid.UUID) -> str:
+    return f"{settings.public_url.rstrip('/')}/my-request/{links.token_for(request_id)}"
+
+
+def cancel_request(sessions: sessionmaker[Session], request_id: uuid.UUID,
+                   cancelled_by: Literal["patient", "staff"]) -> AppointmentRequest | None:
+    """Withdraw a request (once); tells the other services. None if there is no such request."""
+    with sessions.begin() as session:
+        request = session.get(AppointmentRequest, request_id, with_for_update=True)
+        if request is None or request.erased_at is not None:
+            return None
+        if request.status != "cancelled":
+            now = datetime.now(UTC)
+            request.status = "cancelled"
+            request.cancelled_at = now
+            add_event(session, outbox, AppointmentRequestCancelledV1(
+                request_id=request.id, reference=request.reference, cancelled_at=now,
+                cancelled_by=cancelled_by,
+            ), source="booking")
+        return request
 
 
 def _by_idempotency_key(sessions: sessionmaker[Session], key: str) -> AppointmentRequest | None:

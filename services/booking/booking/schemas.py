@@ -40,6 +40,8 @@ class AppointmentRequestCreate(BaseModel):
     mode: Literal["clinic", "virtual", "home_visit"]
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
     consent: bool
+    website: Annotated[str | None, Field(
+        max_length=200, description="Leave empty: a trap for automated spam")] = None
 
     @field_validator("phone")
     @classmethod
@@ -72,6 +74,13 @@ class AppointmentRequestCreate(BaseModel):
             raise ValueError("you chose e-mail but gave no e-mail address")
         return value
 
+    @field_validator("website")
+    @classmethod
+    def _left_empty(cls, value: str | None) -> None:
+        if value:
+            raise ValueError("this field must be left empty")
+        return None
+
     @field_validator("consent")
     @classmethod
     def _consent_given(cls, value: bool) -> bool:
@@ -95,3 +104,28 @@ class AppointmentRequestPublic(BaseModel):
     created_at: datetime
     contact_by: datetime
     appointment_by: datetime
+
+
+class AppointmentRequestStaffView(AppointmentRequestPublic):
+    """What reception sees: the patient's details and what they wrote."""
+
+    name: str
+    reason: str
+    urgent: bool
+    cancelled_at: datetime | None
+
+
+class MyRequest(BaseModel):
+    """What the patient sees through their private link (no clinical detail)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    reference: str
+    name: str
+    status: str
+    mode: str
+    contact_channel: str
+    created_at: datetime
+    contact_by: datetime
+    appointment_by: datetime
+    cancelled_at: datetime | None

@@ -18,6 +18,10 @@ class BookingSettings(ServiceSettings):
     worker_metrics_port: int = Field(default=9101, validation_alias="WORKER_METRICS_PORT")
     contact_back_minutes: int = Field(default=60, ge=1)
     appointment_within_hours: int = Field(default=24, ge=1)
+    public_url: str = Field(default="http://127.0.0.1:8001",
+                            description="where patients reach booking (their private links)")
+    form_limit_per_address: int = Field(default=20, ge=1)  # per 10 minutes
+    form_limit_per_contact: int = Field(default=5, ge=1)  # per hour, per phone and per e-mail
 
 
 @lru_cache

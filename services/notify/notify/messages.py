@@ -34,6 +34,7 @@ class MessageRenderer:
     def context(self, notification: Notification) -> dict[str, Any]:
         contact_by = datetime.fromisoformat(notification.context["contact_by"]).astimezone(LONDON)
         return {
+            "manage_url": None,
             **notification.context,
             "channel_phrase": CHANNEL_PHRASES[notification.context["contact_channel"]],
             "contact_by_local": contact_by.strftime("%H:%M on %A %-d %B"),

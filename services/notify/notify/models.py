@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from clinic_shared.audit import define_audit_table
 from clinic_shared.db import NAMING_CONVENTION
 from clinic_shared.inbox import define_inbox_table
 from clinic_shared.outbox import define_outbox_table
@@ -34,6 +35,7 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 outbox = define_outbox_table(metadata)
 inbox = define_inbox_table(metadata)
+audit = define_audit_table(metadata)
 
 
 class Notification(Base):
@@ -48,6 +50,7 @@ class Notification(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     kind: Mapped[str] = mapped_column(String(50))
     channel: Mapped[str] = mapped_column(String(10))
     recipient: Mapped[str] = mapped_column(String(254))

@@ -1,6 +1,7 @@
 """`python -m referral api|worker|migrate`."""
 
 from clinic_shared.service_cli import ServiceDefinition, main
+from referral.seed import seed
 from referral.settings import ReferralSettings
 from referral.worker import build_loops
 
@@ -11,6 +12,7 @@ SERVICE = ServiceDefinition(
     settings=ReferralSettings,
     loops=build_loops,
     migrations="referral:migrations",
+    seed=seed,
 )
 
 if __name__ == "__main__":

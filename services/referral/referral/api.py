@@ -3,16 +3,29 @@
 from fastapi import FastAPI
 
 from clinic_shared.api import create_app as create_base_app
-from clinic_shared.db import make_engine
+from clinic_shared.audit import audit_router
+from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.ratelimit import RateLimiter
+from referral.caseload import caseload_router
+from referral.models import audit, rate_limits
 from referral.settings import ReferralSettings, get_settings
+from referral.staff_auth import staff_router
+from referral.triage import triage_router
 
 
 def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    return create_base_app(
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    app = create_base_app(
         service="referral",
         title="Clinic referral",
         description="Triage queue, referrals per discipline, therapist directory and caseloads.",
-        engine=make_engine(settings.database_url),
-        amqp_url=settings.amqp_url,
+        engine=engine,
+        settings=settings,
     )
+    app.include_router(staff_router(settings, sessions, RateLimiter(engine, rate_limits)))
+    app.include_router(triage_router(sessions))
+    app.include_router(caseload_router(sessions))
+    app.include_router(audit_router(sessions, audit))
+    return app

@@ -3,12 +3,26 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Index, MetaData, String, Text, Uuid, func
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from clinic_shared.audit import define_audit_table
 from clinic_shared.db import NAMING_CONVENTION
 from clinic_shared.inbox import define_inbox_table
 from clinic_shared.outbox import define_outbox_table
+from clinic_shared.ratelimit import define_rate_limit_table
 
 
 class Base(DeclarativeBase):
@@ -18,6 +32,10 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 outbox = define_outbox_table(metadata)
 inbox = define_inbox_table(metadata)
+audit = define_audit_table(metadata)
+rate_limits = define_rate_limit_table(metadata)
+
+DISCIPLINES = ("manual_therapy", "rehab_physio")
 
 
 class TriageEntry(Base):
@@ -44,3 +62,47 @@ class TriageEntry(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     source_event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Therapist(Base):
+    """A clinician in the directory: what they do, where, and how many patients they can carry."""
+
+    __tablename__ = "therapists"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(120))
+    disciplines: Mapped[list[str]] = mapped_column(ARRAY(String(30)))
+    sites: Mapped[list[str]] = mapped_column(ARRAY(String(60)), default=list)
+    modes: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list)
+    capacity: Mapped[int] = mapped_column(Integer, default=20)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class StaffAccount(Base):
+    """A local sign-in (clinics using their own identity provider need none)."""
+
+    __tablename__ = "staff_accounts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    therapist_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapists.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Referral(Base):
+    """One discipline's share of a patient's care, assigned to one therapist."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    triage_entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("triage_entries.id"), index=True)
+    discipline: Mapped[str] = mapped_column(String(30))
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapists.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="assigned")
+    assigned_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from clinic_shared.settings import ServiceSettings
 
@@ -16,6 +16,9 @@ class ReferralSettings(ServiceSettings):
         validation_alias="REFERRAL_DATABASE_URL",
     )
     worker_metrics_port: int = Field(default=9102, validation_alias="WORKER_METRICS_PORT")
+    seed_staff_password: SecretStr = Field(
+        default=SecretStr(""), description="password of the seeded demo staff accounts"
+    )
 
 
 @lru_cache

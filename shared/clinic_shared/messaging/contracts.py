@@ -29,9 +29,38 @@ class AppointmentRequestedV1(EventData):
     requested_at: datetime
     contact_by: datetime
     appointment_by: datetime
+    manage_url: str | None = None  # the patient's private link (see, cancel, rebook)
 
 
-EVENT_MODELS: tuple[type[EventData], ...] = (AppointmentRequestedV1,)
+class AppointmentRequestCancelledV1(EventData):
+    """The patient (through their link) or staff withdrew an appointment request."""
+
+    event_type = "appointment.request_cancelled"
+    version = 1
+    routing_key = "booking.appointment.request_cancelled"
+
+    request_id: uuid.UUID
+    reference: str
+    cancelled_at: datetime
+    cancelled_by: Literal["patient", "staff"]
+
+
+class PatientErasedV1(EventData):
+    """Right to erasure: every service anonymises what it holds about these requests."""
+
+    event_type = "patient.erased"
+    version = 1
+    routing_key = "booking.patient.erased"
+
+    request_ids: list[uuid.UUID]
+    erased_at: datetime
+
+
+EVENT_MODELS: tuple[type[EventData], ...] = (
+    AppointmentRequestedV1,
+    AppointmentRequestCancelledV1,
+    PatientErasedV1,
+)
 
 _BY_TYPE: dict[tuple[str, int], type[EventData]] = {
     (model.event_type, model.version): model for model in EVENT_MODELS
@@ -57,8 +86,10 @@ def parse_data(envelope: Envelope) -> EventData:
 __all__ = [
     "EVENT_MODELS",
     "AppointmentMode",
+    "AppointmentRequestCancelledV1",
     "AppointmentRequestedV1",
     "ContactChannel",
+    "PatientErasedV1",
     "UnknownEventError",
     "model_for",
     "parse_data",

@@ -24,8 +24,8 @@ class QueueSpec:
 
 
 QUEUES: tuple[QueueSpec, ...] = (
-    QueueSpec("referral", "booking", ("booking.appointment.*",)),
-    QueueSpec("notify", "booking", ("booking.appointment.*",)),
+    QueueSpec("referral", "booking", ("booking.appointment.*", "booking.patient.*")),
+    QueueSpec("notify", "booking", ("booking.appointment.*", "booking.patient.*")),
 )
 
 

@@ -1,0 +1,128 @@
+"""Local staff sign-in: the token endpoint for API clients and the sign-in page for browsers."""
+
+import secrets
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinic_shared.auth.access import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    PUBLIC,
+    SESSION_COOKIE,
+    StaffDep,
+    allow,
+)
+from clinic_shared.auth.passwords import DUMMY_HASH, verify_password
+from clinic_shared.auth.principal import STAFF, Principal, Role
+from clinic_shared.auth.tokens import TokenIssuer
+from clinic_shared.ratelimit import Limit, RateLimiter
+from referral.models import StaffAccount
+from referral.schemas import Me, TokenResponse
+from referral.settings import ReferralSettings
+from referral.templating import templates
+
+SIGN_IN_LIMIT = 10  # attempts per username and per address, per 15 minutes
+
+
+def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
+                 limiter: RateLimiter) -> APIRouter:
+    router = APIRouter(tags=["staff"])
+    issuer = TokenIssuer(settings.private_key_pem(), settings.auth_issuer,
+                         settings.auth_audience, settings.staff_token_minutes * 60)
+
+    def authenticate(request: Request, username: str, password: str) -> Principal | None:
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.hit([Limit(f"sign-in-user:{username.lower()}", SIGN_IN_LIMIT, 900),
+                            Limit(f"sign-in-ip:{client}", SIGN_IN_LIMIT * 3, 900)])
+        if wait is not None:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                                "Too many sign-in attempts; try again later",
+                                headers={"Retry-After": str(wait)})
+        with sessions() as session:
+            account = session.scalars(select(StaffAccount).where(
+                StaffAccount.username == username, StaffAccount.active)).first()
+        if account is None:
+            verify_password(DUMMY_HASH, password)
+            return None
+        if not verify_password(account.password_hash, password):
+            return None
+        return Principal(subject=account.username, role=Role(account.role),
+                         name=account.display_name, therapist_id=account.therapist_id)
+
+    @router.post("/api/auth/token", response_model=TokenResponse, **PUBLIC)
+    def token(request: Request,
+              form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenResponse:
+        """Exchange a staff username and password for a bearer token."""
+        principal = authenticate(request, form.username, form.password)
+        if principal is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Wrong username or password",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return TokenResponse(access_token=issuer.issue(principal),
+                             expires_in=issuer.ttl_seconds)
+
+    @router.get("/api/me", response_model=Me, **allow(*STAFF))
+    def me(staff: StaffDep) -> Me:
+        """Who the token belongs to."""
+        return Me(subject=staff.subject, role=staff.role.value, name=staff.name,
+                  therapist_id=staff.therapist_id)
+
+    def sign_in_page(request: Request, error: str = "", next_url: str = "/",
+                     status_code: int = 200) -> HTMLResponse:
+        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+        response = templates.TemplateResponse(
+            request, "sign_in.html",
+            {"csrf_token": csrf, "csrf_field": CSRF_FIELD, "error": error, "next": next_url},
+            status_code=status_code,
+        )
+        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict",
+                            secure=settings.cookie_secure)
+        return response
+
+    @router.get("/sign-in", response_class=HTMLResponse, include_in_schema=False, **PUBLIC)
+    def sign_in_form(request: Request, next: str = "/") -> HTMLResponse:
+        """The staff sign-in page."""
+        return sign_in_page(request, next_url=_safe_next(next))
+
+    @router.post("/sign-in", include_in_schema=False, **PUBLIC)
+    def sign_in(request: Request, username: Annotated[str, Form()],
+                password: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = "",
+                next: Annotated[str, Form()] = "/") -> Response:
+        """Check the password, then set the HTTP-only session cookie."""
+        expected = request.cookies.get(CSRF_COOKIE, "")
+        if not expected or not secrets.compare_digest(expected, csrf_token):
+            return sign_in_page(request, "Your session expired; please try again.",
+                                _safe_next(next), status.HTTP_403_FORBIDDEN)
+        principal = authenticate(request, username, password)
+        if principal is None:
+            return sign_in_page(request, "Wrong username or password.", _safe_next(next),
+                                status.HTTP_401_UNAUTHORIZED)
+        response = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+        response.set_cookie(SESSION_COOKIE, issuer.issue(principal),
+                            max_age=issuer.ttl_seconds, httponly=True, samesite="lax",
+                            secure=settings.cookie_secure, path="/")
+        response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(32), httponly=True,
+                            samesite="strict", secure=settings.cookie_secure)
+        return response
+
+    @router.post("/sign-out", include_in_schema=False, **PUBLIC)
+    def sign_out() -> Response:
+        """Forget the session."""
+        response = RedirectResponse("/sign-in", status.HTTP_303_SEE_OTHER)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return router
+
+
+def _safe_next(target: str) -> str:
+    """Only same-site paths: never redirect a signed-in member of staff off-site."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target

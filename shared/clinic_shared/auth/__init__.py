@@ -1,0 +1,1 @@
+"""Access control every service enforces the same way: staff tokens, roles, patient links, audit."""

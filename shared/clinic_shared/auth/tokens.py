@@ -1,0 +1,82 @@
+"""Staff bearer tokens: JWTs with an asymmetric signature (RS256 locally, any the IdP uses)."""
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from clinic_shared.auth.principal import Principal, Role
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, forged, expired or names no known role."""
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    """Mints tokens for the local sign-in and the operator command."""
+
+    private_key: str
+    issuer: str
+    audience: str
+    ttl_seconds: int = 8 * 3600
+
+    def issue(self, principal: Principal, ttl_seconds: int | None = None) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": principal.subject,
+            "role": principal.role.value,
+            "name": principal.name,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + (ttl_seconds or self.ttl_seconds),
+            "jti": uuid.uuid4().hex,
+        }
+        if principal.therapist_id is not None:
+            claims["therapist_id"] = str(principal.therapist_id)
+        return jwt.encode(claims, self.private_key, algorithm="RS256")
+
+
+class TokenVerifier:
+    """Checks signature, expiry, issuer and audience against a public key or a JWKS URL."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        public_key: str = "",
+        jwks_url: str = "",
+        algorithms: tuple[str, ...] = ("RS256",),
+        role_claim: str = "role",
+    ) -> None:
+        if not public_key and not jwks_url:
+            raise ValueError("a public key or a JWKS URL is needed to verify staff tokens")
+        self.issuer = issuer
+        self.audience = audience
+        self.public_key = public_key
+        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
+        self.algorithms = list(algorithms)
+        self.role_claim = role_claim
+
+    def verify(self, token: str) -> Principal:
+        try:
+            key: Any = (self.jwks.get_signing_key_from_jwt(token).key if self.jwks
+                        else self.public_key)
+            claims = jwt.decode(
+                token, key, algorithms=self.algorithms, audience=self.audience,
+                issuer=self.issuer, options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+            role = Role(claims[self.role_claim])
+            therapist_id = claims.get("therapist_id")
+            return Principal(
+                subject=str(claims["sub"]),
+                role=role,
+                name=str(claims.get("name", "")),
+                therapist_id=uuid.UUID(therapist_id) if therapist_id else None,
+            )
+        except (jwt.PyJWTError, KeyError, ValueError) as exc:
+            raise InvalidToken(type(exc).__name__) from None
