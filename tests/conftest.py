@@ -88,6 +88,22 @@ def stack(infra: Infra, run_id: str, smtp_server: SmtpServer,
                            proxy=False)
     yield running
     running.stop()
+    leaks = personal_data_in_logs(running.logs)
+    if leaks:
+        pytest.fail(f"personal data in the services' logs: {leaks}", pytrace=False)
+
+
+PERSONAL = ("Bert Example", "Ada Sample", "7400123456", "7400 123456", "@example.org",
+            "hamstring", "fusion", "Sore knee")
+
+
+def personal_data_in_logs(folder: Path) -> list[str]:
+    """What patients typed, found anywhere in the logs of a whole test session's stack."""
+    found = []
+    for path in folder.glob("*.log"):
+        logged = path.read_text(errors="replace")
+        found.extend(f"{needle!r} in {path.name}" for needle in PERSONAL if needle in logged)
+    return found
 
 
 @pytest.fixture
@@ -99,3 +115,4 @@ def proxied_stack(infra: Infra, run_id: str, smtp_server: SmtpServer,
     yield running
     print(running.log_tail())
     running.stop()
+    assert not personal_data_in_logs(running.logs)

@@ -8,26 +8,9 @@ import httpx
 import pika
 from sqlalchemy import text
 
+from tests.e2e.helpers import REASON, request_body
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
-
-REASON = ("Four months after an L5/S1 fusion and a right hip keyhole; stiff lower back and my "
-          "right hamstring keeps cramping on couch to 5k.")
-
-
-def request_body(**overrides: object) -> dict[str, object]:
-    unique = uuid.uuid4().hex[:8]
-    body: dict[str, object] = {
-        "name": "Bert Example",
-        "phone": "07400 123456",
-        "email": f"bert.{unique}@example.org",
-        "contact_channel": "email",
-        "mode": "clinic",
-        "reason": REASON,
-        "consent": True,
-    }
-    body.update(overrides)
-    return body
 
 
 def triage_entries(stack: Stack, request_id: str) -> list[dict[str, object]]:

@@ -84,7 +84,7 @@ class Stack:
             self.metrics_ports[service] = free_port()
         self.logs.mkdir(parents=True, exist_ok=True)
         for service in SERVICES:
-            env = self._env(service)
+            env = self.env_for(service)
             self._spawn(f"{service}-worker", [service, "worker"], env)
             self._spawn(f"{service}-api",
                         [service, "api", "--port", str(self.api_ports[service])], env)
@@ -96,7 +96,7 @@ class Stack:
                 message=f"{service} worker to start (logs in {self.logs})")
         return self
 
-    def _env(self, service: str) -> dict[str, str]:
+    def env_for(self, service: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
         env.update({
             "ENVIRONMENT": "test",

@@ -3,7 +3,7 @@
 import argparse
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 
 from booking.models import AppointmentRequest, outbox
 from booking.schemas import to_e164
@@ -16,6 +16,12 @@ from clinic_shared.outbox import add_event
 log = get_logger(__name__)
 
 ERASED = "(erased)"
+SCRUB_PUBLISHED_EVENTS = text("""
+    UPDATE outbox_messages
+    SET payload = jsonb_set(payload, '{data}', jsonb_build_object(
+        'request_id', payload->'data'->'request_id', 'erased', true))
+    WHERE sent_at IS NOT NULL AND payload->'data'->>'request_id' = ANY(:ids)
+""")
 
 
 def erase_patient(settings: BookingSettings, *, email: str | None = None,
@@ -51,6 +57,9 @@ def erase_patient(settings: BookingSettings, *, email: str | None = None,
                 request.reason = ERASED
                 request.idempotency_key = None
                 request.erased_at = now
+            ids = [str(r.id) for r in requests]
+            # Events already published keep no copy of the patient here either.
+            session.execute(SCRUB_PUBLISHED_EVENTS, {"ids": ids})
             add_event(session, outbox, PatientErasedV1(
                 request_ids=[r.id for r in requests], erased_at=now), source="booking")
             return len(requests)
