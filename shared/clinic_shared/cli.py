@@ -156,3 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(subprocess.run(_python("booking", "erase", *forwarded)).returncode)
     elif args.command == "topology":
         print(json.dumps(Topology(args.prefix).definitions(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -80,3 +80,14 @@ class Me(BaseModel):
     role: str
     name: str
     therapist_id: uuid.UUID | None
+
+
+class StaffAccountPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    username: str
+    display_name: str
+    role: str
+    therapist_id: uuid.UUID | None
+    active: bool

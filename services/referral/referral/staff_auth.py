@@ -1,7 +1,7 @@
 """Local staff sign-in: the token endpoint for API clients and the sign-in page for browsers."""
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
@@ -20,10 +20,10 @@ from clinic_shared.auth.access import (
 )
 from clinic_shared.auth.passwords import DUMMY_HASH, verify_password
 from clinic_shared.auth.principal import STAFF, Principal, Role
-from clinic_shared.auth.tokens import TokenIssuer
+from clinic_shared.auth.tokens import TokenIssuer, jwks
 from clinic_shared.ratelimit import Limit, RateLimiter
 from referral.models import StaffAccount
-from referral.schemas import Me, TokenResponse
+from referral.schemas import Me, StaffAccountPublic, TokenResponse
 from referral.settings import ReferralSettings
 from referral.templating import templates
 
@@ -65,6 +65,18 @@ def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
                                 headers={"WWW-Authenticate": "Bearer"})
         return TokenResponse(access_token=issuer.issue(principal),
                              expires_in=issuer.ttl_seconds)
+
+    @router.get("/.well-known/jwks.json", **PUBLIC)
+    def jwks_document() -> dict[str, Any]:
+        """The public key of locally issued staff tokens, as a JSON Web Key Set."""
+        return jwks(settings.public_key_pem())
+
+    @router.get("/api/staff", response_model=list[StaffAccountPublic], **allow(Role.admin))
+    def list_staff() -> list[StaffAccountPublic]:
+        """The staff directory: who can sign in, with which role (clinic lead / admin)."""
+        with sessions() as session:
+            accounts = session.scalars(select(StaffAccount).order_by(StaffAccount.username))
+            return [StaffAccountPublic.model_validate(a) for a in accounts]
 
     @router.get("/api/me", response_model=Me, **allow(*STAFF))
     def me(staff: StaffDep) -> Me:

@@ -1,11 +1,15 @@
 """Staff bearer tokens: JWTs with an asymmetric signature (RS256 locally, any the IdP uses)."""
 
+import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import RSAAlgorithm
 
 from clinic_shared.auth.principal import Principal, Role
 
@@ -37,7 +41,8 @@ class TokenIssuer:
         }
         if principal.therapist_id is not None:
             claims["therapist_id"] = str(principal.therapist_id)
-        return jwt.encode(claims, self.private_key, algorithm="RS256")
+        return jwt.encode(claims, self.private_key, algorithm="RS256",
+                          headers={"kid": key_id(self.private_key)})
 
 
 class TokenVerifier:
@@ -80,3 +85,23 @@ class TokenVerifier:
             )
         except (jwt.PyJWTError, KeyError, ValueError) as exc:
             raise InvalidToken(type(exc).__name__) from None
+
+
+def _public_key(pem: str) -> Any:
+    key = serialization.load_pem_private_key(pem.encode(), password=None) \
+        if "PRIVATE KEY" in pem else serialization.load_pem_public_key(pem.encode())
+    return key.public_key() if hasattr(key, "public_key") else key
+
+
+def key_id(pem: str) -> str:
+    """A stable id for a key pair (its public key's SHA-256), as JWKS "kid"."""
+    der = _public_key(pem).public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()[:16]
+
+
+def jwks(public_key_pem: str) -> dict[str, Any]:
+    """The JSON Web Key Set other services (or a gateway) can verify local tokens with."""
+    jwk = json.loads(RSAAlgorithm.to_jwk(_public_key(public_key_pem)))
+    jwk.update({"kid": key_id(public_key_pem), "use": "sig", "alg": "RS256"})
+    return {"keys": [jwk]}
