@@ -9,7 +9,7 @@ PYTHON ?= python3.11
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint definitions clean
+.PHONY: install run test lint definitions keys clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ lint: install
 # Regenerate the broker definitions from the topology in shared/ (a test checks they match).
 definitions: install
 	$(VENV)/bin/clinic topology > deploy/rabbitmq/definitions.json
+
+# The staff-token key pair docker compose mounts as secrets (var/keys/, git-ignored).
+keys: install
+	$(VENV)/bin/clinic keys
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var

@@ -14,7 +14,9 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
+from clinic_shared.auth.keys import ensure_local_key_pair
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.messaging.topology import Topology
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     erase_cmd.add_argument("--email")
     erase_cmd.add_argument("--phone")
     erase_cmd.add_argument("--reference")
+    keys_cmd = commands.add_parser("keys", help="create the staff-token key pair if missing")
+    keys_cmd.add_argument("--dir", default="var/keys")
     topology_cmd = commands.add_parser("topology", help="print the broker definitions (JSON)")
     topology_cmd.add_argument("--prefix", default="")
     args = parser.parse_args(argv)
@@ -154,6 +158,10 @@ def main(argv: list[str] | None = None) -> None:
         forwarded = [f"--{key}={value}" for key in ("email", "phone", "reference")
                      if (value := getattr(args, key))]
         sys.exit(subprocess.run(_python("booking", "erase", *forwarded)).returncode)
+    elif args.command == "keys":
+        folder = Path(args.dir)
+        ensure_local_key_pair(folder / "jwt-private.pem", folder / "jwt-public.pem")
+        print(f"staff-token key pair in {folder}/ (jwt-private.pem, jwt-public.pem)")
     elif args.command == "topology":
         print(json.dumps(Topology(args.prefix).definitions(), indent=2))
 

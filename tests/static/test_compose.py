@@ -403,3 +403,19 @@ def test_front_door_routes_each_prefix_to_its_api(services, name):
     assert (host, port) == (f"{name}-api", API_PORTS[name])
     assert host in services
     assert f"handle /{name}/metrics" in text, "metrics must not leak through the front door"
+
+
+def test_every_app_service_gets_the_key_to_verify_staff_tokens(services):
+    for name in app_services(services):
+        service = services[name]
+        assert "jwt_public_key" in service.get("secrets", []), name
+        assert environment(service)["AUTH_PUBLIC_KEY_FILE"] == "/run/secrets/jwt_public_key"
+        signs = name.startswith("referral-")
+        assert ("jwt_private_key" in service.get("secrets", [])) is signs, name
+
+
+def test_declared_secrets_point_at_the_git_ignored_key_folder(compose):
+    gitignore = (ROOT / ".gitignore").read_text().split()
+    assert "var/" in gitignore
+    for name, secret in compose["secrets"].items():
+        assert secret["file"].startswith("./var/keys/"), name
