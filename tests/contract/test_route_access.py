@@ -5,7 +5,7 @@ never connect to), so each (service, method, path, caller) is its own test. A ro
 without `**allow(...)`, `**PUBLIC` or `**PATIENT_LINK` fails `test_route_declares_who_may_call_it`
 under its own name.
 
-FastAPI (>= 0.16x) keeps an included router in `app.routes` as one entry rather than copying its
+FastAPI 0.165 keeps an included router in `app.routes` as one entry rather than copying its
 routes, so the table walks `fastapi.routing.iter_route_contexts` (what FastAPI's own OpenAPI
 generation walks) to reach every `APIRoute`, hidden ones (`include_in_schema=False`) included.
 """
@@ -13,6 +13,7 @@ generation walks) to reach every `APIRoute`, hidden ones (`include_in_schema=Fal
 import uuid
 from dataclasses import dataclass
 
+import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -152,11 +153,10 @@ def bearer(caller: Caller, auth_keys, foreign_private_key: str,
     elif caller.token == "wrong-audience":
         audience = "some-other-service"
     token = TokenIssuer(private_key, ISSUER, audience).issue(principal, ttl_seconds=ttl)
-    if caller.token == "unknown-role":
-        import jwt
-
+    if caller.token == "unknown-role":  # re-signed with the right key: only the role is wrong
         claims = jwt.decode(token, options={"verify_signature": False})
-        token = jwt.encode({**claims, "role": "superuser"}, auth_keys[0], algorithm="RS256")
+        token = jwt.encode({**claims, "role": "superuser"}, auth_keys[0], algorithm="RS256",
+                           headers=jwt.get_unverified_header(token))
     return {"Authorization": f"Bearer {token}"}
 
 
