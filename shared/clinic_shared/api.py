@@ -3,13 +3,14 @@
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from clinic_shared.auth.access import PUBLIC
@@ -69,6 +70,12 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
     async def correlation_and_metrics(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        bad = [name for name, value in parse_qsl(request.url.query, keep_blank_values=True)
+               if "\x00" in value or "\x00" in name]
+        if bad:
+            return JSONResponse({"detail": [
+                {"field": name, "loc": ["query", name], "type": "nul_character",
+                 "msg": "must not contain NUL characters"} for name in bad]}, status_code=422)
         incoming = request.headers.get(CORRELATION_HEADER, "")
         correlation_id = incoming if 8 <= len(incoming) <= 64 else uuid.uuid4().hex
         token = correlation_id_var.set(correlation_id)
@@ -87,6 +94,15 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def unstorable_input(_request: Request, exc: DataError) -> JSONResponse:
+        """Input the database cannot hold (e.g. a NUL character): the caller's fault, not ours."""
+        log.info("api.unstorable_input", error=type(exc.orig).__name__)
+        return JSONResponse({"detail": [{
+            "field": "body", "loc": ["body"], "type": "unstorable_input",
+            "msg": "contains characters that cannot be stored (such as NUL)",
+        }]}, status_code=422)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

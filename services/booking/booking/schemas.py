@@ -39,9 +39,17 @@ class AppointmentRequestCreate(BaseModel):
     contact_channel: Literal["phone", "sms", "email"]
     mode: Literal["clinic", "virtual", "home_visit"]
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
-    consent: bool
+    consent: Annotated[bool, Field(json_schema_extra={"enum": [True]},
+                                   description="must be true: we may contact you")]
     website: Annotated[str | None, Field(
         max_length=200, description="Leave empty: a trap for automated spam")] = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul_characters(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
     @field_validator("phone")
     @classmethod

@@ -1,5 +1,6 @@
 """Local staff sign-in: the token endpoint for API clients and the sign-in page for browsers."""
 
+import hashlib
 import secrets
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -37,8 +38,11 @@ def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
                          settings.auth_audience, settings.staff_token_minutes * 60)
 
     def authenticate(request: Request, username: str, password: str) -> Principal | None:
+        if not 0 < len(username) <= 80 or "\x00" in username + password:
+            return None  # no such account can exist; answer like any wrong password
         client = request.client.host if request.client else "unknown"
-        wait = limiter.hit([Limit(f"sign-in-user:{username.lower()}", SIGN_IN_LIMIT, 900),
+        user_key = hashlib.sha256(username.lower().encode()).hexdigest()[:32]
+        wait = limiter.hit([Limit(f"sign-in-user:{user_key}", SIGN_IN_LIMIT, 900),
                             Limit(f"sign-in-ip:{client}", SIGN_IN_LIMIT * 3, 900)])
         if wait is not None:
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
