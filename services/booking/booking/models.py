@@ -1,9 +1,27 @@
 """booking's tables."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, time
+from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, MetaData, String, Text, Uuid, func
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    Time,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZRANGE, ExcludeConstraint, Range
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clinic_shared.audit import define_audit_table
@@ -36,6 +54,8 @@ class AppointmentRequest(Base):
                         name="has_contact"),
         CheckConstraint(f"contact_channel IN {CONTACT_CHANNELS}", name="contact_channel"),
         CheckConstraint(f"mode IN {MODES}", name="mode"),
+        Index("ix_appointment_requests_open_deadline", "appointment_by",
+              postgresql_where=text("booked_at IS NULL AND cancelled_at IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -55,3 +75,131 @@ class AppointmentRequest(Base):
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     contact_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     appointment_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    site_id: Mapped[str | None] = mapped_column(String(40))
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    contact_time: Mapped[str | None] = mapped_column(String(20))
+    body_areas: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
+    after_surgery: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    surgery: Mapped[str | None] = mapped_column(String(200))
+    surgery_date: Mapped[date | None] = mapped_column(Date)
+    preferred_times: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
+    red_flags: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
+    booked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_at_risk_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Clinic(Base):
+    """A site: where it is, when it is open (Europe/London), which districts it visits."""
+
+    __tablename__ = "clinics"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # e.g. "moorgate"
+    name: Mapped[str] = mapped_column(String(120))
+    address: Mapped[str] = mapped_column(String(300))
+    postcode: Mapped[str] = mapped_column(String(10))
+    opening_hours: Mapped[dict[str, Any]] = mapped_column(JSONB)  # {"mon": ["08:00", "20:00"]}
+    home_visit_districts: Mapped[list[str]] = mapped_column(ARRAY(String(6)), server_default="{}")
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+
+
+class Therapist(Base):
+    """What scheduling needs of a therapist in referral's directory (kept by its events)."""
+
+    __tablename__ = "therapists"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    disciplines: Mapped[list[str]] = mapped_column(ARRAY(String(30)))
+    sites: Mapped[list[str]] = mapped_column(ARRAY(String(40)), server_default="{}")
+    modes: Mapped[list[str]] = mapped_column(ARRAY(String(20)), server_default="{}")
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WorkingPattern(Base):
+    """A weekly block of work: weekday, local times, mode and (clinic, home visits) the site."""
+
+    __tablename__ = "working_patterns"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+        CheckConstraint("starts < ends", name="order"),
+        CheckConstraint(f"mode IN {MODES}", name="mode"),
+        CheckConstraint("mode = 'virtual' OR site_id IS NOT NULL", name="site_needed"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapists.id"), index=True)
+    weekday: Mapped[int] = mapped_column(SmallInteger)  # Monday 0 … Sunday 6
+    starts: Mapped[time] = mapped_column(Time)
+    ends: Mapped[time] = mapped_column(Time)
+    mode: Mapped[str] = mapped_column(String(20))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("clinics.id"))
+
+
+class ScheduleException(Base):
+    """Time a therapist is not available: leave, sickness, training."""
+
+    __tablename__ = "schedule_exceptions"
+    __table_args__ = (CheckConstraint("starts_at < ends_at", name="order"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapists.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(30))
+
+
+class Appointment(Base):
+    """A booked time. The database itself refuses overlaps per therapist and per patient."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        CheckConstraint(f"mode IN {MODES}", name="mode"),
+        CheckConstraint("status IN ('booked', 'cancelled', 'rescheduled')", name="status"),
+        ExcludeConstraint(
+            (text("therapist_id"), "="), (text("busy"), "&&"),
+            name="no_double_booking_therapist", using="gist",
+            where=text("status = 'booked'"),
+        ),
+        ExcludeConstraint(
+            (text("request_id"), "="), (text("slot"), "&&"),
+            name="no_double_booking_patient", using="gist",
+            where=text("status = 'booked'"),
+        ),
+        Index("ix_appointments_therapist_busy", "therapist_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_requests.id"),
+                                                  index=True)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapists.id"))
+    mode: Mapped[str] = mapped_column(String(20))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("clinics.id"))
+    appointment_type: Mapped[str] = mapped_column(String(30))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    slot: Mapped[Range[datetime]] = mapped_column(TSTZRANGE)  # the patient's time
+    busy: Mapped[Range[datetime]] = mapped_column(TSTZRANGE)  # the therapist's, with travel
+    status: Mapped[str] = mapped_column(String(20), default="booked")
+    booked_by: Mapped[str] = mapped_column(String(10))
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    previous_appointment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SlotOfferRow(Base):
+    """A slot proposed to a patient (after assignment); they may pick one through their link."""
+
+    __tablename__ = "slot_offers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_requests.id"),
+                                                  index=True)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapists.id"))
+    mode: Mapped[str] = mapped_column(String(20))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("clinics.id"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -20,6 +20,14 @@ class BookingSettings(ServiceSettings):
     appointment_within_hours: int = Field(default=24, ge=1)
     public_url: str = Field(default="http://127.0.0.1:8001",
                             description="where patients reach booking (their private links)")
+    initial_assessment_minutes: int = Field(default=45, ge=5)
+    follow_up_minutes: int = Field(default=30, ge=5)
+    home_visit_travel_minutes: int = Field(default=30, ge=0)
+    slot_step_minutes: int = Field(default=15, ge=5)
+    offers_per_assignment: int = Field(default=3, ge=1)
+    sla_at_risk_minutes: int = Field(default=120, ge=1,
+                                     description="raise at-risk this long before the deadline")
+    sla_check_interval: float = Field(default=5.0, gt=0)
     form_limit_per_address: int = Field(default=20, ge=1)  # per 10 minutes
     form_limit_per_contact: int = Field(default=5, ge=1)  # per hour, per phone and per e-mail
 

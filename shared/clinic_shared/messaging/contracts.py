@@ -1,13 +1,16 @@
 """Every event's data model: the contract between services. Add a new version, never edit one."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from clinic_shared.messaging.envelope import Envelope, EventData
 
 ContactChannel = Literal["phone", "sms", "email"]
 AppointmentMode = Literal["clinic", "virtual", "home_visit"]
+Discipline = Literal["manual_therapy", "rehab_physio"]
 
 
 class AppointmentRequestedV1(EventData):
@@ -30,6 +33,15 @@ class AppointmentRequestedV1(EventData):
     contact_by: datetime
     appointment_by: datetime
     manage_url: str | None = None  # the patient's private link (see, cancel, rebook)
+    site: str | None = None  # the named clinic, for mode "clinic"
+    postcode: str | None = None  # for mode "home_visit"
+    contact_time: str | None = None  # when is best to contact them
+    body_areas: tuple[str, ...] = ()
+    after_surgery: bool = False
+    surgery: str | None = None
+    surgery_date: date | None = None
+    preferred_times: tuple[str, ...] = ()
+    red_flags: tuple[str, ...] = ()  # the screening questions answered "yes"
 
 
 class AppointmentRequestCancelledV1(EventData):
@@ -56,10 +68,143 @@ class PatientErasedV1(EventData):
     erased_at: datetime
 
 
+class TherapistChangedV1(EventData):
+    """A therapist joined the directory or changed (referral); booking keeps what it schedules."""
+
+    event_type = "therapist.changed"
+    version = 1
+    routing_key = "referral.therapist.changed"
+
+    therapist_id: uuid.UUID
+    name: str
+    disciplines: list[Discipline]
+    sites: list[str]
+    modes: list[AppointmentMode]
+    active: bool
+
+
+class ReferralAssignedV1(EventData):
+    """A receptionist referred a patient to one therapist for one discipline."""
+
+    event_type = "referral.assigned"
+    version = 1
+    routing_key = "referral.referral.assigned"
+
+    referral_id: uuid.UUID
+    request_id: uuid.UUID
+    therapist_id: uuid.UUID
+    therapist_name: str
+    discipline: Discipline
+    mode: AppointmentMode
+    site: str | None = None
+    postcode: str | None = None
+    assigned_at: datetime
+
+
+class SlotOffer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    offer_id: uuid.UUID
+    therapist_id: uuid.UUID
+    therapist_name: str
+    mode: AppointmentMode
+    site: str | None
+    starts_at: datetime
+    ends_at: datetime
+
+
+class AppointmentOfferedV1(EventData):
+    """booking proposed the earliest slots inside the promise for the assigned therapist."""
+
+    event_type = "appointment.offered"
+    version = 1
+    routing_key = "booking.appointment.offered"
+
+    request_id: uuid.UUID
+    reference: str
+    offers: list[SlotOffer]
+
+
+class AppointmentDetails(EventData):
+    """What every appointment event says about the appointment (no clinical detail)."""
+
+    appointment_id: uuid.UUID
+    request_id: uuid.UUID
+    reference: str
+    therapist_id: uuid.UUID
+    therapist_name: str
+    mode: AppointmentMode
+    site: str | None
+    place: str  # the clinic's name and address, "Video call", or "Home visit"
+    appointment_type: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+class AppointmentBookedV1(AppointmentDetails):
+    event_type = "appointment.booked"
+    version = 1
+    routing_key = "booking.appointment.booked"
+
+    booked_by: Literal["patient", "staff"]
+
+
+class AppointmentRescheduledV1(AppointmentDetails):
+    event_type = "appointment.rescheduled"
+    version = 1
+    routing_key = "booking.appointment.rescheduled"
+
+    previous_appointment_id: uuid.UUID
+    previous_starts_at: datetime
+    rescheduled_by: Literal["patient", "staff"]
+
+
+class AppointmentCancelledV1(AppointmentDetails):
+    event_type = "appointment.cancelled"
+    version = 1
+    routing_key = "booking.appointment.cancelled"
+
+    cancelled_by: Literal["patient", "staff"]
+
+
+class AppointmentSlaAtRiskV1(EventData):
+    """The 24-hour promise will break soon: no appointment booked yet."""
+
+    event_type = "appointment.sla_at_risk"
+    version = 1
+    routing_key = "booking.appointment.sla_at_risk"
+
+    request_id: uuid.UUID
+    reference: str
+    appointment_by: datetime
+    urgent: bool
+
+
+class AppointmentSlaBreachedV1(EventData):
+    """The 24-hour promise broke: no appointment booked by the deadline."""
+
+    event_type = "appointment.sla_breached"
+    version = 1
+    routing_key = "booking.appointment.sla_breached"
+
+    request_id: uuid.UUID
+    reference: str
+    appointment_by: datetime
+    urgent: bool
+
+
 EVENT_MODELS: tuple[type[EventData], ...] = (
     AppointmentRequestedV1,
     AppointmentRequestCancelledV1,
     PatientErasedV1,
+    TherapistChangedV1,
+    ReferralAssignedV1,
+    AppointmentOfferedV1,
+    AppointmentBookedV1,
+    AppointmentRescheduledV1,
+    AppointmentCancelledV1,
+    AppointmentSlaAtRiskV1,
+    AppointmentSlaBreachedV1,
 )
 
 _BY_TYPE: dict[tuple[str, int], type[EventData]] = {
@@ -85,11 +230,22 @@ def parse_data(envelope: Envelope) -> EventData:
 
 __all__ = [
     "EVENT_MODELS",
+    "AppointmentBookedV1",
+    "AppointmentCancelledV1",
+    "AppointmentDetails",
     "AppointmentMode",
+    "AppointmentOfferedV1",
     "AppointmentRequestCancelledV1",
     "AppointmentRequestedV1",
+    "AppointmentRescheduledV1",
+    "AppointmentSlaAtRiskV1",
+    "AppointmentSlaBreachedV1",
     "ContactChannel",
+    "Discipline",
     "PatientErasedV1",
+    "ReferralAssignedV1",
+    "SlotOffer",
+    "TherapistChangedV1",
     "UnknownEventError",
     "model_for",
     "parse_data",

@@ -26,6 +26,8 @@ class QueueSpec:
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("referral", "booking", ("booking.appointment.*", "booking.patient.*")),
     QueueSpec("notify", "booking", ("booking.appointment.*", "booking.patient.*")),
+    QueueSpec("booking", "referral", ("referral.therapist.*", "referral.referral.*")),
+    QueueSpec("notify", "referral", ("referral.referral.*",)),
 )
 
 
