@@ -1,0 +1,51 @@
+"""Offering a patient the earliest slots inside their promise, once a therapist is assigned."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from booking.models import AppointmentRequest, SlotOfferRow, outbox
+from booking.settings import BookingSettings
+from booking.slots import Slot, SlotQuery, find_slots
+from clinic_shared.messaging.contracts import AppointmentOfferedV1, SlotOffer
+from clinic_shared.outbox import add_event
+
+FALLBACK_DAYS = 14
+
+
+def propose_offers(session: Session, settings: BookingSettings, request: AppointmentRequest,
+                   therapist_id: uuid.UUID, mode: str, site_id: str | None,
+                   now: datetime | None = None) -> list[SlotOfferRow]:
+    """Store and announce the earliest slots with this therapist in this mode.
+
+    Slots inside the 24-hour promise come first; if there are none, the earliest after it
+    (reception sees the promise is at risk from the clock's events)."""
+    now = now or datetime.now(UTC)
+    query = SlotQuery(window_start=now, window_end=max(request.appointment_by, now),
+                      therapist_id=therapist_id, mode=mode, site_id=site_id,
+                      postcode=request.postcode, promise_by=request.appointment_by,
+                      limit=settings.offers_per_assignment)
+    slots = find_slots(session, query, settings, now=now)
+    if not slots:
+        later = SlotQuery(**{**query.__dict__,
+                             "window_end": now + timedelta(days=FALLBACK_DAYS)})
+        slots = find_slots(session, later, settings, now=now)
+    rows = [_row(request.id, slot) for slot in slots]
+    session.add_all(rows)
+    session.flush()
+    if rows:
+        add_event(session, outbox, AppointmentOfferedV1(
+            request_id=request.id, reference=request.reference,
+            offers=[SlotOffer(offer_id=row.id, therapist_id=row.therapist_id,
+                              therapist_name=slot.therapist_name, mode=row.mode,  # type: ignore[arg-type]
+                              site=row.site_id, starts_at=row.starts_at, ends_at=row.ends_at)
+                    for row, slot in zip(rows, slots, strict=True)],
+        ), source="booking")
+    return rows
+
+
+def _row(request_id: uuid.UUID, slot: Slot) -> SlotOfferRow:
+    return SlotOfferRow(id=uuid.uuid4(), request_id=request_id, therapist_id=slot.therapist_id,
+                        mode=slot.mode, site_id=slot.site_id, starts_at=slot.starts_at,
+                        ends_at=slot.ends_at)

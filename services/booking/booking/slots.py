@@ -1,0 +1,217 @@
+"""Slot search: the earliest free times, across every site, virtual and home visits.
+
+Free time is computed from working patterns (local wall-clock hours, so a 09:00 start stays
+09:00 across the clock changes), minus leave and sickness, minus booked appointments (with a
+home visit's travel before and after). The database's exclusion constraints are what finally
+stop a double booking; this search only proposes.
+"""
+
+import bisect
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from booking.models import Appointment, Clinic, ScheduleException, Therapist, WorkingPattern
+from booking.schedule import (
+    district_covered,
+    duration,
+    local_moment,
+    opening_window,
+    to_london,
+    travel,
+)
+from booking.settings import BookingSettings
+
+
+@dataclass(frozen=True)
+class SlotQuery:
+    window_start: datetime
+    window_end: datetime
+    appointment_type: str = "initial_assessment"
+    discipline: str | None = None
+    mode: str | None = None  # None: every mode
+    site_id: str | None = None
+    postcode: str | None = None  # home visits: only clinics covering its district
+    therapist_id: uuid.UUID | None = None
+    promise_by: datetime | None = None
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class Slot:
+    therapist_id: uuid.UUID
+    therapist_name: str
+    mode: str
+    site_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+    within_promise: bool | None
+
+    @property
+    def starts_local(self) -> datetime:
+        return to_london(self.starts_at)
+
+
+class BusyTimes:
+    """One therapist's busy intervals, merged and sorted, for fast overlap checks."""
+
+    def __init__(self, intervals: list[tuple[datetime, datetime]]) -> None:
+        merged: list[list[datetime]] = []
+        for start, end in sorted(intervals):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [m[0] for m in merged]
+        self.ends = [m[1] for m in merged]
+
+    def free(self, start: datetime, end: datetime) -> bool:
+        i = bisect.bisect_right(self.starts, start) - 1
+        if i >= 0 and self.ends[i] > start:
+            return False
+        return i + 1 >= len(self.starts) or self.starts[i + 1] >= end
+
+
+def find_slots(session: Session, query: SlotQuery, settings: BookingSettings,
+               now: datetime | None = None) -> list[Slot]:
+    """The earliest free slots matching `query`, soonest first."""
+    now = now or datetime.now(UTC)
+    start = max(query.window_start, now)
+    if start >= query.window_end:
+        return []
+    therapists = _therapists(session, query)
+    if not therapists:
+        return []
+    clinics = {c.id: c for c in session.scalars(select(Clinic).where(Clinic.active))}
+    patterns = _patterns(session, query, list(therapists), clinics)
+    busy = _busy_times(session, list(therapists), start, query.window_end, settings)
+    length = duration(settings, query.appointment_type)
+    step = timedelta(minutes=settings.slot_step_minutes)
+    found: list[Slot] = []
+    day = to_london(start).date()
+    last_day = to_london(query.window_end).date()
+    while day <= last_day and len(found) < query.limit:
+        for pattern in patterns.get(day.weekday(), []):
+            found.extend(_slots_in_block(pattern, day, therapists[pattern.therapist_id],
+                                         clinics, busy, length, step, start, query, settings))
+        day += timedelta(days=1)
+    found.sort(key=lambda s: (s.starts_at, s.therapist_name))
+    return found[: query.limit]
+
+
+def _therapists(session: Session, query: SlotQuery) -> dict[uuid.UUID, Therapist]:
+    statement = select(Therapist).where(Therapist.active)
+    if query.discipline:
+        statement = statement.where(Therapist.disciplines.any(query.discipline))
+    if query.therapist_id:
+        statement = statement.where(Therapist.id == query.therapist_id)
+    return {t.id: t for t in session.scalars(statement)}
+
+
+def _patterns(session: Session, query: SlotQuery, therapist_ids: list[uuid.UUID],
+              clinics: dict[str, Clinic]) -> dict[int, list[WorkingPattern]]:
+    statement = select(WorkingPattern).where(WorkingPattern.therapist_id.in_(therapist_ids))
+    if query.mode:
+        statement = statement.where(WorkingPattern.mode == query.mode)
+    if query.site_id:
+        statement = statement.where(or_(WorkingPattern.site_id == query.site_id,
+                                        WorkingPattern.mode == "virtual"))
+    by_weekday: dict[int, list[WorkingPattern]] = defaultdict(list)
+    for pattern in session.scalars(statement):
+        if pattern.mode != "virtual" and pattern.site_id not in clinics:
+            continue
+        if pattern.mode == "home_visit" and query.postcode and not district_covered(
+                query.postcode, clinics[pattern.site_id].home_visit_districts):  # type: ignore[index]
+            continue
+        by_weekday[pattern.weekday].append(pattern)
+    return by_weekday
+
+
+def _busy_times(session: Session, therapist_ids: list[uuid.UUID], start: datetime,
+                end: datetime, settings: BookingSettings) -> dict[uuid.UUID, BusyTimes]:
+    margin = timedelta(minutes=settings.home_visit_travel_minutes) + timedelta(hours=1)
+    intervals: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    booked = session.execute(
+        select(Appointment.therapist_id, func.lower(Appointment.busy),
+               func.upper(Appointment.busy))
+        .where(Appointment.therapist_id.in_(therapist_ids), Appointment.status == "booked",
+               Appointment.starts_at < end + margin, Appointment.ends_at > start - margin)
+    )
+    for therapist_id, busy_from, busy_to in booked:
+        intervals[therapist_id].append((busy_from, busy_to))
+    away = session.execute(
+        select(ScheduleException.therapist_id, ScheduleException.starts_at,
+               ScheduleException.ends_at)
+        .where(ScheduleException.therapist_id.in_(therapist_ids),
+               and_(ScheduleException.starts_at < end + margin,
+                    ScheduleException.ends_at > start - margin))
+    )
+    for therapist_id, away_from, away_to in away:
+        intervals[therapist_id].append((away_from, away_to))
+    return {t: BusyTimes(intervals.get(t, [])) for t in therapist_ids}
+
+
+def _working_block(pattern: WorkingPattern, day: date,
+                   clinics: dict[str, Clinic]) -> tuple[datetime, datetime] | None:
+    """When the pattern has the therapist working on `day`, within the clinic's opening hours."""
+    block_start, block_end = local_moment(day, pattern.starts), local_moment(day, pattern.ends)
+    if pattern.mode == "clinic":
+        window = opening_window(clinics[pattern.site_id].opening_hours, day)  # type: ignore[index]
+        if window is None:
+            return None
+        block_start = max(block_start, local_moment(day, window[0]))
+        block_end = min(block_end, local_moment(day, window[1]))
+    return (block_start, block_end) if block_start < block_end else None
+
+
+def _slots_in_block(pattern: WorkingPattern, day: date, therapist: Therapist,
+                    clinics: dict[str, Clinic], busy: dict[uuid.UUID, BusyTimes],
+                    length: timedelta, step: timedelta, earliest: datetime, query: SlotQuery,
+                    settings: BookingSettings) -> list[Slot]:
+    block = _working_block(pattern, day, clinics)
+    if block is None:
+        return []
+    block_start, block_end = block
+    around = travel(settings, pattern.mode)
+    slots = []
+    candidate = block_start + around
+    therapist_busy = busy[therapist.id]
+    while candidate + length + around <= block_end:
+        starts_at = candidate.astimezone(UTC)
+        ends_at = starts_at + length
+        if starts_at >= earliest and ends_at <= query.window_end and therapist_busy.free(
+                starts_at - around, ends_at + around):
+            slots.append(Slot(
+                therapist_id=therapist.id, therapist_name=therapist.name, mode=pattern.mode,
+                site_id=pattern.site_id, starts_at=starts_at, ends_at=ends_at,
+                within_promise=None if query.promise_by is None
+                else starts_at <= query.promise_by,
+            ))
+        candidate += step
+    return slots
+
+
+def fits_schedule(session: Session, therapist_id: uuid.UUID, mode: str, site_id: str | None,
+                  starts_at: datetime, ends_at: datetime, settings: BookingSettings) -> bool:
+    """Whether the therapist works then, there, that way, and is not on leave."""
+    around = travel(settings, mode)
+    query = SlotQuery(window_start=starts_at, window_end=ends_at, mode=mode, site_id=site_id,
+                      therapist_id=therapist_id, limit=1000,
+                      appointment_type="initial_assessment")
+    clinics = {c.id: c for c in session.scalars(select(Clinic).where(Clinic.active))}
+    day = to_london(starts_at).date()
+    for pattern in _patterns(session, query, [therapist_id], clinics).get(day.weekday(), []):
+        if pattern.site_id != site_id and mode != "virtual":
+            continue
+        block = _working_block(pattern, day, clinics)
+        if block is not None and block[0] <= starts_at - around and ends_at + around <= block[1]:
+            on_leave = session.scalar(select(func.count()).select_from(ScheduleException).where(
+                ScheduleException.therapist_id == therapist_id,
+                ScheduleException.starts_at < ends_at + around,
+                ScheduleException.ends_at > starts_at - around))
+            return not on_leave
+    return False
