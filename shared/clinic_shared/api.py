@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -49,6 +49,12 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, object]]:
             "type": error["type"],
         })
     return errors
+
+
+def field_error(field: str, message: str, status_code: int = 422) -> HTTPException:
+    """An error naming one field, shaped like the validation errors."""
+    return HTTPException(status_code, [{"field": field, "loc": ["body", field],
+                                        "msg": message, "type": "value_error"}])
 
 
 def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSettings,

@@ -21,6 +21,7 @@ def request_body(**overrides: object) -> dict[str, object]:
         "email": f"bert.{unique}@example.org",
         "contact_channel": "email",
         "mode": "clinic",
+        "site": "moorgate",
         "reason": REASON,
         "consent": True,
     }

@@ -46,12 +46,12 @@ def _answers(url: str) -> bool:
 def test_limits_hold_across_two_api_processes(two_limited_booking_apis) -> None:
     first, second = two_limited_booking_apis
     same_email = f"flood.{uuid.uuid4().hex[:6]}@example.org"
-    same_contact = [httpx.post(url, json=request_body(email=same_email, phone=None))
+    same_contact = [httpx.post(url, json=request_body(email=same_email, phone=None, mode="virtual"))
                     for url in (first, second, first)]
     assert [r.status_code for r in same_contact] == [201, 201, 429]
     assert 0 < int(same_contact[2].headers["Retry-After"]) <= 3600
 
-    others = [httpx.post(url, json=request_body(phone=None))
+    others = [httpx.post(url, json=request_body(phone=None, mode="virtual"))
               for url in (second, first, second, first)]
     assert [r.status_code for r in others] == [201, 201, 201, 429], "6 per address, both APIs"
     refused = others[-1]

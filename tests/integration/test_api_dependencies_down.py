@@ -8,7 +8,7 @@ from booking.settings import BookingSettings
 from tests.support.ports import free_port
 
 FORM = {"name": "Bert Example", "phone": "07400 123456", "contact_channel": "sms",
-        "mode": "clinic", "reason": "stiff back", "consent": True}
+        "mode": "virtual", "reason": "stiff back", "consent": True}
 
 
 @pytest.fixture

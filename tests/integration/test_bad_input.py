@@ -8,7 +8,7 @@ from clinic_shared.auth.tokens import TokenIssuer
 from tests.support.apps import service_apps
 
 FORM = {"name": "Bert\u0000", "phone": "07400 123456", "contact_channel": "sms",
-        "mode": "clinic", "reason": "stiff back", "consent": True}
+        "mode": "virtual", "reason": "stiff back", "consent": True}
 
 
 @pytest.fixture(scope="module")

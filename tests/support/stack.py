@@ -14,7 +14,9 @@ import httpx
 import pika
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session
 
+from booking.demo_schedule import seed_reference_data
 from clinic_shared.auth.keys import generate_key_pair
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
@@ -74,6 +76,10 @@ class Stack:
             create_database_if_missing(url)
             upgrade(f"{service}:migrations", url)
             self.database_urls[service] = url
+        booking_engine = create_engine(self.database_urls["booking"])
+        with Session(booking_engine) as session, session.begin():
+            seed_reference_data(session)
+        booking_engine.dispose()
         referral_seed(ReferralSettings(
             database_url=self.database_urls["referral"], environment="test",
             secret_key=self.secret_key, seed_staff_password=self.staff_password,

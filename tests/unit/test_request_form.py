@@ -11,6 +11,7 @@ BASE = {
     "email": "bert@example.org",
     "contact_channel": "sms",
     "mode": "clinic",
+    "site": "moorgate",
     "reason": "Stiff lower back after a fusion",
     "consent": True,
 }

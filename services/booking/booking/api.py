@@ -8,26 +8,27 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, status
 
 from booking.models import AppointmentRequest, audit, rate_limits
-from booking.requests import cancel_request, submit_request
+from booking.patient_api import patient_router
+from booking.requests import PlaceNotServed, cancel_request, submit_request
+from booking.scheduling_api import scheduling_router
 from booking.schemas import (
+    URGENT_ADVICE,
     AppointmentRequestCreate,
     AppointmentRequestPublic,
     AppointmentRequestStaffView,
-    MyRequest,
 )
 from booking.settings import BookingSettings, get_settings
 from clinic_shared import audit as audit_trail
 from clinic_shared.api import create_app as create_base_app
+from clinic_shared.api import field_error
 from clinic_shared.audit import audit_router
-from clinic_shared.auth.access import PATIENT_LINK, PUBLIC, StaffDep, allow
-from clinic_shared.auth.patient_links import InvalidLink, PatientLinks
+from clinic_shared.auth.access import PUBLIC, StaffDep, allow
+from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.ratelimit import Limit, RateLimiter
 
 DESK = (Role.receptionist, Role.admin)
-LINK_REFUSED = HTTPException(status.HTTP_404_NOT_FOUND,
-                             "This link is not valid or has expired. Call the clinic for help.")
 
 
 def too_many(wait: int) -> HTTPException:
@@ -76,10 +77,15 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
                                   settings.form_limit_per_contact, 3600) for c in contacts])
         if wait is not None:
             raise too_many(wait)
-        request, created = submit_request(sessions, form, settings, idempotency_key, links)
+        try:
+            request, created = submit_request(sessions, form, settings, idempotency_key, links)
+        except PlaceNotServed as exc:
+            raise field_error(exc.field, str(exc)) from None
         if not created:
             response.status_code = status.HTTP_200_OK
-        return AppointmentRequestPublic.model_validate(request)
+        public = AppointmentRequestPublic.model_validate(request)
+        return public.model_copy(update={"urgent_advice": URGENT_ADVICE if request.urgent
+                                         else None})
 
     @router.get("/api/appointment-requests/{request_id}",
                 response_model=AppointmentRequestStaffView, **allow(*DESK))
@@ -104,30 +110,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             audit_trail.record(session, audit, staff, "cancel", "appointment_request", request_id)
         return AppointmentRequestStaffView.model_validate(request)
 
-    def own_request_id(token: str) -> uuid.UUID:
-        try:
-            return links.request_id(token)
-        except InvalidLink:
-            raise LINK_REFUSED from None
-
-    @router.get("/api/my-request/{token}", response_model=MyRequest, **PATIENT_LINK)
-    def my_request(token: str) -> MyRequest:
-        """The patient's own request, through the private link they were sent."""
-        request_id = own_request_id(token)
-        with sessions() as session:
-            request = session.get(AppointmentRequest, request_id)
-            if request is None or request.erased_at is not None:
-                raise LINK_REFUSED
-            return MyRequest.model_validate(request)
-
-    @router.post("/api/my-request/{token}/cancel", response_model=MyRequest, **PATIENT_LINK)
-    def cancel_my_request(token: str) -> MyRequest:
-        """The patient withdraws their request."""
-        request = cancel_request(sessions, own_request_id(token), "patient")
-        if request is None:
-            raise LINK_REFUSED
-        return MyRequest.model_validate(request)
-
     app.include_router(router)
+    app.include_router(scheduling_router(settings, sessions))
+    app.include_router(patient_router(settings, sessions, links))
     app.include_router(audit_router(sessions, audit))
     return app

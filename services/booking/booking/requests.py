@@ -8,8 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import AppointmentRequest, outbox
+from booking.models import AppointmentRequest, Clinic, outbox
 from booking.references import new_reference
+from booking.schedule import district_covered
 from booking.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.auth.patient_links import PatientLinks
@@ -66,14 +67,24 @@ def _insert(
         mode=form.mode,
         reason=form.reason,
         consent=form.consent,
-        urgent=False,
+        urgent=bool(form.red_flags.answered_yes()),
         status="requested",
+        site_id=form.site,
+        postcode=form.postcode,
+        contact_time=form.contact_time,
+        body_areas=list(form.body_areas),
+        after_surgery=form.after_surgery,
+        surgery=form.surgery,
+        surgery_date=form.surgery_date,
+        preferred_times=list(form.preferred_times),
+        red_flags=form.red_flags.answered_yes(),
         idempotency_key=idempotency_key,
         created_at=now,
         contact_by=now + timedelta(minutes=settings.contact_back_minutes),
         appointment_by=now + timedelta(hours=settings.appointment_within_hours),
     )
     with sessions.begin() as session:
+        _check_place(session, form)
         session.add(request)
         session.flush()
         add_event(
@@ -93,10 +104,38 @@ def _insert(
                 contact_by=request.contact_by,
                 appointment_by=request.appointment_by,
                 manage_url=manage_url(settings, links, request.id),
+                site=request.site_id,
+                postcode=request.postcode,
+                contact_time=request.contact_time,
+                body_areas=tuple(request.body_areas),
+                after_surgery=request.after_surgery,
+                surgery=request.surgery,
+                surgery_date=request.surgery_date,
+                preferred_times=tuple(request.preferred_times),
+                red_flags=tuple(request.red_flags),
             ),
             source="booking",
         )
     return request
+
+
+class PlaceNotServed(Exception):
+    """The named clinic does not exist, or no clinic visits that postcode."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _check_place(session: Session, form: AppointmentRequestCreate) -> None:
+    clinics = session.scalars(select(Clinic).where(Clinic.active)).all()
+    if form.mode == "clinic" and form.site not in {c.id for c in clinics}:
+        names = ", ".join(sorted(c.id for c in clinics)) or "none yet"
+        raise PlaceNotServed("site", f"no clinic called {form.site!r}; choose one of: {names}")
+    if form.mode == "home_visit" and form.postcode and not any(
+            district_covered(form.postcode, c.home_visit_districts) for c in clinics):
+        raise PlaceNotServed("postcode", f"we do not make home visits in {form.postcode} yet; "
+                             "choose a clinic or a video appointment")
 
 
 def manage_url(settings: BookingSettings, links: PatientLinks, request_id: uuid.UUID) -> str:

@@ -1,12 +1,21 @@
 """The appointment request as the API takes and returns it."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Annotated, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+from booking.schedule import normalise_postcode
 
 PHONE_REGION = "GB"
 
@@ -28,6 +37,32 @@ def is_mobile(e164: str) -> bool:
                     phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
+BodyArea = Literal["neck", "upper_back", "lower_back", "shoulder", "elbow", "wrist_hand", "hip",
+                   "knee", "ankle_foot", "other"]
+PreferredTime = Literal["weekday_morning", "weekday_afternoon", "weekday_evening", "weekend"]
+URGENT_ADVICE = (
+    "Some of your answers can be signs of a problem that needs urgent medical care. Please "
+    "do not wait for a physiotherapy appointment: call 111 now, or 999 or go to A&E if you have "
+    "new numbness between your legs, or cannot control your bladder or bowels. We will still "
+    "contact you."
+)
+
+
+class RedFlags(BaseModel):
+    """Screening questions: any "yes" makes the request urgent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    saddle_numbness: bool = Field(False, description="numbness between the legs or buttocks")
+    bladder_bowel_change: bool = Field(False, description="new bladder or bowel trouble")
+    fever: bool = Field(False, description="fever or feeling very unwell")
+    unexplained_weight_loss: bool = False
+    constant_night_pain: bool = Field(False, description="constant pain, worse at night")
+
+    def answered_yes(self) -> list[str]:
+        return [name for name, value in self if value]
+
+
 class AppointmentRequestCreate(BaseModel):
     """What a patient fills in."""
 
@@ -37,8 +72,17 @@ class AppointmentRequestCreate(BaseModel):
     phone: Annotated[str | None, Field(max_length=32)] = None
     email: Annotated[str | None, Field(max_length=254)] = None
     contact_channel: Literal["phone", "sms", "email"]
+    contact_time: Literal["any", "morning", "afternoon", "evening"] = "any"
     mode: Literal["clinic", "virtual", "home_visit"]
+    site: Annotated[str | None, Field(max_length=40, description="clinic id (mode clinic)")] = None
+    postcode: Annotated[str | None, Field(max_length=10, description="for home visits")] = None
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    body_areas: Annotated[list[BodyArea], Field(max_length=10)] = []
+    after_surgery: bool = False
+    surgery: Annotated[str | None, Field(max_length=200)] = None
+    surgery_date: date | None = None
+    preferred_times: Annotated[list[PreferredTime], Field(max_length=4)] = []
+    red_flags: RedFlags = RedFlags()
     consent: Annotated[bool, Field(json_schema_extra={"enum": [True]},
                                    description="must be true: we may contact you")]
     website: Annotated[str | None, Field(
@@ -89,6 +133,29 @@ class AppointmentRequestCreate(BaseModel):
             raise ValueError("this field must be left empty")
         return None
 
+    @field_validator("site")
+    @classmethod
+    def _site_for_clinic(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("mode") == "clinic" and not value:
+            raise ValueError("choose the clinic you would like to visit")
+        return value if info.data.get("mode") == "clinic" else None
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode_for_home_visit(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("mode") != "home_visit":
+            return None
+        if not value:
+            raise ValueError("give the postcode where we should visit you")
+        return normalise_postcode(value)
+
+    @field_validator("surgery_date")
+    @classmethod
+    def _surgery_in_the_past(cls, value: date | None) -> date | None:
+        if value is not None and value > date.today():
+            raise ValueError("the date of the operation cannot be in the future")
+        return value
+
     @field_validator("consent")
     @classmethod
     def _consent_given(cls, value: bool) -> bool:
@@ -103,6 +170,8 @@ class AppointmentRequestPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
+    urgent: bool
+    urgent_advice: str | None = None
     reference: str
     phone: str | None
     email: str | None
@@ -119,8 +188,9 @@ class AppointmentRequestStaffView(AppointmentRequestPublic):
 
     name: str
     reason: str
-    urgent: bool
     cancelled_at: datetime | None
+    appointments: list["AppointmentPublic"] = []
+    offers: list["OfferPublic"] = []
 
 
 class MyRequest(BaseModel):
@@ -128,6 +198,7 @@ class MyRequest(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
+    urgent: bool
     reference: str
     name: str
     status: str
@@ -137,3 +208,105 @@ class MyRequest(BaseModel):
     contact_by: datetime
     appointment_by: datetime
     cancelled_at: datetime | None
+    appointments: list["AppointmentPublic"] = []
+    offers: list["OfferPublic"] = []
+
+
+class SlotPublic(BaseModel):
+    """A free time; `starts_local` is the same moment on London's clock."""
+
+    therapist_id: uuid.UUID
+    therapist_name: str
+    mode: str
+    site_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+    starts_local: datetime
+    within_promise: bool | None
+
+
+class ClinicPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    address: str
+    postcode: str
+    opening_hours: dict[str, list[str]]
+    home_visit_districts: list[str]
+
+
+class WorkingPatternIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    weekday: Annotated[int, Field(ge=0, le=6, description="Monday 0 … Sunday 6")]
+    starts: time
+    ends: time
+    mode: Literal["clinic", "virtual", "home_visit"]
+    site_id: str | None = None
+
+
+class ScheduleExceptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: Literal["leave", "sickness", "training", "other"]
+
+
+class ScheduleExceptionPublic(ScheduleExceptionIn):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    therapist_id: uuid.UUID
+
+
+class AppointmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: uuid.UUID
+    therapist_id: uuid.UUID
+    starts_at: AwareDatetime
+    mode: Literal["clinic", "virtual", "home_visit"]
+    site_id: str | None = None
+    appointment_type: Literal["initial_assessment", "follow_up"] = "initial_assessment"
+
+
+class AppointmentReschedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: AwareDatetime
+    therapist_id: uuid.UUID | None = None
+    site_id: str | None = None
+
+
+class AppointmentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    request_id: uuid.UUID
+    therapist_id: uuid.UUID
+    mode: str
+    site_id: str | None
+    appointment_type: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    booked_by: str
+    previous_appointment_id: uuid.UUID | None
+
+
+class OfferPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    therapist_id: uuid.UUID
+    mode: str
+    site_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+
+
+class SlotTakenBody(BaseModel):
+    detail: str
+    next_slots: list[SlotPublic]

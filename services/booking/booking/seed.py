@@ -2,6 +2,7 @@
 
 from sqlalchemy import func, select
 
+from booking.demo_schedule import seed_reference_data
 from booking.models import AppointmentRequest
 from booking.requests import submit_request
 from booking.schemas import AppointmentRequestCreate
@@ -19,6 +20,10 @@ DEMO_REQUESTS = [
         "email": "bert@example.org",
         "contact_channel": "email",
         "mode": "clinic",
+        "site": "moorgate",
+        "body_areas": ["lower_back", "hip"],
+        "after_surgery": True,
+        "surgery": "L5/S1 lumbar fusion and right hip arthroscopy",
         "reason": "Four months after an L5/S1 fusion and a right hip keyhole. Stiff lower back, "
         "tight right hamstring and calf that keep cramping on couch to 5k. I work next to "
         "Moorgate.",
@@ -39,6 +44,8 @@ def seed(settings: ServiceSettings) -> None:
     assert isinstance(settings, BookingSettings)
     engine = make_engine(settings.database_url, pool_size=1)
     sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        seed_reference_data(session)
     with sessions() as session:
         if session.scalar(select(func.count()).select_from(AppointmentRequest)):
             log.info("seed.skipped", reason="appointment requests exist")

@@ -28,6 +28,7 @@ class BookingSettings(ServiceSettings):
     sla_at_risk_minutes: int = Field(default=120, ge=1,
                                      description="raise at-risk this long before the deadline")
     sla_check_interval: float = Field(default=5.0, gt=0)
+    clinic_name: str = "London Physio Clinics"
     form_limit_per_address: int = Field(default=20, ge=1)  # per 10 minutes
     form_limit_per_contact: int = Field(default=5, ge=1)  # per hour, per phone and per e-mail
 

@@ -1,12 +1,24 @@
 """booking's background loops. Run with `python -m booking worker`."""
 
-from booking.models import outbox
-from clinic_shared.db import make_engine
+from booking.handlers import handlers_for
+from booking.models import inbox, outbox
+from booking.settings import BookingSettings
+from booking.sla_clock import SlaClock
+from clinic_shared.consumer import EventConsumer
+from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
 
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
-    engine = make_engine(settings.database_url, pool_size=4)
-    return [Loop("outbox-relay", OutboxRelay.for_service(settings, engine, outbox).run)]
+    assert isinstance(settings, BookingSettings)
+    engine = make_engine(settings.database_url, pool_size=settings.consumer_threads + 3)
+    sessions = make_session_factory(engine)
+    consumer = EventConsumer.for_service(settings, "referral", handlers_for(settings), sessions,
+                                         inbox)
+    return [
+        Loop("outbox-relay", OutboxRelay.for_service(settings, engine, outbox).run),
+        Loop("referral-events", consumer.run),
+        Loop("sla-clock", SlaClock(settings, sessions).run),
+    ]

@@ -7,6 +7,7 @@ from clinic_shared.audit import audit_router
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.ratelimit import RateLimiter
 from referral.caseload import caseload_router
+from referral.directory import directory_router
 from referral.models import audit, rate_limits
 from referral.settings import ReferralSettings, get_settings
 from referral.staff_auth import staff_router
@@ -27,5 +28,6 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     app.include_router(staff_router(settings, sessions, RateLimiter(engine, rate_limits)))
     app.include_router(triage_router(sessions))
     app.include_router(caseload_router(sessions))
+    app.include_router(directory_router(sessions))
     app.include_router(audit_router(sessions, audit))
     return app

@@ -29,6 +29,8 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
             email=data.email,
             contact_channel=data.contact_channel,
             mode=data.mode,
+            site=data.site,
+            postcode=data.postcode,
             reason=data.reason,
             urgent=data.urgent,
             status="new",
@@ -53,7 +55,7 @@ def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) ->
     session.execute(
         update(TriageEntry)
         .where(TriageEntry.request_id.in_(data.request_ids))
-        .values(patient_name=ERASED, phone=None, email=None, reason=ERASED,
+        .values(patient_name=ERASED, phone=None, email=None, postcode=None, reason=ERASED,
                 erased_at=datetime.now(UTC))
     )
 

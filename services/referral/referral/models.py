@@ -52,6 +52,8 @@ class TriageEntry(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     contact_channel: Mapped[str] = mapped_column(String(10))
     mode: Mapped[str] = mapped_column(String(20))
+    site: Mapped[str | None] = mapped_column(String(40))  # the named clinic, for mode "clinic"
+    postcode: Mapped[str | None] = mapped_column(String(10))  # for mode "home_visit"
     reason: Mapped[str] = mapped_column(Text)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), default="new")

@@ -1,11 +1,14 @@
 """Demo data: a small therapist directory and staff sign-ins (fictional people only)."""
 
+import uuid
+
 from sqlalchemy import func, select
 
 from clinic_shared.auth.passwords import hash_password
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import get_logger
 from clinic_shared.settings import Environment, ServiceSettings
+from referral.directory import announce_therapist
 from referral.models import StaffAccount, Therapist
 from referral.settings import ReferralSettings
 
@@ -22,6 +25,12 @@ THERAPISTS = [
 DESK_STAFF = [("reception", "Reception desk", "receptionist"), ("lead", "Clinic lead", "admin")]
 
 
+def demo_therapist_id(username: str) -> uuid.UUID:
+    """Fixed ids for the demo therapists: booking's demo rota uses the same (uuid5) ids, so
+    the two seeds agree without either service reading the other's tables."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"https://clinic.example/demo-therapist/{username}")
+
+
 def seed(settings: ServiceSettings) -> None:
     assert isinstance(settings, ReferralSettings)
     password = settings.seed_staff_password.get_secret_value()
@@ -34,11 +43,14 @@ def seed(settings: ServiceSettings) -> None:
             return
         therapists = {}
         for username, name, disciplines, sites, modes in THERAPISTS:
-            therapist = Therapist(name=name, disciplines=disciplines, sites=sites, modes=modes,
+            therapist = Therapist(id=demo_therapist_id(username), name=name,
+                                  disciplines=disciplines, sites=sites, modes=modes,
                                   capacity=20, active=True)
             session.add(therapist)
             therapists[username] = therapist
         session.flush()
+        for therapist in therapists.values():  # booking learns of them through these events
+            announce_therapist(session, therapist)
         if not password:
             log.warning("seed.no_staff_accounts", reason="set SEED_STAFF_PASSWORD to create them")
             return

@@ -1,6 +1,7 @@
 """The triage queue and its entries (receptionists and clinic leads)."""
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -10,7 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Role
-from referral.models import Referral, Therapist, TriageEntry, audit
+from clinic_shared.messaging.contracts import ReferralAssignedV1
+from clinic_shared.outbox import add_event
+from referral.models import Referral, Therapist, TriageEntry, audit, outbox
 from referral.schemas import ReferralCreate, ReferralPublic, TriageEntryPublic
 
 DESK = (Role.receptionist, Role.admin)
@@ -69,6 +72,12 @@ def triage_router(sessions: sessionmaker[Session]) -> APIRouter:
                                 assigned_by=staff.subject)
             session.add(referral)
             session.flush()
+            add_event(session, outbox, ReferralAssignedV1(
+                referral_id=referral.id, request_id=entry.request_id,
+                therapist_id=therapist.id, therapist_name=therapist.name,
+                discipline=body.discipline, mode=entry.mode,  # type: ignore[arg-type]
+                site=entry.site, postcode=entry.postcode, assigned_at=datetime.now(UTC),
+            ), source="referral")
             audit_trail.record(session, audit, staff, "assign", "triage_entry", entry.id)
             return ReferralPublic.model_validate(referral)
 

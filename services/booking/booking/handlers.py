@@ -1,0 +1,61 @@
+"""What booking does with the events it hears from referral."""
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from booking.models import AppointmentRequest, Therapist
+from booking.offers import propose_offers
+from booking.settings import BookingSettings
+from clinic_shared.consumer import Handler
+from clinic_shared.log import get_logger
+from clinic_shared.messaging.contracts import ReferralAssignedV1, TherapistChangedV1
+from clinic_shared.messaging.envelope import Envelope, EventData
+
+log = get_logger(__name__)
+
+
+class TherapistNotKnownYet(LookupError):
+    """An assignment names a therapist whose `therapist.changed` has not arrived yet.
+
+    Raising makes the consumer requeue the message; if the therapist never arrives, the
+    queue's delivery limit dead-letters it."""
+
+
+def on_therapist_changed(session: Session, data: EventData, envelope: Envelope) -> None:
+    """Keep booking's copy of the directory entry; an older event never overwrites a newer
+    one (events of one therapist may arrive out of order)."""
+    assert isinstance(data, TherapistChangedV1)
+    values = {"name": data.name, "disciplines": list(data.disciplines), "sites": data.sites,
+              "modes": list(data.modes), "active": data.active,
+              "updated_at": envelope.occurred_at}
+    statement = insert(Therapist).values(id=data.therapist_id, **values)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[Therapist.id],
+        set_=values,
+        where=Therapist.updated_at < statement.excluded.updated_at,
+    ))
+
+
+def handlers_for(settings: BookingSettings) -> dict[str, Handler]:
+    """booking's handlers of referral's events; offering slots needs the settings."""
+
+    def on_referral_assigned(session: Session, data: EventData, _envelope: Envelope) -> None:
+        """Once a therapist is assigned, offer the patient that therapist's earliest slots."""
+        assert isinstance(data, ReferralAssignedV1)
+        request = session.get(AppointmentRequest, data.request_id, with_for_update=True)
+        if request is None or request.cancelled_at is not None or request.erased_at is not None:
+            log.info("offers.skipped", request_id=str(data.request_id),
+                     reason="no such request" if request is None else "request closed")
+            return
+        known = session.scalar(select(Therapist.id).where(Therapist.id == data.therapist_id))
+        if known is None:
+            raise TherapistNotKnownYet(f"therapist {data.therapist_id} not known to booking yet")
+        offers = propose_offers(session, settings, request, data.therapist_id, data.mode,
+                                data.site)
+        log.info("offers.proposed", request_id=str(request.id), offers=len(offers))
+
+    return {
+        TherapistChangedV1.event_type: on_therapist_changed,
+        ReferralAssignedV1.event_type: on_referral_assigned,
+    }

@@ -1,0 +1,95 @@
+"""Assigning a therapist in referral makes booking offer that therapist's slots, over the broker.
+
+The seeded therapists reach booking as `therapist.changed` events (referral's seed stages them;
+referral's relay publishes them; booking's consumer keeps its copy). The assignment travels as
+`referral.assigned`; booking answers with slot offers and `appointment.offered`.
+"""
+
+from datetime import UTC, datetime, time
+
+import httpx
+from sqlalchemy import text
+
+from tests.e2e.helpers import submit, triage_entry_id
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until
+
+EVERY_DAY = '{"mon": ["08:00", "20:00"], "tue": ["08:00", "20:00"], "wed": ["08:00", "20:00"], ' \
+    '"thu": ["08:00", "20:00"], "fri": ["08:00", "20:00"], "sat": ["08:00", "20:00"], ' \
+    '"sun": ["08:00", "20:00"]}'
+SEEDED_BEFORE = datetime(2001, 1, 1, tzinfo=UTC)  # booking's own demo rota predates this
+
+
+def seeded_therapist(stack: Stack, name: str) -> str:
+    listed = httpx.get(stack.url("referral", "/api/therapists"), headers=stack.auth("admin"))
+    assert listed.status_code == 200, listed.text
+    return {t["name"]: t["id"] for t in listed.json()}[name]
+
+
+def wait_for_booking_to_know(stack: Stack, therapist_id: str, name: str) -> None:
+    """Until referral's `therapist.changed` for this therapist has reached booking."""
+
+    def arrived() -> bool:
+        with stack.engines["booking"].connect() as conn:
+            row = conn.execute(text("SELECT name, updated_at FROM therapists WHERE id = :id"),
+                               {"id": therapist_id}).first()
+        return row is not None and row.name == name and row.updated_at > SEEDED_BEFORE
+
+    wait_until(arrived, timeout=30, message=f"booking to hear of {name} from referral")
+
+
+def ensure_moorgate_rota(stack: Stack, therapist_id: str) -> None:
+    """The Moorgate clinic and a rota for the therapist, unless booking's seed made them."""
+    with stack.engines["booking"].begin() as conn:
+        conn.execute(text(
+            "INSERT INTO clinics (id, name, address, postcode, opening_hours, "
+            "home_visit_districts) VALUES ('moorgate', 'Moorgate clinic', '1 Example Court', "
+            "'EC2Y 5AS', CAST(:hours AS jsonb), ARRAY['EC1', 'EC2']) ON CONFLICT (id) DO NOTHING"),
+            {"hours": EVERY_DAY})
+        has_rota = conn.execute(text(
+            "SELECT count(*) FROM working_patterns WHERE therapist_id = :id"),
+            {"id": therapist_id}).scalar()
+        if not has_rota:
+            conn.execute(text(
+                "INSERT INTO working_patterns (therapist_id, weekday, starts, ends, mode, site_id)"
+                " VALUES (:id, :day, :starts, :ends, 'clinic', 'moorgate')"),
+                [{"id": therapist_id, "day": day, "starts": time(8), "ends": time(20)}
+                 for day in range(7)])
+
+
+def test_assigned_request_gets_offers_from_booking(stack: Stack) -> None:
+    priya = seeded_therapist(stack, "Priya Shah")
+    wait_for_booking_to_know(stack, priya, "Priya Shah")
+    ensure_moorgate_rota(stack, priya)
+
+    _, created = submit(stack, mode="clinic", site="moorgate")
+    entry_id = triage_entry_id(stack, created["id"])
+    desk = stack.auth("receptionist", subject="reception")
+    entry = httpx.get(stack.url("referral", f"/api/triage-entries/{entry_id}"), headers=desk)
+    assert entry.json()["site"] == "moorgate"
+    assigned = httpx.post(stack.url("referral", f"/api/triage-entries/{entry_id}/referrals"),
+                          json={"discipline": "manual_therapy", "therapist_id": priya},
+                          headers=desk)
+    assert assigned.status_code == 201, assigned.text
+
+    def offers() -> list:
+        with stack.engines["booking"].connect() as conn:
+            return conn.execute(text(
+                "SELECT therapist_id, mode, site_id, starts_at FROM slot_offers "
+                "WHERE request_id = :r ORDER BY starts_at"), {"r": created["id"]}).all()
+
+    found = wait_until(offers, timeout=30, message="booking's offers for the assigned request")
+    assert {(str(o.therapist_id), o.mode, o.site_id) for o in found} == {
+        (priya, "clinic", "moorgate")}
+    assert all(o.starts_at > datetime.now(UTC) for o in found)
+    with stack.engines["booking"].connect() as conn:
+        announced = conn.execute(text(
+            "SELECT count(*) FROM outbox_messages WHERE event_type = 'appointment.offered' "
+            "AND payload -> 'data' ->> 'request_id' = :r"), {"r": created["id"]}).scalar()
+    assert announced == 1
+    with stack.engines["referral"].connect() as conn:
+        sent = conn.execute(text(
+            "SELECT sent_at FROM outbox_messages WHERE event_type = 'referral.assigned' "
+            "AND payload -> 'data' ->> 'referral_id' = :r"),
+            {"r": assigned.json()["id"]}).scalar()
+    assert sent is not None, "referral's relay published the assignment"
