@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, any_, func, or_, select
 from sqlalchemy.orm import Session
 
 from booking.models import Appointment, Clinic, ScheduleException, Therapist, WorkingPattern
@@ -106,7 +106,7 @@ def find_slots(session: Session, query: SlotQuery, settings: BookingSettings,
 def _therapists(session: Session, query: SlotQuery) -> dict[uuid.UUID, Therapist]:
     statement = select(Therapist).where(Therapist.active)
     if query.discipline:
-        statement = statement.where(Therapist.disciplines.any(query.discipline))
+        statement = statement.where(any_(Therapist.disciplines) == query.discipline)
     if query.therapist_id:
         statement = statement.where(Therapist.id == query.therapist_id)
     return {t.id: t for t in session.scalars(statement)}
