@@ -1,5 +1,7 @@
 """Booking, cancelling and rescheduling. The database's exclusion constraints decide races."""
 
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -52,6 +54,9 @@ def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_
     """Book one appointment; (appointment, created). A repeated idempotency key books once."""
     if idempotency_key and (existing := _by_key(sessions, idempotency_key)) is not None:
         return existing, False
+    if _visibly_taken(sessions, settings, therapist_id, mode, starts_at, appointment_type):
+        raise SlotTaken(_next_slots(sessions, settings, therapist_id, mode, site_id, starts_at,
+                                    appointment_type))
     try:
         with sessions.begin() as session:
             request = _open_request(session, request_id)
@@ -196,17 +201,49 @@ def _details(session: Session, appointment: Appointment,
     }
 
 
+def _visibly_taken(sessions: sessionmaker[Session], settings: BookingSettings,
+                   therapist_id: uuid.UUID, mode: str, starts_at: datetime,
+                   appointment_type: str) -> bool:
+    """A cheap look before the real attempt: most losers of a race need go no further.
+
+    Only an optimisation; the exclusion constraint still decides the races this cannot see."""
+    around = travel(settings, mode)
+    ends_at = starts_at + duration(settings, appointment_type)
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(Appointment).where(
+            Appointment.therapist_id == therapist_id, Appointment.status == "booked",
+            Appointment.busy.overlaps(Range(starts_at - around, ends_at + around)))) > 0
+
+
 def _by_key(sessions: sessionmaker[Session], key: str) -> Appointment | None:
     with sessions() as session:
         return session.scalars(select(Appointment).where(
             Appointment.idempotency_key == key)).first()
 
 
+_recent_answers: dict[tuple[object, ...], tuple[float, list[Slot]]] = {}
+_recent_lock = threading.Lock()
+ANSWER_SECONDS = 1.0
+
+
 def _next_slots(sessions: sessionmaker[Session], settings: BookingSettings,
                 therapist_id: uuid.UUID | None, mode: str | None, site_id: str | None,
                 after: datetime, appointment_type: str) -> list[Slot]:
+    """The next free slots after a lost race. The many losers of one race share one search
+    (kept for a second), so a rush on one slot does not become a rush of searches."""
+    key = (therapist_id, mode, site_id, after, appointment_type)
+    now = time.monotonic()
+    with _recent_lock:
+        cached = _recent_answers.get(key)
+        if cached is not None and now - cached[0] < ANSWER_SECONDS:
+            return cached[1]
     with sessions() as session:
-        return find_slots(session, SlotQuery(
+        slots = find_slots(session, SlotQuery(
             window_start=after, window_end=after + timedelta(days=7),
             appointment_type=appointment_type, therapist_id=therapist_id, mode=mode,
             site_id=site_id, limit=NEXT_SLOTS), settings)
+    with _recent_lock:
+        for stale in [k for k, (at, _) in _recent_answers.items() if now - at >= ANSWER_SECONDS]:
+            del _recent_answers[stale]
+        _recent_answers[key] = (now, slots)
+    return slots

@@ -7,12 +7,16 @@ stop a double booking; this search only proposes.
 """
 
 import bisect
+import heapq
+import itertools
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import and_, any_, func, or_, select
+from sqlalchemy import any_, func, or_, select
 from sqlalchemy.orm import Session
 
 from booking.models import Appointment, Clinic, ScheduleException, Therapist, WorkingPattern
@@ -83,79 +87,84 @@ def find_slots(session: Session, query: SlotQuery, settings: BookingSettings,
     start = max(query.window_start, now)
     if start >= query.window_end:
         return []
-    therapists = _therapists(session, query)
-    if not therapists:
-        return []
     clinics = {c.id: c for c in session.scalars(select(Clinic).where(Clinic.active))}
-    patterns = _patterns(session, query, list(therapists), clinics)
-    busy = _busy_times(session, list(therapists), start, query.window_end, settings)
     length = duration(settings, query.appointment_type)
     step = timedelta(minutes=settings.slot_step_minutes)
     found: list[Slot] = []
     day = to_london(start).date()
     last_day = to_london(query.window_end).date()
     while day <= last_day and len(found) < query.limit:
-        for pattern in patterns.get(day.weekday(), []):
-            found.extend(_slots_in_block(pattern, day, therapists[pattern.therapist_id],
-                                         clinics, busy, length, step, start, query, settings))
+        todays = _patterns(session, query, clinics, day.weekday())
+        if todays:
+            day_start = max(start, local_moment(day, time.min))
+            day_end = min(query.window_end, local_moment(day + timedelta(days=1), time.min))
+            busy = _busy_times(session, query.therapist_id, day_start, day_end, settings)
+            blocks = [_slots_in_block(p, day, clinics, busy, length, step, start, query,
+                                      settings) for p in todays]
+            merged = heapq.merge(*blocks, key=lambda s: (s.starts_at, s.therapist_name))
+            found.extend(itertools.islice(merged, query.limit - len(found)))
         day += timedelta(days=1)
-    found.sort(key=lambda s: (s.starts_at, s.therapist_name))
-    return found[: query.limit]
+    return found
 
 
-def _therapists(session: Session, query: SlotQuery) -> dict[uuid.UUID, Therapist]:
-    statement = select(Therapist).where(Therapist.active)
+def _patterns(session: Session, query: SlotQuery, clinics: dict[str, Clinic],
+              weekday: int) -> list[Any]:
+    """Active therapists' rota rows (therapist_id, name, weekday, starts, ends, mode, site_id)
+    for one weekday, as plain rows in one query: this is the search's hot path."""
+    w = WorkingPattern
+    statement = (select(w.therapist_id, Therapist.name, w.weekday, w.starts, w.ends, w.mode,
+                        w.site_id)
+                 .join(Therapist, Therapist.id == w.therapist_id)
+                 .where(Therapist.active, w.weekday == weekday))
     if query.discipline:
         statement = statement.where(any_(Therapist.disciplines) == query.discipline)
     if query.therapist_id:
-        statement = statement.where(Therapist.id == query.therapist_id)
-    return {t.id: t for t in session.scalars(statement)}
-
-
-def _patterns(session: Session, query: SlotQuery, therapist_ids: list[uuid.UUID],
-              clinics: dict[str, Clinic]) -> dict[int, list[WorkingPattern]]:
-    statement = select(WorkingPattern).where(WorkingPattern.therapist_id.in_(therapist_ids))
+        statement = statement.where(w.therapist_id == query.therapist_id)
     if query.mode:
         statement = statement.where(WorkingPattern.mode == query.mode)
     if query.site_id:
         statement = statement.where(or_(WorkingPattern.site_id == query.site_id,
                                         WorkingPattern.mode == "virtual"))
-    by_weekday: dict[int, list[WorkingPattern]] = defaultdict(list)
-    for pattern in session.scalars(statement):
+    rows = []
+    for pattern in session.connection().execute(statement):
         if pattern.mode != "virtual" and pattern.site_id not in clinics:
             continue
         if pattern.mode == "home_visit" and query.postcode and not district_covered(
                 query.postcode, clinics[pattern.site_id].home_visit_districts):  # type: ignore[index]
             continue
-        by_weekday[pattern.weekday].append(pattern)
-    return by_weekday
+        rows.append(pattern)
+    return rows
 
 
-def _busy_times(session: Session, therapist_ids: list[uuid.UUID], start: datetime,
-                end: datetime, settings: BookingSettings) -> dict[uuid.UUID, BusyTimes]:
+def _busy_times(session: Session, therapist_id: uuid.UUID | None, start: datetime,
+                end: datetime, settings: BookingSettings) -> defaultdict[uuid.UUID, BusyTimes]:
+    """Everyone's (or one therapist's) busy time around [start, end)."""
     margin = timedelta(minutes=settings.home_visit_travel_minutes) + timedelta(hours=1)
     intervals: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
     booked = session.execute(
         select(Appointment.therapist_id, func.lower(Appointment.busy),
                func.upper(Appointment.busy))
-        .where(Appointment.therapist_id.in_(therapist_ids), Appointment.status == "booked",
-               Appointment.starts_at < end + margin, Appointment.ends_at > start - margin)
+        .where(Appointment.status == "booked", Appointment.starts_at < end + margin,
+               Appointment.ends_at > start - margin,
+               *([Appointment.therapist_id == therapist_id] if therapist_id else []))
     )
     for therapist_id, busy_from, busy_to in booked:
         intervals[therapist_id].append((busy_from, busy_to))
     away = session.execute(
         select(ScheduleException.therapist_id, ScheduleException.starts_at,
                ScheduleException.ends_at)
-        .where(ScheduleException.therapist_id.in_(therapist_ids),
-               and_(ScheduleException.starts_at < end + margin,
-                    ScheduleException.ends_at > start - margin))
+        .where(ScheduleException.starts_at < end + margin,
+               ScheduleException.ends_at > start - margin,
+               *([ScheduleException.therapist_id == therapist_id] if therapist_id else []))
     )
     for therapist_id, away_from, away_to in away:
         intervals[therapist_id].append((away_from, away_to))
-    return {t: BusyTimes(intervals.get(t, [])) for t in therapist_ids}
+    busy: defaultdict[uuid.UUID, BusyTimes] = defaultdict(lambda: BusyTimes([]))
+    busy.update({t: BusyTimes(spans) for t, spans in intervals.items()})
+    return busy
 
 
-def _working_block(pattern: WorkingPattern, day: date,
+def _working_block(pattern: Any, day: date,
                    clinics: dict[str, Clinic]) -> tuple[datetime, datetime] | None:
     """When the pattern has the therapist working on `day`, within the clinic's opening hours."""
     block_start, block_end = local_moment(day, pattern.starts), local_moment(day, pattern.ends)
@@ -168,31 +177,30 @@ def _working_block(pattern: WorkingPattern, day: date,
     return (block_start, block_end) if block_start < block_end else None
 
 
-def _slots_in_block(pattern: WorkingPattern, day: date, therapist: Therapist,
-                    clinics: dict[str, Clinic], busy: dict[uuid.UUID, BusyTimes],
+def _slots_in_block(pattern: Any, day: date, clinics: dict[str, Clinic],
+                    busy: defaultdict[uuid.UUID, BusyTimes],
                     length: timedelta, step: timedelta, earliest: datetime, query: SlotQuery,
-                    settings: BookingSettings) -> list[Slot]:
+                    settings: BookingSettings) -> Iterator[Slot]:
+    """The block's free slots, earliest first (a generator: callers take only what they need)."""
     block = _working_block(pattern, day, clinics)
     if block is None:
-        return []
+        return
     block_start, block_end = block
     around = travel(settings, pattern.mode)
-    slots = []
     candidate = block_start + around
-    therapist_busy = busy[therapist.id]
+    therapist_busy = busy[pattern.therapist_id]
     while candidate + length + around <= block_end:
         starts_at = candidate.astimezone(UTC)
         ends_at = starts_at + length
         if starts_at >= earliest and ends_at <= query.window_end and therapist_busy.free(
                 starts_at - around, ends_at + around):
-            slots.append(Slot(
-                therapist_id=therapist.id, therapist_name=therapist.name, mode=pattern.mode,
+            yield Slot(
+                therapist_id=pattern.therapist_id, therapist_name=pattern.name, mode=pattern.mode,
                 site_id=pattern.site_id, starts_at=starts_at, ends_at=ends_at,
                 within_promise=None if query.promise_by is None
                 else starts_at <= query.promise_by,
-            ))
+            )
         candidate += step
-    return slots
 
 
 def fits_schedule(session: Session, therapist_id: uuid.UUID, mode: str, site_id: str | None,
@@ -204,7 +212,7 @@ def fits_schedule(session: Session, therapist_id: uuid.UUID, mode: str, site_id:
                       appointment_type="initial_assessment")
     clinics = {c.id: c for c in session.scalars(select(Clinic).where(Clinic.active))}
     day = to_london(starts_at).date()
-    for pattern in _patterns(session, query, [therapist_id], clinics).get(day.weekday(), []):
+    for pattern in _patterns(session, query, clinics, day.weekday()):
         if pattern.site_id != site_id and mode != "virtual":
             continue
         block = _working_block(pattern, day, clinics)
