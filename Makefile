@@ -9,7 +9,7 @@ PYTHON ?= python3.11
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint definitions keys clean
+.PHONY: install run test lint definitions keys bench-slots clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,9 @@ definitions: install
 # The staff-token key pair docker compose mounts as secrets (var/keys/, git-ignored).
 keys: install
 	$(VENV)/bin/clinic keys
+
+bench-slots: install
+	$(VENV)/bin/python -m bench.slot_search
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var
