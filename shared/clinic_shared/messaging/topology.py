@@ -27,7 +27,6 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("referral", "booking", ("booking.appointment.*", "booking.patient.*")),
     QueueSpec("notify", "booking", ("booking.appointment.*", "booking.patient.*")),
     QueueSpec("booking", "referral", ("referral.therapist.*", "referral.referral.*")),
-    QueueSpec("notify", "referral", ("referral.referral.*",)),
 )
 
 
