@@ -193,6 +193,126 @@ class AppointmentSlaBreachedV1(EventData):
     urgent: bool
 
 
+Pathway = Literal["manual_therapy", "rehab_physio", "both"]
+
+
+class ReferralTriagedV1(EventData):
+    """A receptionist confirmed (or overrode) the suggested split for a triage entry."""
+
+    event_type = "referral.triaged"
+    version = 1
+    routing_key = "referral.referral.triaged"
+
+    triage_entry_id: uuid.UUID
+    request_id: uuid.UUID
+    episode_id: uuid.UUID
+    suggested: Pathway
+    pathway: Pathway
+    overridden: bool
+    triaged_by: str
+    triaged_at: datetime
+
+
+class ReferralAcceptedV1(EventData):
+    """A therapist accepted a referral into their caseload."""
+
+    event_type = "referral.accepted"
+    version = 1
+    routing_key = "referral.referral.accepted"
+
+    referral_id: uuid.UUID
+    request_id: uuid.UUID
+    therapist_id: uuid.UUID
+    accepted_at: datetime
+
+
+class ReferralDischargedV1(EventData):
+    """A therapist discharged a referral, with an outcome."""
+
+    event_type = "referral.discharged"
+    version = 1
+    routing_key = "referral.referral.discharged"
+
+    referral_id: uuid.UUID
+    request_id: uuid.UUID
+    therapist_id: uuid.UUID
+    outcome: str
+    discharged_at: datetime
+
+
+NotificationChannel = Literal["email", "sms", "phone"]
+
+
+class NotificationSentV1(EventData):
+    """notify delivered a message (or created a call-back task) for a request."""
+
+    event_type = "notification.sent"
+    version = 1
+    routing_key = "notify.notification.sent"
+
+    notification_id: uuid.UUID
+    request_id: uuid.UUID | None
+    kind: str
+    channel: NotificationChannel
+    sent_at: datetime
+
+
+class NotificationFailedV1(EventData):
+    """notify gave up on a message (permanent failure or out of retries)."""
+
+    event_type = "notification.failed"
+    version = 1
+    routing_key = "notify.notification.failed"
+
+    notification_id: uuid.UUID
+    request_id: uuid.UUID | None
+    kind: str
+    channel: NotificationChannel
+    reason: str
+    failed_at: datetime
+
+
+class ContactMadeV1(EventData):
+    """The patient was contacted back (a logged call, or a message on their chosen channel):
+    this stops the 1-hour clock."""
+
+    event_type = "contact.made"
+    version = 1
+    routing_key = "notify.contact.made"
+
+    request_id: uuid.UUID
+    channel: NotificationChannel
+    outcome: Literal["reached", "no_answer", "left_voicemail", "message_sent"]
+    by: str
+    at: datetime
+
+
+class ContactSlaAtRiskV1(EventData):
+    """The 1-hour contact-back promise will break soon."""
+
+    event_type = "contact.sla_at_risk"
+    version = 1
+    routing_key = "notify.contact.sla_at_risk"
+
+    request_id: uuid.UUID
+    reference: str
+    contact_by: datetime
+    urgent: bool
+
+
+class ContactSlaBreachedV1(EventData):
+    """The 1-hour contact-back promise broke."""
+
+    event_type = "contact.sla_breached"
+    version = 1
+    routing_key = "notify.contact.sla_breached"
+
+    request_id: uuid.UUID
+    reference: str
+    contact_by: datetime
+    urgent: bool
+
+
 EVENT_MODELS: tuple[type[EventData], ...] = (
     AppointmentRequestedV1,
     AppointmentRequestCancelledV1,
@@ -205,6 +325,14 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     AppointmentCancelledV1,
     AppointmentSlaAtRiskV1,
     AppointmentSlaBreachedV1,
+    ReferralTriagedV1,
+    ReferralAcceptedV1,
+    ReferralDischargedV1,
+    NotificationSentV1,
+    NotificationFailedV1,
+    ContactMadeV1,
+    ContactSlaAtRiskV1,
+    ContactSlaBreachedV1,
 )
 
 _BY_TYPE: dict[tuple[str, int], type[EventData]] = {
@@ -241,9 +369,19 @@ __all__ = [
     "AppointmentSlaAtRiskV1",
     "AppointmentSlaBreachedV1",
     "ContactChannel",
+    "ContactMadeV1",
+    "ContactSlaAtRiskV1",
+    "ContactSlaBreachedV1",
     "Discipline",
+    "NotificationChannel",
+    "NotificationFailedV1",
+    "NotificationSentV1",
+    "Pathway",
     "PatientErasedV1",
+    "ReferralAcceptedV1",
     "ReferralAssignedV1",
+    "ReferralDischargedV1",
+    "ReferralTriagedV1",
     "SlotOffer",
     "TherapistChangedV1",
     "UnknownEventError",

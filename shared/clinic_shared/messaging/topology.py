@@ -27,6 +27,9 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("referral", "booking", ("booking.appointment.*", "booking.patient.*")),
     QueueSpec("notify", "booking", ("booking.appointment.*", "booking.patient.*")),
     QueueSpec("booking", "referral", ("referral.therapist.*", "referral.referral.*")),
+    QueueSpec("booking", "notify", ("notify.contact.*",)),
+    QueueSpec("referral", "notify", ("notify.contact.*", "notify.notification.*")),
+    QueueSpec("notify", "referral", ("referral.referral.*",)),
 )
 
 
