@@ -1,6 +1,6 @@
 """What booking does with the events it hears from referral."""
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -9,7 +9,11 @@ from booking.offers import propose_offers
 from booking.settings import BookingSettings
 from clinic_shared.consumer import Handler
 from clinic_shared.log import get_logger
-from clinic_shared.messaging.contracts import ReferralAssignedV1, TherapistChangedV1
+from clinic_shared.messaging.contracts import (
+    ContactMadeV1,
+    ReferralAssignedV1,
+    TherapistChangedV1,
+)
 from clinic_shared.messaging.envelope import Envelope, EventData
 
 log = get_logger(__name__)
@@ -35,6 +39,18 @@ def on_therapist_changed(session: Session, data: EventData, envelope: Envelope) 
         set_=values,
         where=Therapist.updated_at < statement.excluded.updated_at,
     ))
+
+
+def on_contact_made(session: Session, data: EventData, _envelope: Envelope) -> None:
+    """The patient was contacted back: record when, first time only (SLA reports)."""
+    assert isinstance(data, ContactMadeV1)
+    session.execute(update(AppointmentRequest)
+                    .where(AppointmentRequest.id == data.request_id,
+                           AppointmentRequest.contacted_at.is_(None))
+                    .values(contacted_at=data.at))
+
+
+NOTIFY_HANDLERS: dict[str, Handler] = {ContactMadeV1.event_type: on_contact_made}
 
 
 def handlers_for(settings: BookingSettings) -> dict[str, Handler]:

@@ -85,6 +85,7 @@ class AppointmentRequest(Base):
     preferred_times: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
     red_flags: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
     booked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sla_at_risk_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sla_breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

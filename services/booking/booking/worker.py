@@ -1,6 +1,6 @@
 """booking's background loops. Run with `python -m booking worker`."""
 
-from booking.handlers import handlers_for
+from booking.handlers import NOTIFY_HANDLERS, handlers_for
 from booking.models import inbox, outbox
 from booking.settings import BookingSettings
 from booking.sla_clock import SlaClock
@@ -13,12 +13,14 @@ from clinic_shared.worker import Loop
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, BookingSettings)
-    engine = make_engine(settings.database_url, pool_size=settings.consumer_threads + 3)
+    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 3)
     sessions = make_session_factory(engine)
     consumer = EventConsumer.for_service(settings, "referral", handlers_for(settings), sessions,
                                          inbox)
+    from_notify = EventConsumer.for_service(settings, "notify", NOTIFY_HANDLERS, sessions, inbox)
     return [
         Loop("outbox-relay", OutboxRelay.for_service(settings, engine, outbox).run),
         Loop("referral-events", consumer.run),
+        Loop("notify-events", from_notify.run),
         Loop("sla-clock", SlaClock(settings, sessions).run),
     ]

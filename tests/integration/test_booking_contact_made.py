@@ -1,0 +1,36 @@
+"""booking records the first contact-back notify reports (for the SLA figures)."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from booking.handlers import NOTIFY_HANDLERS
+from booking.models import AppointmentRequest
+from clinic_shared.messaging.contracts import ContactMadeV1
+from clinic_shared.messaging.envelope import Envelope
+from clinic_shared.migrations import upgrade
+
+
+def test_first_contact_is_kept_and_a_later_one_does_not_move_it(make_database):
+    url = make_database("contact")
+    upgrade("booking:migrations", url)
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        request = AppointmentRequest(
+            id=uuid.uuid4(), reference="TST-0009", name="T", email="t@example.org",
+            contact_channel="phone", phone="+447400123456", mode="virtual", reason="r",
+            consent=True, contact_by=now + timedelta(hours=1), appointment_by=now)
+        session.add(request)
+    handler = NOTIFY_HANDLERS[ContactMadeV1.event_type]
+    for minutes in (20, 50):
+        event = ContactMadeV1(request_id=request.id, channel="phone", outcome="reached",
+                              by="reception", at=now + timedelta(minutes=minutes))
+        with Session(engine) as session, session.begin():
+            handler(session, event, Envelope.wrap(event, source="notify"))
+    with Session(engine) as session:
+        stored = session.get_one(AppointmentRequest, request.id)
+        assert stored.contacted_at == now + timedelta(minutes=20)
+    engine.dispose()
