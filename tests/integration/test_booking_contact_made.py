@@ -18,19 +18,20 @@ def test_first_contact_is_kept_and_a_later_one_does_not_move_it(make_database):
     upgrade("booking:migrations", url)
     engine = create_engine(url)
     now = datetime.now(UTC)
+    request_id = uuid.uuid4()
     with Session(engine) as session, session.begin():
         request = AppointmentRequest(
-            id=uuid.uuid4(), reference="TST-0009", name="T", email="t@example.org",
+            id=request_id, reference="TST-0009", name="T", email="t@example.org",
             contact_channel="phone", phone="+447400123456", mode="virtual", reason="r",
             consent=True, contact_by=now + timedelta(hours=1), appointment_by=now)
         session.add(request)
     handler = NOTIFY_HANDLERS[ContactMadeV1.event_type]
     for minutes in (20, 50):
-        event = ContactMadeV1(request_id=request.id, channel="phone", outcome="reached",
+        event = ContactMadeV1(request_id=request_id, channel="phone", outcome="reached",
                               by="reception", at=now + timedelta(minutes=minutes))
         with Session(engine) as session, session.begin():
             handler(session, event, Envelope.wrap(event, source="notify"))
     with Session(engine) as session:
-        stored = session.get_one(AppointmentRequest, request.id)
+        stored = session.get_one(AppointmentRequest, request_id)
         assert stored.contacted_at == now + timedelta(minutes=20)
     engine.dispose()
