@@ -54,11 +54,11 @@ def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_
     """Book one appointment; (appointment, created). A repeated idempotency key books once."""
     if idempotency_key and (existing := _by_key(sessions, idempotency_key)) is not None:
         return existing, False
-    if _visibly_taken(sessions, settings, therapist_id, mode, starts_at, appointment_type):
-        raise SlotTaken(_next_slots(sessions, settings, therapist_id, mode, site_id, starts_at,
-                                    appointment_type))
     try:
         with sessions.begin() as session:
+            if _taken_once_it_is_our_turn(session, settings, therapist_id, mode, starts_at,
+                                          appointment_type):
+                raise _Lost
             request = _open_request(session, request_id)
             appointment = _new_appointment(session, settings, request, therapist_id, mode,
                                            site_id, starts_at, appointment_type, booked_by,
@@ -70,6 +70,9 @@ def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_
                 **_details(session, appointment, request), booked_by=booked_by),
                 source="booking")
             return appointment, True
+    except _Lost:
+        raise SlotTaken(_next_slots(sessions, settings, therapist_id, mode, site_id, starts_at,
+                                    appointment_type)) from None
     except IntegrityError as exc:
         if isinstance(exc.orig, pg_errors.UniqueViolation) and idempotency_key:
             existing = _by_key(sessions, idempotency_key)
@@ -201,18 +204,25 @@ def _details(session: Session, appointment: Appointment,
     }
 
 
-def _visibly_taken(sessions: sessionmaker[Session], settings: BookingSettings,
-                   therapist_id: uuid.UUID, mode: str, starts_at: datetime,
-                   appointment_type: str) -> bool:
-    """A cheap look before the real attempt: most losers of a race need go no further.
+class _Lost(Exception):
+    pass
 
-    Only an optimisation; the exclusion constraint still decides the races this cannot see."""
+
+def _taken_once_it_is_our_turn(session: Session, settings: BookingSettings,
+                               therapist_id: uuid.UUID, mode: str, starts_at: datetime,
+                               appointment_type: str) -> bool:
+    """Queue bookings of one therapist behind a transaction-scoped advisory lock, then look.
+
+    In a rush on one slot the first attempt books and every other one, when its turn comes,
+    sees the booking with one cheap query instead of doing all the work to fail at the
+    constraint. The exclusion constraint still decides anything this does not see."""
+    session.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(f"booking-therapist:{therapist_id}", 0))))
     around = travel(settings, mode)
     ends_at = starts_at + duration(settings, appointment_type)
-    with sessions() as session:
-        return session.scalar(select(func.count()).select_from(Appointment).where(
-            Appointment.therapist_id == therapist_id, Appointment.status == "booked",
-            Appointment.busy.overlaps(Range(starts_at - around, ends_at + around)))) > 0
+    return session.scalar(select(func.count()).select_from(Appointment).where(
+        Appointment.therapist_id == therapist_id, Appointment.status == "booked",
+        Appointment.busy.overlaps(Range(starts_at - around, ends_at + around)))) > 0
 
 
 def _by_key(sessions: sessionmaker[Session], key: str) -> Appointment | None:
