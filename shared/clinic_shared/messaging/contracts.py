@@ -167,30 +167,29 @@ class AppointmentCancelledV1(AppointmentDetails):
     cancelled_by: Literal["patient", "staff"]
 
 
-class AppointmentSlaAtRiskV1(EventData):
+class AppointmentDeadline(EventData):
+    """What both 24-hour clock events say."""
+
+    request_id: uuid.UUID
+    reference: str
+    appointment_by: datetime
+    urgent: bool
+
+
+class AppointmentSlaAtRiskV1(AppointmentDeadline):
     """The 24-hour promise will break soon: no appointment booked yet."""
 
     event_type = "appointment.sla_at_risk"
     version = 1
     routing_key = "booking.appointment.sla_at_risk"
 
-    request_id: uuid.UUID
-    reference: str
-    appointment_by: datetime
-    urgent: bool
 
-
-class AppointmentSlaBreachedV1(EventData):
+class AppointmentSlaBreachedV1(AppointmentDeadline):
     """The 24-hour promise broke: no appointment booked by the deadline."""
 
     event_type = "appointment.sla_breached"
     version = 1
     routing_key = "booking.appointment.sla_breached"
-
-    request_id: uuid.UUID
-    reference: str
-    appointment_by: datetime
-    urgent: bool
 
 
 Pathway = Literal["manual_therapy", "rehab_physio", "both"]
@@ -287,30 +286,29 @@ class ContactMadeV1(EventData):
     at: datetime
 
 
-class ContactSlaAtRiskV1(EventData):
+class ContactDeadline(EventData):
+    """What both 1-hour clock events say."""
+
+    request_id: uuid.UUID
+    reference: str
+    contact_by: datetime
+    urgent: bool
+
+
+class ContactSlaAtRiskV1(ContactDeadline):
     """The 1-hour contact-back promise will break soon."""
 
     event_type = "contact.sla_at_risk"
     version = 1
     routing_key = "notify.contact.sla_at_risk"
 
-    request_id: uuid.UUID
-    reference: str
-    contact_by: datetime
-    urgent: bool
 
-
-class ContactSlaBreachedV1(EventData):
+class ContactSlaBreachedV1(ContactDeadline):
     """The 1-hour contact-back promise broke."""
 
     event_type = "contact.sla_breached"
     version = 1
     routing_key = "notify.contact.sla_breached"
-
-    request_id: uuid.UUID
-    reference: str
-    contact_by: datetime
-    urgent: bool
 
 
 EVENT_MODELS: tuple[type[EventData], ...] = (
