@@ -1,12 +1,12 @@
 """notify's HTTP API. Run with `python -m notify api`."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from clinic_shared import audit as audit_trail
@@ -15,9 +15,11 @@ from clinic_shared.audit import audit_router
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.messaging.contracts import ContactMadeV1
+from clinic_shared.outbox import add_event
 from clinic_shared.settings import Environment
 from notify.mail_sink import read_sink
-from notify.models import Notification, audit
+from notify.models import CallbackTask, ContactClock, Notification, audit, outbox
 from notify.settings import NotifySettings, get_settings
 
 DESK = (Role.receptionist, Role.admin)
@@ -37,6 +39,30 @@ class NotificationPublic(BaseModel):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+
+
+class CallbackTaskPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    request_id: uuid.UUID
+    reference: str
+    name: str
+    phone: str
+    contact_time: str | None
+    urgent: bool
+    contact_by: datetime
+    status: str
+    calls: int
+    last_outcome: str | None
+    last_note: str | None
+    last_called_at: datetime | None
+    last_called_by: str | None
+
+
+class CallLog(BaseModel):
+    outcome: Literal["reached", "no_answer", "left_voicemail"]
+    note: str | None = Field(default=None, max_length=2000)
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
@@ -61,6 +87,44 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                                    .order_by(Notification.created_at)).all()
             audit_trail.record(session, audit, staff, "list", "notifications", request_id)
             return [NotificationPublic.model_validate(n) for n in rows]
+
+    @app.get("/api/callbacks", response_model=list[CallbackTaskPublic], tags=["callbacks"],
+             **allow(*DESK))
+    def list_callbacks(staff: StaffDep) -> list[CallbackTaskPublic]:
+        """Open call-back tasks (patients who chose "phone"), earliest deadline first."""
+        with sessions.begin() as session:
+            rows = session.scalars(select(CallbackTask)
+                                   .where(CallbackTask.status == "open")
+                                   .order_by(CallbackTask.contact_by)
+                                   ).all()
+            audit_trail.record(session, audit, staff, "list", "callbacks")
+            return [CallbackTaskPublic.model_validate(t) for t in rows]
+
+    @app.post("/api/callbacks/{task_id}/log", response_model=CallbackTaskPublic,
+              tags=["callbacks"], **allow(*DESK))
+    def log_callback(task_id: uuid.UUID, call: CallLog, staff: StaffDep) -> CallbackTaskPublic:
+        """Log a call to the patient. Any logged call stops the 1-hour clock and stages
+        contact.made; the task closes when the patient was reached or a voicemail left."""
+        now = datetime.now(UTC)
+        with sessions.begin() as session:
+            task = session.get(CallbackTask, task_id, with_for_update=True)
+            if task is None:
+                raise HTTPException(404, "No such call-back task")
+            task.calls += 1
+            task.last_outcome = call.outcome
+            task.last_note = call.note
+            task.last_called_at = now
+            task.last_called_by = staff.subject
+            if call.outcome != "no_answer":
+                task.status = "done"
+            clock = session.get(ContactClock, task.request_id, with_for_update=True)
+            if clock is not None and clock.contacted_at is None:
+                clock.contacted_at = now
+            add_event(session, outbox, ContactMadeV1(
+                request_id=task.request_id, channel="phone", outcome=call.outcome,
+                by=staff.subject, at=now), source="notify")
+            audit_trail.record(session, audit, staff, "log_call", "callback_task", task.id)
+            return CallbackTaskPublic.model_validate(task)
 
     @app.get("/api/mail-sink/messages", tags=["operator"], **allow(Role.admin))
     def mail_sink_messages(limit: int = 50) -> list[dict[str, Any]]:

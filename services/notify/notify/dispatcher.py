@@ -1,37 +1,48 @@
-"""Delivers queued e-mail notifications: claimed with SKIP LOCKED, so two workers never both send.
+"""Delivers queued notifications: claimed with SKIP LOCKED, so two workers never both send.
 
-The row stays locked while the SMTP server takes the message and is marked sent in the same
-transaction; only a crash between the server's "250 OK" and that commit can resend, and the
-fixed Message-ID lets mail systems drop such a copy.
+The row stays locked while the SMTP server (or the SMS gateway) takes the message and is marked
+sent in the same transaction; only a crash between the other side's "OK" and that commit can
+resend, and the fixed Message-ID lets mail systems drop such a copy. Every final outcome stages
+NotificationSentV1 or NotificationFailedV1 in the outbox in that same transaction.
 """
 
 import random
 import threading
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared.db import libpq_dsn
 from clinic_shared.log import get_logger
+from clinic_shared.messaging.contracts import NotificationFailedV1, NotificationSentV1
+from clinic_shared.outbox import add_event
 from clinic_shared.pg_wakeup import PgWakeup
 from notify.email_sender import PermanentDeliveryError, SmtpSender
 from notify.messages import MessageRenderer
-from notify.models import NOTIFICATIONS_CHANNEL, DeliveryAttempt, Notification
+from notify.models import NOTIFICATIONS_CHANNEL, DeliveryAttempt, Notification, outbox
 from notify.settings import NotifySettings
+from notify.sms_sender import TwilioSmsSender
 
 log = get_logger(__name__)
 
 BATCH = 20
+LONDON = ZoneInfo("Europe/London")
 
 
-class EmailDispatcher:
+class DailyCapReached(PermanentDeliveryError):
+    """This number has had its day's SMS: an abuse guard, not the gateway's refusal."""
+
+
+class _Dispatcher:
+    channel = ""
+
     def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
         self.sessions = sessions
         self.renderer = MessageRenderer(settings)
-        self.sender = SmtpSender(settings)
 
     def run(self, stop: threading.Event) -> None:
         bind = self.sessions.kw["bind"]
@@ -49,23 +60,18 @@ class EmailDispatcher:
         finally:
             wakeup.close()
 
+    def _claim(self, session: Session) -> list[Notification]:
+        return list(session.scalars(
+            select(Notification)
+            .where(Notification.status == "queued", Notification.channel == self.channel,
+                   Notification.next_attempt_at <= datetime.now(UTC))
+            .order_by(Notification.next_attempt_at)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).all())
+
     def dispatch_batch(self) -> int:
-        """Send one batch of due e-mails; returns how many were tried."""
-        with self.sessions.begin() as session:
-            due = session.scalars(
-                select(Notification)
-                .where(Notification.status == "queued", Notification.channel == "email",
-                       Notification.next_attempt_at <= datetime.now(UTC))
-                .order_by(Notification.next_attempt_at)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not due:
-                return 0
-            results = self.sender.send([self.renderer.email(n) for n in due])
-            for notification, error in zip(due, results, strict=True):
-                self._record(session, notification, error)
-            return len(due)
+        raise NotImplementedError
 
     def _record(self, session: Session, notification: Notification, error: Exception | None
                 ) -> None:
@@ -75,6 +81,9 @@ class EmailDispatcher:
             notification.status = "sent"
             notification.sent_at = now
             outcome = "sent"
+        elif isinstance(error, DailyCapReached):
+            notification.status = "capped"
+            outcome = "capped"
         elif isinstance(error, PermanentDeliveryError):
             notification.status = "failed"
             outcome = "failed"
@@ -88,5 +97,71 @@ class EmailDispatcher:
         notification.last_error = None if error is None else str(error)[:500]
         session.add(DeliveryAttempt(notification_id=notification.id, outcome=outcome,
                                     detail=notification.last_error))
+        if outcome == "sent":
+            add_event(session, outbox, NotificationSentV1(
+                notification_id=notification.id, request_id=notification.request_id,
+                kind=notification.kind, channel=notification.channel,  # type: ignore[arg-type]
+                sent_at=now), source="notify")
+        elif outcome != "retry":
+            add_event(session, outbox, NotificationFailedV1(
+                notification_id=notification.id, request_id=notification.request_id,
+                kind=notification.kind, channel=notification.channel,  # type: ignore[arg-type]
+                reason=outcome if error is None else str(error)[:200], failed_at=now),
+                source="notify")
         log.info("dispatch.attempt", notification_id=str(notification.id),
-                 reference=notification.reference, outcome=outcome)
+                 channel=notification.channel, reference=notification.reference, outcome=outcome)
+
+
+class EmailDispatcher(_Dispatcher):
+    channel = "email"
+
+    def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session]) -> None:
+        super().__init__(settings, sessions)
+        self.sender = SmtpSender(settings)
+
+    def dispatch_batch(self) -> int:
+        """Send one batch of due e-mails; returns how many were tried."""
+        with self.sessions.begin() as session:
+            due = self._claim(session)
+            if not due:
+                return 0
+            results = self.sender.send([self.renderer.email(n) for n in due])
+            for notification, error in zip(due, results, strict=True):
+                self._record(session, notification, error)
+            return len(due)
+
+
+class SmsDispatcher(_Dispatcher):
+    channel = "sms"
+
+    def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session]) -> None:
+        super().__init__(settings, sessions)
+        self.sender = TwilioSmsSender(settings)
+
+    def dispatch_batch(self) -> int:
+        """Send one batch of due SMS, one gateway request each; returns how many were tried."""
+        with self.sessions.begin() as session:
+            due = self._claim(session)
+            for notification in due:
+                error: Exception | None = None
+                try:
+                    self._check_cap(session, notification.recipient)
+                    receipt = self.sender.send(notification.recipient,
+                                               self.renderer.sms(notification))
+                    notification.provider_ref = receipt.provider_ref or None
+                except Exception as exc:  # permanent, transient, or a surprise (retried)
+                    error = exc
+                self._record(session, notification, error)
+                session.flush()  # the next message to this number counts this one
+            return len(due)
+
+    def _check_cap(self, session: Session, number: str) -> None:
+        """Serialise sends per number (advisory lock to commit) and count today's."""
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": number})
+        day_start = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
+        sent = session.scalar(
+            select(func.count()).select_from(Notification)
+            .where(Notification.channel == "sms", Notification.recipient == number,
+                   Notification.status == "sent", Notification.sent_at >= day_start))
+        if (sent or 0) >= self.settings.sms_daily_cap_per_number:
+            raise DailyCapReached("daily SMS cap for this number reached")

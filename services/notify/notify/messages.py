@@ -32,18 +32,24 @@ class MessageRenderer:
         self.env = _environment(folder)
 
     def context(self, notification: Notification) -> dict[str, Any]:
-        contact_by = datetime.fromisoformat(notification.context["contact_by"]).astimezone(LONDON)
-        return {
-            "manage_url": None,
-            **notification.context,
-            "channel_phrase": CHANNEL_PHRASES[notification.context["contact_channel"]],
-            "contact_by_local": contact_by.strftime("%H:%M on %A %-d %B"),
-            "clinic": {
-                "name": self.settings.clinic_name,
-                "phone": self.settings.clinic_phone,
-                "email": self.settings.clinic_email,
-            },
+        ctx: dict[str, Any] = {"manage_url": None, **notification.context}
+        if "contact_by" in ctx:
+            contact_by = datetime.fromisoformat(ctx["contact_by"]).astimezone(LONDON)
+            ctx["contact_by_local"] = contact_by.strftime("%H:%M on %A %-d %B")
+        if "contact_channel" in ctx:
+            ctx["channel_phrase"] = CHANNEL_PHRASES[ctx["contact_channel"]]
+        ctx["clinic"] = {
+            "name": self.settings.clinic_name,
+            "phone": self.settings.clinic_phone,
+            "email": self.settings.clinic_email,
         }
+        return ctx
+
+    def sms(self, notification: Notification) -> str:
+        """The text of an SMS (plain, no clinical detail), from `<kind>.sms.j2`."""
+        text = self.env.get_template(f"{notification.kind}.sms.j2").render(
+            self.context(notification))
+        return " ".join(text.split())
 
     def email(self, notification: Notification) -> EmailMessage:
         """A multipart (plain text + HTML) e-mail with a Message-ID fixed by the notification."""

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -62,6 +63,7 @@ class Notification(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     last_error: Mapped[str | None] = mapped_column(Text)
+    provider_ref: Mapped[str | None] = mapped_column(String(64))  # e.g. Twilio's message SID
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -78,3 +80,46 @@ class DeliveryAttempt(Base):
     )
     outcome: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class CallbackTask(Base):
+    """A call reception owes a patient who chose "phone"; open until they are reached."""
+
+    __tablename__ = "callback_tasks"
+    __table_args__ = (
+        Index("ix_callback_tasks_open", "contact_by", postgresql_where=text("status = 'open'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    reference: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20))
+    contact_time: Mapped[str | None] = mapped_column(String(200))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    last_outcome: Mapped[str | None] = mapped_column(String(20))
+    last_note: Mapped[str | None] = mapped_column(Text)
+    last_called_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_called_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ContactClock(Base):
+    """The 1-hour contact-back promise of one request; stamps make each alarm happen once."""
+
+    __tablename__ = "contact_clocks"
+    __table_args__ = (
+        Index("ix_contact_clocks_running", "contact_by",
+              postgresql_where=text("contacted_at IS NULL AND breached_at IS NULL")),
+    )
+
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    at_risk_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,7 +1,7 @@
 """notify's settings, from the environment."""
 
 from functools import lru_cache
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
@@ -32,6 +32,19 @@ class NotifySettings(ServiceSettings):
     clinic_phone: str = "020 7946 0000"
     clinic_email: str = "hello@example.org"
     reception_email: str = "reception@example.org"
+    clinic_lead_email: str = "lead@example.org"
+
+    sms_provider: Literal["twilio"] = "twilio"
+    sms_base_url: str = "https://api.twilio.com"
+    sms_account_sid: str = ""
+    sms_auth_token: SecretStr = SecretStr("")
+    sms_from: str = Field(default="", description="sender number (E.164) or alphanumeric ID")
+    sms_timeout: float = 10.0
+    sms_daily_cap_per_number: int = Field(
+        default=6, ge=1, description="abuse guard: SMS sent to one number per London day")
+
+    contact_at_risk_minutes: int = Field(default=15, ge=0)
+    contact_check_interval: float = Field(default=5.0, gt=0)
 
     max_attempts: int = Field(default=8, ge=1)
     dispatch_poll_interval: float = Field(default=1.0, gt=0)

@@ -7,8 +7,9 @@ from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
-from notify.dispatcher import EmailDispatcher
-from notify.handlers import HANDLERS
+from notify.contact_clock import ContactClockLoop
+from notify.dispatcher import EmailDispatcher, SmsDispatcher
+from notify.handlers import HANDLERS, REFERRAL_HANDLERS
 from notify.mail_sink import start_sink
 from notify.models import inbox, outbox
 from notify.settings import NotifySettings
@@ -16,14 +17,19 @@ from notify.settings import NotifySettings
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, NotifySettings)
-    engine = make_engine(settings.database_url, pool_size=settings.consumer_threads + 2)
+    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 4)
     sessions = make_session_factory(engine)
     consumer = EventConsumer.for_service(settings, "booking", HANDLERS, sessions, inbox)
+    referral_consumer = EventConsumer.for_service(settings, "referral", REFERRAL_HANDLERS,
+                                                  sessions, inbox)
     relay = OutboxRelay.for_service(settings, engine, outbox)
     loops = [
         Loop("booking-events", consumer.run),
+        Loop("referral-events", referral_consumer.run),
         Loop("outbox-relay", relay.run),
         Loop("email-dispatch", EmailDispatcher(settings, sessions).run),
+        Loop("sms-dispatch", SmsDispatcher(settings, sessions).run),
+        Loop("contact-clock", ContactClockLoop(settings, sessions).run),
     ]
     if settings.uses_mail_sink:
         loops.append(Loop("mail-sink", lambda stop: _run_sink(settings, stop)))

@@ -26,7 +26,7 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
         settings=settings,
     )
     app.include_router(staff_router(settings, sessions, RateLimiter(engine, rate_limits)))
-    app.include_router(triage_router(sessions))
+    app.include_router(triage_router(sessions, settings))
     app.include_router(caseload_router(sessions))
     app.include_router(directory_router(sessions))
     app.include_router(audit_router(sessions, audit))

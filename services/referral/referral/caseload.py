@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Principal, Role
-from referral.models import Referral, Therapist, TriageEntry, audit
+from referral.models import Episode, Referral, Therapist, TriageEntry, audit
 from referral.schemas import (
     CaseloadItem,
+    EpisodePublic,
     ReferralDetail,
     ReferralPublic,
     TherapistPublic,
@@ -19,8 +20,16 @@ from referral.schemas import (
 )
 
 
-def _may_see_caseload_of(staff: Principal, therapist_id: uuid.UUID) -> bool:
+def _may_see_caseload_of(staff: Principal, therapist_id: uuid.UUID | None) -> bool:
     return staff.role is not Role.therapist or staff.therapist_id == therapist_id
+
+
+def episode_public(session: Session, episode: Episode) -> EpisodePublic:
+    referrals = session.scalars(select(Referral).where(Referral.episode_id == episode.id)
+                                .order_by(Referral.sequence, Referral.id)).all()
+    return EpisodePublic(id=episode.id, pathway=episode.pathway, created_by=episode.created_by,
+                         created_at=episode.created_at,
+                         referrals=[ReferralPublic.model_validate(r) for r in referrals])
 
 
 def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
@@ -67,5 +76,18 @@ def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
             audit_trail.record(session, audit, staff, "read", "referral", referral.id)
             return ReferralDetail(referral=ReferralPublic.model_validate(referral),
                                   patient=TriageEntryPublic.model_validate(entry))
+
+    @router.get("/api/episodes/{episode_id}", response_model=EpisodePublic, **allow(*STAFF))
+    def read_episode(episode_id: uuid.UUID, staff: StaffDep) -> EpisodePublic:
+        """A patient's episode and all its referrals: every therapist holding one of them sees
+        the others (who else treats the patient, for what); other therapists get 404."""
+        with sessions.begin() as session:
+            episode = session.get(Episode, episode_id)
+            result = None if episode is None else episode_public(session, episode)
+            if result is None or (staff.role is Role.therapist and not any(
+                    r.therapist_id == staff.therapist_id for r in result.referrals)):
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "No such episode")
+            audit_trail.record(session, audit, staff, "read", "episode", episode_id)
+            return result
 
     return router

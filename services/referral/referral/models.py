@@ -1,10 +1,12 @@
 """referral's tables."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -15,7 +17,7 @@ from sqlalchemy import (
     Uuid,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clinic_shared.audit import define_audit_table
@@ -64,7 +66,40 @@ class TriageEntry(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     source_event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # what the patient answered that triage looks at
+    body_areas: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
+    after_surgery: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    surgery: Mapped[str | None] = mapped_column(Text)
+    surgery_date: Mapped[date | None] = mapped_column(Date)
+    red_flags: Mapped[list[str]] = mapped_column(ARRAY(String(60)), server_default="{}")
+    # the suggestion, made when the entry is created
+    suggested_pathway: Mapped[str | None] = mapped_column(String(20))
+    suggested_order: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
+    suggestion_rules: Mapped[list[str]] = mapped_column(ARRAY(String(60)), server_default="{}")
+    suggestion_reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    # the receptionist's decision
+    pathway: Mapped[str | None] = mapped_column(String(20))
+    overridden: Mapped[bool | None] = mapped_column(Boolean)
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    triaged_by: Mapped[str | None] = mapped_column(String(200))
+    triaged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    episode_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("episodes.id"))
+    # a receptionist's claim while they work the entry (expires at claimed_until)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Episode(Base):
+    """One patient's course of care: groups the referrals (one per discipline) triage made."""
+
+    __tablename__ = "episodes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pathway: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Therapist(Base):
@@ -104,7 +139,11 @@ class Referral(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     triage_entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("triage_entries.id"), index=True)
     discipline: Mapped[str] = mapped_column(String(30))
-    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapists.id"), index=True)
+    # None until a therapist is assigned (a referral triage made, waiting for assignment)
+    therapist_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapists.id"),
+                                                           index=True)
     status: Mapped[str] = mapped_column(String(20), default="assigned")
-    assigned_by: Mapped[str] = mapped_column(String(200))
+    assigned_by: Mapped[str | None] = mapped_column(String(200))
+    episode_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("episodes.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer, server_default="1")  # order in the episode
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,7 +1,7 @@
 """referral's API shapes."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -13,6 +13,18 @@ SiteId = Annotated[str, StringConstraints(min_length=1, max_length=40,
 TherapistName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                  max_length=120)]
 Capacity = Annotated[int, Field(ge=0, le=1000, description="how many open referrals they carry")]
+
+
+Pathway = Literal["manual_therapy", "rehab_physio", "both"]
+
+
+class SuggestionReason(BaseModel):
+    """One rule that matched: which, what it suggests, and the answers or words that matched."""
+
+    rule: str
+    pathway: str
+    description: str = ""
+    matched: list[str] = []
 
 
 class TriageEntryPublic(BaseModel):
@@ -34,6 +46,21 @@ class TriageEntryPublic(BaseModel):
     requested_at: datetime
     contact_by: datetime
     appointment_by: datetime
+    body_areas: list[str] = []
+    after_surgery: bool = False
+    surgery: str | None = None
+    surgery_date: date | None = None
+    red_flags: list[str] = []
+    suggested_pathway: str | None = None
+    suggestion_reasons: list[SuggestionReason] = []
+    pathway: str | None = None
+    overridden: bool | None = None
+    override_reason: str | None = None
+    triaged_by: str | None = None
+    triaged_at: datetime | None = None
+    episode_id: uuid.UUID | None = None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
 
 
 class TherapistPublic(BaseModel):
@@ -114,9 +141,53 @@ class ReferralPublic(BaseModel):
     id: uuid.UUID
     triage_entry_id: uuid.UUID
     discipline: str
-    therapist_id: uuid.UUID
+    therapist_id: uuid.UUID | None
     status: str
     created_at: datetime
+    episode_id: uuid.UUID | None = None
+    sequence: int = 1
+
+
+class TriageDecision(BaseModel):
+    """Confirm the suggested pathway, or override it (then `reason` is required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pathway: Pathway
+    reason: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=500)] = None
+
+    _reason_nul = field_validator("reason", mode="before")(_no_nul)
+
+
+class EpisodePublic(BaseModel):
+    """A patient's course of care and its referrals (one per discipline), in order."""
+
+    id: uuid.UUID
+    pathway: str
+    created_by: str
+    created_at: datetime
+    referrals: list[ReferralPublic]
+
+
+class TriageResult(BaseModel):
+    entry: TriageEntryPublic
+    episode: EpisodePublic
+
+
+class OverrideReportRow(BaseModel):
+    """How often a rule's suggestion was confirmed or overridden, and to what."""
+
+    suggested_pathway: str
+    rule: str
+    triaged: int
+    overridden: int
+    overridden_to: dict[str, int]
+
+
+class ClaimPublic(BaseModel):
+    entry_id: uuid.UUID
+    claimed_by: str | None
+    claimed_until: datetime | None
 
 
 class CaseloadItem(BaseModel):

@@ -1,39 +1,101 @@
-"""The triage queue and its entries (receptionists and clinic leads)."""
+"""The triage queue and its entries (receptionists and clinic leads).
+
+A receptionist claims an entry while working it (the claim lapses after `claim_minutes`),
+confirms or overrides the suggested pathway (which opens an episode with one referral per
+discipline), then assigns a therapist to each referral.
+"""
 
 import uuid
-from datetime import UTC, datetime
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
-from clinic_shared.auth.principal import Role
-from clinic_shared.messaging.contracts import ReferralAssignedV1
+from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.messaging.contracts import ReferralAssignedV1, ReferralTriagedV1
 from clinic_shared.outbox import add_event
-from referral.models import Referral, Therapist, TriageEntry, audit, outbox
-from referral.schemas import ReferralCreate, ReferralPublic, TriageEntryPublic
+from referral.caseload import episode_public
+from referral.models import Episode, Referral, Therapist, TriageEntry, audit, outbox
+from referral.schemas import (
+    ClaimPublic,
+    Discipline,
+    Mode,
+    OverrideReportRow,
+    ReferralCreate,
+    ReferralPublic,
+    TriageDecision,
+    TriageEntryPublic,
+    TriageResult,
+)
+from referral.settings import ReferralSettings
+from referral.suggestion import disciplines_for, rules_from
 
 DESK = (Role.receptionist, Role.admin)
 
 
-def triage_router(sessions: sessionmaker[Session]) -> APIRouter:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _locked_entry(session: Session, entry_id: uuid.UUID) -> TriageEntry:
+    entry = session.get(TriageEntry, entry_id, with_for_update=True)
+    if entry is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such triage entry")
+    return entry
+
+
+def _held_by_someone_else(entry: TriageEntry, staff: Principal, now: datetime) -> bool:
+    return (entry.claimed_by is not None and entry.claimed_by != staff.subject
+            and entry.claimed_until is not None and entry.claimed_until > now)
+
+
+def _refuse_if_held(entry: TriageEntry, staff: Principal, now: datetime) -> None:
+    """Working an entry another receptionist holds (an unexpired claim) is refused."""
+    if _held_by_someone_else(entry, staff, now):
+        assert entry.claimed_until is not None
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{entry.claimed_by} holds this entry until {entry.claimed_until.isoformat()}")
+
+
+def triage_router(sessions: sessionmaker[Session],
+                  settings: ReferralSettings | None = None) -> APIRouter:
+    settings = settings or ReferralSettings()
+    rules = rules_from(settings.pathway_rules_file)  # a malformed rule file stops start-up
+    claim_for = timedelta(minutes=settings.claim_minutes)
     router = APIRouter(tags=["triage"])
 
     @router.get("/api/triage-entries", response_model=list[TriageEntryPublic], **allow(*DESK))
     def list_triage_entries(
         staff: StaffDep,
         status_filter: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+        site: Annotated[str | None, Query(max_length=40)] = None,
+        mode: Annotated[Mode | None, Query()] = None,
+        discipline: Annotated[Discipline | None, Query(
+            description="entries whose confirmed (else suggested) pathway includes it")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[TriageEntryPublic]:
-        """The queue: urgent first, then the contact-back deadline that breaks first."""
+        """The queue: urgent first, then the deadline that breaks first (contact-back until the
+        patient has been called back, then appointment-by)."""
+        next_deadline = case((TriageEntry.contacted_at.is_(None), TriageEntry.contact_by),
+                             else_=TriageEntry.appointment_by)
         query = select(TriageEntry).order_by(
-            case((TriageEntry.urgent, 0), else_=1), TriageEntry.contact_by, TriageEntry.id
+            case((TriageEntry.urgent, 0), else_=1), next_deadline, TriageEntry.id
         ).limit(limit)
         if status_filter is not None:
             query = query.where(TriageEntry.status == status_filter)
+        if site is not None:
+            query = query.where(TriageEntry.site == site)
+        if mode is not None:
+            query = query.where(TriageEntry.mode == mode)
+        if discipline is not None:
+            query = query.where(func.coalesce(TriageEntry.pathway, TriageEntry.suggested_pathway)
+                                .in_((discipline, "both")))
         with sessions.begin() as session:
             entries = session.scalars(query).all()
             audit_trail.record(session, audit, staff, "list", "triage_entries")
@@ -42,7 +104,7 @@ def triage_router(sessions: sessionmaker[Session]) -> APIRouter:
     @router.get("/api/triage-entries/{entry_id}", response_model=TriageEntryPublic,
                 **allow(*DESK))
     def read_triage_entry(entry_id: uuid.UUID, staff: StaffDep) -> TriageEntryPublic:
-        """One entry with the patient's contact details and what they wrote."""
+        """One entry with the patient's contact details, what they wrote and the suggestion."""
         with sessions.begin() as session:
             entry = session.get(TriageEntry, entry_id)
             if entry is None:
@@ -50,15 +112,87 @@ def triage_router(sessions: sessionmaker[Session]) -> APIRouter:
             audit_trail.record(session, audit, staff, "read", "triage_entry", entry.id)
             return TriageEntryPublic.model_validate(entry)
 
+    @router.post("/api/triage-entries/{entry_id}/claim", response_model=ClaimPublic,
+                 **allow(*DESK))
+    def claim_entry(entry_id: uuid.UUID, staff: StaffDep) -> ClaimPublic:
+        """Hold the entry while you work it (renews your own claim). Someone else's live
+        claim answers 409 naming who holds it and until when."""
+        now = _now()
+        with sessions.begin() as session:
+            entry = _locked_entry(session, entry_id)
+            _refuse_if_held(entry, staff, now)
+            entry.claimed_by, entry.claimed_until = staff.subject, now + claim_for
+            audit_trail.record(session, audit, staff, "claim", "triage_entry", entry.id)
+            return ClaimPublic(entry_id=entry.id, claimed_by=entry.claimed_by,
+                               claimed_until=entry.claimed_until)
+
+    @router.post("/api/triage-entries/{entry_id}/release", response_model=ClaimPublic,
+                 **allow(*DESK))
+    def release_entry(entry_id: uuid.UUID, staff: StaffDep) -> ClaimPublic:
+        """Let go of your claim (a clinic lead may release anyone's)."""
+        now = _now()
+        with sessions.begin() as session:
+            entry = _locked_entry(session, entry_id)
+            if staff.role is not Role.admin:
+                _refuse_if_held(entry, staff, now)
+            entry.claimed_by, entry.claimed_until = None, None
+            audit_trail.record(session, audit, staff, "release", "triage_entry", entry.id)
+            return ClaimPublic(entry_id=entry.id, claimed_by=None, claimed_until=None)
+
+    @router.post("/api/triage-entries/{entry_id}/triage", response_model=TriageResult,
+                 **allow(*DESK))
+    def triage_entry(entry_id: uuid.UUID, body: TriageDecision,
+                     staff: StaffDep) -> TriageResult:
+        """Confirm the suggested pathway or override it with a reason. Opens an episode with
+        one referral per discipline (two linked referrals for "both"), in the suggested order."""
+        now = _now()
+        with sessions.begin() as session:
+            entry = _locked_entry(session, entry_id)
+            _refuse_if_held(entry, staff, now)
+            if entry.status != "new":
+                raise HTTPException(status.HTTP_409_CONFLICT,
+                                    f"entry is {entry.status}: only a new entry can be triaged")
+            suggested = entry.suggested_pathway or body.pathway
+            overridden = body.pathway != suggested
+            if overridden and not body.reason:
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    f"reason: say why you override the suggested {suggested} with "
+                    f"{body.pathway}")
+            episode = Episode(id=uuid.uuid4(), pathway=body.pathway, created_by=staff.subject)
+            session.add(episode)
+            session.flush()
+            order = disciplines_for(rules, body.pathway, entry.suggested_order)
+            for sequence, discipline in enumerate(order, start=1):
+                session.add(Referral(id=uuid.uuid4(), triage_entry_id=entry.id,
+                                     discipline=discipline, therapist_id=None,
+                                     status="triaged", assigned_by=None,
+                                     episode_id=episode.id, sequence=sequence))
+            entry.status, entry.pathway, entry.overridden = "triaged", body.pathway, overridden
+            entry.override_reason = body.reason or None
+            entry.triaged_by, entry.triaged_at, entry.episode_id = staff.subject, now, episode.id
+            session.flush()
+            add_event(session, outbox, ReferralTriagedV1(
+                triage_entry_id=entry.id, request_id=entry.request_id, episode_id=episode.id,
+                suggested=suggested,  # type: ignore[arg-type]
+                pathway=body.pathway, overridden=overridden, triaged_by=staff.subject,
+                triaged_at=now,
+            ), source="referral")
+            audit_trail.record(session, audit, staff, "triage", "triage_entry", entry.id)
+            session.refresh(episode)
+            return TriageResult(entry=TriageEntryPublic.model_validate(entry),
+                                episode=episode_public(session, episode))
+
     @router.post("/api/triage-entries/{entry_id}/referrals", response_model=ReferralPublic,
                  status_code=status.HTTP_201_CREATED, **allow(*DESK))
     def assign_referral(entry_id: uuid.UUID, body: ReferralCreate,
                         staff: StaffDep) -> ReferralPublic:
-        """Refer the patient to one therapist for one discipline."""
+        """Refer the patient to one therapist for one discipline: fills the triaged referral
+        of that discipline when there is one, else makes one."""
+        now = _now()
         with sessions.begin() as session:
-            entry = session.get(TriageEntry, entry_id)
-            if entry is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "No such triage entry")
+            entry = _locked_entry(session, entry_id)
+            _refuse_if_held(entry, staff, now)
             therapist = session.get(Therapist, body.therapist_id)
             if therapist is None or not therapist.active:
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -67,18 +201,49 @@ def triage_router(sessions: sessionmaker[Session]) -> APIRouter:
                 raise HTTPException(
                     status.HTTP_422_UNPROCESSABLE_CONTENT,
                     f"therapist_id: {therapist.name} does not practise {body.discipline}")
-            referral = Referral(triage_entry_id=entry.id, discipline=body.discipline,
-                                therapist_id=therapist.id, status="assigned",
-                                assigned_by=staff.subject)
-            session.add(referral)
+            referral = session.scalars(
+                select(Referral).where(Referral.triage_entry_id == entry.id,
+                                       Referral.discipline == body.discipline,
+                                       Referral.status == "triaged")
+                .order_by(Referral.sequence).limit(1).with_for_update()).first()
+            if referral is None:
+                referral = Referral(triage_entry_id=entry.id, discipline=body.discipline)
+                session.add(referral)
+            referral.therapist_id, referral.status = therapist.id, "assigned"
+            referral.assigned_by = staff.subject
             session.flush()
             add_event(session, outbox, ReferralAssignedV1(
                 referral_id=referral.id, request_id=entry.request_id,
                 therapist_id=therapist.id, therapist_name=therapist.name,
                 discipline=body.discipline, mode=entry.mode,  # type: ignore[arg-type]
-                site=entry.site, postcode=entry.postcode, assigned_at=datetime.now(UTC),
+                site=entry.site, postcode=entry.postcode, assigned_at=now,
             ), source="referral")
             audit_trail.record(session, audit, staff, "assign", "triage_entry", entry.id)
+            session.refresh(referral)
             return ReferralPublic.model_validate(referral)
+
+    @router.get("/api/reports/suggestion-overrides", response_model=list[OverrideReportRow],
+                **allow(Role.admin))
+    def suggestion_overrides() -> list[OverrideReportRow]:
+        """Per suggested pathway and rule: how many triaged, how many overridden, to what.
+        An entry counts once under each rule that matched it."""
+        rule = func.unnest(TriageEntry.suggestion_rules).label("rule")
+        inner = (select(TriageEntry.suggested_pathway, TriageEntry.pathway, rule)
+                 .where(TriageEntry.pathway.is_not(None),
+                        TriageEntry.suggested_pathway.is_not(None))
+                 .subquery())
+        query = (select(inner.c.suggested_pathway, inner.c.rule, inner.c.pathway, func.count())
+                 .group_by(inner.c.suggested_pathway, inner.c.rule, inner.c.pathway))
+        totals: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        with sessions() as session:
+            for suggested, rule_id, chosen, count in session.execute(query):
+                totals[(suggested, rule_id)][chosen] = count
+        return [
+            OverrideReportRow(
+                suggested_pathway=suggested, rule=rule_id, triaged=sum(chosen.values()),
+                overridden=sum(n for p, n in chosen.items() if p != suggested),
+                overridden_to={p: n for p, n in sorted(chosen.items()) if p != suggested})
+            for (suggested, rule_id), chosen in sorted(totals.items())
+        ]
 
     return router

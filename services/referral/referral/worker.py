@@ -5,15 +5,21 @@ from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
-from referral.handlers import HANDLERS
+from referral.handlers import NOTIFY_HANDLERS, handlers_for
 from referral.models import inbox, outbox
+from referral.settings import ReferralSettings
+from referral.suggestion import rules_from
 
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
-    engine = make_engine(settings.database_url, pool_size=settings.consumer_threads + 2)
+    assert isinstance(settings, ReferralSettings)
+    rules = rules_from(settings.pathway_rules_file)  # a malformed rule file stops start-up here
+    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 2)
     sessions = make_session_factory(engine)
-    consumer = EventConsumer.for_service(settings, "booking", HANDLERS, sessions, inbox)
+    consumer = EventConsumer.for_service(settings, "booking", handlers_for(rules), sessions, inbox)
+    from_notify = EventConsumer.for_service(settings, "notify", NOTIFY_HANDLERS, sessions, inbox)
     return [
         Loop("booking-events", consumer.run),
+        Loop("notify-events", from_notify.run),
         Loop("outbox-relay", OutboxRelay.for_service(settings, engine, outbox).run),
     ]

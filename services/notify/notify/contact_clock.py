@@ -1,0 +1,84 @@
+"""The 1-hour contact-back clock: deadlines live in `contact_clocks`, this loop enforces them.
+
+Each pass claims the running clocks that are due (at risk `CONTACT_AT_RISK_MINUTES` before the
+deadline, breached at it) with FOR UPDATE SKIP LOCKED, re-checks them on the locked row, stamps
+them and, in the same transaction, stages ContactSlaAtRiskV1 / ContactSlaBreachedV1 and owes the
+escalation e-mails (at risk: reception; breached: reception and the clinic lead). The stamps
+make each alarm happen exactly once however many workers run.
+"""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinic_shared.log import get_logger
+from clinic_shared.messaging.contracts import ContactSlaAtRiskV1, ContactSlaBreachedV1
+from clinic_shared.outbox import add_event
+from notify.models import ContactClock, Notification, outbox
+from notify.settings import NotifySettings
+
+log = get_logger(__name__)
+
+BATCH = 100
+AT_RISK_ALERT = "contact_sla_at_risk"
+BREACHED_ALERT = "contact_sla_breached"
+
+
+class ContactClockLoop:
+    def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                claimed = self.check_once()
+            except (OperationalError, InterfaceError) as exc:
+                log.warning("contact_clock.database_unavailable", error=type(exc).__name__)
+                claimed = 0
+            if claimed < BATCH:
+                stop.wait(self.settings.contact_check_interval)
+
+    def check_once(self, now: datetime | None = None) -> int:
+        """One transaction: claim due clocks, stamp, stage events and alerts."""
+        now = now or datetime.now(UTC)
+        lead = timedelta(minutes=self.settings.contact_at_risk_minutes)
+        with self.sessions.begin() as session:
+            due = session.scalars(
+                select(ContactClock)
+                .where(ContactClock.contacted_at.is_(None), ContactClock.breached_at.is_(None),
+                       or_(ContactClock.contact_by <= now,
+                           and_(ContactClock.at_risk_at.is_(None),
+                                ContactClock.contact_by - lead <= now)))
+                .order_by(ContactClock.contact_by)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for clock in due:
+                fields = {"request_id": clock.request_id, "reference": clock.reference,
+                          "contact_by": clock.contact_by, "urgent": clock.urgent}
+                if clock.contact_by <= now:
+                    clock.breached_at = now
+                    envelope = add_event(session, outbox, ContactSlaBreachedV1(**fields),
+                                         source="notify")
+                    recipients = [self.settings.reception_email, self.settings.clinic_lead_email]
+                    kind = BREACHED_ALERT
+                else:
+                    envelope = add_event(session, outbox, ContactSlaAtRiskV1(**fields),
+                                         source="notify")
+                    recipients = [self.settings.reception_email]
+                    kind = AT_RISK_ALERT
+                if clock.at_risk_at is None:
+                    clock.at_risk_at = now
+                for recipient in dict.fromkeys(recipients):
+                    session.add(Notification(
+                        event_id=envelope.id, request_id=clock.request_id, kind=kind,
+                        channel="email", recipient=recipient, reference=clock.reference,
+                        context={"reference": clock.reference, "urgent": clock.urgent,
+                                 "contact_by": clock.contact_by.isoformat()},
+                        status="queued"))
+                log.info("contact_clock.alarm", reference=clock.reference, kind=kind)
+            return len(due)

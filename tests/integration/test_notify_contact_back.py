@@ -1,0 +1,166 @@
+"""Call-back tasks for patients who chose "phone", and the 1-hour contact-back clock."""
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.auth.tokens import TokenIssuer
+from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.messaging.contracts import AppointmentRequestedV1
+from clinic_shared.messaging.envelope import Envelope
+from clinic_shared.migrations import upgrade
+from notify.api import create_app
+from notify.contact_clock import ContactClockLoop
+from notify.handlers import on_appointment_requested
+from notify.models import CallbackTask, ContactClock, Notification, audit, outbox
+from notify.settings import NotifySettings
+
+
+@pytest.fixture
+def database_url(make_database):
+    url = make_database("notify_contact")
+    upgrade("notify:migrations", url)
+    return url
+
+
+@pytest.fixture
+def sessions(database_url):
+    engine = make_engine(database_url, pool_size=6)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url, auth_keys, infra):
+    return NotifySettings(_env_file=None, database_url=database_url, amqp_url=infra.amqp_url,
+                          auth_public_key=auth_keys[1], contact_at_risk_minutes=15,
+                          reception_email="desk@clinic.test", clinic_lead_email="lead@clinic.test")
+
+
+@pytest.fixture
+def client(settings):
+    with TestClient(create_app(settings)) as made:
+        yield made
+
+
+def token(auth_keys, role: Role) -> dict[str, str]:
+    issued = TokenIssuer(auth_keys[0], "clinic", "clinic-staff").issue(
+        Principal(subject=f"test-{role.value}", role=role))
+    return {"Authorization": f"Bearer {issued}"}
+
+
+def add_request(sessions, channel: str = "phone", contact_in: timedelta = timedelta(hours=1),
+                urgent: bool = False) -> AppointmentRequestedV1:
+    now = datetime.now(UTC)
+    data = AppointmentRequestedV1(
+        request_id=uuid.uuid4(), reference=f"R{uuid.uuid4().hex[:7].upper()}",
+        name="Bert Example", phone="+447400123456", email="bert@example.org",
+        contact_channel=channel, mode="clinic", reason="Sore knee", urgent=urgent,
+        requested_at=now, contact_by=now + contact_in, appointment_by=now + timedelta(hours=24))
+    with sessions.begin() as session:
+        on_appointment_requested(session, data, Envelope.wrap(data, "booking"))
+    return data
+
+
+def events(sessions) -> list[str]:
+    with sessions() as session:
+        return list(session.scalars(select(outbox.c.event_type).order_by(outbox.c.id)).all())
+
+
+def test_phone_request_makes_a_callback_task_and_no_message(sessions):
+    add_request(sessions, "phone")
+    with sessions() as session:
+        assert session.scalars(select(Notification)).all() == []
+        [task] = session.scalars(select(CallbackTask)).all()
+        assert task.status == "open" and task.phone == "+447400123456"
+        assert session.scalars(select(ContactClock)).one().contacted_at is None
+
+
+def test_callbacks_listed_by_deadline_for_reception_only(sessions, client, auth_keys):
+    late = add_request(sessions, contact_in=timedelta(minutes=50))
+    early = add_request(sessions, contact_in=timedelta(minutes=10))
+    add_request(sessions, channel="email")
+    assert client.get("/api/callbacks").status_code == 401
+    assert client.get("/api/callbacks", headers=token(auth_keys, Role.therapist)
+                      ).status_code == 403
+    answer = client.get("/api/callbacks", headers=token(auth_keys, Role.receptionist))
+    assert answer.status_code == 200
+    assert [t["reference"] for t in answer.json()] == [early.reference, late.reference]
+    with sessions() as session:
+        assert session.scalars(select(audit.c.action)).all() == ["list"]
+
+
+def test_logging_a_call_stops_the_clock_and_stages_contact_made(sessions, client, auth_keys):
+    data = add_request(sessions)
+    desk = token(auth_keys, Role.receptionist)
+    [task] = client.get("/api/callbacks", headers=desk).json()
+
+    no_answer = client.post(f"/api/callbacks/{task['id']}/log", headers=desk,
+                            json={"outcome": "no_answer"})
+    assert no_answer.status_code == 200 and no_answer.json()["status"] == "open"
+    reached = client.post(f"/api/callbacks/{task['id']}/log", headers=desk,
+                          json={"outcome": "reached", "note": "booked Tuesday"})
+    assert reached.status_code == 200 and reached.json()["status"] == "done"
+    assert reached.json()["calls"] == 2
+    assert client.get("/api/callbacks", headers=desk).json() == []
+    assert events(sessions) == ["contact.made", "contact.made"]
+    with sessions() as session:
+        clock = session.get(ContactClock, data.request_id)
+        assert clock.contacted_at is not None
+    assert client.post(f"/api/callbacks/{uuid.uuid4()}/log", headers=desk,
+                       json={"outcome": "reached"}).status_code == 404
+    assert client.post(f"/api/callbacks/{task['id']}/log", headers=desk,
+                       json={"outcome": "emailed"}).status_code == 422
+
+    # a contacted request raises no alarm, even past its deadline
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert ContactClockLoop(NotifySettings(_env_file=None), sessions).check_once(later) == 0
+
+
+def test_acknowledgement_does_not_stop_the_clock(sessions, settings):
+    add_request(sessions, channel="email", contact_in=timedelta(minutes=5))
+    assert ContactClockLoop(settings, sessions).check_once() == 1
+    assert events(sessions) == ["contact.sla_at_risk"]
+
+
+def test_at_risk_then_breached_once_each_with_escalation_emails(sessions, settings):
+    data = add_request(sessions, contact_in=timedelta(minutes=10), urgent=True)
+    add_request(sessions, contact_in=timedelta(minutes=40))  # not yet at risk
+    clock = ContactClockLoop(settings, sessions)
+    assert clock.check_once() == 1
+    assert clock.check_once() == 0
+    after = datetime.now(UTC) + timedelta(minutes=11)
+    assert clock.check_once(after) == 1
+    assert clock.check_once(after) == 0
+    assert events(sessions) == ["contact.sla_at_risk", "contact.sla_breached"]
+    with sessions() as session:
+        alerts = sorted((n.kind, n.recipient) for n in session.scalars(
+            select(Notification).where(Notification.request_id == data.request_id)))
+    assert alerts == [("contact_sla_at_risk", "desk@clinic.test"),
+                      ("contact_sla_breached", "desk@clinic.test"),
+                      ("contact_sla_breached", "lead@clinic.test")]
+
+
+def test_two_clock_workers_raise_each_alarm_once(sessions, settings):
+    for _ in range(30):
+        add_request(sessions, contact_in=timedelta(minutes=-1))
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def work() -> None:
+        loop = ContactClockLoop(settings, sessions)
+        barrier.wait()
+        counts.append(sum(iter(lambda: loop.check_once(), 0)))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(counts) == 30
+    assert events(sessions) == ["contact.sla_breached"] * 30

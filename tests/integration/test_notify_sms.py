@@ -1,0 +1,176 @@
+"""SMS through the Twilio adapter against a real local HTTP server speaking Twilio's API."""
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.messaging.contracts import AppointmentRequestedV1
+from clinic_shared.messaging.envelope import Envelope
+from clinic_shared.migrations import upgrade
+from notify.dispatcher import SmsDispatcher
+from notify.handlers import on_appointment_requested
+from notify.models import DeliveryAttempt, Notification, outbox
+from notify.settings import NotifySettings
+from tests.support.sms_gateway import FakeTwilio
+
+NUMBER = "+447400123456"
+
+
+@pytest.fixture
+def gateway():
+    server = FakeTwilio().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sessions(make_database):
+    url = make_database("notify_sms")
+    upgrade("notify:migrations", url)
+    engine = make_engine(url, pool_size=6)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def settings_for(gateway: FakeTwilio, **overrides) -> NotifySettings:
+    values = {"sms_base_url": gateway.base_url, "sms_account_sid": gateway.account_sid,
+              "sms_auth_token": gateway.auth_token, "sms_from": "+447700900000",
+              "clinic_name": "Moorgate Physio", "max_attempts": 3, **overrides}
+    return NotifySettings(_env_file=None, **values)
+
+
+def request_event(phone: str = NUMBER, channel: str = "sms") -> tuple[AppointmentRequestedV1,
+                                                                       Envelope]:
+    now = datetime.now(UTC)
+    data = AppointmentRequestedV1(
+        request_id=uuid.uuid4(), reference="K7P-4MXQ", name="Bert Example", phone=phone,
+        email="bert@example.org", contact_channel=channel, mode="clinic",
+        reason="Stiff after an L5/S1 fusion", requested_at=now,
+        contact_by=now + timedelta(hours=1), appointment_by=now + timedelta(hours=24))
+    return data, Envelope.wrap(data, "booking")
+
+
+def owe_sms(sessions, phone: str = NUMBER) -> uuid.UUID:
+    data, envelope = request_event(phone)
+    with sessions.begin() as session:
+        on_appointment_requested(session, data, envelope)
+    return data.request_id
+
+
+def notifications(sessions) -> list[Notification]:
+    with sessions() as session:
+        return list(session.scalars(select(Notification)).all())
+
+
+def staged(sessions) -> list[str]:
+    with sessions() as session:
+        return list(session.scalars(select(outbox.c.event_type)).all())
+
+
+def due_now(sessions) -> None:
+    with sessions.begin() as session:
+        for n in session.scalars(select(Notification)):
+            n.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
+
+
+def test_sms_acknowledgement_sent_through_twilio_api_without_clinical_detail(sessions, gateway):
+    owe_sms(sessions)
+    assert SmsDispatcher(settings_for(gateway), sessions).dispatch_batch() == 1
+
+    [sms] = gateway.sent
+    assert sms.to == NUMBER and sms.sender == "+447700900000"
+    assert "K7P-4MXQ" in sms.body and "Moorgate Physio" in sms.body
+    assert "fusion" not in sms.body.lower() and "L5" not in sms.body
+    [n] = notifications(sessions)
+    assert n.status == "sent" and n.attempts == 1 and n.provider_ref == sms.sid
+    assert staged(sessions) == ["notification.sent"]
+
+
+def test_invalid_number_is_permanent_failure_at_once(sessions, gateway):
+    gateway.invalid_numbers.add(NUMBER)
+    owe_sms(sessions)
+    SmsDispatcher(settings_for(gateway), sessions).dispatch_batch()
+
+    [n] = notifications(sessions)
+    assert n.status == "failed" and n.attempts == 1
+    assert "21211" in n.last_error and NUMBER not in n.last_error
+    assert gateway.requests == 1 and staged(sessions) == ["notification.failed"]
+
+
+@pytest.mark.parametrize("code", [20429, 20500, 20003])
+def test_transient_errors_back_off_then_succeed(sessions, gateway, code):
+    gateway.fail_next(code)
+    owe_sms(sessions)
+    dispatcher = SmsDispatcher(settings_for(gateway), sessions)
+    before = datetime.now(UTC)
+    dispatcher.dispatch_batch()
+
+    [n] = notifications(sessions)
+    assert n.status == "queued" and n.attempts == 1 and n.next_attempt_at >= before
+    assert dispatcher.dispatch_batch() == 0 or n.next_attempt_at <= datetime.now(UTC)
+    due_now(sessions)
+    dispatcher.dispatch_batch()
+    [n] = notifications(sessions)
+    assert n.status == "sent" and n.attempts == 2
+    with sessions() as session:
+        outcomes = session.scalars(select(DeliveryAttempt.outcome)
+                                   .order_by(DeliveryAttempt.id)).all()
+    assert outcomes == ["retry", "sent"] and len(gateway.sent) == 1
+
+
+def test_gives_up_after_max_attempts(sessions, gateway):
+    gateway.fail_next(20500, 20500, 20500)
+    owe_sms(sessions)
+    dispatcher = SmsDispatcher(settings_for(gateway, max_attempts=3), sessions)
+    for _ in range(3):
+        due_now(sessions)
+        dispatcher.dispatch_batch()
+    [n] = notifications(sessions)
+    assert n.status == "gave_up" and n.attempts == 3 and gateway.sent == []
+    assert staged(sessions) == ["notification.failed"]
+
+
+def test_unreachable_gateway_is_transient(sessions, gateway):
+    owe_sms(sessions)
+    settings = settings_for(gateway)
+    gateway.stop()
+    SmsDispatcher(settings, sessions).dispatch_batch()
+    [n] = notifications(sessions)
+    assert n.status == "queued" and "unreachable" in n.last_error
+
+
+def test_daily_cap_per_number(sessions, gateway):
+    for _ in range(3):
+        owe_sms(sessions)
+    owe_sms(sessions, phone="+447400999888")
+    SmsDispatcher(settings_for(gateway, sms_daily_cap_per_number=2), sessions).dispatch_batch()
+
+    statuses = sorted((n.recipient, n.status) for n in notifications(sessions))
+    assert statuses == [("+447400123456", "capped"), ("+447400123456", "sent"),
+                        ("+447400123456", "sent"), ("+447400999888", "sent")]
+    assert len(gateway.sent) == 3
+
+
+def test_two_workers_send_each_sms_once(sessions, gateway):
+    for _ in range(10):
+        owe_sms(sessions, phone=f"+4474001{uuid.uuid4().int % 100000:05d}")
+    settings = settings_for(gateway)
+    barrier = threading.Barrier(2)
+
+    def work() -> None:
+        dispatcher = SmsDispatcher(settings, sessions)
+        barrier.wait()
+        while dispatcher.dispatch_batch():
+            pass
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(gateway.sent) == 10 and len({s.to for s in gateway.sent}) == 10
+    assert all(n.status == "sent" and n.attempts == 1 for n in notifications(sessions))

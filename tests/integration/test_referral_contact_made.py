@@ -1,0 +1,57 @@
+"""Once called back, an entry is placed in the queue by its appointment deadline."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.auth.tokens import TokenIssuer
+from clinic_shared.messaging.contracts import ContactMadeV1
+from clinic_shared.messaging.envelope import Envelope
+from referral.handlers import NOTIFY_HANDLERS
+from referral.models import TriageEntry
+from tests.support.apps import build_app
+
+NOW = datetime.now(UTC)
+
+
+def entry(reference: str, contact_in: int, appointment_in: int) -> TriageEntry:
+    return TriageEntry(
+        id=uuid.uuid4(), request_id=uuid.uuid4(), reference=reference, patient_name="T",
+        email="t@example.org", contact_channel="phone", mode="virtual", reason="r",
+        urgent=False, status="new", requested_at=NOW,
+        contact_by=NOW + timedelta(minutes=contact_in),
+        appointment_by=NOW + timedelta(minutes=appointment_in), source_event_id=uuid.uuid4())
+
+
+def test_called_back_entry_moves_behind_ones_still_waiting_for_a_call(
+        make_database, infra, auth_keys, tmp_path):
+    from clinic_shared.migrations import upgrade
+
+    url = make_database("queue")
+    upgrade("referral:migrations", url)
+    engine = create_engine(url)
+    first, second = entry("AAA-1111", 10, 600), entry("BBB-2222", 40, 700)
+    first_request = first.request_id
+    with Session(engine) as session, session.begin():
+        session.add_all([first, second])
+    app = build_app("referral", database_url=url, amqp_url=infra.amqp_url, keys=auth_keys,
+                    mail_dir=tmp_path)
+    token = TokenIssuer(auth_keys[0], "clinic", "clinic-staff").issue(
+        Principal(subject="desk", role=Role.receptionist))
+    api = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+    def queue() -> list[str]:
+        return [e["reference"] for e in api.get("/api/triage-entries").json()]
+
+    assert queue() == ["AAA-1111", "BBB-2222"]
+    called = ContactMadeV1(request_id=first_request, channel="phone", outcome="reached",
+                           by="desk", at=NOW)
+    with Session(engine) as session, session.begin():
+        NOTIFY_HANDLERS[ContactMadeV1.event_type](session, called,
+                                                   Envelope.wrap(called, source="notify"))
+    assert queue() == ["BBB-2222", "AAA-1111"]
+    engine.dispose()
