@@ -124,6 +124,8 @@ class Stack:
             "PUBLIC_URL": f"http://127.0.0.1:{self.api_ports['booking']}",
             "FORM_LIMIT_PER_ADDRESS": "100000",
             "FORM_LIMIT_PER_CONTACT": "100000",
+            # nothing may leave this machine: no real SMS provider in tests
+            "SMS_BASE_URL": "http://127.0.0.1:9",
         })
         env.update(self.extra_env)
         return env
