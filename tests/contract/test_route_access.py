@@ -32,8 +32,9 @@ ISSUER, AUDIENCE = "clinic", "clinic-staff"
 SECRET_KEY = "route-access-test-secret-key-0123456789"
 GARBAGE_LINK = "not-a-valid-link"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# Non-FastAPI routes that may exist without a rule: FastAPI's own schema and docs pages.
-DOCS_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Non-FastAPI routes that may exist without a rule: FastAPI's own schema and docs pages, and
+# the shared stylesheet (public files, no data).
+DOCS_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
 
 
 @dataclass(frozen=True)

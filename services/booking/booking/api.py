@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, status
 
 from booking.models import AppointmentRequest, audit, rate_limits
+from booking.pages import pages_router
 from booking.patient_api import patient_router
 from booking.requests import PlaceNotServed, cancel_request, submit_request
 from booking.scheduling_api import scheduling_router
@@ -27,6 +28,7 @@ from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.ratelimit import Limit, RateLimiter
+from clinic_shared.web import mount_static
 
 DESK = (Role.receptionist, Role.admin)
 
@@ -111,6 +113,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         return AppointmentRequestStaffView.model_validate(request)
 
     app.include_router(router)
+    app.include_router(pages_router(settings, sessions, links, per_address_limit))
+    mount_static(app)
     app.include_router(scheduling_router(settings, sessions))
     app.include_router(patient_router(settings, sessions, links))
     app.include_router(audit_router(sessions, audit))

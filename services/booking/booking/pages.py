@@ -1,0 +1,145 @@
+"""The public request form and the patient's own page, server-rendered (no build chain)."""
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from booking.models import Appointment, AppointmentRequest, Clinic
+from booking.requests import PlaceNotServed, submit_request
+from booking.schedule import LONDON
+from booking.schemas import URGENT_ADVICE, AppointmentRequestCreate
+from booking.settings import BookingSettings
+from clinic_shared.auth.access import PATIENT_LINK, PUBLIC
+from clinic_shared.auth.patient_links import InvalidLink, PatientLinks
+from clinic_shared.web import page_templates
+
+templates = page_templates(Path(__file__).parent / "templates")
+
+BODY_AREAS = [("neck", "Neck"), ("upper_back", "Upper back"), ("lower_back", "Lower back"),
+              ("shoulder", "Shoulder"), ("elbow", "Elbow"), ("wrist_hand", "Wrist or hand"),
+              ("hip", "Hip"), ("knee", "Knee"), ("ankle_foot", "Ankle or foot"),
+              ("other", "Somewhere else")]
+PREFERRED_TIMES = [("weekday_morning", "Weekday mornings"),
+                   ("weekday_afternoon", "Weekday afternoons"),
+                   ("weekday_evening", "Weekday evenings"), ("weekend", "Weekends")]
+RED_FLAG_QUESTIONS = [
+    ("saddle_numbness", "Numbness or tingling between your legs or around your bottom?"),
+    ("bladder_bowel_change", "New problems controlling your bladder or bowels?"),
+    ("fever", "A fever, or feeling generally very unwell?"),
+    ("unexplained_weight_loss", "Weight loss you cannot explain?"),
+    ("constant_night_pain", "Constant pain that is worse at night and does not ease?"),
+]
+MULTI = ("body_areas", "preferred_times")
+BOOLEANS = ("after_surgery", "consent")
+
+
+def _form_to_model_input(form: Any) -> dict[str, Any]:
+    """The posted fields as the API's model expects them (empty text means "not given")."""
+    data: dict[str, Any] = {}
+    for key in ("name", "phone", "email", "contact_channel", "contact_time", "mode", "site",
+                "postcode", "reason", "surgery", "surgery_date", "website"):
+        value = str(form.get(key, "")).strip()
+        if value:
+            data[key] = value
+    for key in MULTI:
+        data[key] = [str(v) for v in form.getlist(key)]
+    for key in BOOLEANS:
+        data[key] = form.get(key) == "yes"
+    data["red_flags"] = {key: form.get(f"red_flags.{key}") == "yes"
+                         for key, _ in RED_FLAG_QUESTIONS}
+    return data
+
+
+MISSING = {"name": "Enter your name", "reason": "Tell us what the problem is",
+           "contact_channel": "Choose how we should contact you",
+           "mode": "Choose how you would like to be seen"}
+
+
+def _errors_by_field(exc: pydantic.ValidationError) -> dict[str, str]:
+    """One plain-English message per field, as the page shows it."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "form"
+        message = (MISSING.get(field, "This is needed") if error["type"] == "missing"
+                   else str(error["msg"]).removeprefix("Value error, "))
+        errors.setdefault(field, message[:1].upper() + message[1:])
+    return errors
+
+
+def pages_router(settings: BookingSettings, sessions: sessionmaker[Session], links: PatientLinks,
+                 per_address_limit: Any) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def context(request: Request, **extra: Any) -> dict[str, Any]:
+        return {"clinic_name": settings.clinic_name, "clinic_phone": "020 7946 0000",
+                "root_path": request.scope.get("root_path", ""), **extra}
+
+    def clinics() -> list[Clinic]:
+        with sessions() as session:
+            return list(session.scalars(select(Clinic).where(Clinic.active)
+                                        .order_by(Clinic.name)))
+
+    def form_page(request: Request, values: dict[str, Any], errors: dict[str, str],
+                  status_code: int = 200) -> HTMLResponse:
+        return templates.TemplateResponse(request, "request_form.html", context(
+            request, values=values, errors=errors, clinics=clinics(), body_areas=BODY_AREAS,
+            preferred_times=PREFERRED_TIMES, red_flag_questions=RED_FLAG_QUESTIONS),
+            status_code=status_code)
+
+    @router.get("/", response_class=HTMLResponse, **PUBLIC)
+    def request_form(request: Request) -> HTMLResponse:
+        """The appointment request form."""
+        return form_page(request, {}, {})
+
+    @router.post("/", dependencies=[Depends(per_address_limit)], **PUBLIC)
+    async def submit_form(request: Request) -> Response:
+        """Check the form; show each problem next to its field, keeping what was typed."""
+        form = await request.form()
+        data = _form_to_model_input(form)
+        try:
+            parsed = AppointmentRequestCreate.model_validate(data)
+            created, _ = submit_request(sessions, parsed, settings, links=links)
+        except pydantic.ValidationError as exc:
+            return form_page(request, data, _errors_by_field(exc),
+                             status.HTTP_422_UNPROCESSABLE_CONTENT)
+        except PlaceNotServed as exc:
+            return form_page(request, data, {exc.field: str(exc)},
+                             status.HTTP_422_UNPROCESSABLE_CONTENT)
+        token = links.token_for(created.id)
+        root = request.scope.get("root_path", "")
+        return RedirectResponse(f"{root}/my-request/{token}?new=1", status.HTTP_303_SEE_OTHER)
+
+    @router.get("/my-request/{token}", response_class=HTMLResponse, **PATIENT_LINK)
+    def my_request_page(request: Request, token: str, new: int = 0) -> HTMLResponse:
+        """The patient's own page: reference, what happens next, appointments."""
+        try:
+            request_id = links.request_id(token)
+        except InvalidLink:
+            request_id = uuid.UUID(int=0)
+        with sessions() as session:
+            found = session.get(AppointmentRequest, request_id)
+            if found is None or found.erased_at is not None:
+                return templates.TemplateResponse(request, "link_refused.html",
+                                                  context(request), status_code=404)
+            appointments = session.scalars(select(Appointment).where(
+                Appointment.request_id == found.id, Appointment.status == "booked")
+                .order_by(Appointment.starts_at)).all()
+            return templates.TemplateResponse(request, "my_request.html", context(
+                request, item=found, new=bool(new), token=token, appointments=appointments,
+                urgent_advice=URGENT_ADVICE, local=_local))
+
+    return router
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(LONDON).strftime("%H:%M on %A %-d %B")
+
+
+__all__ = ["pages_router"]
