@@ -9,7 +9,7 @@ PYTHON ?= python3.11
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint definitions keys bench-slots clean
+.PHONY: install run test lint definitions keys bench-slots bench-triage clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,9 @@ keys: install
 
 bench-slots: install
 	$(VENV)/bin/python -m bench.slot_search
+
+bench-triage: install
+	$(VENV)/bin/python -m bench.triage_queue
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var

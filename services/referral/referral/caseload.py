@@ -1,23 +1,39 @@
 """Therapists and their caseloads: a therapist sees their own patients and no one else's."""
 
 import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, status
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Principal, Role
-from referral.models import Episode, Referral, Therapist, TriageEntry, audit
+from clinic_shared.messaging.contracts import ReferralAcceptedV1, ReferralDischargedV1
+from clinic_shared.outbox import add_event
+from referral import lifecycle
+from referral.assignment import refresh_entry_status
+from referral.models import Appointment, Episode, Referral, Therapist, TriageEntry, audit, outbox
 from referral.schemas import (
     CaseloadItem,
+    DischargeRequest,
     EpisodePublic,
+    NextAppointment,
     ReferralDetail,
     ReferralPublic,
+    TherapistLoad,
     TherapistPublic,
     TriageEntryPublic,
 )
+
+REASON_SUMMARY_CHARS = 120
+
+
+def _summary(reason: str) -> str:
+    text = " ".join(reason.split())
+    return text if len(text) <= REASON_SUMMARY_CHARS else text[:REASON_SUMMARY_CHARS - 1] + "…"
 
 
 def _may_see_caseload_of(staff: Principal, therapist_id: uuid.UUID | None) -> bool:
@@ -49,20 +65,125 @@ def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
         """A therapist's referrals. Therapists may read only their own."""
         if not _may_see_caseload_of(staff, therapist_id):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "Not your caseload")
+        now = datetime.now(UTC)
         with sessions.begin() as session:
+            next_appointment = (
+                select(Appointment.id).where(Appointment.request_id == TriageEntry.request_id,
+                                             Appointment.therapist_id == therapist_id,
+                                             Appointment.status == "booked",
+                                             Appointment.ends_at > now)
+                .order_by(Appointment.starts_at).limit(1).scalar_subquery())
             rows = session.execute(
-                select(Referral, TriageEntry)
+                select(Referral, TriageEntry, next_appointment.label("next_id"))
                 .join(TriageEntry, TriageEntry.id == Referral.triage_entry_id)
                 .where(Referral.therapist_id == therapist_id)
                 .order_by(Referral.created_at)
             ).all()
+            wanted = [row.next_id for row in rows if row.next_id is not None]
+            appointments = {a.id: a for a in session.scalars(
+                select(Appointment).where(Appointment.id.in_(wanted)))} if wanted else {}
             audit_trail.record(session, audit, staff, "read", "caseload", therapist_id)
             return [
-                CaseloadItem(referral=ReferralPublic.model_validate(referral),
-                             reference=entry.reference, patient_name=entry.patient_name,
-                             mode=entry.mode)
-                for referral, entry in rows
+                CaseloadItem(
+                    referral=ReferralPublic.model_validate(referral),
+                    reference=entry.reference, patient_name=entry.patient_name,
+                    mode=entry.mode, pathway=entry.pathway,
+                    reason_summary=_summary(entry.reason), status=referral.status,
+                    next_appointment=(NextAppointment.model_validate(appointments[next_id])
+                                      if next_id in appointments else None),
+                    requested_at=entry.requested_at,
+                    days_since_request=max(0, (now - entry.requested_at).days))
+                for referral, entry, next_id in rows
             ]
+
+    @router.get("/api/caseloads", response_model=list[TherapistLoad], **allow(Role.admin))
+    def caseloads() -> list[TherapistLoad]:
+        """Every active therapist's active referrals (assigned … in treatment) against their
+        capacity, fullest first (no patient data)."""
+        with sessions() as session:
+            therapists = session.scalars(select(Therapist).where(Therapist.active)).all()
+            by_status: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
+            for therapist_id, referral_status, count in session.execute(
+                    select(Referral.therapist_id, Referral.status, func.count())
+                    .where(Referral.status.in_(lifecycle.ACTIVE))
+                    .group_by(Referral.therapist_id, Referral.status)):
+                by_status[therapist_id][referral_status] = count
+        loads = []
+        for therapist in therapists:
+            active = sum(by_status[therapist.id].values())
+            loads.append(TherapistLoad(therapist=TherapistPublic.model_validate(therapist),
+                                       active_referrals=active,
+                                       headroom=therapist.capacity - active,
+                                       by_status=dict(sorted(by_status[therapist.id].items()))))
+        return sorted(loads, key=lambda load: (load.headroom, load.therapist.name))
+
+    def _own_referral(session: Session, referral_id: uuid.UUID, staff: Principal) -> Referral:
+        referral = session.get(Referral, referral_id, with_for_update=True)
+        if referral is None or not _may_see_caseload_of(staff, referral.therapist_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "No such referral")
+        return referral
+
+    @router.post("/api/referrals/{referral_id}/accept", response_model=ReferralPublic,
+                 **allow(Role.therapist, Role.admin))
+    def accept_referral(referral_id: uuid.UUID, staff: StaffDep) -> ReferralPublic:
+        """The assigned therapist takes the referral on (409 from any state but assigned)."""
+        now = datetime.now(UTC)
+        with sessions.begin() as session:
+            referral = _own_referral(session, referral_id, staff)
+            referral.status = lifecycle.check(referral.status, "accepted")
+            referral.accepted_at = now
+            entry = session.get_one(TriageEntry, referral.triage_entry_id)
+            assert referral.therapist_id is not None
+            add_event(session, outbox, ReferralAcceptedV1(
+                referral_id=referral.id, request_id=entry.request_id,
+                therapist_id=referral.therapist_id, accepted_at=now), source="referral")
+            refresh_entry_status(session, entry)
+            audit_trail.record(session, audit, staff, "accept", "referral", referral.id)
+            return ReferralPublic.model_validate(referral)
+
+    @router.post("/api/referrals/{referral_id}/start-treatment", response_model=ReferralPublic,
+                 **allow(Role.receptionist, Role.therapist, Role.admin))
+    def start_treatment(referral_id: uuid.UUID, staff: StaffDep) -> ReferralPublic:
+        """The first appointment has happened: booked → in_treatment. 409 before it starts."""
+        now = datetime.now(UTC)
+        with sessions.begin() as session:
+            referral = _own_referral(session, referral_id, staff)
+            wanted = lifecycle.check(referral.status, "in_treatment")
+            entry = session.get_one(TriageEntry, referral.triage_entry_id)
+            first = session.scalar(
+                select(func.min(Appointment.starts_at))
+                .where(Appointment.request_id == entry.request_id,
+                       Appointment.therapist_id == referral.therapist_id,
+                       Appointment.status == "booked"))
+            if first is None or first > now:
+                raise HTTPException(status.HTTP_409_CONFLICT,
+                                    "the first appointment has not happened yet")
+            referral.status, referral.treatment_started_at = wanted, now
+            refresh_entry_status(session, entry)
+            audit_trail.record(session, audit, staff, "start-treatment", "referral", referral.id)
+            return ReferralPublic.model_validate(referral)
+
+    @router.post("/api/referrals/{referral_id}/discharge", response_model=ReferralPublic,
+                 **allow(Role.therapist, Role.admin))
+    def discharge_referral(referral_id: uuid.UUID, body: DischargeRequest,
+                           staff: StaffDep) -> ReferralPublic:
+        """The therapist ends the referral with an outcome (and an optional note, which stays
+        in referral: the event carries the outcome only)."""
+        now = datetime.now(UTC)
+        with sessions.begin() as session:
+            referral = _own_referral(session, referral_id, staff)
+            referral.status = lifecycle.check(referral.status, "discharged")
+            referral.discharged_at, referral.outcome = now, body.outcome
+            referral.discharge_note = body.note or None
+            entry = session.get_one(TriageEntry, referral.triage_entry_id)
+            assert referral.therapist_id is not None
+            add_event(session, outbox, ReferralDischargedV1(
+                referral_id=referral.id, request_id=entry.request_id,
+                therapist_id=referral.therapist_id, outcome=body.outcome, discharged_at=now),
+                source="referral")
+            refresh_entry_status(session, entry)
+            audit_trail.record(session, audit, staff, "discharge", "referral", referral.id)
+            return ReferralPublic.model_validate(referral)
 
     @router.get("/api/referrals/{referral_id}", response_model=ReferralDetail, **allow(*STAFF))
     def read_referral(referral_id: uuid.UUID, staff: StaffDep) -> ReferralDetail:

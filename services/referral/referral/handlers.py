@@ -2,18 +2,25 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from clinic_shared.consumer import Handler
 from clinic_shared.messaging.contracts import (
+    AppointmentBookedV1,
+    AppointmentCancelledV1,
+    AppointmentDetails,
     AppointmentRequestCancelledV1,
     AppointmentRequestedV1,
+    AppointmentRescheduledV1,
     ContactMadeV1,
     PatientErasedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
-from referral.models import TriageEntry
+from referral import lifecycle
+from referral.assignment import refresh_entry_status
+from referral.models import Appointment, Referral, TriageEntry
 from referral.suggestion import DEFAULT_RULES_FILE, Answers, RuleBook, rules_from, suggest
 
 ERASED = "(erased)"
@@ -62,10 +69,80 @@ def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
 
 
 def on_request_cancelled(session: Session, data: EventData, _envelope: Envelope) -> None:
-    """A withdrawn request leaves the queue."""
+    """A withdrawn request leaves the queue; its referrals not yet discharged are cancelled."""
     assert isinstance(data, AppointmentRequestCancelledV1)
-    session.execute(update(TriageEntry).where(TriageEntry.request_id == data.request_id)
+    entry_ids = session.scalars(select(TriageEntry.id)
+                               .where(TriageEntry.request_id == data.request_id)).all()
+    session.execute(update(Referral)
+                    .where(Referral.triage_entry_id.in_(entry_ids),
+                           Referral.status.not_in(lifecycle.CLOSED))
                     .values(status="cancelled"))
+    session.execute(update(TriageEntry).where(TriageEntry.id.in_(entry_ids))
+                    .values(status="cancelled"))
+
+
+def _store_appointment(session: Session, data: AppointmentDetails, state: str,
+                       at: datetime) -> None:
+    values = {"request_id": data.request_id, "therapist_id": data.therapist_id,
+              "mode": data.mode, "site": data.site, "place": data.place,
+              "starts_at": data.starts_at, "ends_at": data.ends_at, "status": state,
+              "updated_at": at}
+    statement = insert(Appointment).values(id=data.appointment_id, **values)
+    # the newest news about an appointment wins (events may arrive out of order)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[Appointment.id], set_=values,
+        where=Appointment.updated_at <= statement.excluded.updated_at))
+
+
+def _move_referrals(session: Session, request_id: object, therapist_id: object) -> None:
+    """Bring the request's referrals held by the appointment's therapist in line with the
+    appointments booked for them: any booked → booked; none left → back to accepted (or
+    assigned if never accepted). Moves the table does not allow are left alone (a discharged
+    referral stays discharged), so a late or repeated event changes nothing."""
+    booked = session.scalar(select(Appointment.id).where(
+        Appointment.request_id == request_id, Appointment.therapist_id == therapist_id,
+        Appointment.status == "booked").limit(1)) is not None
+    rows = session.execute(
+        select(Referral, TriageEntry).join(TriageEntry, TriageEntry.id == Referral.triage_entry_id)
+        .where(TriageEntry.request_id == request_id, Referral.therapist_id == therapist_id)
+        .with_for_update(of=Referral)).all()
+    for referral, entry in rows:
+        if booked:
+            wanted = "booked"
+        elif referral.status == "booked":
+            wanted = "accepted" if referral.accepted_at is not None else "assigned"
+        else:
+            continue
+        if referral.status != wanted and lifecycle.may_move(referral.status, wanted):
+            referral.status = wanted
+            refresh_entry_status(session, entry)
+
+
+def on_appointment_booked(session: Session, data: EventData, envelope: Envelope) -> None:
+    """An appointment with the referral's therapist: the referral is booked."""
+    assert isinstance(data, AppointmentBookedV1)
+    _store_appointment(session, data, "booked", envelope.occurred_at)
+    _move_referrals(session, data.request_id, data.therapist_id)
+
+
+def on_appointment_rescheduled(session: Session, data: EventData, envelope: Envelope) -> None:
+    """The old appointment is gone, the new one booked (possibly with another therapist)."""
+    assert isinstance(data, AppointmentRescheduledV1)
+    previous_therapist = session.scalar(select(Appointment.therapist_id)
+                                        .where(Appointment.id == data.previous_appointment_id))
+    session.execute(update(Appointment).where(Appointment.id == data.previous_appointment_id)
+                    .values(status="cancelled", updated_at=envelope.occurred_at))
+    _store_appointment(session, data, "booked", envelope.occurred_at)
+    _move_referrals(session, data.request_id, data.therapist_id)
+    if previous_therapist is not None and previous_therapist != data.therapist_id:
+        _move_referrals(session, data.request_id, previous_therapist)
+
+
+def on_appointment_cancelled(session: Session, data: EventData, envelope: Envelope) -> None:
+    """No appointment left with that therapist: the referral waits for a booking again."""
+    assert isinstance(data, AppointmentCancelledV1)
+    _store_appointment(session, data, "cancelled", envelope.occurred_at)
+    _move_referrals(session, data.request_id, data.therapist_id)
 
 
 def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) -> None:
@@ -80,6 +157,14 @@ def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) ->
     )
 
 
+# booking's appointment events (same queue as appointment.requested): see lifecycle.py.
+APPOINTMENT_HANDLERS: dict[str, Handler] = {
+    AppointmentBookedV1.event_type: on_appointment_booked,
+    AppointmentRescheduledV1.event_type: on_appointment_rescheduled,
+    AppointmentCancelledV1.event_type: on_appointment_cancelled,
+}
+
+
 def handlers_for(rules: RuleBook) -> dict[str, Handler]:
     """referral's handlers, suggesting pathways with `rules`."""
 
@@ -90,6 +175,7 @@ def handlers_for(rules: RuleBook) -> dict[str, Handler]:
         AppointmentRequestedV1.event_type: on_requested,
         AppointmentRequestCancelledV1.event_type: on_request_cancelled,
         PatientErasedV1.event_type: on_patient_erased,
+        **APPOINTMENT_HANDLERS,
     }
 
 
@@ -110,4 +196,5 @@ HANDLERS: dict[str, Handler] = {
     AppointmentRequestedV1.event_type: on_appointment_requested,
     AppointmentRequestCancelledV1.event_type: on_request_cancelled,
     PatientErasedV1.event_type: on_patient_erased,
+    **APPOINTMENT_HANDLERS,
 }

@@ -15,7 +15,9 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    case,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -44,7 +46,11 @@ class TriageEntry(Base):
     """One appointment request waiting for a receptionist to triage it."""
 
     __tablename__ = "triage_entries"
-    __table_args__ = (Index("ix_triage_entries_open_deadline", "status", "contact_by"),)
+    __table_args__ = (
+        Index("ix_triage_entries_open_deadline", "status", "contact_by"),
+        Index("ix_triage_entries_phone", "phone"),
+        Index("ix_triage_entries_email", "email"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     request_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
@@ -89,6 +95,20 @@ class TriageEntry(Base):
     # a receptionist's claim while they work the entry (expires at claimed_until)
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# The queue's order (urgent first, then the deadline that breaks first), which the triage queue
+# query uses, and the expression index PostgreSQL reads its first page from. The index spells the
+# CASE the way pg_get_indexdef prints it: Alembic compares index expressions as text (spaces
+# dropped, line breaks kept), so this keeps models == migrations; PostgreSQL itself matches the
+# query's CASE to the index by expression, not by text.
+NEXT_DEADLINE = case((TriageEntry.contacted_at.is_(None), TriageEntry.contact_by),
+                     else_=TriageEntry.appointment_by)
+QUEUE_ORDER = (TriageEntry.urgent.desc(), NEXT_DEADLINE, TriageEntry.id)
+QUEUE_DEADLINE_SQL = ("(\nCASE\n    WHEN contacted_at IS NULL THEN contact_by\n"
+                      "    ELSE appointment_by\nEND)")
+Index("ix_triage_entries_queue", TriageEntry.urgent.desc(), text(QUEUE_DEADLINE_SQL),
+      TriageEntry.id)
 
 
 class Episode(Base):
@@ -147,3 +167,28 @@ class Referral(Base):
     episode_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("episodes.id"), index=True)
     sequence: Mapped[int] = mapped_column(Integer, server_default="1")  # order in the episode
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    treatment_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    discharged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    discharge_note: Mapped[str | None] = mapped_column(Text)
+
+
+class Appointment(Base):
+    """What booking told us about an appointment (appointment.booked / rescheduled /
+    cancelled): enough for caseloads to show the next one. Booking owns the real thing."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (Index("ix_appointments_request_therapist", "request_id", "therapist_id",
+                            "starts_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # booking's appointment id
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    mode: Mapped[str] = mapped_column(String(20))
+    site: Mapped[str | None] = mapped_column(String(40))
+    place: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))  # booked | cancelled
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -146,6 +146,25 @@ class ReferralPublic(BaseModel):
     created_at: datetime
     episode_id: uuid.UUID | None = None
     sequence: int = 1
+    accepted_at: datetime | None = None
+    treatment_started_at: datetime | None = None
+    discharged_at: datetime | None = None
+    outcome: str | None = None
+
+
+Outcome = Literal["goals_met", "partially_met", "self_discharged", "did_not_attend",
+                  "referred_on", "other"]
+
+
+class DischargeRequest(BaseModel):
+    """How the referral ended (one of a short list) and, optionally, a clinical note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome
+    note: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000)] = None
+
+    _note_nul = field_validator("note", mode="before")(_no_nul)
 
 
 class TriageDecision(BaseModel):
@@ -190,11 +209,51 @@ class ClaimPublic(BaseModel):
     claimed_until: datetime | None
 
 
+class NextAppointment(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    mode: str
+    site: str | None
+    place: str
+
+
 class CaseloadItem(BaseModel):
     referral: ReferralPublic
     reference: str
     patient_name: str
     mode: str
+    pathway: str | None = None
+    reason_summary: str = ""
+    status: str = ""
+    next_appointment: NextAppointment | None = None
+    requested_at: datetime | None = None
+    days_since_request: int = 0
+
+
+class TherapistLoad(BaseModel):
+    """One therapist's active referrals against their capacity (clinic lead's view)."""
+
+    therapist: TherapistPublic
+    active_referrals: int
+    headroom: int
+    by_status: dict[str, int]
+
+
+class RankedTherapist(BaseModel):
+    """A therapist suitable for one discipline of an entry, and why they rank where they do."""
+
+    therapist: TherapistPublic
+    discipline: str
+    rank: int
+    active_referrals: int
+    headroom: int
+    site_match: bool
+    mode_match: bool
+    continuity: bool
+    reasons: list[str]
 
 
 class ReferralDetail(BaseModel):

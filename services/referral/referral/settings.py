@@ -23,6 +23,9 @@ class ReferralSettings(ServiceSettings):
     )
     claim_minutes: int = Field(default=15, ge=1, le=24 * 60,
                                description="how long a receptionist's claim on an entry lasts")
+    auto_assign: bool = Field(
+        default=False,
+        description="after triage, assign each referral to the top-ranked therapist with room")
     seed_staff_password: SecretStr = Field(
         default=SecretStr(""), description="password of the seeded demo staff accounts"
     )

@@ -11,21 +11,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Principal, Role
-from clinic_shared.messaging.contracts import ReferralAssignedV1, ReferralTriagedV1
+from clinic_shared.messaging.contracts import ReferralTriagedV1
 from clinic_shared.outbox import add_event
+from referral import assignment, lifecycle
 from referral.caseload import episode_public
-from referral.models import Episode, Referral, Therapist, TriageEntry, audit, outbox
+from referral.models import QUEUE_ORDER, Episode, Referral, TriageEntry, audit, outbox
 from referral.schemas import (
     ClaimPublic,
     Discipline,
     Mode,
     OverrideReportRow,
+    RankedTherapist,
     ReferralCreate,
     ReferralPublic,
     TriageDecision,
@@ -81,12 +83,9 @@ def triage_router(sessions: sessionmaker[Session],
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[TriageEntryPublic]:
         """The queue: urgent first, then the deadline that breaks first (contact-back until the
-        patient has been called back, then appointment-by)."""
-        next_deadline = case((TriageEntry.contacted_at.is_(None), TriageEntry.contact_by),
-                             else_=TriageEntry.appointment_by)
-        query = select(TriageEntry).order_by(
-            case((TriageEntry.urgent, 0), else_=1), next_deadline, TriageEntry.id
-        ).limit(limit)
+        patient has been called back, then appointment-by). An expression index matches this
+        order (ix_triage_entries_queue)."""
+        query = select(TriageEntry).order_by(*QUEUE_ORDER).limit(limit)
         if status_filter is not None:
             query = query.where(TriageEntry.status == status_filter)
         if site is not None:
@@ -149,9 +148,7 @@ def triage_router(sessions: sessionmaker[Session],
         with sessions.begin() as session:
             entry = _locked_entry(session, entry_id)
             _refuse_if_held(entry, staff, now)
-            if entry.status != "new":
-                raise HTTPException(status.HTTP_409_CONFLICT,
-                                    f"entry is {entry.status}: only a new entry can be triaged")
+            lifecycle.check(entry.status, "triaged", "triage entry")
             suggested = entry.suggested_pathway or body.pathway
             overridden = body.pathway != suggested
             if overridden and not body.reason:
@@ -179,6 +176,10 @@ def triage_router(sessions: sessionmaker[Session],
                 triaged_at=now,
             ), source="referral")
             audit_trail.record(session, audit, staff, "triage", "triage_entry", entry.id)
+            if settings.auto_assign and assignment.auto_assign(session, entry, list(order),
+                                                               now):
+                    audit_trail.record(session, audit, staff, "auto-assign", "triage_entry",
+                                       entry.id)
             session.refresh(episode)
             return TriageResult(entry=TriageEntryPublic.model_validate(entry),
                                 episode=episode_public(session, episode))
@@ -193,34 +194,35 @@ def triage_router(sessions: sessionmaker[Session],
         with sessions.begin() as session:
             entry = _locked_entry(session, entry_id)
             _refuse_if_held(entry, staff, now)
-            therapist = session.get(Therapist, body.therapist_id)
-            if therapist is None or not therapist.active:
-                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                    "therapist_id: no such active therapist")
-            if body.discipline not in therapist.disciplines:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    f"therapist_id: {therapist.name} does not practise {body.discipline}")
-            referral = session.scalars(
-                select(Referral).where(Referral.triage_entry_id == entry.id,
-                                       Referral.discipline == body.discipline,
-                                       Referral.status == "triaged")
-                .order_by(Referral.sequence).limit(1).with_for_update()).first()
-            if referral is None:
-                referral = Referral(triage_entry_id=entry.id, discipline=body.discipline)
-                session.add(referral)
-            referral.therapist_id, referral.status = therapist.id, "assigned"
-            referral.assigned_by = staff.subject
-            session.flush()
-            add_event(session, outbox, ReferralAssignedV1(
-                referral_id=referral.id, request_id=entry.request_id,
-                therapist_id=therapist.id, therapist_name=therapist.name,
-                discipline=body.discipline, mode=entry.mode,  # type: ignore[arg-type]
-                site=entry.site, postcode=entry.postcode, assigned_at=now,
-            ), source="referral")
+            referral = assignment.assign(session, entry, body.discipline, body.therapist_id,
+                                         staff.subject, now)
             audit_trail.record(session, audit, staff, "assign", "triage_entry", entry.id)
             session.refresh(referral)
             return ReferralPublic.model_validate(referral)
+
+    @router.get("/api/triage-entries/{entry_id}/therapists",
+                response_model=list[RankedTherapist], **allow(*DESK))
+    def rank_therapists(
+        entry_id: uuid.UUID, staff: StaffDep,
+        discipline: Annotated[Discipline | None, Query(
+            description="rank for this discipline only (default: every discipline the entry "
+                        "needs: its confirmed, else suggested, pathway)")] = None,
+    ) -> list[RankedTherapist]:
+        """Suitable therapists, best first per discipline, with the reasons: the discipline
+        (required), continuity for a returning patient, site and mode, headroom (capacity -
+        active referrals; therapists with none are left out)."""
+        with sessions.begin() as session:
+            entry = session.get(TriageEntry, entry_id)
+            if entry is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "No such triage entry")
+            if discipline is not None:
+                wanted = [discipline]
+            else:
+                wanted = disciplines_for(rules, entry.pathway or entry.suggested_pathway or "both",
+                                         entry.suggested_order)
+            audit_trail.record(session, audit, staff, "rank-therapists", "triage_entry",
+                               entry.id)
+            return [ranked for d in wanted for ranked in assignment.rank(session, entry, d)]
 
     @router.get("/api/reports/suggestion-overrides", response_model=list[OverrideReportRow],
                 **allow(Role.admin))
