@@ -67,33 +67,33 @@ def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "Not your caseload")
         now = datetime.now(UTC)
         with sessions.begin() as session:
-            next_appointment = (
-                select(Appointment.id).where(Appointment.request_id == TriageEntry.request_id,
-                                             Appointment.therapist_id == therapist_id,
-                                             Appointment.status == "booked",
-                                             Appointment.ends_at > now)
-                .order_by(Appointment.starts_at).limit(1).scalar_subquery())
             rows = session.execute(
-                select(Referral, TriageEntry, next_appointment.label("next_id"))
+                select(Referral, TriageEntry.request_id, TriageEntry.reference,
+                       TriageEntry.patient_name, TriageEntry.mode, TriageEntry.pathway,
+                       TriageEntry.reason, TriageEntry.requested_at)
                 .join(TriageEntry, TriageEntry.id == Referral.triage_entry_id)
                 .where(Referral.therapist_id == therapist_id)
                 .order_by(Referral.created_at)
             ).all()
-            wanted = [row.next_id for row in rows if row.next_id is not None]
-            appointments = {a.id: a for a in session.scalars(
-                select(Appointment).where(Appointment.id.in_(wanted)))} if wanted else {}
+            # every patient's next appointment with this therapist, in one query
+            appointments = {a.request_id: a for a in session.scalars(
+                select(Appointment)
+                .where(Appointment.therapist_id == therapist_id,
+                       Appointment.status == "booked", Appointment.ends_at > now)
+                .order_by(Appointment.request_id, Appointment.starts_at)
+                .distinct(Appointment.request_id))}
             audit_trail.record(session, audit, staff, "read", "caseload", therapist_id)
             return [
                 CaseloadItem(
-                    referral=ReferralPublic.model_validate(referral),
-                    reference=entry.reference, patient_name=entry.patient_name,
-                    mode=entry.mode, pathway=entry.pathway,
-                    reason_summary=_summary(entry.reason), status=referral.status,
-                    next_appointment=(NextAppointment.model_validate(appointments[next_id])
-                                      if next_id in appointments else None),
-                    requested_at=entry.requested_at,
-                    days_since_request=max(0, (now - entry.requested_at).days))
-                for referral, entry, next_id in rows
+                    referral=ReferralPublic.model_validate(row.Referral),
+                    reference=row.reference, patient_name=row.patient_name,
+                    mode=row.mode, pathway=row.pathway,
+                    reason_summary=_summary(row.reason), status=row.Referral.status,
+                    next_appointment=(NextAppointment.model_validate(appointments[row.request_id])
+                                      if row.request_id in appointments else None),
+                    requested_at=row.requested_at,
+                    days_since_request=max(0, (now - row.requested_at).days))
+                for row in rows
             ]
 
     @router.get("/api/caseloads", response_model=list[TherapistLoad], **allow(Role.admin))
