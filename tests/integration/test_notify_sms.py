@@ -62,8 +62,10 @@ def owe_sms(sessions, phone: str = NUMBER) -> uuid.UUID:
 
 
 def notifications(sessions) -> list[Notification]:
+    """The SMS owed (not reception's e-mail alerts, nor an e-mail fallback)."""
     with sessions() as session:
-        return list(session.scalars(select(Notification)).all())
+        return list(session.scalars(select(Notification)
+                                    .where(Notification.channel == "sms")).all())
 
 
 def staged(sessions) -> list[str]:

@@ -13,8 +13,9 @@ def test_development_runs_on_local_defaults() -> None:
     assert settings.amqp_url.startswith("amqp://")
 
 
-def test_production_refuses_default_secret_and_guest_broker(monkeypatch) -> None:
+def test_production_refuses_default_secret_and_guest_broker(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("AUTH_PUBLIC_KEY_FILE", str(tmp_path / "no-such-key.pem"))
     with pytest.raises(ValidationError) as info:
         BookingSettings()
     assert "SECRET_KEY" in str(info.value)

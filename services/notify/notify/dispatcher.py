@@ -4,14 +4,23 @@ The row stays locked while the SMTP server (or the SMS gateway) takes the messag
 sent in the same transaction; only a crash between the other side's "OK" and that commit can
 resend, and the fixed Message-ID lets mail systems drop such a copy. Every final outcome stages
 NotificationSentV1 or NotificationFailedV1 in the outbox in that same transaction.
+
+Fallback: when a message to a patient fails permanently (invalid number, bounced address) the
+same transaction owes it on the other channel the patient gave (same event and kind, so the
+unique key still forbids a second copy; a fallback never falls back again) and alerts
+reception, naming only the reference and the channels. The first stages NotificationFailedV1,
+the fallback NotificationSentV1 once delivered. A capped SMS or a gave-up retry does not fall
+back: they are not the address's fault.
 """
 
 import random
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,8 +30,15 @@ from clinic_shared.messaging.contracts import NotificationFailedV1, Notification
 from clinic_shared.outbox import add_event
 from clinic_shared.pg_wakeup import PgWakeup
 from notify.email_sender import PermanentDeliveryError, SmtpSender
+from notify.handlers import PATIENT_KINDS, fallback_address
 from notify.messages import MessageRenderer
-from notify.models import NOTIFICATIONS_CHANNEL, DeliveryAttempt, Notification, outbox
+from notify.models import (
+    NOTIFICATIONS_CHANNEL,
+    DeliveryAttempt,
+    Notification,
+    RequestContact,
+    outbox,
+)
 from notify.settings import NotifySettings
 from notify.sms_sender import TwilioSmsSender
 
@@ -30,6 +46,7 @@ log = get_logger(__name__)
 
 BATCH = 20
 LONDON = ZoneInfo("Europe/London")
+FALLBACK_ALERT = "delivery_fallback_alert"
 
 
 class DailyCapReached(PermanentDeliveryError):
@@ -108,8 +125,39 @@ class _Dispatcher:
                 kind=notification.kind, channel=notification.channel,  # type: ignore[arg-type]
                 reason=outcome if error is None else str(error)[:200], failed_at=now),
                 source="notify")
+            if outcome == "failed":
+                self._fall_back(session, notification)
         log.info("dispatch.attempt", notification_id=str(notification.id),
                  channel=notification.channel, reference=notification.reference, outcome=outcome)
+
+
+    def _fall_back(self, session: Session, failed: Notification) -> None:
+        """Owe the message on the patient's other channel and tell reception (see top)."""
+        if failed.kind not in PATIENT_KINDS or failed.request_id is None \
+                or failed.context.get("fallback_of"):
+            return
+        contact = session.get(RequestContact, failed.request_id)
+        address = None if contact is None else fallback_address(contact, failed.channel)
+        rows = []
+        if address is not None:
+            channel, recipient = address
+            rows.append({"id": uuid.uuid4(), "event_id": failed.event_id,
+                         "request_id": failed.request_id, "kind": failed.kind,
+                         "channel": channel, "recipient": recipient,
+                         "reference": failed.reference,
+                         "context": {**failed.context, "fallback_of": str(failed.id)},
+                         "status": "queued", "attempts": 0})
+        rows.append({"id": uuid.uuid4(), "event_id": failed.id, "request_id": failed.request_id,
+                     "kind": FALLBACK_ALERT, "channel": "email",
+                     "recipient": self.settings.reception_email, "reference": failed.reference,
+                     "context": {"reference": failed.reference, "message_kind": failed.kind,
+                                 "failed_channel": failed.channel,
+                                 "fallback_channel": address[0] if address else None},
+                     "status": "queued", "attempts": 0})
+        session.execute(insert(Notification).values(rows).on_conflict_do_nothing(
+            constraint="uq_notifications_event_id_kind_recipient"))
+        log.info("dispatch.fallback", reference=failed.reference, failed_channel=failed.channel,
+                 fallback_channel=address[0] if address else None)
 
 
 class EmailDispatcher(_Dispatcher):

@@ -5,35 +5,124 @@ patient: a call logged against the request's call-back task (any outcome: reache
 voicemail left). The automatic acknowledgement on the patient's chosen channel (e-mail or SMS)
 does NOT stop the clock: it tells the patient we have their request, it is not contact.
 Patients who chose "phone" get a call-back task for reception and no automatic message.
+
+Every new request also alerts reception (RECEPTION_EMAIL: reference, channel, mode, deadlines,
+"urgent" if red-flagged, never the symptoms); an urgent one alerts the clinic lead too and the
+patient's acknowledgement tells them to seek urgent care (NHS 111 / 999). A patient who chose
+"phone" has no automatic acknowledgement: their call-back task is marked urgent instead.
+
+Appointment events (booked / rescheduled / cancelled) owe the patient a confirmation, using
+the contact details kept per request in `request_contacts`: e-mail (with an .ics) or SMS as
+they chose; a patient who chose "phone" gets e-mail if they gave an address, else SMS if
+their number is a UK mobile (+447), else nothing (reception's call covers it).
 """
+
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from clinic_shared.consumer import Handler
+from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import (
+    AppointmentBookedV1,
+    AppointmentCancelledV1,
+    AppointmentDetails,
     AppointmentRequestedV1,
+    AppointmentRescheduledV1,
+    AppointmentSlaAtRiskV1,
+    AppointmentSlaBreachedV1,
     PatientErasedV1,
     ReferralAssignedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
-from notify.models import CallbackTask, ContactClock, Notification
+from notify.models import (
+    Appointment,
+    CallbackTask,
+    ContactClock,
+    Notification,
+    RequestContact,
+)
+from notify.settings import NotifySettings, get_settings
+
+log = get_logger(__name__)
 
 ACKNOWLEDGEMENT = "request_acknowledgement"
 THERAPIST_ASSIGNED = "therapist_assigned"
+NEW_REQUEST_ALERT = "new_request_alert"
+APPOINTMENT_BOOKED = "appointment_booked"
+APPOINTMENT_RESCHEDULED = "appointment_rescheduled"
+APPOINTMENT_CANCELLED = "appointment_cancelled"
+APPOINTMENT_REMINDER = "appointment_reminder"
+BOOKING_AT_RISK_ALERT = "appointment_sla_at_risk"
+BOOKING_BREACHED_ALERT = "appointment_sla_breached"
+APPOINTMENT_KINDS = (APPOINTMENT_BOOKED, APPOINTMENT_RESCHEDULED, APPOINTMENT_CANCELLED,
+                     APPOINTMENT_REMINDER)
+PATIENT_KINDS = frozenset((ACKNOWLEDGEMENT, THERAPIST_ASSIGNED, *APPOINTMENT_KINDS))
 
 
-def on_appointment_requested(session: Session, data: EventData, envelope: Envelope) -> None:
+def is_mobile(phone: str | None) -> bool:
+    """A UK mobile in E.164 (booking normalises numbers): the only kind that takes SMS."""
+    return phone is not None and phone.startswith("+447")
+
+
+def appointment_address(contact: RequestContact) -> tuple[str, str] | None:
+    """(channel, recipient) for appointment messages, following the patient's choice."""
+    if contact.contact_channel == "email" and contact.email:
+        return "email", contact.email
+    if contact.contact_channel == "sms" and contact.phone:
+        return "sms", contact.phone
+    if contact.contact_channel == "phone":
+        if contact.email:
+            return "email", contact.email
+        if is_mobile(contact.phone):
+            return "sms", contact.phone  # type: ignore[return-value]
+    return None
+
+
+def fallback_address(contact: RequestContact, failed_channel: str) -> tuple[str, str] | None:
+    """The other channel the patient gave, when the one tried failed for good."""
+    if failed_channel == "email" and is_mobile(contact.phone):
+        return "sms", contact.phone  # type: ignore[return-value]
+    if failed_channel == "sms" and contact.email:
+        return "email", contact.email
+    return None
+
+
+def _staff_alerts(session: Session, envelope: Envelope, request_id: object, kind: str,
+                  recipients: list[str], context: dict[str, object], reference: str) -> None:
+    for recipient in dict.fromkeys(recipients):
+        session.add(Notification(
+            event_id=envelope.id, request_id=request_id, kind=kind, channel="email",
+            recipient=recipient, reference=reference, context=context, status="queued"))
+
+
+def on_appointment_requested(session: Session, data: EventData, envelope: Envelope,
+                             settings: NotifySettings | None = None) -> None:
     """Owe the patient an acknowledgement on the channel they chose (no clinical detail)."""
     assert isinstance(data, AppointmentRequestedV1)
+    settings = settings or get_settings()
+    urgent = data.urgent or bool(data.red_flags)
     session.add(ContactClock(request_id=data.request_id, reference=data.reference,
-                             urgent=data.urgent, contact_by=data.contact_by))
+                             urgent=urgent, contact_by=data.contact_by))
+    session.add(RequestContact(
+        request_id=data.request_id, reference=data.reference, name=data.name,
+        contact_channel=data.contact_channel, email=data.email, phone=data.phone,
+        manage_url=data.manage_url))
+    recipients = [settings.reception_email]
+    if urgent:
+        recipients.append(settings.clinic_lead_email)
+    _staff_alerts(session, envelope, data.request_id, NEW_REQUEST_ALERT, recipients, {
+        "reference": data.reference, "urgent": urgent, "contact_channel": data.contact_channel,
+        "mode": data.mode, "site": data.site, "contact_by": data.contact_by.isoformat(),
+        "appointment_by": data.appointment_by.isoformat()}, data.reference)
     if data.contact_channel == "phone":
         if data.phone is None:  # booking's validation makes this impossible
             raise ValueError(f"no phone number on request {data.reference}")
         session.add(CallbackTask(
             request_id=data.request_id, reference=data.reference, name=data.name,
-            phone=data.phone, contact_time=data.contact_time, urgent=data.urgent,
+            phone=data.phone, contact_time=data.contact_time, urgent=urgent,
             contact_by=data.contact_by, status="open"))
         return
     recipient = data.email if data.contact_channel == "email" else data.phone
@@ -53,6 +142,7 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
                 "contact_by": data.contact_by.isoformat(),
                 "contact_channel": data.contact_channel,
                 "manage_url": data.manage_url,
+                "urgent": urgent,
             },
             status="queued",
         )
@@ -82,23 +172,126 @@ def on_referral_assigned(session: Session, data: EventData, envelope: Envelope) 
         status="queued"))
 
 
+def _appointment_context(contact: RequestContact, data: AppointmentDetails) -> dict[str, object]:
+    return {"name": contact.name, "reference": data.reference,
+            "appointment_id": str(data.appointment_id), "therapist_name": data.therapist_name,
+            "mode": data.mode, "place": data.place, "starts_at": data.starts_at.isoformat(),
+            "ends_at": data.ends_at.isoformat(), "manage_url": contact.manage_url}
+
+
+def _owe_appointment_message(session: Session, envelope: Envelope, data: AppointmentDetails,
+                             kind: str, extra: dict[str, object] | None = None) -> None:
+    contact = session.get(RequestContact, data.request_id)
+    address = None if contact is None else appointment_address(contact)
+    if contact is None or address is None:
+        log.info("appointment.no_patient_channel", reference=data.reference, kind=kind)
+        return
+    channel, recipient = address
+    session.add(Notification(
+        event_id=envelope.id, request_id=data.request_id, kind=kind, channel=channel,
+        recipient=recipient, reference=data.reference,
+        context={**_appointment_context(contact, data), **(extra or {})}, status="queued"))
+
+
+def _remember(session: Session, data: AppointmentDetails, settings: NotifySettings) -> None:
+    """Keep the appointment and its reminder due time (none if that time has passed)."""
+    remind_at = data.starts_at - timedelta(hours=settings.reminder_hours)
+    if remind_at <= datetime.now(UTC):
+        remind_at = None  # booked inside the window: the confirmation is the reminder
+    details = {"therapist_name": data.therapist_name, "mode": data.mode, "place": data.place}
+    row = session.get(Appointment, data.appointment_id, with_for_update=True)
+    if row is None:
+        session.add(Appointment(
+            appointment_id=data.appointment_id, request_id=data.request_id,
+            reference=data.reference, starts_at=data.starts_at, ends_at=data.ends_at,
+            details=details, status="booked", remind_at=remind_at))
+    elif row.reminded_at is None:
+        row.starts_at, row.ends_at, row.details = data.starts_at, data.ends_at, details
+        row.status, row.remind_at = "booked", remind_at
+
+
+def _cancel(session: Session, appointment_id: object) -> None:
+    session.execute(update(Appointment).where(Appointment.appointment_id == appointment_id)
+                    .values(status="cancelled", remind_at=None))
+
+
+def on_appointment_booked(session: Session, data: EventData, envelope: Envelope,
+                          settings: NotifySettings | None = None) -> None:
+    assert isinstance(data, AppointmentBookedV1)
+    _remember(session, data, settings or get_settings())
+    _owe_appointment_message(session, envelope, data, APPOINTMENT_BOOKED)
+
+
+def on_appointment_rescheduled(session: Session, data: EventData, envelope: Envelope,
+                               settings: NotifySettings | None = None) -> None:
+    """The old time's reminder is dropped and the new time's owed; the e-mail carries an
+    .ics update for the new appointment and a cancellation of the old one."""
+    assert isinstance(data, AppointmentRescheduledV1)
+    _cancel(session, data.previous_appointment_id)
+    _remember(session, data, settings or get_settings())
+    _owe_appointment_message(session, envelope, data, APPOINTMENT_RESCHEDULED, {
+        "previous_appointment_id": str(data.previous_appointment_id),
+        "previous_starts_at": data.previous_starts_at.isoformat()})
+
+
+def on_appointment_cancelled(session: Session, data: EventData, envelope: Envelope,
+                             settings: NotifySettings | None = None) -> None:
+    assert isinstance(data, AppointmentCancelledV1)
+    _cancel(session, data.appointment_id)
+    _owe_appointment_message(session, envelope, data, APPOINTMENT_CANCELLED)
+
+
+def on_booking_sla(session: Session, data: EventData, envelope: Envelope,
+                   settings: NotifySettings | None = None) -> None:
+    """Booking's 24-hour clock: at risk → reception; breached → reception and clinic lead."""
+    assert isinstance(data, AppointmentSlaAtRiskV1 | AppointmentSlaBreachedV1)
+    settings = settings or get_settings()
+    if isinstance(data, AppointmentSlaBreachedV1):
+        kind = BOOKING_BREACHED_ALERT
+        recipients = [settings.reception_email, settings.clinic_lead_email]
+    else:
+        kind, recipients = BOOKING_AT_RISK_ALERT, [settings.reception_email]
+    _staff_alerts(session, envelope, data.request_id, kind, recipients, {
+        "reference": data.reference, "urgent": data.urgent,
+        "appointment_by": data.appointment_by.isoformat()}, data.reference)
+
+
 def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) -> None:
-    """Forget the patient's address and name; keep each notification's status and times."""
+    """Forget the patient's address and name; keep each notification's status and times.
+
+    Staff alerts about the request (reception, clinic lead) name no patient and stay as
+    they are, so an urgent alert still goes out."""
     assert isinstance(data, PatientErasedV1)
     session.execute(
         update(Notification)
-        .where(Notification.request_id.in_(data.request_ids))
+        .where(Notification.request_id.in_(data.request_ids),
+               Notification.kind.in_(PATIENT_KINDS))
         .values(recipient="(erased)", context={},
                 status=case((Notification.status == "queued", "erased"),
                             else_=Notification.status))
     )
     session.execute(delete(CallbackTask).where(CallbackTask.request_id.in_(data.request_ids)))
+    session.execute(delete(RequestContact)
+                    .where(RequestContact.request_id.in_(data.request_ids)))
+    session.execute(delete(Appointment).where(Appointment.request_id.in_(data.request_ids)))
 
 
 HANDLERS: dict[str, Handler] = {
     AppointmentRequestedV1.event_type: on_appointment_requested,
     PatientErasedV1.event_type: on_patient_erased,
+    AppointmentBookedV1.event_type: on_appointment_booked,
+    AppointmentRescheduledV1.event_type: on_appointment_rescheduled,
+    AppointmentCancelledV1.event_type: on_appointment_cancelled,
+    AppointmentSlaAtRiskV1.event_type: on_booking_sla,
+    AppointmentSlaBreachedV1.event_type: on_booking_sla,
 }
+
+
+def booking_handlers(settings: NotifySettings) -> dict[str, Handler]:
+    """HANDLERS bound to the worker's settings (reception and lead addresses, reminders)."""
+    return {event_type: partial(handler, settings=settings) if handler is not on_patient_erased
+            else handler for event_type, handler in HANDLERS.items()}
+
 
 REFERRAL_HANDLERS: dict[str, Handler] = {
     ReferralAssignedV1.event_type: on_referral_assigned,

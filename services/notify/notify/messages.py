@@ -4,11 +4,12 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from notify.ics import appointment_ics
 from notify.models import Notification
 from notify.settings import NotifySettings
 
@@ -32,10 +33,14 @@ class MessageRenderer:
         self.env = _environment(folder)
 
     def context(self, notification: Notification) -> dict[str, Any]:
-        ctx: dict[str, Any] = {"manage_url": None, **notification.context}
+        ctx: dict[str, Any] = {"manage_url": None, "urgent": False, **notification.context}
         if "contact_by" in ctx:
             contact_by = datetime.fromisoformat(ctx["contact_by"]).astimezone(LONDON)
             ctx["contact_by_local"] = contact_by.strftime("%H:%M on %A %-d %B")
+        for field in ("starts_at", "previous_starts_at", "appointment_by"):
+            if ctx.get(field):
+                when = datetime.fromisoformat(ctx[field]).astimezone(LONDON)
+                ctx[f"{field}_local"] = when.strftime("%H:%M on %A %-d %B")
         if "contact_channel" in ctx:
             ctx["channel_phrase"] = CHANNEL_PHRASES[ctx["contact_channel"]]
         ctx["clinic"] = {
@@ -65,4 +70,34 @@ class MessageRenderer:
         message.set_content(self.env.get_template(f"{kind}.txt.j2").render(ctx))
         message.add_alternative(self.env.get_template(f"{kind}.html.j2").render(ctx),
                                 subtype="html")
+        starts_at = datetime.fromisoformat(ctx["starts_at"]) if "starts_at" in ctx else None
+        ends_at = datetime.fromisoformat(ctx["ends_at"]) if "ends_at" in ctx else None
+        for filename, method, appointment_id, previous in _invites(kind, ctx):
+            assert starts_at is not None and ends_at is not None
+            start, end = starts_at, ends_at
+            if previous:  # the old time of a reschedule, same length
+                start = datetime.fromisoformat(ctx["previous_starts_at"])
+                end = start + (ends_at - starts_at)
+            ics = appointment_ics(
+                method=method, appointment_id=appointment_id, starts_at=start, ends_at=end,
+                clinic_name=self.settings.clinic_name, organizer_email=self.settings.clinic_email,
+                therapist_name=ctx.get("therapist_name"), place=ctx.get("place"),
+                reference=notification.reference)
+            message.add_attachment(ics, maintype="text", subtype="calendar",
+                                   params={"method": method}, filename=filename)
         return message
+
+
+Invite = tuple[str, Literal["REQUEST", "CANCEL"], str, bool]
+
+
+def _invites(kind: str, ctx: dict[str, Any]) -> list[Invite]:
+    """(filename, METHOD, appointment id, is the old time) of an appointment e-mail's .ics."""
+    if "appointment_id" not in ctx or "starts_at" not in ctx or "ends_at" not in ctx:
+        return []
+    if kind == "appointment_cancelled":
+        return [("cancellation.ics", "CANCEL", ctx["appointment_id"], False)]
+    invites: list[Invite] = [("appointment.ics", "REQUEST", ctx["appointment_id"], False)]
+    if kind == "appointment_rescheduled" and ctx.get("previous_appointment_id"):
+        invites.append(("previous-cancelled.ics", "CANCEL", ctx["previous_appointment_id"], True))
+    return invites

@@ -123,3 +123,42 @@ class ContactClock(Base):
     contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     at_risk_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RequestContact(Base):
+    """How to reach the patient of one request (from appointment.requested); erased on
+    patient.erased. The only copy of their name and addresses beyond queued messages."""
+
+    __tablename__ = "request_contacts"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(200))
+    contact_channel: Mapped[str] = mapped_column(String(10))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    manage_url: Mapped[str | None] = mapped_column(Text)
+
+
+class Appointment(Base):
+    """A booked appointment notify must remind the patient of; `remind_at` is the due time.
+
+    `reminded_at` stamps the reminder (claimed with SKIP LOCKED) so it is owed once; a
+    reschedule cancels the old row and adds the new one, a cancellation clears `remind_at`.
+    """
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        Index("ix_appointments_reminder_due", "remind_at",
+              postgresql_where=text("status = 'booked' AND reminded_at IS NULL")),
+    )
+
+    appointment_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    reference: Mapped[str] = mapped_column(String(12))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB)  # therapist, place: no patient data
+    status: Mapped[str] = mapped_column(String(10), default="booked")
+    remind_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

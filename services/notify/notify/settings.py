@@ -46,6 +46,10 @@ class NotifySettings(ServiceSettings):
     contact_at_risk_minutes: int = Field(default=15, ge=0)
     contact_check_interval: float = Field(default=5.0, gt=0)
 
+    reminder_hours: float = Field(
+        default=24.0, gt=0, description="the appointment reminder goes this long before it")
+    reminder_check_interval: float = Field(default=30.0, gt=0)
+
     max_attempts: int = Field(default=8, ge=1)
     dispatch_poll_interval: float = Field(default=1.0, gt=0)
 

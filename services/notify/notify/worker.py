@@ -9,9 +9,10 @@ from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
 from notify.contact_clock import ContactClockLoop
 from notify.dispatcher import EmailDispatcher, SmsDispatcher
-from notify.handlers import HANDLERS, REFERRAL_HANDLERS
+from notify.handlers import REFERRAL_HANDLERS, booking_handlers
 from notify.mail_sink import start_sink
 from notify.models import inbox, outbox
+from notify.reminders import ReminderLoop
 from notify.settings import NotifySettings
 
 
@@ -19,7 +20,8 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, NotifySettings)
     engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 4)
     sessions = make_session_factory(engine)
-    consumer = EventConsumer.for_service(settings, "booking", HANDLERS, sessions, inbox)
+    consumer = EventConsumer.for_service(settings, "booking", booking_handlers(settings),
+                                         sessions, inbox)
     referral_consumer = EventConsumer.for_service(settings, "referral", REFERRAL_HANDLERS,
                                                   sessions, inbox)
     relay = OutboxRelay.for_service(settings, engine, outbox)
@@ -30,6 +32,7 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
         Loop("email-dispatch", EmailDispatcher(settings, sessions).run),
         Loop("sms-dispatch", SmsDispatcher(settings, sessions).run),
         Loop("contact-clock", ContactClockLoop(settings, sessions).run),
+        Loop("reminders", ReminderLoop(settings, sessions).run),
     ]
     if settings.uses_mail_sink:
         loops.append(Loop("mail-sink", lambda stop: _run_sink(settings, stop)))
