@@ -4,6 +4,7 @@ import threading
 
 from clinic_shared.consumer import EventConsumer
 from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.log import get_logger
 from clinic_shared.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
@@ -14,6 +15,8 @@ from notify.mail_sink import start_sink
 from notify.models import inbox, outbox
 from notify.reminders import ReminderLoop
 from notify.settings import NotifySettings
+
+log = get_logger(__name__)
 
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
@@ -30,10 +33,13 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
         Loop("referral-events", referral_consumer.run),
         Loop("outbox-relay", relay.run),
         Loop("email-dispatch", EmailDispatcher(settings, sessions).run),
-        Loop("sms-dispatch", SmsDispatcher(settings, sessions).run),
         Loop("contact-clock", ContactClockLoop(settings, sessions).run),
         Loop("reminders", ReminderLoop(settings, sessions).run),
     ]
+    if settings.sms_account_sid:
+        loops.append(Loop("sms-dispatch", SmsDispatcher(settings, sessions).run))
+    else:  # never guess at a provider: texts wait, visible as queued, until one is configured
+        log.warning("sms.not_configured", hint="set SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, SMS_FROM")
     if settings.uses_mail_sink:
         loops.append(Loop("mail-sink", lambda stop: _run_sink(settings, stop)))
     return loops
