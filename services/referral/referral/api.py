@@ -6,9 +6,11 @@ from clinic_shared.api import create_app as create_base_app
 from clinic_shared.audit import audit_router
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.ratelimit import RateLimiter
+from clinic_shared.web import mount_static
 from referral.caseload import caseload_router
 from referral.directory import directory_router
 from referral.models import audit, rate_limits
+from referral.pages import pages_router
 from referral.settings import ReferralSettings, get_settings
 from referral.staff_auth import staff_router
 from referral.triage import triage_router
@@ -30,4 +32,6 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     app.include_router(caseload_router(sessions))
     app.include_router(directory_router(sessions))
     app.include_router(audit_router(sessions, audit))
+    app.include_router(pages_router(sessions, settings))
+    mount_static(app)
     return app
