@@ -57,3 +57,19 @@ def _guarded(loop: Loop, stop: threading.Event) -> Callable[[], None]:
                 stop.wait(1.0)
 
     return target
+
+
+def poll_in_batches(name: str, check_once: Callable[[], int], batch: int, interval: float,
+                    stop: threading.Event) -> None:
+    """Run `check_once` (which claims and handles up to `batch` due rows) until `stop`; wait
+    `interval` whenever a batch comes back short, and ride out database outages."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    while not stop.is_set():
+        try:
+            handled = check_once()
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("worker.database_unavailable", loop=name, error=type(exc).__name__)
+            handled = 0
+        if handled < batch:
+            stop.wait(interval)

@@ -11,12 +11,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import ContactSlaAtRiskV1, ContactSlaBreachedV1
 from clinic_shared.outbox import add_event
+from clinic_shared.worker import poll_in_batches
 from notify.models import ContactClock, Notification, outbox
 from notify.settings import NotifySettings
 
@@ -33,14 +33,8 @@ class ContactClockLoop:
         self.sessions = sessions
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                claimed = self.check_once()
-            except (OperationalError, InterfaceError) as exc:
-                log.warning("contact_clock.database_unavailable", error=type(exc).__name__)
-                claimed = 0
-            if claimed < BATCH:
-                stop.wait(self.settings.contact_check_interval)
+        poll_in_batches("contact-clock", self.check_once, BATCH,
+                        self.settings.contact_check_interval, stop)
 
     def check_once(self, now: datetime | None = None) -> int:
         """One transaction: claim due clocks, stamp, stage events and alerts."""

@@ -12,10 +12,10 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared.log import get_logger
+from clinic_shared.worker import poll_in_batches
 from notify.handlers import APPOINTMENT_REMINDER, appointment_address
 from notify.models import Appointment, Notification, RequestContact
 from notify.settings import NotifySettings
@@ -36,14 +36,8 @@ class ReminderLoop:
         self.sessions = sessions
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                claimed = self.check_once()
-            except (OperationalError, InterfaceError) as exc:
-                log.warning("reminders.database_unavailable", error=type(exc).__name__)
-                claimed = 0
-            if claimed < BATCH:
-                stop.wait(self.settings.reminder_check_interval)
+        poll_in_batches("reminders", self.check_once, BATCH,
+                        self.settings.reminder_check_interval, stop)
 
     def check_once(self, now: datetime | None = None) -> int:
         """One transaction: claim due reminders, stamp them, owe the messages."""
