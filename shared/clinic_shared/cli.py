@@ -19,6 +19,7 @@ from pathlib import Path
 from clinic_shared.auth.keys import ensure_local_key_pair
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
+from clinic_shared.dead_letters import dead_letter_counts, inspect, redrive
 from clinic_shared.messaging.topology import Topology
 from clinic_shared.settings import ServiceSettings
 
@@ -143,6 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     erase_cmd.add_argument("--reference")
     keys_cmd = commands.add_parser("keys", help="create the staff-token key pair if missing")
     keys_cmd.add_argument("--dir", default="var/keys")
+    dead_cmd = commands.add_parser(
+        "dead-letters", help="count, inspect or re-drive dead-lettered messages")
+    dead_cmd.add_argument("--queue", help="a dead-letter queue, e.g. referral.booking-events"
+                          ".dead-letter; without it, count every one")
+    dead_cmd.add_argument("--redrive", action="store_true",
+                          help="send the queue's messages back where they died")
+    dead_cmd.add_argument("--limit", type=int, default=50)
     topology_cmd = commands.add_parser("topology", help="print the broker definitions (JSON)")
     topology_cmd.add_argument("--prefix", default="")
     args = parser.parse_args(argv)
@@ -162,6 +170,18 @@ def main(argv: list[str] | None = None) -> None:
         folder = Path(args.dir)
         ensure_local_key_pair(folder / "jwt-private.pem", folder / "jwt-public.pem")
         print(f"staff-token key pair in {folder}/ (jwt-private.pem, jwt-public.pem)")
+    elif args.command == "dead-letters":
+        settings = ServiceSettings()
+        if args.queue is None:
+            for queue, count in dead_letter_counts(settings.amqp_url,
+                                                   Topology(settings.amqp_prefix)).items():
+                print(f"{count:6d}  {queue}")
+        elif args.redrive:
+            print(f"re-drove {redrive(settings.amqp_url, args.queue, args.limit)} message(s)")
+        else:
+            for letter in inspect(settings.amqp_url, args.queue, args.limit):
+                print(f"{letter.message_id}  {letter.event_type}  {letter.reason}  "
+                      f"deliveries={letter.deliveries}  from={letter.from_queue}")
     elif args.command == "topology":
         print(json.dumps(Topology(args.prefix).definitions(), indent=2))
 
