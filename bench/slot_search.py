@@ -8,43 +8,28 @@ time, then times `find_slots` (the code behind GET /api/slots) in-process, and f
 concurrent bookings at one slot, 20 times over. Prints p50 / p99 / max for each.
 """
 
-import argparse
 import random
-import statistics
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 
-from sqlalchemy import make_url
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session
 
+from bench.common import arguments, scratch_database, summary
 from booking import appointments as booking_service
 from booking.demo_schedule import CLINICS, seed_reference_data
 from booking.models import Appointment, AppointmentRequest, Therapist, WorkingPattern
 from booking.settings import BookingSettings
 from booking.slots import SlotQuery, find_slots
 from clinic_shared.db import (
-    create_database_if_missing,
-    drop_database,
     make_engine,
     make_session_factory,
 )
-from clinic_shared.migrations import upgrade
 
 SITES = [c.id for c in CLINICS]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def summary(name: str, millis: list[float]) -> str:
-    return (f"{name}: n={len(millis)} p50={statistics.median(millis):.1f}ms "
-            f"p99={percentile(millis, 99):.1f}ms max={max(millis):.1f}ms")
 
 
 def seed(session: Session, start: datetime) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
@@ -93,15 +78,8 @@ def seed(session: Session, start: datetime) -> tuple[list[uuid.UUID], list[uuid.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1/postgres")
-    parser.add_argument("--rounds", type=int, default=200)
-    args = parser.parse_args()
-    url = make_url(args.postgres_url).set(
-        database=f"bench_slots_{uuid.uuid4().hex[:8]}").render_as_string(False)
-    create_database_if_missing(url)
-    try:
-        upgrade("booking:migrations", url)
+    args = arguments(__doc__, rounds=200)
+    with scratch_database(args.postgres_url, "slots", "booking") as url:
         engine = make_engine(url, pool_size=60)
         sessions = make_session_factory(engine)
         settings = BookingSettings(database_url=url)
@@ -152,8 +130,6 @@ def main() -> None:
         print(summary("booking_50_concurrent_on_one_slot", contention))
         print(f"bookings_won={winners} of 20 contested slots (must be 20)")
         engine.dispose()
-    finally:
-        drop_database(url)
 
 
 if __name__ == "__main__":

@@ -9,26 +9,22 @@ GET /api/therapists/{id}/caseload in-process through referral's API (token check
 row, JSON) and times them. Prints p50 / p99 / max for each; the target is p99 < 30 ms.
 """
 
-import argparse
 import random
-import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, make_url, select, text
+from sqlalchemy import insert, select, text
 
+from bench.common import arguments, scratch_database, summary
 from clinic_shared.auth.keys import generate_key_pair
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import (
-    create_database_if_missing,
-    drop_database,
     make_engine,
     make_session_factory,
 )
-from clinic_shared.migrations import upgrade
 from referral.api import create_app
 from referral.models import QUEUE_ORDER, Appointment, Referral, Therapist, TriageEntry
 from referral.settings import ReferralSettings
@@ -36,16 +32,6 @@ from referral.settings import ReferralSettings
 ENTRIES = 100_000
 CASELOAD = 200
 SITES = ("moorgate", "canary-wharf", "kensington", "london-bridge")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def summary(name: str, millis: list[float]) -> str:
-    return (f"{name}: n={len(millis)} p50={statistics.median(millis):.1f}ms "
-            f"p99={percentile(millis, 99):.1f}ms max={max(millis):.1f}ms")
 
 
 def seed(url: str) -> uuid.UUID:
@@ -91,15 +77,8 @@ def seed(url: str) -> uuid.UUID:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1/postgres")
-    parser.add_argument("--rounds", type=int, default=300)
-    args = parser.parse_args()
-    url = make_url(args.postgres_url).set(
-        database=f"bench_triage_{uuid.uuid4().hex[:8]}").render_as_string(False)
-    create_database_if_missing(url)
-    try:
-        upgrade("referral:migrations", url)
+    args = arguments(__doc__, rounds=300)
+    with scratch_database(args.postgres_url, "triage", "referral") as url:
         began = time.perf_counter()
         therapist_id = seed(url)
         print(f"seeded {ENTRIES} entries and {CASELOAD} referrals "
@@ -143,8 +122,6 @@ def main() -> None:
                     assert response.status_code == 200, response.text
                     assert len(response.json()) == expected
                 print(summary(name, took))
-    finally:
-        drop_database(url)
 
 
 if __name__ == "__main__":

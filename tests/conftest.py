@@ -10,6 +10,7 @@ import pytest
 from clinic_shared.auth.keys import generate_key_pair
 from clinic_shared.db import create_database_if_missing, drop_database
 from clinic_shared.messaging.topology import Topology
+from clinic_shared.migrations import upgrade
 from tests.support.infra import Infra, provide_infra
 from tests.support.smtp_server import SmtpServer
 from tests.support.stack import Stack
@@ -44,6 +45,18 @@ def make_database(infra: Infra, run_id: str) -> Iterator[Callable[[str], str]]:
     yield make
     for url in created:
         drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(make_database: Callable[[str], str]) -> Callable[[str, str], str]:
+    """A fresh database with `service`'s migrations applied to head."""
+
+    def make(service: str, label: str) -> str:
+        url = make_database(label)
+        upgrade(f"{service}:migrations", url)
+        return url
+
+    return make
 
 
 @pytest.fixture

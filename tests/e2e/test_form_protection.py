@@ -7,7 +7,6 @@ import uuid
 import httpx
 import pytest
 
-from clinic_shared.migrations import upgrade
 from tests.e2e.helpers import request_body
 from tests.support.ports import free_port
 from tests.support.stack import REPO, Stack
@@ -15,10 +14,9 @@ from tests.support.waiting import wait_until
 
 
 @pytest.fixture
-def two_limited_booking_apis(stack: Stack, make_database, tmp_path):
+def two_limited_booking_apis(stack: Stack, migrated_database, tmp_path):
     """Two booking API processes on one fresh database, with small limits."""
-    url = make_database("limits")
-    upgrade("booking:migrations", url)
+    url = migrated_database("booking", "limits")
     env = {**stack.env_for("booking"), "BOOKING_DATABASE_URL": url,
            "FORM_LIMIT_PER_ADDRESS": "6", "FORM_LIMIT_PER_CONTACT": "2"}
     ports, processes = [free_port(), free_port()], []

@@ -39,11 +39,9 @@ def test_database_down_gives_503_on_readyz_and_on_submit(infra, closed_port, cli
     assert api.get("/healthz").status_code == 200
 
 
-def test_broker_down_is_named_on_readyz(make_database, closed_port, client):
-    from clinic_shared.migrations import upgrade
+def test_broker_down_is_named_on_readyz(migrated_database, closed_port, client):
 
-    url = make_database("readyz")
-    upgrade("booking:migrations", url)
+    url = migrated_database("booking", "readyz")
     api = client(database_url=url, amqp_url=f"amqp://guest:guest@127.0.0.1:{closed_port}/%2F")
     ready = api.get("/readyz")
     assert ready.status_code == 503

@@ -10,12 +10,10 @@ from booking.handlers import NOTIFY_HANDLERS
 from booking.models import AppointmentRequest
 from clinic_shared.messaging.contracts import ContactMadeV1
 from clinic_shared.messaging.envelope import Envelope
-from clinic_shared.migrations import upgrade
 
 
-def test_first_contact_is_kept_and_a_later_one_does_not_move_it(make_database):
-    url = make_database("contact")
-    upgrade("booking:migrations", url)
+def test_first_contact_is_kept_and_a_later_one_does_not_move_it(migrated_database):
+    url = migrated_database("booking", "contact")
     engine = create_engine(url)
     now = datetime.now(UTC)
     request_id = uuid.uuid4()

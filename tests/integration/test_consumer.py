@@ -14,16 +14,14 @@ from clinic_shared.db import make_session_factory
 from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from clinic_shared.migrations import upgrade
 from referral.handlers import HANDLERS
 from referral.models import TriageEntry, inbox
 from tests.support.waiting import wait_until
 
 
 @pytest.fixture
-def referral_sessions(make_database):
-    url = make_database("consumer")
-    upgrade("referral:migrations", url)
+def referral_sessions(migrated_database):
+    url = migrated_database("referral", "consumer")
     engine = create_engine(url)
     yield make_session_factory(engine)
     engine.dispose()

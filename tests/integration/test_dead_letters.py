@@ -15,7 +15,6 @@ from clinic_shared.dead_letters import dead_letter_counts, inspect, redrive
 from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from clinic_shared.migrations import upgrade
 from referral.handlers import HANDLERS
 from referral.models import TriageEntry, inbox
 from tests.support.waiting import wait_until
@@ -24,9 +23,8 @@ POISON = "POI-SON1"
 
 
 @pytest.fixture
-def sessions(make_database):
-    url = make_database("dead")
-    upgrade("referral:migrations", url)
+def sessions(migrated_database):
+    url = migrated_database("referral", "dead")
     engine = create_engine(url)
     yield make_session_factory(engine)
     engine.dispose()

@@ -29,7 +29,6 @@ from clinic_shared.messaging.contracts import (
 )
 from clinic_shared.messaging.envelope import Envelope
 from clinic_shared.messaging.topology import Topology
-from clinic_shared.migrations import upgrade
 from referral.handlers import on_appointment_requested
 from referral.models import TriageEntry, audit
 from referral.models import outbox as referral_outbox
@@ -41,9 +40,8 @@ EVERY_DAY = {day: ["08:00", "20:00"] for day in ("mon", "tue", "wed", "thu", "fr
 # --- fixtures ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def referral_url(make_database) -> str:
-    url = make_database("directory_referral")
-    upgrade("referral:migrations", url)
+def referral_url(migrated_database) -> str:
+    url = migrated_database("referral", "directory_referral")
     return url
 
 
@@ -84,9 +82,8 @@ def booking_settings() -> BookingSettings:
 
 
 @pytest.fixture
-def booking_sessions(make_database):
-    url = make_database("directory_booking")
-    upgrade("booking:migrations", url)
+def booking_sessions(migrated_database):
+    url = migrated_database("booking", "directory_booking")
     engine = create_engine(url)
     yield make_session_factory(engine)
     engine.dispose()

@@ -22,7 +22,6 @@ from clinic_shared.messaging.contracts import (
     PatientErasedV1,
 )
 from clinic_shared.messaging.envelope import Envelope
-from clinic_shared.migrations import upgrade
 from notify.dispatcher import EmailDispatcher, SmsDispatcher
 from notify.handlers import booking_handlers
 from notify.models import Appointment, CallbackTask, Notification, RequestContact, outbox
@@ -37,9 +36,8 @@ MOBILE = "+447400123456"
 
 
 @pytest.fixture
-def sessions(make_database):
-    url = make_database("notify_appts")
-    upgrade("notify:migrations", url)
+def sessions(migrated_database):
+    url = migrated_database("notify", "notify_appts")
     engine = make_engine(url, pool_size=6)
     yield make_session_factory(engine)
     engine.dispose()

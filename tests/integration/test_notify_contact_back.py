@@ -13,7 +13,6 @@ from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from clinic_shared.migrations import upgrade
 from notify.api import create_app
 from notify.contact_clock import ContactClockLoop
 from notify.handlers import on_appointment_requested
@@ -22,9 +21,8 @@ from notify.settings import NotifySettings
 
 
 @pytest.fixture
-def database_url(make_database):
-    url = make_database("notify_contact")
-    upgrade("notify:migrations", url)
+def database_url(migrated_database):
+    url = migrated_database("notify", "notify_contact")
     return url
 
 

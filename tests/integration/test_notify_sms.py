@@ -10,7 +10,6 @@ from sqlalchemy import select
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from clinic_shared.migrations import upgrade
 from notify.dispatcher import SmsDispatcher
 from notify.handlers import on_appointment_requested
 from notify.models import DeliveryAttempt, Notification, outbox
@@ -28,9 +27,8 @@ def gateway():
 
 
 @pytest.fixture
-def sessions(make_database):
-    url = make_database("notify_sms")
-    upgrade("notify:migrations", url)
+def sessions(migrated_database):
+    url = migrated_database("notify", "notify_sms")
     engine = make_engine(url, pool_size=6)
     yield make_session_factory(engine)
     engine.dispose()

@@ -16,7 +16,6 @@ from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import EventData
 from clinic_shared.messaging.topology import Topology
-from clinic_shared.migrations import upgrade
 from clinic_shared.outbox import add_event
 from clinic_shared.relay import OutboxRelay
 
@@ -41,9 +40,8 @@ def requested(n: int) -> AppointmentRequestedV1:
 
 
 @pytest.fixture
-def booking_db(make_database) -> Engine:
-    url = make_database("relay")
-    upgrade("booking:migrations", url)
+def booking_db(migrated_database) -> Engine:
+    url = migrated_database("booking", "relay")
     engine = create_engine(url)
     yield engine
     engine.dispose()

@@ -28,11 +28,9 @@ def entry(reference: str, contact_in: int, appointment_in: int) -> TriageEntry:
 
 
 def test_called_back_entry_moves_behind_ones_still_waiting_for_a_call(
-        make_database, infra, auth_keys, tmp_path):
-    from clinic_shared.migrations import upgrade
+        migrated_database, infra, auth_keys, tmp_path):
 
-    url = make_database("queue")
-    upgrade("referral:migrations", url)
+    url = migrated_database("referral", "queue")
     engine = create_engine(url)
     first, second = entry("AAA-1111", 10, 600), entry("BBB-2222", 40, 700)
     first_request = first.request_id

@@ -25,7 +25,6 @@ from clinic_shared.messaging.contracts import (
     ReferralDischargedV1,
 )
 from clinic_shared.messaging.envelope import Envelope
-from clinic_shared.migrations import upgrade
 from referral import lifecycle
 from referral.handlers import APPOINTMENT_HANDLERS, HANDLERS, on_appointment_requested
 from referral.models import TriageEntry, audit, outbox
@@ -37,9 +36,8 @@ LONG_REASON = ("Stiff lower back months after a lumbar fusion at L5/S1, and the 
 
 
 @pytest.fixture(scope="module")
-def url(make_database) -> str:
-    url = make_database("referral_lifecycle")
-    upgrade("referral:migrations", url)
+def url(migrated_database) -> str:
+    url = migrated_database("referral", "referral_lifecycle")
     return url
 
 

@@ -17,7 +17,6 @@ from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_session_factory
 from clinic_shared.messaging.contracts import AppointmentRequestedV1, ReferralTriagedV1
 from clinic_shared.messaging.envelope import Envelope
-from clinic_shared.migrations import upgrade
 from referral.handlers import on_appointment_requested
 from referral.models import TriageEntry, audit, outbox
 from tests.support.apps import build_app
@@ -27,9 +26,8 @@ BERT = ("I am currently going through rehab post spinal fusion and right hip key
 
 
 @pytest.fixture(scope="module")
-def url(make_database) -> str:
-    url = make_database("referral_triage")
-    upgrade("referral:migrations", url)
+def url(migrated_database) -> str:
+    url = migrated_database("referral", "referral_triage")
     return url
 
 

@@ -15,7 +15,6 @@ from booking.models import AppointmentRequest, outbox
 from booking.settings import BookingSettings
 from booking.sla_clock import SlaClock, due_requests
 from clinic_shared.db import make_engine, make_session_factory
-from clinic_shared.migrations import upgrade
 
 AT_RISK = "appointment.sla_at_risk"
 BREACHED = "appointment.sla_breached"
@@ -27,9 +26,8 @@ def settings() -> BookingSettings:
 
 
 @pytest.fixture
-def booking_engine(make_database):
-    url = make_database("sla")
-    upgrade("booking:migrations", url)
+def booking_engine(migrated_database):
+    url = migrated_database("booking", "sla")
     engine = make_engine(url, pool_size=10)
     yield engine
     engine.dispose()

@@ -18,7 +18,6 @@ from booking.models import (
 )
 from booking.settings import BookingSettings
 from booking.slots import SlotQuery, find_slots
-from clinic_shared.migrations import upgrade
 
 SETTINGS = BookingSettings(initial_assessment_minutes=45, follow_up_minutes=30,
                            home_visit_travel_minutes=30, slot_step_minutes=15)
@@ -27,9 +26,8 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def session(make_database):
-    url = make_database("slots")
-    upgrade("booking:migrations", url)
+def session(migrated_database):
+    url = migrated_database("booking", "slots")
     engine = create_engine(url)
     with Session(engine) as db:
         seed_reference_data(db, demo_rota=False)
