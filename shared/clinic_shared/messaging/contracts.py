@@ -191,6 +191,9 @@ class AppointmentSlaBreachedV1(AppointmentDeadline):
     version = 1
     routing_key = "booking.appointment.sla_breached"
 
+    # why it broke, one word a clinic lead can group by (booking's sla_clock lists them)
+    cause: str | None = None
+
 
 Pathway = Literal["manual_therapy", "rehab_physio", "both"]
 
@@ -309,6 +312,10 @@ class ContactSlaBreachedV1(ContactDeadline):
     event_type = "contact.sla_breached"
     version = 1
     routing_key = "notify.contact.sla_breached"
+
+    # why it broke, one word a clinic lead can group by (notify's contact_clock lists them)
+    cause: str | None = None
+    channel: NotificationChannel | None = None  # the channel the patient chose
 
 
 EVENT_MODELS: tuple[type[EventData], ...] = (
