@@ -2,7 +2,8 @@
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -20,6 +21,7 @@ from clinic_shared.correlation import correlation_id_var
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import broker_answers
 from clinic_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from clinic_shared.runtime import freeze_startup_heap
 from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -59,7 +61,12 @@ def field_error(field: str, message: str, status_code: int = 422) -> HTTPExcepti
 
 def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSettings,
                description: str = "") -> FastAPI:
-    app = FastAPI(title=title, description=description, version="0.1.0")
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        freeze_startup_heap()
+        yield
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(
         issuer=settings.auth_issuer,

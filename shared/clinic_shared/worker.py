@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from prometheus_client import start_http_server
 
 from clinic_shared.log import get_logger
+from clinic_shared.runtime import freeze_startup_heap
 
 log = get_logger(__name__)
 
@@ -36,6 +37,7 @@ def run_loops(loops: list[Loop], metrics_port: int | None, stop: threading.Event
         threading.Thread(target=_guarded(loop, stop), name=loop.name, daemon=True)
         for loop in loops
     ]
+    freeze_startup_heap()
     for thread in threads:
         thread.start()
     log.info("worker.started", loops=[loop.name for loop in loops], metrics_port=metrics_port)

@@ -3,10 +3,11 @@
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import TypeAdapter
-from sqlalchemy import func, select
+from sqlalchemy import RowMapping, Select, func, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared import audit as audit_trail
@@ -21,7 +22,6 @@ from referral.schemas import (
     CaseloadItem,
     DischargeRequest,
     EpisodePublic,
-    NextAppointment,
     ReferralDetail,
     ReferralPublic,
     TherapistLoad,
@@ -50,6 +50,39 @@ def episode_public(session: Session, episode: Episode) -> EpisodePublic:
 
 
 CASELOAD_ITEMS = TypeAdapter(list[CaseloadItem])
+REFERRAL_COLUMNS = tuple(Referral.__table__.c)
+APPOINTMENT_FIELDS = ("id", "starts_at", "ends_at", "mode", "site", "place")
+
+
+def caseload_query(therapist_id: uuid.UUID, now: datetime) -> Select[Any]:
+    """One statement for a whole caseload: plain columns (no ORM objects to build), each
+    referral's next booked appointment with this therapist found by a lateral index lookup."""
+    upcoming = (select(*(Appointment.__table__.c[name].label(f"next_{name}")
+                         for name in APPOINTMENT_FIELDS))
+                .where(Appointment.request_id == TriageEntry.request_id,
+                       Appointment.therapist_id == therapist_id,
+                       Appointment.status == "booked", Appointment.ends_at > now)
+                .order_by(Appointment.starts_at).limit(1).lateral("upcoming"))
+    return (select(*REFERRAL_COLUMNS, TriageEntry.reference, TriageEntry.patient_name,
+                   TriageEntry.mode, TriageEntry.pathway, TriageEntry.reason,
+                   TriageEntry.requested_at, upcoming)
+            .join(TriageEntry, TriageEntry.id == Referral.triage_entry_id)
+            .outerjoin(upcoming, true())
+            .where(Referral.therapist_id == therapist_id)
+            .order_by(Referral.created_at))
+
+
+def caseload_item(row: RowMapping, now: datetime) -> dict[str, Any]:
+    """A caseload row as CaseloadItem's fields (validated in one pass for the whole list)."""
+    upcoming = None
+    if row["next_id"] is not None:
+        upcoming = {name: row[f"next_{name}"] for name in APPOINTMENT_FIELDS}
+    return {"referral": {column.key: row[column.key] for column in REFERRAL_COLUMNS},
+            "reference": row["reference"], "patient_name": row["patient_name"],
+            "mode": row["mode"], "pathway": row["pathway"],
+            "reason_summary": _summary(row["reason"]), "status": row["status"],
+            "next_appointment": upcoming, "requested_at": row["requested_at"],
+            "days_since_request": max(0, (now - row["requested_at"]).days)}
 
 
 def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
@@ -71,34 +104,9 @@ def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "Not your caseload")
         now = datetime.now(UTC)
         with sessions.begin() as session:
-            rows = session.execute(
-                select(Referral, TriageEntry.request_id, TriageEntry.reference,
-                       TriageEntry.patient_name, TriageEntry.mode, TriageEntry.pathway,
-                       TriageEntry.reason, TriageEntry.requested_at)
-                .join(TriageEntry, TriageEntry.id == Referral.triage_entry_id)
-                .where(Referral.therapist_id == therapist_id)
-                .order_by(Referral.created_at)
-            ).all()
-            # every patient's next appointment with this therapist, in one query
-            appointments = {a.request_id: a for a in session.scalars(
-                select(Appointment)
-                .where(Appointment.therapist_id == therapist_id,
-                       Appointment.status == "booked", Appointment.ends_at > now)
-                .order_by(Appointment.request_id, Appointment.starts_at)
-                .distinct(Appointment.request_id))}
+            rows = session.execute(caseload_query(therapist_id, now)).mappings().all()
             audit_trail.record(session, audit, staff, "read", "caseload", therapist_id)
-            items = [
-                CaseloadItem(
-                    referral=ReferralPublic.model_validate(row.Referral),
-                    reference=row.reference, patient_name=row.patient_name,
-                    mode=row.mode, pathway=row.pathway,
-                    reason_summary=_summary(row.reason), status=row.Referral.status,
-                    next_appointment=(NextAppointment.model_validate(appointments[row.request_id])
-                                      if row.request_id in appointments else None),
-                    requested_at=row.requested_at,
-                    days_since_request=max(0, (now - row.requested_at).days))
-                for row in rows
-            ]
+        items = CASELOAD_ITEMS.validate_python([caseload_item(row, now) for row in rows])
         # already validated models: serialise once instead of letting FastAPI validate again
         return Response(CASELOAD_ITEMS.dump_json(items), media_type="application/json")
 
