@@ -28,6 +28,7 @@ from clinic_shared.db import (
     make_engine,
     make_session_factory,
 )
+from clinic_shared.runtime import freeze_startup_heap
 
 SITES = [c.id for c in CLINICS]
 
@@ -87,6 +88,7 @@ def main() -> None:
         monday += timedelta(days=7 - monday.weekday())
         with sessions() as session:
             therapist_ids, free_requests = seed(session, monday)
+        freeze_startup_heap()  # as every API and worker does once started
         searches = [
             {}, {"mode": "clinic", "site_id": "moorgate"}, {"mode": "virtual"},
             {"mode": "home_visit", "postcode": "EC2Y 5AS"}, {"discipline": "rehab_physio"},

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from booking.models import Appointment, AppointmentRequest, Clinic, Therapist, outbox
 from booking.schedule import duration, travel
 from booking.settings import BookingSettings
+from booking.slot_flights import flights
 from booking.slots import Slot, SlotQuery, find_slots, fits_schedule
 from clinic_shared.messaging.contracts import (
     AppointmentBookedV1,
@@ -30,9 +31,10 @@ NEXT_SLOTS = 5
 class SlotTaken(Exception):
     """Someone else has that time (or the patient is already booked then)."""
 
-    def __init__(self, next_slots: list[Slot]) -> None:
+    def __init__(self, next_slots: list[Slot], *, therapist_busy: bool = True) -> None:
         super().__init__("that time has just been taken")
         self.next_slots = next_slots
+        self.therapist_busy = therapist_busy  # False: only this patient clashes with it
 
 
 class NotBookable(Exception):
@@ -54,6 +56,28 @@ def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_
     """Book one appointment; (appointment, created). A repeated idempotency key books once."""
     if idempotency_key and (existing := _by_key(sessions, idempotency_key)) is not None:
         return existing, False
+    with flights.leading(therapist_id, starts_at) as flight:
+        if flight is None:  # the attempt ahead of this one found that time gone
+            if idempotency_key and (existing := _by_key(sessions, idempotency_key)) is not None:
+                return existing, False  # …and it was this very request, retried
+            raise SlotTaken(_next_slots(sessions, settings, therapist_id, mode, site_id,
+                                        starts_at, appointment_type))
+        try:
+            booked = _book(sessions, settings, request_id=request_id,
+                           therapist_id=therapist_id, mode=mode, site_id=site_id,
+                           starts_at=starts_at, appointment_type=appointment_type,
+                           booked_by=booked_by, idempotency_key=idempotency_key)
+        except SlotTaken as taken:
+            flight.gone = taken.therapist_busy
+            raise
+        flight.gone = booked[1]
+        return booked
+
+
+def _book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_id: uuid.UUID,
+          therapist_id: uuid.UUID, mode: str, site_id: str | None, starts_at: datetime,
+          appointment_type: str, booked_by: Actor,
+          idempotency_key: str | None) -> tuple[Appointment, bool]:
     try:
         with sessions.begin() as session:
             if _taken_once_it_is_our_turn(session, settings, therapist_id, mode, starts_at,
@@ -80,8 +104,13 @@ def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_
                 return existing, False
         if isinstance(exc.orig, pg_errors.ExclusionViolation):
             raise SlotTaken(_next_slots(sessions, settings, therapist_id, mode, site_id,
-                                        starts_at, appointment_type)) from None
+                                        starts_at, appointment_type),
+                            therapist_busy=_therapist_clash(exc.orig)) from None
         raise
+
+
+def _therapist_clash(violation: pg_errors.ExclusionViolation) -> bool:
+    return violation.diag.constraint_name != "no_double_booking_patient"
 
 
 def cancel(sessions: sessionmaker[Session], appointment_id: uuid.UUID, by: Actor,
