@@ -261,6 +261,7 @@ def _by_key(sessions: sessionmaker[Session], key: str) -> Appointment | None:
 
 
 _recent_answers: dict[tuple[object, ...], tuple[float, list[Slot]]] = {}
+_searching: dict[tuple[object, ...], threading.Lock] = {}
 _recent_lock = threading.Lock()
 ANSWER_SECONDS = 1.0
 
@@ -269,20 +270,27 @@ def _next_slots(sessions: sessionmaker[Session], settings: BookingSettings,
                 therapist_id: uuid.UUID | None, mode: str | None, site_id: str | None,
                 after: datetime, appointment_type: str) -> list[Slot]:
     """The next free slots after a lost race. The many losers of one race share one search
-    (kept for a second), so a rush on one slot does not become a rush of searches."""
+    (the first searches while the rest wait; the answer is kept for a second), so a rush on
+    one slot does not become a rush of searches."""
     key = (therapist_id, mode, site_id, after, appointment_type)
-    now = time.monotonic()
     with _recent_lock:
-        cached = _recent_answers.get(key)
+        search_lock = _searching.setdefault(key, threading.Lock())
+    with search_lock:
+        now = time.monotonic()
+        with _recent_lock:
+            cached = _recent_answers.get(key)
         if cached is not None and now - cached[0] < ANSWER_SECONDS:
             return cached[1]
-    with sessions() as session:
-        slots = find_slots(session, SlotQuery(
-            window_start=after, window_end=after + timedelta(days=7),
-            appointment_type=appointment_type, therapist_id=therapist_id, mode=mode,
-            site_id=site_id, limit=NEXT_SLOTS), settings)
-    with _recent_lock:
-        for stale in [k for k, (at, _) in _recent_answers.items() if now - at >= ANSWER_SECONDS]:
-            del _recent_answers[stale]
-        _recent_answers[key] = (now, slots)
+        with sessions() as session:
+            slots = find_slots(session, SlotQuery(
+                window_start=after, window_end=after + timedelta(days=7),
+                appointment_type=appointment_type, therapist_id=therapist_id, mode=mode,
+                site_id=site_id, limit=NEXT_SLOTS), settings)
+        with _recent_lock:
+            for stale in [k for k, (at, _) in _recent_answers.items()
+                          if now - at >= ANSWER_SECONDS]:
+                del _recent_answers[stale]
+                if stale != key:
+                    _searching.pop(stale, None)
+            _recent_answers[key] = (now, slots)
     return slots
