@@ -5,7 +5,9 @@ referral's API runs in-process on a freshly migrated database; entries arrive th
 `appointment.requested` handler, as from booking.
 """
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -226,6 +228,51 @@ def test_a_claim_keeps_others_off_until_released_or_expired(client, sessions, de
                        headers=other_desk).status_code == 200
     assert client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk,
                        json={"pathway": "rehab_physio"}).status_code == 200
+
+
+def test_working_an_unclaimed_entry_claims_it_for_whoever_works_it(client, sessions, desk,
+                                                                     other_desk, lead):
+    entry_id = request_arrives(sessions, "Stiff neck after a long flight")
+    triaged = client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk,
+                          json={"pathway": "manual_therapy"})
+    assert triaged.status_code == 200, triaged.text
+    assert triaged.json()["entry"]["claimed_by"] == "jules"
+    therapist = new_therapist(client, lead, "Tom Manual", ["manual_therapy"])
+    second = client.post(f"/api/triage-entries/{entry_id}/referrals", headers=other_desk,
+                         json={"discipline": "manual_therapy", "therapist_id": therapist})
+    assert second.status_code == 409
+    assert "jules holds this entry" in second.json()["detail"]
+    assert client.post(f"/api/triage-entries/{entry_id}/referrals", headers=desk, json={
+        "discipline": "manual_therapy", "therapist_id": therapist}).status_code == 201
+
+
+def test_two_receptionists_racing_for_a_therapists_last_place_one_gets_it(
+        client, sessions, desk, other_desk, lead):
+    therapist = new_therapist(client, lead, "Alex Lastplace", ["rehab_physio"])
+    assert client.patch(f"/api/therapists/{therapist}", headers=lead,
+                        json={"capacity": 1}).status_code == 200
+    entries = []
+    for who in (desk, other_desk):
+        entry_id = request_arrives(sessions, "Weak core after back surgery")
+        assert client.post(f"/api/triage-entries/{entry_id}/triage", headers=who,
+                           json={"pathway": "rehab_physio"}).status_code == 200
+        entries.append((entry_id, who))
+    gate = threading.Barrier(2)
+
+    def assign(entry_id, who):
+        gate.wait()
+        return client.post(f"/api/triage-entries/{entry_id}/referrals", headers=who,
+                           json={"discipline": "rehab_physio", "therapist_id": therapist})
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda pair: assign(*pair), entries))
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert "Alex Lastplace is at capacity: 1 active referrals, capacity 1" in refused.json()[
+        "detail"]
+    loads = {load["therapist"]["id"]: load for load in
+             client.get("/api/caseloads", headers=lead).json()}
+    assert loads[therapist]["active_referrals"] == 1 and loads[therapist]["headroom"] == 0
 
 
 # --- the queue --------------------------------------------------------------------------------

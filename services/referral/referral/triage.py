@@ -1,8 +1,8 @@
 """The triage queue and its entries (receptionists and clinic leads).
 
-A receptionist claims an entry while working it (the claim lapses after `claim_minutes`),
-confirms or overrides the suggested pathway (which opens an episode with one referral per
-discipline), then assigns a therapist to each referral.
+A receptionist claims an entry while working it (explicitly, or simply by working it; the claim
+lapses after `claim_minutes`), confirms or overrides the suggested pathway (which opens an
+episode with one referral per discipline), then assigns a therapist to each referral.
 """
 
 import uuid
@@ -63,6 +63,13 @@ def _refuse_if_held(entry: TriageEntry, staff: Principal, now: datetime) -> None
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"{entry.claimed_by} holds this entry until {entry.claimed_until.isoformat()}")
+
+
+def _work_on(entry: TriageEntry, staff: Principal, now: datetime, claim_for: timedelta) -> None:
+    """Working an entry claims it (or renews your claim), so the next receptionist to open it
+    sees who has it; another's live claim is refused."""
+    _refuse_if_held(entry, staff, now)
+    entry.claimed_by, entry.claimed_until = staff.subject, now + claim_for
 
 
 def triage_router(sessions: sessionmaker[Session],
@@ -147,7 +154,7 @@ def triage_router(sessions: sessionmaker[Session],
         now = _now()
         with sessions.begin() as session:
             entry = _locked_entry(session, entry_id)
-            _refuse_if_held(entry, staff, now)
+            _work_on(entry, staff, now, claim_for)
             lifecycle.check(entry.status, "triaged", "triage entry")
             suggested = entry.suggested_pathway or body.pathway
             overridden = body.pathway != suggested
@@ -193,7 +200,7 @@ def triage_router(sessions: sessionmaker[Session],
         now = _now()
         with sessions.begin() as session:
             entry = _locked_entry(session, entry_id)
-            _refuse_if_held(entry, staff, now)
+            _work_on(entry, staff, now, claim_for)
             referral = assignment.assign(session, entry, body.discipline, body.therapist_id,
                                          staff.subject, now)
             audit_trail.record(session, audit, staff, "assign", "triage_entry", entry.id)
