@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from structlog.testing import capture_logs
 
 from booking import sla_clock
-from booking.models import AppointmentRequest, outbox
+from booking.models import AppointmentRequest, SlotOfferRow, Therapist, outbox
 from booking.settings import BookingSettings
 from booking.sla_clock import SlaClock, due_requests
 from clinic_shared.db import make_engine, make_session_factory
@@ -102,7 +102,10 @@ def assert_about(envelope: dict, request: AppointmentRequest, event_type: str) -
     assert data["urgent"] is request.urgent
     assert datetime.fromisoformat(data["appointment_by"]) == request.appointment_by
     # The event carries no personal or clinical data.
-    assert set(data) == {"request_id", "reference", "appointment_by", "urgent"}
+    allowed = {"request_id", "reference", "appointment_by", "urgent"}
+    assert set(data) == (allowed | {"cause"} if event_type == BREACHED else allowed)
+    if event_type == BREACHED:
+        assert data["cause"] in sla_clock.BREACH_CAUSES
 
 
 def test_three_hours_from_the_deadline_raises_nothing(sessions, settings):
@@ -143,6 +146,37 @@ def test_past_the_deadline_raises_at_risk_then_breached_once_each(sessions, sett
     assert_about(breached, request, BREACHED)
     stored = reload(sessions, request)
     assert stored.sla_at_risk_at is not None and stored.sla_breached_at is not None
+
+
+def add_offer(sessions, request: AppointmentRequest, starts_in: timedelta) -> None:
+    therapist_id = uuid.uuid4()
+    starts = datetime.now(UTC) + starts_in
+    with sessions.begin() as session:
+        session.add(Therapist(id=therapist_id, name="Priya", disciplines=["rehab_physio"],
+                              sites=[], modes=["virtual"], active=True))
+        session.flush()
+        session.add(SlotOfferRow(request_id=request.id, therapist_id=therapist_id,
+                                 mode="virtual", starts_at=starts,
+                                 ends_at=starts + timedelta(minutes=30)))
+
+
+def test_a_breach_says_why_the_promise_broke(sessions, settings):
+    contacted = datetime.now(UTC) - timedelta(hours=20)
+    never_contacted = add_request(sessions, timedelta(minutes=-5))
+    not_assigned = add_request(sessions, timedelta(minutes=-4), contacted_at=contacted)
+    no_slot = add_request(sessions, timedelta(minutes=-3), contacted_at=contacted)
+    add_offer(sessions, no_slot, timedelta(days=2))  # the earliest slot after the deadline
+    not_taken = add_request(sessions, timedelta(minutes=-2), contacted_at=contacted)
+    add_offer(sessions, not_taken, timedelta(hours=-1))  # offered inside the 24 hours
+
+    SlaClock(settings, sessions).tick()
+
+    causes = {envelope["data"]["request_id"]: envelope["data"]["cause"]
+              for _, envelope in events(sessions, BREACHED)}
+    assert causes == {str(never_contacted.id): "never_contacted",
+                      str(not_assigned.id): "no_therapist_assigned",
+                      str(no_slot.id): "no_slot_in_promise",
+                      str(not_taken.id): "offer_not_taken"}
 
 
 def test_an_at_risk_request_later_breaches_once(sessions, settings, booking_engine):

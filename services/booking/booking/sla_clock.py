@@ -19,7 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import AppointmentRequest, outbox
+from booking.models import AppointmentRequest, SlotOfferRow, outbox
 from booking.settings import BookingSettings
 from clinic_shared.correlation import causation_id_var, correlation_id_var
 from clinic_shared.log import get_logger
@@ -34,6 +34,29 @@ DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeoutError)
 SLA_EVENTS = Counter(
     "booking_sla_events_raised_total", "24-hour SLA events raised by the clock", ["kind"]
 )
+SLA_BREACHES = Counter(
+    "booking_sla_breaches_total", "24-hour promises broken, by cause", ["cause"]
+)
+
+
+# Why a 24-hour promise broke, first match wins (what a clinic lead groups breaches by):
+BREACH_CAUSES = {
+    "never_contacted": "nobody reached the patient (no call logged, no reply)",
+    "no_therapist_assigned": "no therapist was assigned, so no slots were offered",
+    "no_slot_in_promise": "the assigned therapist had no free slot inside the 24 hours",
+    "offer_not_taken": "slots inside the 24 hours were offered but none was booked",
+}
+
+
+def breach_cause(row: Row) -> str:
+    """The first cause in BREACH_CAUSES that the request's state shows."""
+    if row.contacted_at is None:
+        return "never_contacted"
+    if row.earliest_offer is None:
+        return "no_therapist_assigned"
+    if row.earliest_offer > row.appointment_by:
+        return "no_slot_in_promise"
+    return "offer_not_taken"
 
 
 def due_requests(at_risk_minutes: int, limit: int) -> Select:
@@ -44,9 +67,12 @@ def due_requests(at_risk_minutes: int, limit: int) -> Select:
     """
     r = AppointmentRequest
     now = func.now()
+    earliest_offer = (select(func.min(SlotOfferRow.starts_at))
+                      .where(SlotOfferRow.request_id == r.id).scalar_subquery())
     return (
         select(r.id, r.reference, r.appointment_by, r.urgent, r.sla_at_risk_at,
-               r.sla_breached_at, (r.appointment_by <= now).label("past_deadline"))
+               r.sla_breached_at, (r.appointment_by <= now).label("past_deadline"),
+               r.contacted_at, earliest_offer.label("earliest_offer"))
         .where(
             r.booked_at.is_(None),
             r.cancelled_at.is_(None),
@@ -116,9 +142,12 @@ class SlaClock:
                          urgent=row.urgent)
             if row.id in breached_ids:
                 log.warning("sla.breached", request_id=str(row.id), reference=row.reference,
-                            urgent=row.urgent)
+                            urgent=row.urgent, cause=breach_cause(row))
         SLA_EVENTS.labels("at_risk").inc(len(at_risk_ids))
         SLA_EVENTS.labels("breached").inc(len(breached_ids))
+        for row in rows:
+            if row.id in breached_ids:
+                SLA_BREACHES.labels(breach_cause(row)).inc()
         return len(rows), len(at_risk_ids), len(breached_ids)
 
     @staticmethod
@@ -132,8 +161,8 @@ class SlaClock:
             if at_risk:
                 add_event(session, outbox, AppointmentSlaAtRiskV1(**fields), source="booking")
             if breached:
-                add_event(session, outbox, AppointmentSlaBreachedV1(**fields),
-                          source="booking")
+                add_event(session, outbox, AppointmentSlaBreachedV1(
+                    **fields, cause=breach_cause(row)), source="booking")
         finally:
             causation_id_var.reset(causation)
             correlation_id_var.reset(correlation)
