@@ -125,7 +125,8 @@ def test_creating_a_therapist_stages_therapist_changed(referral, referral_sessio
     assert event["type"] == "therapist.changed" and event["source"] == "referral"
     assert event["data"] == {"therapist_id": body["id"], "name": "Sam Example",
                              "disciplines": ["rehab_physio"], "sites": ["moorgate"],
-                             "modes": ["clinic", "virtual"], "active": True}
+                             "modes": ["clinic", "virtual"], "active": True,
+                             "change": "registered"}
     assert audit_actions(referral_sessions, body["id"]) == [("lead", "create", "therapist")]
     listed = referral.get("/api/therapists", headers=admin).json()
     assert body["id"] in [t["id"] for t in listed]
@@ -142,7 +143,7 @@ def test_updating_a_therapist_stages_the_whole_entry(referral, referral_sessions
 
     created_event, update_event = therapist_events(referral_sessions, therapist["id"])
     assert update_event["data"] == {**created_event["data"], "active": False,
-                                    "sites": ["moorgate", "kensington"]}
+                                    "sites": ["moorgate", "kensington"], "change": "updated"}
     assert update_event["occurred_at"] > created_event["occurred_at"]
     assert [action for _, action, _ in audit_actions(referral_sessions, therapist["id"])] == [
         "create", "update"]

@@ -7,6 +7,7 @@ announced in the order they committed (booking keeps the newest by `occurred_at`
 """
 
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +24,8 @@ from referral.schemas import TherapistAdmin, TherapistCreate, TherapistUpdate
 MODES_AT_A_SITE = ("clinic", "home_visit")
 
 
-def announce_therapist(session: Session, therapist: Therapist) -> None:
+def announce_therapist(session: Session, therapist: Therapist,
+                       change: Literal["registered", "updated"]) -> None:
     """Stage `therapist.changed` for `therapist` (flushed) in the caller's transaction."""
     add_event(session, outbox, TherapistChangedV1(
         therapist_id=therapist.id,
@@ -32,6 +34,7 @@ def announce_therapist(session: Session, therapist: Therapist) -> None:
         sites=list(therapist.sites),
         modes=list(therapist.modes),  # type: ignore[arg-type]
         active=therapist.active,
+        change=change,
     ), source="referral")
 
 
@@ -60,7 +63,7 @@ def directory_router(sessions: sessionmaker[Session]) -> APIRouter:
                                   modes=body.modes, capacity=body.capacity, active=True)
             session.add(therapist)
             session.flush()
-            announce_therapist(session, therapist)
+            announce_therapist(session, therapist, "registered")
             audit_trail.record(session, audit, staff, "create", "therapist", therapist.id)
             return TherapistAdmin.model_validate(therapist)
 
@@ -83,7 +86,7 @@ def directory_router(sessions: sessionmaker[Session]) -> APIRouter:
                 for field, value in changes.items():
                     setattr(therapist, field, value)
                 session.flush()
-                announce_therapist(session, therapist)
+                announce_therapist(session, therapist, "updated")
                 audit_trail.record(session, audit, staff, "update", "therapist", therapist.id)
             return TherapistAdmin.model_validate(therapist)
 

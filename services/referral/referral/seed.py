@@ -50,7 +50,7 @@ def seed(settings: ServiceSettings) -> None:
             therapists[username] = therapist
         session.flush()
         for therapist in therapists.values():  # booking learns of them through these events
-            announce_therapist(session, therapist)
+            announce_therapist(session, therapist, "registered")
         if not password:
             log.warning("seed.no_staff_accounts", reason="set SEED_STAFF_PASSWORD to create them")
             return

@@ -81,6 +81,8 @@ class TherapistChangedV1(EventData):
     sites: list[str]
     modes: list[AppointmentMode]
     active: bool
+    # the whole record either way (consumers upsert); this says which it was
+    change: Literal["registered", "updated"] = "updated"
 
 
 class ReferralAssignedV1(EventData):
