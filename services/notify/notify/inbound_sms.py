@@ -44,8 +44,9 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def twilio_signature(url: str, params: Sequence[tuple[str, str]], auth_token: str) -> str:
-    """What Twilio puts in X-Twilio-Signature for a POST of `params` to `url`."""
-    payload = url + "".join(name + value for name, value in sorted(params))
+    """What Twilio puts in X-Twilio-Signature for a POST of `params` to `url` (a repeated
+    name+value pair counts once, as in Twilio's own helper libraries)."""
+    payload = url + "".join(name + value for name, value in sorted(set(params)))
     digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 
