@@ -28,7 +28,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, func, or_, select, text
+from prometheus_client.utils import floatToGoString
+from sqlalchemy import and_, func, literal_column, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,7 +66,9 @@ class ContactSlaCollector(Collector):
 
     def _collect(self, sessions: sessionmaker[Session], now: datetime) -> list[Metric]:
         clock = ContactClock
-        channel = func.coalesce(clock.channel, UNKNOWN)
+        unknown = literal_column(f"'{UNKNOWN}'")  # a constant, so GROUP BY matches the SELECT
+        channel = func.coalesce(clock.channel, unknown)
+        cause = func.coalesce(clock.cause, unknown)
         began = func.coalesce(clock.started_at, clock.requested_at)
         waited = func.greatest(func.extract("epoch", clock.contacted_at - began), 0)
         decided = or_(clock.contacted_at.is_not(None), clock.contact_by <= now)
@@ -81,9 +84,9 @@ class ContactSlaCollector(Collector):
                 select(channel, func.count().filter(decided), func.count().filter(on_time))
                 .group_by(channel)).all()
             breaches = session.execute(
-                select(func.coalesce(clock.cause, UNKNOWN), channel, func.count())
+                select(cause, channel, func.count())
                 .where(clock.breached_at.is_not(None))
-                .group_by(func.coalesce(clock.cause, UNKNOWN), channel)).all()
+                .group_by(cause, channel)).all()
             session.rollback()
 
         histogram = HistogramMetricFamily(
@@ -93,7 +96,7 @@ class ContactSlaCollector(Collector):
         for row in waits:
             name, counts, total, seconds = row[0], row[1:-2], row[-2], row[-1]
             histogram.add_metric(
-                [name], [*((str(b), n) for b, n in zip(BUCKETS, counts, strict=True)),
+                [name], [*((floatToGoString(b), n) for b, n in zip(BUCKETS, counts, strict=True)),
                          ("+Inf", total)], float(seconds))
         decided_total = CounterMetricFamily(
             NAMES[1],
