@@ -217,3 +217,18 @@ def test_august_bank_holiday_weekend_for_a_virtual_request(sessions, settings): 
     # the acknowledgement was never sent (no dispatcher runs here): the patient heard nothing
     assert (breach["cause"], breach["channel"]) == ("acknowledgement_undelivered", "email")
 
+
+
+def test_at_risk_warning_comes_after_45_open_minutes_even_before_a_weekend(
+        sessions, settings):  # noqa: F811
+    """Friday 17:10 at a weekdays 09-18 clinic: 50 minutes on Friday, 10 on Monday. The warning
+    (15 open minutes before the deadline) comes on Friday at 17:55, while someone can still
+    call; the breach at 09:10 on Monday."""
+    request_at(sessions, settings, london(2026, 11, 20, 17, 10), "london-bridge")
+    loop = ContactClockLoop(settings, sessions)
+    assert loop.check_once(london(2026, 11, 20, 17, 54, 59)) == 0
+    assert loop.check_once(london(2026, 11, 20, 17, 55)) == 1
+    assert loop.check_once(london(2026, 11, 23, 9, 9, 59)) == 0
+    assert loop.check_once(london(2026, 11, 23, 9, 10)) == 1
+    assert [kind for kind, _ in alarms(sessions)] == ["contact.sla_at_risk",
+                                                      "contact.sla_breached"]

@@ -1,9 +1,10 @@
 """The 1-hour contact-back clock: deadlines live in `contact_clocks`, this loop enforces them.
 
-Each pass claims the running clocks that are due (at risk `CONTACT_AT_RISK_MINUTES` before the
-deadline, breached at it) with FOR UPDATE SKIP LOCKED, re-checks them on the locked row, stamps
-them and, in the same transaction, stages ContactSlaAtRiskV1 / ContactSlaBreachedV1 and owes the
-escalation e-mails (at risk: reception; breached: reception and the clinic lead). The stamps
+Each pass claims the running clocks that are due (at risk at `at_risk_due`, which is
+`CONTACT_AT_RISK_MINUTES` of the clinic's open time before the deadline, fixed when the request
+arrived; breached at the deadline) with FOR UPDATE SKIP LOCKED, stamps them and, in the
+same transaction, stages ContactSlaAtRiskV1 / ContactSlaBreachedV1 and owes the escalation
+e-mails (at risk: reception; breached: reception and the clinic lead). The stamps
 make each alarm happen exactly once however many workers run.
 
 The deadline is the one notify computed when the request arrived (contact_hours: the clinic's
@@ -15,7 +16,7 @@ causes are what notify itself can know at the deadline (CAUSES).
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared.log import get_logger
@@ -84,7 +85,8 @@ class ContactClockLoop:
                 .where(ContactClock.contacted_at.is_(None), ContactClock.breached_at.is_(None),
                        or_(ContactClock.contact_by <= now,
                            and_(ContactClock.at_risk_at.is_(None),
-                                ContactClock.contact_by - lead <= now)))
+                                func.coalesce(ContactClock.at_risk_due,
+                                              ContactClock.contact_by - lead) <= now)))
                 .order_by(ContactClock.contact_by)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)

@@ -110,14 +110,17 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
     settings = settings or get_settings()
     urgent = data.urgent or bool(data.red_flags)
     hours = contact_hours_from(settings.contact_hours_file)
-    plan = hours.plan(hours.key_for(data.mode, data.site), data.requested_at,
-                      data.contact_by - data.requested_at)
+    key, promise = hours.key_for(data.mode, data.site), data.contact_by - data.requested_at
+    plan = hours.plan(key, data.requested_at, promise)
     contact_by = plan.contact_by
+    warn = hours.plan(key, data.requested_at,
+                      promise - timedelta(minutes=settings.contact_at_risk_minutes))
     if data.mode == "clinic" and data.site and plan.hours_key != data.site:
         log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
     session.add(ContactClock(
         request_id=data.request_id, reference=data.reference, urgent=urgent,
-        contact_by=contact_by, channel=data.contact_channel, requested_at=data.requested_at,
+        contact_by=contact_by, at_risk_due=min(warn.contact_by, contact_by),
+        channel=data.contact_channel, requested_at=data.requested_at,
         started_at=plan.started_at, hours_key=plan.hours_key, clock_mode=plan.mode))
     session.add(RequestContact(
         request_id=data.request_id, reference=data.reference, name=data.name,

@@ -111,6 +111,7 @@ class ContactClock(Base):
     """The 1-hour contact-back promise of one request; stamps make each alarm happen once.
 
     `contact_by` is notify's own deadline (contact_hours: the clinic's hours and bank holidays),
+    `at_risk_due` when the warning is due (CONTACT_AT_RISK_MINUTES of open time before it),
     `started_at` when the hour began to run, `channel` the one the patient chose, `cause` why a
     breach happened (contact_clock.CAUSES). Rows from before 0005 lack the new columns.
     """
@@ -128,6 +129,7 @@ class ContactClock(Base):
     contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     at_risk_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    at_risk_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     channel: Mapped[str | None] = mapped_column(String(10))
     requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -18,6 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column('contact_clocks', sa.Column('at_risk_due', sa.DateTime(timezone=True), nullable=True))
     op.add_column('contact_clocks', sa.Column('channel', sa.String(length=10), nullable=True))
     op.add_column('contact_clocks', sa.Column('requested_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('contact_clocks', sa.Column('started_at', sa.DateTime(timezone=True), nullable=True))
@@ -40,3 +41,4 @@ def downgrade() -> None:
     op.drop_column('contact_clocks', 'started_at')
     op.drop_column('contact_clocks', 'requested_at')
     op.drop_column('contact_clocks', 'channel')
+    op.drop_column('contact_clocks', 'at_risk_due')
