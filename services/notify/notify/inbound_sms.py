@@ -8,7 +8,10 @@ is refused with 403, anything but a form with 415; the answer is empty TwiML (no
 The sender (E.164, as booking stores numbers) is matched to their most recent request whose
 clock still runs; that clock stops and ContactMadeV1 (outcome "patient_replied", by "patient")
 is staged, once per MessageSid however often Twilio retries (inbox row, same transaction).
-The body may hold health data: it is never read beyond the signature, logged or stored.
+A patient who asked for a call keeps their call-back task: the reply stops the clock, reception
+still calls. The body may hold health data: it is only signed over, never logged or stored.
+
+Media type before signature: a JSON body is not Twilio's protocol (415) whatever it carries.
 """
 
 import base64
