@@ -18,6 +18,7 @@ from notify.contact_clock import ContactClockLoop
 from notify.handlers import on_appointment_requested
 from notify.models import CallbackTask, ContactClock, Notification, audit, outbox
 from notify.settings import NotifySettings
+from tests.support.contact_hours import write_hours
 
 
 @pytest.fixture
@@ -34,10 +35,12 @@ def sessions(database_url):
 
 
 @pytest.fixture
-def settings(database_url, auth_keys, infra):
+def settings(database_url, auth_keys, infra, tmp_path):
+    """The hour runs 24/7 here (opening hours: test_notify_contact_hours.py)."""
     return NotifySettings(_env_file=None, database_url=database_url, amqp_url=infra.amqp_url,
                           auth_public_key=auth_keys[1], contact_at_risk_minutes=15,
-                          reception_email="desk@clinic.test", clinic_lead_email="lead@clinic.test")
+                          reception_email="desk@clinic.test", clinic_lead_email="lead@clinic.test",
+                          contact_hours_file=write_hours(tmp_path, "always"))
 
 
 @pytest.fixture
@@ -52,7 +55,8 @@ def token(auth_keys, role: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {issued}"}
 
 
-def add_request(sessions, channel: str = "phone", contact_in: timedelta = timedelta(hours=1),
+def add_request(sessions, settings: NotifySettings | None = None, channel: str = "phone",
+                contact_in: timedelta = timedelta(hours=1),
                 urgent: bool = False) -> AppointmentRequestedV1:
     now = datetime.now(UTC)
     data = AppointmentRequestedV1(
@@ -61,7 +65,7 @@ def add_request(sessions, channel: str = "phone", contact_in: timedelta = timede
         contact_channel=channel, mode="clinic", reason="Sore knee", urgent=urgent,
         requested_at=now, contact_by=now + contact_in, appointment_by=now + timedelta(hours=24))
     with sessions.begin() as session:
-        on_appointment_requested(session, data, Envelope.wrap(data, "booking"))
+        on_appointment_requested(session, data, Envelope.wrap(data, "booking"), settings)
     return data
 
 
@@ -70,8 +74,8 @@ def events(sessions) -> list[str]:
         return list(session.scalars(select(outbox.c.event_type).order_by(outbox.c.id)).all())
 
 
-def test_phone_request_makes_a_callback_task_and_no_message(sessions):
-    add_request(sessions, "phone")
+def test_phone_request_makes_a_callback_task_and_no_message(sessions, settings):
+    add_request(sessions, settings, "phone")
     with sessions() as session:
         assert session.scalars(select(Notification)
                                .where(Notification.kind != "new_request_alert")).all() == []
@@ -80,10 +84,11 @@ def test_phone_request_makes_a_callback_task_and_no_message(sessions):
         assert session.scalars(select(ContactClock)).one().contacted_at is None
 
 
-def test_callbacks_listed_by_deadline_for_reception_only(sessions, client, auth_keys):
-    late = add_request(sessions, contact_in=timedelta(minutes=50))
-    early = add_request(sessions, contact_in=timedelta(minutes=10))
-    add_request(sessions, channel="email")
+def test_callbacks_listed_by_deadline_for_reception_only(sessions, settings, client,
+                                                       auth_keys):
+    late = add_request(sessions, settings, contact_in=timedelta(minutes=50))
+    early = add_request(sessions, settings, contact_in=timedelta(minutes=10))
+    add_request(sessions, settings, channel="email")
     assert client.get("/api/callbacks").status_code == 401
     assert client.get("/api/callbacks", headers=token(auth_keys, Role.therapist)
                       ).status_code == 403
@@ -94,8 +99,9 @@ def test_callbacks_listed_by_deadline_for_reception_only(sessions, client, auth_
         assert session.scalars(select(audit.c.action)).all() == ["list"]
 
 
-def test_logging_a_call_stops_the_clock_and_stages_contact_made(sessions, client, auth_keys):
-    data = add_request(sessions)
+def test_logging_a_call_stops_the_clock_and_stages_contact_made(sessions, settings, client,
+                                                               auth_keys):
+    data = add_request(sessions, settings)
     desk = token(auth_keys, Role.receptionist)
     [task] = client.get("/api/callbacks", headers=desk).json()
 
@@ -122,14 +128,14 @@ def test_logging_a_call_stops_the_clock_and_stages_contact_made(sessions, client
 
 
 def test_acknowledgement_does_not_stop_the_clock(sessions, settings):
-    add_request(sessions, channel="email", contact_in=timedelta(minutes=5))
+    add_request(sessions, settings, channel="email", contact_in=timedelta(minutes=5))
     assert ContactClockLoop(settings, sessions).check_once() == 1
     assert events(sessions) == ["contact.sla_at_risk"]
 
 
 def test_at_risk_then_breached_once_each_with_escalation_emails(sessions, settings):
-    data = add_request(sessions, contact_in=timedelta(minutes=10), urgent=True)
-    add_request(sessions, contact_in=timedelta(minutes=40))  # not yet at risk
+    data = add_request(sessions, settings, contact_in=timedelta(minutes=10), urgent=True)
+    add_request(sessions, settings, contact_in=timedelta(minutes=40))  # not yet at risk
     clock = ContactClockLoop(settings, sessions)
     assert clock.check_once() == 1
     assert clock.check_once() == 0
@@ -148,7 +154,7 @@ def test_at_risk_then_breached_once_each_with_escalation_emails(sessions, settin
 
 def test_two_clock_workers_raise_each_alarm_once(sessions, settings):
     for _ in range(30):
-        add_request(sessions, contact_in=timedelta(minutes=-1))
+        add_request(sessions, settings, contact_in=timedelta(minutes=-1))
     barrier = threading.Barrier(2)
     counts: list[int] = []
 

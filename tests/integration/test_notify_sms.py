@@ -5,16 +5,21 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
+from notify.api import create_app
 from notify.dispatcher import SmsDispatcher
 from notify.handlers import on_appointment_requested
 from notify.models import DeliveryAttempt, Notification, outbox
 from notify.settings import NotifySettings
 from tests.support.sms_gateway import FakeTwilio
+from tests.support.waiting import wait_until
 
 NUMBER = "+447400123456"
 
@@ -174,3 +179,51 @@ def test_two_workers_send_each_sms_once(sessions, gateway):
         t.join(30)
     assert len(gateway.sent) == 10 and len({s.to for s in gateway.sent}) == 10
     assert all(n.status == "sent" and n.attempts == 1 for n in notifications(sessions))
+
+
+def test_gateway_down_then_back_texts_wait_then_go_once(sessions, gateway, auth_keys, infra):
+    """The real dispatch loop against a gateway that goes away: texts stay queued (attempts and
+    the error visible to staff), back off, and go out once when it returns."""
+    requests = [owe_sms(sessions, phone=number) for number in (NUMBER, "+447400999888")]
+    settings = settings_for(gateway, max_attempts=8, dispatch_poll_interval=0.2,
+                            database_url=sessions.kw["bind"].url.render_as_string(False),
+                            amqp_url=infra.amqp_url, auth_public_key=auth_keys[1])
+    gateway.stop()
+    desk = {"Authorization": "Bearer " + TokenIssuer(auth_keys[0], "clinic", "clinic-staff")
+            .issue(Principal(subject="desk", role=Role.receptionist))}
+    stop = threading.Event()
+    loop = threading.Thread(target=SmsDispatcher(settings, sessions).run, args=(stop,))
+    loop.start()
+    try:
+        with TestClient(create_app(settings)) as api:
+            def texts(request_id: uuid.UUID) -> list[dict]:
+                answer = api.get("/api/notifications", params={"request_id": str(request_id)},
+                                 headers=desk)
+                assert answer.status_code == 200
+                return [n for n in answer.json() if n["channel"] == "sms"]
+
+            def all_texts(condition) -> bool:
+                return all(condition(t) for r in requests for t in texts(r))
+
+            wait_until(lambda: all_texts(lambda t: t["attempts"] >= 2), timeout=30,
+                       message="two failed attempts each while the gateway is down")
+            for request_id in requests:
+                [text] = texts(request_id)
+                assert text["status"] == "queued" and text["sent_at"] is None
+                assert "unreachable" in text["last_error"]
+            assert gateway.sent == []
+
+            gateway.start()
+            wait_until(lambda: all_texts(lambda t: t["status"] == "sent"), timeout=40,
+                       message="the queued texts sent once the gateway is back")
+            for request_id in requests:
+                [text] = texts(request_id)
+                assert text["attempts"] >= 3 and text["last_error"] is None
+    finally:
+        stop.set()
+        loop.join(10)
+    assert sorted(s.to for s in gateway.sent) == sorted([NUMBER, "+447400999888"])
+    with sessions() as session:
+        outcomes = session.scalars(select(DeliveryAttempt.outcome)
+                                   .order_by(DeliveryAttempt.id)).all()
+    assert outcomes.count("sent") == 2 and set(outcomes) == {"retry", "sent"}

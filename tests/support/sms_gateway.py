@@ -2,7 +2,8 @@
 
 Speaks what notify's adapter relies on: POST /2010-04-01/Accounts/{Sid}/Messages.json, form
 fields To/From/Body, HTTP basic auth, 201 with a message resource, and Twilio's JSON error
-bodies ({"code", "message", "more_info", "status"}). `fail_next` queues error responses.
+bodies ({"code", "message", "more_info", "status"}). `fail_next` queues error responses;
+`stop()` then `start()` takes the gateway down and brings it back on the same port.
 """
 
 import base64
@@ -42,11 +43,12 @@ class FakeTwilio:
     _failures: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
+    _port: int | None = None
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._port is not None, "start the gateway first"
+        return f"http://127.0.0.1:{self._port}"
 
     def fail_next(self, *codes: int) -> None:
         """The next requests answer with these Twilio error codes, in order."""
@@ -63,7 +65,8 @@ class FakeTwilio:
             def do_POST(self) -> None:
                 gateway._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self._port = self._port or free_port()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -71,6 +74,7 @@ class FakeTwilio:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         length = int(req.headers.get("Content-Length") or 0)

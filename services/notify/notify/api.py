@@ -18,9 +18,11 @@ from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import ContactMadeV1
 from clinic_shared.outbox import add_event
 from clinic_shared.settings import Environment
+from notify.inbound_sms import inbound_sms_router
 from notify.mail_sink import read_sink
 from notify.models import CallbackTask, ContactClock, Notification, audit, outbox
 from notify.settings import NotifySettings, get_settings
+from notify.sla_metrics import install_sla_metrics
 
 DESK = (Role.receptionist, Role.admin)
 
@@ -58,6 +60,11 @@ class CallbackTaskPublic(BaseModel):
     last_note: str | None
     last_called_at: datetime | None
     last_called_by: str | None
+    # the contact clock behind `contact_by`: when its hour began to run (the arrival, or the
+    # next opening), whose hours ("moorgate"..., "default") and mode ("always"/"opening_hours")
+    clock_started_at: datetime | None = None
+    contact_hours: str | None = None
+    clock_mode: str | None = None
 
 
 class CallLog(BaseModel):
@@ -93,12 +100,13 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     def list_callbacks(staff: StaffDep) -> list[CallbackTaskPublic]:
         """Open call-back tasks (patients who chose "phone"), earliest deadline first."""
         with sessions.begin() as session:
-            rows = session.scalars(select(CallbackTask)
-                                   .where(CallbackTask.status == "open")
-                                   .order_by(CallbackTask.contact_by)
-                                   ).all()
+            rows = session.execute(
+                select(CallbackTask, ContactClock)
+                .outerjoin(ContactClock, ContactClock.request_id == CallbackTask.request_id)
+                .where(CallbackTask.status == "open")
+                .order_by(CallbackTask.contact_by)).all()
             audit_trail.record(session, audit, staff, "list", "callbacks")
-            return [CallbackTaskPublic.model_validate(t) for t in rows]
+            return [_task_public(task, clock) for task, clock in rows]
 
     @app.post("/api/callbacks/{task_id}/log", response_model=CallbackTaskPublic,
               tags=["callbacks"], **allow(*DESK))
@@ -120,11 +128,12 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             clock = session.get(ContactClock, task.request_id, with_for_update=True)
             if clock is not None and clock.contacted_at is None:
                 clock.contacted_at = now
+                clock.contact_outcome = call.outcome
             add_event(session, outbox, ContactMadeV1(
                 request_id=task.request_id, channel="phone", outcome=call.outcome,
                 by=staff.subject, at=now), source="notify")
             audit_trail.record(session, audit, staff, "log_call", "callback_task", task.id)
-            return CallbackTaskPublic.model_validate(task)
+            return _task_public(task, clock)
 
     @app.get("/api/mail-sink/messages", tags=["operator"], **allow(Role.admin))
     def mail_sink_messages(limit: int = 50) -> list[dict[str, Any]]:
@@ -133,5 +142,17 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             raise HTTPException(404, "the mail sink is off: mail goes to the SMTP server")
         return read_sink(Path(settings.mail_sink_dir), limit=min(max(limit, 1), 500))
 
+    app.include_router(inbound_sms_router(settings, sessions))
     app.include_router(audit_router(sessions, audit))
+    install_sla_metrics(sessions)
     return app
+
+
+def _task_public(task: CallbackTask, clock: ContactClock | None) -> CallbackTaskPublic:
+    public = CallbackTaskPublic.model_validate(task)
+    if clock is None:
+        return public
+    return public.model_copy(update={"contact_by": clock.contact_by,
+                                     "clock_started_at": clock.started_at,
+                                     "contact_hours": clock.hours_key,
+                                     "clock_mode": clock.clock_mode})

@@ -1,23 +1,30 @@
 """The 1-hour contact-back clock: deadlines live in `contact_clocks`, this loop enforces them.
 
-Each pass claims the running clocks that are due (at risk `CONTACT_AT_RISK_MINUTES` before the
-deadline, breached at it) with FOR UPDATE SKIP LOCKED, re-checks them on the locked row, stamps
-them and, in the same transaction, stages ContactSlaAtRiskV1 / ContactSlaBreachedV1 and owes the
-escalation e-mails (at risk: reception; breached: reception and the clinic lead). The stamps
+Each pass claims the running clocks that are due (at risk at `at_risk_due`, which is
+`CONTACT_AT_RISK_MINUTES` of the clinic's open time before the deadline, fixed when the request
+arrived; breached at the deadline) with FOR UPDATE SKIP LOCKED, stamps them and, in the
+same transaction, stages ContactSlaAtRiskV1 / ContactSlaBreachedV1 and owes the escalation
+e-mails (at risk: reception; breached: reception and the clinic lead). The stamps
 make each alarm happen exactly once however many workers run.
+
+The deadline is the one notify computed when the request arrived (contact_hours: the clinic's
+mode, opening hours and bank holidays); `now` can be injected to test it. A breach records
+its cause on the row and in ContactSlaBreachedV1 with the channel the patient chose; the
+causes are what notify itself can know at the deadline (CAUSES).
 """
 
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import ContactSlaAtRiskV1, ContactSlaBreachedV1
 from clinic_shared.outbox import add_event
 from clinic_shared.worker import poll_in_batches
-from notify.models import ContactClock, Notification, outbox
+from notify.handlers import ACKNOWLEDGEMENT
+from notify.models import CallbackTask, ContactClock, Notification, outbox
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)
@@ -25,6 +32,38 @@ log = get_logger(__name__)
 BATCH = 100
 AT_RISK_ALERT = "contact_sla_at_risk"
 BREACHED_ALERT = "contact_sla_breached"
+
+NO_CALL_ATTEMPTED = "no_call_attempted"
+ACKNOWLEDGEMENT_UNDELIVERED = "acknowledgement_undelivered"
+NO_HUMAN_CONTACT = "no_human_contact"
+CAUSES = {
+    NO_CALL_ATTEMPTED: "the patient asked for a call and no call to them was logged",
+    ACKNOWLEDGEMENT_UNDELIVERED: "the patient's acknowledgement (e-mail or text) had not been "
+    "delivered (still retrying, failed, gave up or capped): they had heard nothing from us",
+    NO_HUMAN_CONTACT: "the acknowledgement reached the patient, but no call was logged and "
+    "they did not reply",
+}
+
+
+def breach_causes(session: Session, clocks: list[ContactClock], now: datetime
+                  ) -> dict[object, str]:
+    """Why each of these clocks broke: one of CAUSES per request id."""
+    ids = [clock.request_id for clock in clocks]
+    with_task = set(session.scalars(
+        select(CallbackTask.request_id).where(CallbackTask.request_id.in_(ids))))
+    acknowledged = set(session.scalars(
+        select(Notification.request_id)
+        .where(Notification.request_id.in_(ids), Notification.kind == ACKNOWLEDGEMENT,
+               Notification.status == "sent", Notification.sent_at <= now)))
+    causes: dict[object, str] = {}
+    for clock in clocks:
+        if clock.channel == "phone" or clock.request_id in with_task:
+            causes[clock.request_id] = NO_CALL_ATTEMPTED
+        elif clock.request_id in acknowledged:
+            causes[clock.request_id] = NO_HUMAN_CONTACT
+        else:
+            causes[clock.request_id] = ACKNOWLEDGEMENT_UNDELIVERED
+    return causes
 
 
 class ContactClockLoop:
@@ -46,20 +85,25 @@ class ContactClockLoop:
                 .where(ContactClock.contacted_at.is_(None), ContactClock.breached_at.is_(None),
                        or_(ContactClock.contact_by <= now,
                            and_(ContactClock.at_risk_at.is_(None),
-                                ContactClock.contact_by - lead <= now)))
+                                func.coalesce(ContactClock.at_risk_due,
+                                              ContactClock.contact_by - lead) <= now)))
                 .order_by(ContactClock.contact_by)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)
             ).all()
+            causes = breach_causes(session, [c for c in due if c.contact_by <= now], now)
             for clock in due:
                 fields = {"request_id": clock.request_id, "reference": clock.reference,
                           "contact_by": clock.contact_by, "urgent": clock.urgent}
+                context: dict[str, object] = {}
                 if clock.contact_by <= now:
                     clock.breached_at = now
-                    envelope = add_event(session, outbox, ContactSlaBreachedV1(**fields),
-                                         source="notify")
+                    clock.cause = causes[clock.request_id]
+                    envelope = add_event(session, outbox, ContactSlaBreachedV1(
+                        **fields, cause=clock.cause, channel=clock.channel), source="notify")
                     recipients = [self.settings.reception_email, self.settings.clinic_lead_email]
                     kind = BREACHED_ALERT
+                    context = {"cause": clock.cause, "cause_text": CAUSES[clock.cause]}
                 else:
                     envelope = add_event(session, outbox, ContactSlaAtRiskV1(**fields),
                                          source="notify")
@@ -72,7 +116,8 @@ class ContactClockLoop:
                         event_id=envelope.id, request_id=clock.request_id, kind=kind,
                         channel="email", recipient=recipient, reference=clock.reference,
                         context={"reference": clock.reference, "urgent": clock.urgent,
-                                 "contact_by": clock.contact_by.isoformat()},
+                                 "contact_by": clock.contact_by.isoformat(), **context},
                         status="queued"))
-                log.info("contact_clock.alarm", reference=clock.reference, kind=kind)
+                log.info("contact_clock.alarm", reference=clock.reference, kind=kind,
+                         cause=clock.cause)
             return len(due)

@@ -2,8 +2,12 @@
 
 Contact-back (the 1-hour promise) is kept only by a person talking to or writing to the
 patient: a call logged against the request's call-back task (any outcome: reached, no answer,
-voicemail left). The automatic acknowledgement on the patient's chosen channel (e-mail or SMS)
-does NOT stop the clock: it tells the patient we have their request, it is not contact.
+voicemail left), or the patient's own reply to a text (inbound_sms). Its deadline is notify's
+own: the hour booking promised (contact_by - requested_at) counted in the hours of the clinic
+the request is for (contact_hours: per-clinic mode, opening hours, bank holidays); the patient's
+acknowledgement, reception's alert and the call-back task all carry that deadline. The
+automatic acknowledgement on the patient's chosen channel (e-mail or SMS) does NOT stop the
+clock: it tells the patient we have their request, it is not contact.
 Patients who chose "phone" get a call-back task for reception and no automatic message.
 
 Every new request also alerts reception (RECEPTION_EMAIL: reference, channel, mode, deadlines,
@@ -37,6 +41,7 @@ from clinic_shared.messaging.contracts import (
     ReferralAssignedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
+from notify.contact_hours import contact_hours_from
 from notify.models import (
     Appointment,
     CallbackTask,
@@ -104,8 +109,19 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
     assert isinstance(data, AppointmentRequestedV1)
     settings = settings or get_settings()
     urgent = data.urgent or bool(data.red_flags)
-    session.add(ContactClock(request_id=data.request_id, reference=data.reference,
-                             urgent=urgent, contact_by=data.contact_by))
+    hours = contact_hours_from(settings.contact_hours_file)
+    key, promise = hours.key_for(data.mode, data.site), data.contact_by - data.requested_at
+    plan = hours.plan(key, data.requested_at, promise)
+    contact_by = plan.contact_by
+    warn = hours.plan(key, data.requested_at,
+                      promise - timedelta(minutes=settings.contact_at_risk_minutes))
+    if data.mode == "clinic" and data.site and plan.hours_key != data.site:
+        log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
+    session.add(ContactClock(
+        request_id=data.request_id, reference=data.reference, urgent=urgent,
+        contact_by=contact_by, at_risk_due=min(warn.contact_by, contact_by),
+        channel=data.contact_channel, requested_at=data.requested_at,
+        started_at=plan.started_at, hours_key=plan.hours_key, clock_mode=plan.mode))
     session.add(RequestContact(
         request_id=data.request_id, reference=data.reference, name=data.name,
         contact_channel=data.contact_channel, email=data.email, phone=data.phone,
@@ -115,7 +131,7 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
         recipients.append(settings.clinic_lead_email)
     _staff_alerts(session, envelope, data.request_id, NEW_REQUEST_ALERT, recipients, {
         "reference": data.reference, "urgent": urgent, "contact_channel": data.contact_channel,
-        "mode": data.mode, "site": data.site, "contact_by": data.contact_by.isoformat(),
+        "mode": data.mode, "site": data.site, "contact_by": contact_by.isoformat(),
         "appointment_by": data.appointment_by.isoformat()}, data.reference)
     if data.contact_channel == "phone":
         if data.phone is None:  # booking's validation makes this impossible
@@ -123,7 +139,7 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
         session.add(CallbackTask(
             request_id=data.request_id, reference=data.reference, name=data.name,
             phone=data.phone, contact_time=data.contact_time, urgent=urgent,
-            contact_by=data.contact_by, status="open"))
+            contact_by=contact_by, status="open"))
         return
     recipient = data.email if data.contact_channel == "email" else data.phone
     if recipient is None:  # booking's validation makes this impossible; never guess a channel
@@ -139,7 +155,7 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
             context={
                 "name": data.name,
                 "reference": data.reference,
-                "contact_by": data.contact_by.isoformat(),
+                "contact_by": contact_by.isoformat(),
                 "contact_channel": data.contact_channel,
                 "manage_url": data.manage_url,
                 "urgent": urgent,

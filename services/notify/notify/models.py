@@ -108,7 +108,13 @@ class CallbackTask(Base):
 
 
 class ContactClock(Base):
-    """The 1-hour contact-back promise of one request; stamps make each alarm happen once."""
+    """The 1-hour contact-back promise of one request; stamps make each alarm happen once.
+
+    `contact_by` is notify's own deadline (contact_hours: the clinic's hours and bank holidays),
+    `at_risk_due` when the warning is due (CONTACT_AT_RISK_MINUTES of open time before it),
+    `started_at` when the hour began to run, `channel` the one the patient chose, `cause` why a
+    breach happened (contact_clock.CAUSES). Rows from before 0005 lack the new columns.
+    """
 
     __tablename__ = "contact_clocks"
     __table_args__ = (
@@ -123,6 +129,14 @@ class ContactClock(Base):
     contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     at_risk_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    at_risk_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str | None] = mapped_column(String(10))
+    requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hours_key: Mapped[str | None] = mapped_column(String(50))
+    clock_mode: Mapped[str | None] = mapped_column(String(20))
+    contact_outcome: Mapped[str | None] = mapped_column(String(20))
+    cause: Mapped[str | None] = mapped_column(String(40))
 
 
 class RequestContact(Base):
@@ -136,7 +150,7 @@ class RequestContact(Base):
     name: Mapped[str] = mapped_column(String(200))
     contact_channel: Mapped[str] = mapped_column(String(10))
     email: Mapped[str | None] = mapped_column(String(254))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # inbound SMS match
     manage_url: Mapped[str | None] = mapped_column(Text)
 
 

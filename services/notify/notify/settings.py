@@ -1,6 +1,7 @@
 """notify's settings, from the environment."""
 
 from functools import lru_cache
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
@@ -43,6 +44,13 @@ class NotifySettings(ServiceSettings):
     sms_daily_cap_per_number: int = Field(
         default=6, ge=1, description="abuse guard: SMS sent to one number per London day")
 
+    sms_inbound_url: str = Field(
+        default="", description="the public URL of POST /api/sms/inbound as configured at the "
+        "provider (Twilio signs it); empty: the URL the request arrived at")
+
+    contact_hours_file: str = Field(
+        default=str(Path(__file__).parent / "hours" / "contact_hours.json"),
+        description="per-clinic contact-back hours (JSON) a clinic may edit; read at start-up")
     contact_at_risk_minutes: int = Field(default=15, ge=0)
     contact_check_interval: float = Field(default=5.0, gt=0)
 

@@ -9,6 +9,7 @@ from clinic_shared.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
 from notify.contact_clock import ContactClockLoop
+from notify.contact_hours import contact_hours_from
 from notify.dispatcher import EmailDispatcher, SmsDispatcher
 from notify.handlers import REFERRAL_HANDLERS, booking_handlers
 from notify.mail_sink import start_sink
@@ -21,6 +22,7 @@ log = get_logger(__name__)
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, NotifySettings)
+    contact_hours_from(settings.contact_hours_file)  # a malformed hours file stops start-up here
     engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 4)
     sessions = make_session_factory(engine)
     consumer = EventConsumer.for_service(settings, "booking", booking_handlers(settings),

@@ -277,8 +277,8 @@ class NotificationFailedV1(EventData):
 
 
 class ContactMadeV1(EventData):
-    """The patient was contacted back (a logged call, or a message on their chosen channel):
-    this stops the 1-hour clock."""
+    """The patient was contacted back (a logged call, or a message on their chosen channel) or
+    replied themselves ("patient_replied", by "patient"): this stops the 1-hour clock."""
 
     event_type = "contact.made"
     version = 1
@@ -286,7 +286,7 @@ class ContactMadeV1(EventData):
 
     request_id: uuid.UUID
     channel: NotificationChannel
-    outcome: Literal["reached", "no_answer", "left_voicemail", "message_sent"]
+    outcome: Literal["reached", "no_answer", "left_voicemail", "message_sent", "patient_replied"]
     by: str
     at: datetime
 
