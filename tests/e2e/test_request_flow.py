@@ -55,8 +55,10 @@ def test_request_becomes_triage_entry_and_acknowledgement_email(stack: Stack) ->
     assert created["reference"] in mail.message["Subject"]
     assert created["reference"] in mail.text
     assert "within 24 hours" in mail.text
+    # the private link's random token may spell anything: look at the words, not the links
+    words = re.sub(r"https?://\S+", " ", mail.text + " " + mail.html)
     for clinical in ("fusion", "L5", "hamstring", "hip", "cramp"):
-        assert clinical not in mail.text and clinical not in mail.html, clinical
+        assert clinical not in words, clinical
 
     def logged_with_correlation_id(service: str) -> bool:
         log = (stack.logs / f"{service}-worker.log").read_text()
