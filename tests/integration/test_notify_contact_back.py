@@ -70,8 +70,49 @@ def add_request(sessions, settings: NotifySettings | None = None, channel: str =
 
 
 def events(sessions) -> list[str]:
+    """What the clock and the desk announced (each request's clock_started aside)."""
     with sessions() as session:
-        return list(session.scalars(select(outbox.c.event_type).order_by(outbox.c.id)).all())
+        return list(session.scalars(
+            select(outbox.c.event_type).where(outbox.c.event_type != "contact.clock_started")
+            .order_by(outbox.c.id)).all())
+
+
+def test_the_deadline_is_announced_so_booking_and_referral_show_the_same_one(sessions,
+                                                                              settings):
+    request = add_request(sessions, settings, "email")
+    with sessions() as session:
+        [payload] = session.scalars(select(outbox.c.payload).where(
+            outbox.c.event_type == "contact.clock_started")).all()
+        clock = session.get(ContactClock, request.request_id)
+    assert payload["data"]["request_id"] == str(request.request_id)
+    assert datetime.fromisoformat(payload["data"]["contact_by"]) == clock.contact_by
+    assert payload["data"]["clock_mode"] == "always"
+
+
+def test_reception_logs_a_personal_email_to_a_patient_who_chose_email(sessions, settings,
+                                                                      client, auth_keys):
+    request = add_request(sessions, settings, "email")
+    desk = token(auth_keys, Role.receptionist)
+    clock = client.get(f"/api/contact-clocks/{request.request_id}", headers=desk)
+    assert clock.status_code == 200 and clock.json()["contacted_at"] is None
+    logged = client.post(f"/api/contact-clocks/{request.request_id}/contacts", headers=desk,
+                         json={"channel": "email", "outcome": "message_sent"})
+    assert logged.status_code == 200, logged.text
+    assert logged.json()["contacted_at"] is not None
+    assert logged.json()["contact_outcome"] == "message_sent"
+    assert events(sessions) == ["contact.made"]
+    # a stopped clock neither warns nor breaches
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert ContactClockLoop(settings, sessions).check_once(later) == 0
+    assert events(sessions) == ["contact.made"]
+    assert client.post(f"/api/contact-clocks/{uuid.uuid4()}/contacts", headers=desk, json={
+        "channel": "email", "outcome": "message_sent"}).status_code == 404
+    refused = client.post(f"/api/contact-clocks/{request.request_id}/contacts", headers=desk,
+                          json={"channel": "pigeon", "outcome": "message_sent"})
+    assert refused.status_code == 422 and "channel" in refused.text
+    therapist = token(auth_keys, Role.therapist)
+    assert client.get(f"/api/contact-clocks/{request.request_id}",
+                      headers=therapist).status_code == 403
 
 
 def test_phone_request_makes_a_callback_task_and_no_message(sessions, settings):

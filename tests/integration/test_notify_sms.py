@@ -72,8 +72,10 @@ def notifications(sessions) -> list[Notification]:
 
 
 def staged(sessions) -> list[str]:
+    """What the dispatchers announced (notification.* events)."""
     with sessions() as session:
-        return list(session.scalars(select(outbox.c.event_type)).all())
+        return list(session.scalars(select(outbox.c.event_type).where(
+            outbox.c.event_type.like("notification.%"))).all())
 
 
 def due_now(sessions) -> None:

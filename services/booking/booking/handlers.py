@@ -10,6 +10,7 @@ from booking.settings import BookingSettings
 from clinic_shared.consumer import Handler
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import (
+    ContactClockStartedV1,
     ContactMadeV1,
     ReferralAssignedV1,
     TherapistChangedV1,
@@ -50,7 +51,16 @@ def on_contact_made(session: Session, data: EventData, _envelope: Envelope) -> N
                     .values(contacted_at=data.at))
 
 
-NOTIFY_HANDLERS: dict[str, Handler] = {ContactMadeV1.event_type: on_contact_made}
+def on_contact_clock_started(session: Session, data: EventData, _envelope: Envelope) -> None:
+    """notify set the contact-back deadline by the clinic's hours: keep the same one."""
+    assert isinstance(data, ContactClockStartedV1)
+    session.execute(update(AppointmentRequest)
+                    .where(AppointmentRequest.id == data.request_id)
+                    .values(contact_by=data.contact_by))
+
+
+NOTIFY_HANDLERS: dict[str, Handler] = {ContactMadeV1.event_type: on_contact_made,
+                                       ContactClockStartedV1.event_type: on_contact_clock_started}
 
 
 def handlers_for(settings: BookingSettings) -> dict[str, Handler]:

@@ -72,6 +72,32 @@ class CallLog(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class ContactLog(BaseModel):
+    """A human contact made outside a call-back task: a call to a patient who chose e-mail or
+    SMS, or a personal e-mail or text from reception."""
+
+    channel: Literal["phone", "email", "sms"]
+    outcome: Literal["reached", "no_answer", "left_voicemail", "message_sent"]
+
+
+class ContactClockPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    request_id: uuid.UUID
+    reference: str
+    urgent: bool
+    channel: str | None
+    contact_by: datetime
+    started_at: datetime | None
+    clock_mode: str | None
+    hours_key: str | None
+    contacted_at: datetime | None
+    contact_outcome: str | None
+    at_risk_at: datetime | None
+    breached_at: datetime | None
+    cause: str | None
+
+
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
@@ -134,6 +160,37 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                 by=staff.subject, at=now), source="notify")
             audit_trail.record(session, audit, staff, "log_call", "callback_task", task.id)
             return _task_public(task, clock)
+
+    @app.get("/api/contact-clocks/{request_id}", response_model=ContactClockPublic,
+             tags=["callbacks"], **allow(*DESK))
+    def read_contact_clock(request_id: uuid.UUID, staff: StaffDep) -> ContactClockPublic:
+        """A request's 1-hour clock: its deadline (by the clinic's hours), first contact,
+        warnings and the cause of a breach."""
+        with sessions.begin() as session:
+            clock = session.get(ContactClock, request_id)
+            if clock is None:
+                raise HTTPException(404, "No contact clock for that request")
+            audit_trail.record(session, audit, staff, "read", "contact_clock", request_id)
+            return ContactClockPublic.model_validate(clock)
+
+    @app.post("/api/contact-clocks/{request_id}/contacts", response_model=ContactClockPublic,
+              tags=["callbacks"], **allow(*DESK))
+    def log_contact(request_id: uuid.UUID, contact: ContactLog,
+                    staff: StaffDep) -> ContactClockPublic:
+        """Log a human contact made outside a call-back task (e.g. a personal e-mail to a
+        patient who chose e-mail): stops the 1-hour clock and stages contact.made."""
+        now = datetime.now(UTC)
+        with sessions.begin() as session:
+            clock = session.get(ContactClock, request_id, with_for_update=True)
+            if clock is None:
+                raise HTTPException(404, "No contact clock for that request")
+            if clock.contacted_at is None:
+                clock.contacted_at, clock.contact_outcome = now, contact.outcome
+            add_event(session, outbox, ContactMadeV1(
+                request_id=request_id, channel=contact.channel, outcome=contact.outcome,
+                by=staff.subject, at=now), source="notify")
+            audit_trail.record(session, audit, staff, "log_contact", "contact_clock", request_id)
+            return ContactClockPublic.model_validate(clock)
 
     @app.get("/api/mail-sink/messages", tags=["operator"], **allow(Role.admin))
     def mail_sink_messages(limit: int = 50) -> list[dict[str, Any]]:

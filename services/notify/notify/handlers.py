@@ -37,10 +37,12 @@ from clinic_shared.messaging.contracts import (
     AppointmentRescheduledV1,
     AppointmentSlaAtRiskV1,
     AppointmentSlaBreachedV1,
+    ContactClockStartedV1,
     PatientErasedV1,
     ReferralAssignedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
+from clinic_shared.outbox import add_event
 from notify.contact_hours import contact_hours_from
 from notify.models import (
     Appointment,
@@ -48,6 +50,7 @@ from notify.models import (
     ContactClock,
     Notification,
     RequestContact,
+    outbox,
 )
 from notify.settings import NotifySettings, get_settings
 
@@ -122,6 +125,9 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
         contact_by=contact_by, at_risk_due=min(warn.contact_by, contact_by),
         channel=data.contact_channel, requested_at=data.requested_at,
         started_at=plan.started_at, hours_key=plan.hours_key, clock_mode=plan.mode))
+    add_event(session, outbox, ContactClockStartedV1(
+        request_id=data.request_id, reference=data.reference, contact_by=contact_by,
+        started_at=plan.started_at, clock_mode=plan.mode), source="notify")
     session.add(RequestContact(
         request_id=data.request_id, reference=data.reference, name=data.name,
         contact_channel=data.contact_channel, email=data.email, phone=data.phone,

@@ -291,6 +291,21 @@ class ContactMadeV1(EventData):
     at: datetime
 
 
+class ContactClockStartedV1(EventData):
+    """notify set the contact-back deadline by the clinic's hours and bank holidays: the hour
+    runs from arrival, or from the next opening. Booking and referral show this deadline."""
+
+    event_type = "contact.clock_started"
+    version = 1
+    routing_key = "notify.contact.clock_started"
+
+    request_id: uuid.UUID
+    reference: str
+    contact_by: datetime
+    started_at: datetime  # when the hour began to run
+    clock_mode: Literal["always", "opening_hours"]
+
+
 class ContactDeadline(EventData):
     """What both 1-hour clock events say."""
 
@@ -338,6 +353,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     NotificationSentV1,
     NotificationFailedV1,
     ContactMadeV1,
+    ContactClockStartedV1,
     ContactSlaAtRiskV1,
     ContactSlaBreachedV1,
 )
