@@ -198,14 +198,15 @@ def pages_router(sessions: sessionmaker[Session],
         waiting for one, and the appointments booking told us about."""
         referrals = session.scalars(select(Referral).where(Referral.triage_entry_id == entry.id)
                                     .order_by(Referral.sequence, Referral.created_at)).all()
-        names = dict(session.execute(select(Therapist.id, Therapist.name).where(
-            Therapist.id.in_([r.therapist_id for r in referrals if r.therapist_id]))).tuples())
         ranked = {r.discipline: assignment.rank(session, entry, r.discipline)
                   for r in referrals if r.therapist_id is None and r.status == "triaged"}
         booked = session.scalars(select(Appointment).where(
             Appointment.request_id == entry.request_id, Appointment.status == "booked")
             .order_by(Appointment.starts_at)).all()
         booked_with = {a.therapist_id for a in booked}
+        wanted = booked_with | {r.therapist_id for r in referrals if r.therapist_id}
+        names = dict(session.execute(select(Therapist.id, Therapist.name)
+                                     .where(Therapist.id.in_(wanted))).tuples().all())
         return {"entry": entry, "referrals": referrals, "therapist_names": names,
                 "ranked": ranked, "appointments": booked, "booked_with": booked_with}
 
