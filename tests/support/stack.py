@@ -95,10 +95,10 @@ class Stack:
             self._spawn(f"{service}-api",
                         [service, "api", "--port", str(self.api_ports[service])], env)
         for service in SERVICES:
-            wait_until(lambda s=service: self._answers(self.url(s, "/healthz")), timeout=30,
+            wait_until(lambda s=service: self._answers(self.url(s, "/healthz")), timeout=90,
                        message=f"{service} API to start (logs in {self.logs})")
             wait_until(lambda s=service: self._answers(
-                f"http://127.0.0.1:{self.metrics_ports[s]}/metrics"), timeout=30,
+                f"http://127.0.0.1:{self.metrics_ports[s]}/metrics"), timeout=90,
                 message=f"{service} worker to start (logs in {self.logs})")
         return self
 
