@@ -64,7 +64,8 @@ def test_request_to_booked_appointment(stack: Stack, browser: Browser, phone: Pa
     board.evaluate("window.sameEntry = true")
     board.get_by_role("button", name="Confirm pathway").click()
     expect(board.locator("#decision-status")).to_contain_text("Triaged as Manual therapy")
-    board.get_by_role("button", name="Assign Priya Shah").click()
+    board.get_by_role("button", name="Assign Priya Shah").focus()  # by keyboard
+    board.keyboard.press("Enter")
     expect(board.locator(".assigned-therapist")).to_have_text("Priya Shah")
     expect(board.locator("#work-status")).to_contain_text("Assigned to Priya Shah")
 
@@ -76,8 +77,10 @@ def test_request_to_booked_appointment(stack: Stack, browser: Browser, phone: Pa
     board.get_by_role("button", name="Find the earliest slots with Priya Shah").click()
     first_slot = board.locator("button.book-slot").first
     expect(first_slot).to_be_focused()
-    first_slot.click()
+    board.keyboard.press("Enter")
     expect(board.locator(".booked")).to_contain_text("Booked:")
+    expect(board.locator(".booked")).to_be_focused()
+    expect(board.locator("button.find-slots")).to_be_hidden()
     assert board.evaluate("window.sameEntry") is True, "the entry page reloaded"
     assert board.evaluate("window.pwned") is None, "the patient's <script> ran"
     screenshot(board, "04-entry-assigned-called-booked")
