@@ -120,6 +120,17 @@ def test_request_to_booked_appointment(stack: Stack, browser: Browser, phone: Pa
     expect(phone.locator("main")).to_contain_text(chosen)
     expect(phone.get_by_role("link", name="add to your calendar")).to_have_count(1)
 
+    # after treatment the therapist discharges the referral from their caseload
+    priya.reload()
+    row = priya.locator(f"tr[data-reference='{reference}']")
+    row.get_by_text(f"Discharge {reference}").click()
+    row.get_by_label("Outcome").select_option("goals_met")
+    row.get_by_label("Note (optional)").fill("Full rotation back")
+    screenshot(priya, "13-caseload-discharge")
+    row.get_by_role("button", name="Confirm discharge").click()
+    expect(row.locator(".referral-status")).to_have_text("discharged")
+    expect(row.get_by_text("Discharged.")).to_be_focused()
+
 
 def test_a_patient_cancels_through_their_link(stack: Stack, phone: Page):
     body, created = submit(stack)

@@ -63,6 +63,10 @@ PATHWAYS = [("manual_therapy", "Manual therapy"), ("rehab_physio", "Rehab physio
             ("both", "Both (rehab first)")]
 PATHWAY_NAMES = dict(PATHWAYS) | {"both": "Both"}
 DISCIPLINE_NAMES = {"manual_therapy": "Manual therapy", "rehab_physio": "Rehab physio"}
+DISCHARGE_OUTCOMES = [("goals_met", "Goals met"), ("partially_met", "Goals partly met"),
+                      ("self_discharged", "Patient discharged themselves"),
+                      ("did_not_attend", "Did not attend"), ("referred_on", "Referred on"),
+                      ("other", "Other")]
 BOARD_POLL_SECONDS = 5
 CHART_HEIGHT = 160
 CHART_DAY_WIDTH = 44
@@ -248,7 +252,8 @@ def pages_router(sessions: sessionmaker[Session],
 
     @router.get("/caseload", **staff_page(Role.therapist))
     def caseload(request: Request, viewer: ViewerDep) -> Response:
-        """The signed-in therapist's referrals, with Accept buttons for new assignments."""
+        """The signed-in therapist's referrals: Accept new assignments, discharge with an
+        outcome."""
         if (refused := refuse(request, viewer, (Role.therapist,))) is not None:
             return refused
         assert viewer is not None
@@ -272,7 +277,8 @@ def pages_router(sessions: sessionmaker[Session],
                           "next": upcoming.get(row.TriageEntry.request_id)} for row in rows]
                 audit_trail.record(session, audit, viewer, "read", "caseload",
                                    viewer.therapist_id)
-            return render(request, viewer, "caseload.html", items=items)
+            return render(request, viewer, "caseload.html", items=items,
+                          discharge_outcomes=DISCHARGE_OUTCOMES)
 
     @router.get("/dashboard", **staff_page(Role.admin))
     def dashboard(request: Request, viewer: ViewerDep,
