@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
@@ -27,6 +28,7 @@ from clinic_shared.settings import ServiceSettings
 log = get_logger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-ID"
+CORS_HEADERS = ["Content-Type", "X-CSRF-Token", "Idempotency-Key", CORRELATION_HEADER]
 
 
 def database_answers(engine: Engine) -> bool:
@@ -77,6 +79,12 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
         role_claim=settings.auth_role_claim,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        # staff pages on another origin (development, tests): credentials and the CSRF header
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_credentials=True, allow_methods=["GET", "POST", "PUT"],
+                           allow_headers=CORS_HEADERS, expose_headers=[CORRELATION_HEADER],
+                           max_age=600)
     amqp_url = settings.amqp_url
 
     @app.middleware("http")

@@ -54,6 +54,12 @@ def migrate(seed: bool) -> None:
 def run(host: str) -> int:
     """Migrate, seed, then run every API and worker until Ctrl-C; stop them all on the way out."""
     os.environ.setdefault("LOG_FORMAT", "console")
+    # no front door here: the staff pages (referral) call booking and notify on their own ports
+    public = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    ports = {svc.service: f"http://{public}:{svc.port}" for svc in SERVICES}
+    os.environ.setdefault("PAGES_BOOKING_URL", ports["booking"])
+    os.environ.setdefault("PAGES_NOTIFY_URL", ports["notify"])
+    os.environ.setdefault("CORS_ALLOW_ORIGINS", ports["referral"])
     migrate(seed=True)
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     for svc in SERVICES:

@@ -57,9 +57,17 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     root_path: str = Field(default="", description="path prefix when served behind a proxy")
+    cors_allow_origins: str = Field(
+        default="", description="comma-separated origins (e.g. the staff pages' own, when they "
+        "are not served under one front door) whose browsers may call this API with the staff "
+        "session cookie and the CSRF header; empty: no cross-origin calls")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     worker_metrics_port: int = 9100
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_allow_origins.split(",") if o.strip()]
 
     @property
     def cookie_secure(self) -> bool:

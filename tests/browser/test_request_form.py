@@ -5,6 +5,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.helpers import screenshot
 from tests.support.stack import Stack
 
 
@@ -32,6 +33,7 @@ def test_mistakes_are_shown_next_to_their_fields_and_typing_is_kept(stack: Stack
     assert phone.title().startswith("Error:")
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the page scrolls sideways on a phone ({width}px)"
+    screenshot(phone, "25-request-form-errors")
 
 
 def test_a_patient_completes_the_form_by_keyboard_and_gets_their_reference(stack: Stack,
@@ -78,4 +80,5 @@ def test_red_flag_answers_tell_the_patient_to_seek_urgent_care_at_once(stack: St
 
     urgent = phone.get_by_role("alert")
     expect(urgent).to_contain_text("999")
+    screenshot(phone, "26-request-urgent-advice")
     expect(urgent).to_contain_text("111")

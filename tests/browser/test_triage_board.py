@@ -6,20 +6,11 @@ import httpx
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import text
 
+from tests.browser.helpers import screenshot, signed_in
 from tests.e2e.helpers import submit, triage_entry_id
 from tests.support.stack import Stack
 
 SCRIPT_REASON = "Sore knee <script>window.pwned = 1</script> on stairs"
-
-
-def signed_in(browser: Browser, stack: Stack, username: str, next_path: str) -> Page:
-    page = browser.new_context().new_page()
-    page.goto(stack.url("referral", f"/sign-in?next={next_path}"))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(stack.staff_password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"**{next_path}")
-    return page
 
 
 def entry_on_board(page: Page, stack: Stack, reference: str):
@@ -73,6 +64,7 @@ def test_the_board_lists_requests_urgent_first_with_live_countdowns(stack: Stack
     countdown = entry_on_board(page, stack, str(normal["reference"])).locator(".countdown")
     expect(countdown).to_have_class("countdown countdown-breached", timeout=10_000)
     expect(countdown).to_contain_text("breached")
+    screenshot(page, "20-triage-board-breached-countdown")
 
 
 def test_an_entry_shows_the_patients_words_as_text_and_confirms_the_pathway(stack: Stack,
@@ -86,6 +78,7 @@ def test_an_entry_shows_the_patients_words_as_text_and_confirms_the_pathway(stac
     assert page.evaluate("window.pwned") is None, "the patient's <script> ran"
     expect(page.locator("#patient-name")).to_have_text("Bert Example")
     expect(page.get_by_text("Suggested pathway:")).to_be_visible()
+    screenshot(page, "21-triage-entry")
 
     page.get_by_role("button", name="Confirm pathway").click()
     expect(page.get_by_role("status")).to_contain_text("Triaged as")
@@ -102,6 +95,7 @@ def test_anonymous_board_redirects_to_sign_in(stack: Stack, browser: Browser):
     page.goto(stack.url("referral", "/board"))
     assert "/sign-in?next=/board" in page.url
     expect(page.get_by_role("heading", name="Staff sign-in")).to_be_visible()
+    screenshot(page, "22-sign-in")
     api = httpx.get(stack.url("referral", "/board"))
     assert api.status_code == 401
 
@@ -109,7 +103,27 @@ def test_anonymous_board_redirects_to_sign_in(stack: Stack, browser: Browser):
 def test_a_therapist_sees_their_caseload_but_not_the_board(stack: Stack, browser: Browser):
     page = signed_in(browser, stack, "priya", "/caseload")
     expect(page.get_by_role("heading", name="My caseload")).to_be_visible()
+    screenshot(page, "23-caseload")
     response = page.goto(stack.url("referral", "/board"))
     assert response is not None and response.status == 403
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     expect(page.locator("main")).to_contain_text("not allowed for your role")
+
+
+def test_sign_in_mistakes_and_sign_out(stack: Stack, browser: Browser):
+    page = browser.new_context().new_page()
+    page.goto(stack.url("referral", "/sign-in?next=/board"))
+    expect(page.locator("link[href$='/static/clinic.css']")).to_have_count(1)  # shared look
+    page.get_by_label("Username").fill("reception")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_label("Password").press("Enter")
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    assert page.title().startswith("Error:")
+    expect(page.get_by_label("Username")).to_be_focused()
+    screenshot(page, "24-sign-in-wrong-password")
+
+    page = signed_in(browser, stack, "reception", "/board")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Staff sign-in")).to_be_visible()
+    page.goto(stack.url("referral", "/board"))
+    assert "/sign-in?next=/board" in page.url, "still signed in after signing out"

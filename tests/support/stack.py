@@ -126,6 +126,10 @@ class Stack:
             "FORM_LIMIT_PER_CONTACT": "100000",
             # nothing may leave this machine: no real SMS provider in tests
             "SMS_BASE_URL": "http://127.0.0.1:9",
+            # the staff pages (referral's origin) call booking and notify from the browser
+            "CORS_ALLOW_ORIGINS": self.url("referral"),
+            "PAGES_BOOKING_URL": self.url("booking"),
+            "PAGES_NOTIFY_URL": self.url("notify"),
         })
         env.update(self.extra_env)
         return env

@@ -1,7 +1,7 @@
 """The public request form and the patient's own page, server-rendered (no build chain)."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import Appointment, AppointmentRequest, Clinic
+from booking.models import Appointment, AppointmentRequest, Clinic, SlotOfferRow, Therapist
 from booking.requests import PlaceNotServed, submit_request
 from booking.schedule import LONDON
 from booking.schemas import URGENT_ADVICE, AppointmentRequestCreate
@@ -56,6 +56,10 @@ def _form_to_model_input(form: Any) -> dict[str, Any]:
                          for key, _ in RED_FLAG_QUESTIONS}
     return data
 
+
+DONE_MESSAGES = {"booked": "Your appointment is booked.",
+                 "moved": "Your appointment has been moved.",
+                 "cancelled": "Your request is cancelled. You can send a new one at any time."}
 
 MISSING = {"name": "Enter your name", "reason": "Tell us what the problem is",
            "contact_channel": "Choose how we should contact you",
@@ -117,8 +121,10 @@ def pages_router(settings: BookingSettings, sessions: sessionmaker[Session], lin
         return RedirectResponse(f"{root}/my-request/{token}?new=1", status.HTTP_303_SEE_OTHER)
 
     @router.get("/my-request/{token}", response_class=HTMLResponse, **PATIENT_LINK)
-    def my_request_page(request: Request, token: str, new: int = 0) -> HTMLResponse:
-        """The patient's own page: reference, what happens next, appointments."""
+    def my_request_page(request: Request, token: str, new: int = 0,
+                        done: str = "") -> HTMLResponse:
+        """The patient's own page: reference, what happens next, appointments, and buttons to
+        take (or move to) an offered slot or cancel the request."""
         try:
             request_id = links.request_id(token)
         except InvalidLink:
@@ -131,8 +137,19 @@ def pages_router(settings: BookingSettings, sessions: sessionmaker[Session], lin
             appointments = session.scalars(select(Appointment).where(
                 Appointment.request_id == found.id, Appointment.status == "booked")
                 .order_by(Appointment.starts_at)).all()
+            booked_times = {a.starts_at for a in appointments}
+            offers = [] if found.status == "cancelled" or found.urgent else [
+                (offer, name) for offer, name in session.execute(
+                    select(SlotOfferRow, Therapist.name)
+                    .join(Therapist, Therapist.id == SlotOfferRow.therapist_id)
+                    .where(SlotOfferRow.request_id == found.id,
+                           SlotOfferRow.starts_at > datetime.now(UTC))
+                    .order_by(SlotOfferRow.starts_at)).tuples()
+                if offer.starts_at not in booked_times]
+            places = {c.id: c.name for c in session.scalars(select(Clinic))}
             return templates.TemplateResponse(request, "my_request.html", context(
                 request, item=found, new=bool(new), token=token, appointments=appointments,
+                offers=offers, places=places, done=DONE_MESSAGES.get(done, ""),
                 urgent_advice=URGENT_ADVICE, local=_local))
 
     return router

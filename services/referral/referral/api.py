@@ -12,6 +12,7 @@ from referral.directory import directory_router
 from referral.models import audit, rate_limits
 from referral.pages import pages_router
 from referral.settings import ReferralSettings, get_settings
+from referral.sla_report import sla_report_router
 from referral.staff_auth import staff_router
 from referral.triage import triage_router
 
@@ -32,6 +33,7 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     app.include_router(caseload_router(sessions))
     app.include_router(directory_router(sessions))
     app.include_router(audit_router(sessions, audit))
+    app.include_router(sla_report_router(sessions))
     app.include_router(pages_router(sessions, settings))
     mount_static(app)
     return app

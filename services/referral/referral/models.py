@@ -192,3 +192,31 @@ class Appointment(Base):
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(20))  # booked | cancelled
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SlaMark(Base):
+    """When a request first met each promise, from notify's contact.made and booking's
+    appointment.booked / rescheduled (the earliest wins, so late or repeated events change
+    nothing). Kept apart from triage_entries: the events may arrive before the entry does."""
+
+    __tablename__ = "sla_marks"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    first_contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_booked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SlaBreach(Base):
+    """A broken promise as the clock that watched it reported it: one per request and kind."""
+
+    __tablename__ = "sla_breaches"
+    __table_args__ = (Index("ix_sla_breaches_deadline", "deadline"),)
+
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)  # contact | appointment
+    reference: Mapped[str] = mapped_column(String(12))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    urgent: Mapped[bool] = mapped_column(Boolean)
+    cause: Mapped[str | None] = mapped_column(String(60))  # None: the clock did not say
+    channel: Mapped[str | None] = mapped_column(String(10))  # the patient's chosen channel
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

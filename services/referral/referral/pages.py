@@ -1,4 +1,5 @@
-"""Staff pages, server-rendered with the shared look: the triage board, one entry, a caseload.
+"""Staff pages, server-rendered with the shared look: the triage board, one entry, a caseload,
+the clinic lead's SLA dashboard.
 
 Access: each page declares its roles with `allow(...)`'s own `x-access` rule (so the route
 table test knows it), but checks the principal inside the route instead of through `allow`'s
@@ -10,17 +11,22 @@ guard, so that a browser gets a page rather than JSON:
 
 Changes go through the existing JSON API by `fetch`, with the CSRF double-submit value in the
 `X-CSRF-Token` header (the `clinic_csrf` cookie is HTTP-only, so the page carries its value).
+The entry page also calls booking (slots, appointments) and notify (call-back log) from the
+browser, at `PAGES_BOOKING_URL` / `PAGES_NOTIFY_URL` (the front door's paths by default; those
+services allow the staff pages' origin through `CORS_ALLOW_ORIGINS` when it differs). Parts that
+change without a reload are fragments this module also serves: the board's queue (polled; 204
+while nothing changed) and the entry's work panel (assignment, call-back, booking).
 """
 
+import hashlib
 import secrets
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import select
@@ -35,11 +41,18 @@ from clinic_shared.auth.access import (
     current_principal,
 )
 from clinic_shared.auth.principal import Principal, Role
-from clinic_shared.web import page_templates
-from referral.models import QUEUE_ORDER, Appointment, Referral, TriageEntry, audit
+from referral import assignment
+from referral.models import (
+    QUEUE_ORDER,
+    Appointment,
+    Referral,
+    Therapist,
+    TriageEntry,
+    audit,
+)
 from referral.settings import ReferralSettings
-
-templates = page_templates(Path(__file__).parent / "templates")
+from referral.sla_report import MAX_DAYS, SlaReport, build_report
+from referral.templating import templates
 
 LONDON = ZoneInfo("Europe/London")
 AT_RISK_SECONDS = 15 * 60
@@ -49,6 +62,14 @@ DESK = (Role.receptionist, Role.admin)
 PATHWAYS = [("manual_therapy", "Manual therapy"), ("rehab_physio", "Rehab physio"),
             ("both", "Both (rehab first)")]
 PATHWAY_NAMES = dict(PATHWAYS) | {"both": "Both"}
+DISCIPLINE_NAMES = {"manual_therapy": "Manual therapy", "rehab_physio": "Rehab physio"}
+DISCHARGE_OUTCOMES = [("goals_met", "Goals met"), ("partially_met", "Goals partly met"),
+                      ("self_discharged", "Patient discharged themselves"),
+                      ("did_not_attend", "Did not attend"), ("referred_on", "Referred on"),
+                      ("other", "Other")]
+BOARD_POLL_SECONDS = 5
+CHART_HEIGHT = 160
+CHART_DAY_WIDTH = 44
 
 
 def staff_page(*roles: Role) -> dict[str, Any]:
@@ -104,15 +125,16 @@ def pages_router(sessions: sessionmaker[Session],
                  settings: ReferralSettings | None = None) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     secure = settings.cookie_secure if settings is not None else False
+    booking_url = (settings.pages_booking_url if settings is not None else "/booking").rstrip("/")
+    notify_url = (settings.pages_notify_url if settings is not None else "/notify").rstrip("/")
 
     def render(request: Request, viewer: Principal, name: str, status_code: int = 200,
                **extra: Any) -> HTMLResponse:
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
         response = templates.TemplateResponse(request, name, {
-            "clinic_name": "Clinic staff", "clinic_phone": "020 7946 0000",
-            "root_path": request.scope.get("root_path", ""), "viewer": viewer,
-            "csrf_token": csrf, "pathway_names": PATHWAY_NAMES, "local": local_time,
-            **extra}, status_code=status_code)
+            "viewer": viewer, "csrf_token": csrf, "pathway_names": PATHWAY_NAMES,
+            "discipline_names": DISCIPLINE_NAMES, "local": local_time, **extra},
+            status_code=status_code)
         if CSRF_COOKIE not in request.cookies:
             response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict",
                                 secure=secure)
@@ -128,6 +150,19 @@ def pages_router(sessions: sessionmaker[Session],
             return render(request, viewer, "not_allowed.html", status.HTTP_403_FORBIDDEN)
         return None
 
+    def queue_rows(session: Session, now: datetime) -> list[dict[str, Any]]:
+        entries = session.scalars(
+            select(TriageEntry)
+            .where(TriageEntry.status.in_(BOARD_STATUSES), TriageEntry.erased_at.is_(None))
+            .order_by(*QUEUE_ORDER).limit(BOARD_LIMIT)).all()
+        rows = []
+        for entry in entries:
+            label, deadline = next_deadline(entry)
+            rows.append({"entry": entry, "deadline_label": label, "deadline": deadline,
+                         "state": deadline_state(deadline, now),
+                         "countdown": countdown_text(deadline, now)})
+        return rows
+
     @router.get("/board", **staff_page(*DESK))
     def board(request: Request, viewer: ViewerDep) -> Response:
         """The triage board: the open queue, urgent first, then the deadline that breaks first."""
@@ -136,24 +171,53 @@ def pages_router(sessions: sessionmaker[Session],
         assert viewer is not None
         now = datetime.now(UTC)
         with sessions.begin() as session:
-            entries = session.scalars(
-                select(TriageEntry)
-                .where(TriageEntry.status.in_(BOARD_STATUSES), TriageEntry.erased_at.is_(None))
-                .order_by(*QUEUE_ORDER).limit(BOARD_LIMIT)).all()
-            rows = []
-            for entry in entries:
-                label, deadline = next_deadline(entry)
-                rows.append({"entry": entry, "deadline_label": label, "deadline": deadline,
-                             "state": deadline_state(deadline, now),
-                             "countdown": countdown_text(deadline, now)})
+            rows = queue_rows(session, now)
             audit_trail.record(session, audit, viewer, "list", "triage_entries")
             return render(request, viewer, "board.html", rows=rows, now=now,
+                          version=queue_version(rows), poll_seconds=BOARD_POLL_SECONDS,
                           at_risk_seconds=AT_RISK_SECONDS)
+
+    @router.get("/board/queue", **staff_page(*DESK))
+    def board_queue(request: Request, viewer: ViewerDep,
+                    since: Annotated[str, Query(max_length=64)] = "") -> Response:
+        """The board's queue as an HTML fragment, for the page to poll: 204 while it is the
+        version the page already shows (`since`), so an idle board reads no patient data."""
+        if (refused := refuse(request, viewer, DESK)) is not None:
+            return refused
+        assert viewer is not None
+        now = datetime.now(UTC)
+        with sessions.begin() as session:
+            rows = queue_rows(session, now)
+            version = queue_version(rows)
+            if since and secrets.compare_digest(since, version):
+                return Response(status_code=status.HTTP_204_NO_CONTENT)
+            audit_trail.record(session, audit, viewer, "list", "triage_entries")
+            response = render(request, viewer, "_queue.html", rows=rows)
+            response.headers["X-Board-Version"] = version
+            response.headers["Cache-Control"] = "no-store"
+            return response
+
+    def work_context(session: Session, entry: TriageEntry) -> dict[str, Any]:
+        """What the entry's work panel shows: its referrals, the ranked therapists for those
+        waiting for one, and the appointments booking told us about."""
+        referrals = session.scalars(select(Referral).where(Referral.triage_entry_id == entry.id)
+                                    .order_by(Referral.sequence, Referral.created_at)).all()
+        ranked = {r.discipline: assignment.rank(session, entry, r.discipline)
+                  for r in referrals if r.therapist_id is None and r.status == "triaged"}
+        booked = session.scalars(select(Appointment).where(
+            Appointment.request_id == entry.request_id, Appointment.status == "booked")
+            .order_by(Appointment.starts_at)).all()
+        booked_with = {a.therapist_id for a in booked}
+        wanted = booked_with | {r.therapist_id for r in referrals if r.therapist_id}
+        names = dict(session.execute(select(Therapist.id, Therapist.name)
+                                     .where(Therapist.id.in_(wanted))).tuples().all())
+        return {"entry": entry, "referrals": referrals, "therapist_names": names,
+                "ranked": ranked, "appointments": booked, "booked_with": booked_with}
 
     @router.get("/board/{entry_id}", **staff_page(*DESK))
     def board_entry(request: Request, entry_id: uuid.UUID, viewer: ViewerDep) -> Response:
-        """One entry: what the patient wrote, the suggestion and why, contact details, and the
-        form that confirms or overrides the pathway."""
+        """One entry: what the patient wrote, the suggestion and why, contact details, the
+        pathway decision, then assignment, call-back and booking (all without a reload)."""
         if (refused := refuse(request, viewer, DESK)) is not None:
             return refused
         assert viewer is not None
@@ -164,15 +228,32 @@ def pages_router(sessions: sessionmaker[Session],
                 return render(request, viewer, "not_found.html", status.HTTP_404_NOT_FOUND)
             label, deadline = next_deadline(entry)
             audit_trail.record(session, audit, viewer, "read", "triage_entry", entry.id)
-            return render(request, viewer, "board_entry.html", entry=entry, pathways=PATHWAYS,
+            return render(request, viewer, "board_entry.html", pathways=PATHWAYS,
                           deadline_label=label, deadline=deadline,
                           state=deadline_state(deadline, now),
                           countdown_label=countdown_text(deadline, now),
-                          at_risk_seconds=AT_RISK_SECONDS)
+                          at_risk_seconds=AT_RISK_SECONDS, booking_url=booking_url,
+                          notify_url=notify_url, **work_context(session, entry))
+
+    @router.get("/board/{entry_id}/work", **staff_page(*DESK))
+    def board_entry_work(request: Request, entry_id: uuid.UUID, viewer: ViewerDep) -> Response:
+        """The entry's work panel as an HTML fragment (the page swaps it in after each step)."""
+        if (refused := refuse(request, viewer, DESK)) is not None:
+            return refused
+        assert viewer is not None
+        with sessions.begin() as session:
+            entry = session.get(TriageEntry, entry_id)
+            if entry is None or entry.erased_at is not None:
+                return render(request, viewer, "not_found.html", status.HTTP_404_NOT_FOUND)
+            audit_trail.record(session, audit, viewer, "read", "triage_entry", entry.id)
+            response = render(request, viewer, "_entry_work.html", **work_context(session, entry))
+            response.headers["Cache-Control"] = "no-store"
+            return response
 
     @router.get("/caseload", **staff_page(Role.therapist))
     def caseload(request: Request, viewer: ViewerDep) -> Response:
-        """The signed-in therapist's referrals, with Accept buttons for new assignments."""
+        """The signed-in therapist's referrals: Accept new assignments, discharge with an
+        outcome."""
         if (refused := refuse(request, viewer, (Role.therapist,))) is not None:
             return refused
         assert viewer is not None
@@ -196,9 +277,49 @@ def pages_router(sessions: sessionmaker[Session],
                           "next": upcoming.get(row.TriageEntry.request_id)} for row in rows]
                 audit_trail.record(session, audit, viewer, "read", "caseload",
                                    viewer.therapist_id)
-            return render(request, viewer, "caseload.html", items=items)
+            return render(request, viewer, "caseload.html", items=items,
+                          discharge_outcomes=DISCHARGE_OUTCOMES)
+
+    @router.get("/dashboard", **staff_page(Role.admin))
+    def dashboard(request: Request, viewer: ViewerDep,
+                  days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 14) -> Response:
+        """The clinic lead's SLA dashboard: the promises kept by day, clinic and channel, with a
+        chart and its table, and the breaches with their causes."""
+        if (refused := refuse(request, viewer, (Role.admin,))) is not None:
+            return refused
+        assert viewer is not None
+        with sessions.begin() as session:
+            report = build_report(session, days)
+            audit_trail.record(session, audit, viewer, "read", "sla_report")
+        return render(request, viewer, "dashboard.html", report=report, days=days,
+                      chart=chart_geometry(report))
 
     return router
+
+
+def queue_version(rows: list[dict[str, Any]]) -> str:
+    """A fingerprint of what the board shows: changes when an entry arrives, leaves or moves."""
+    digest = hashlib.sha256()
+    for row in rows:
+        entry = row["entry"]
+        digest.update(f"{entry.id}|{entry.status}|{entry.pathway}|{row['deadline']}|"
+                      f"{entry.claimed_by}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def chart_geometry(report: SlaReport) -> dict[str, Any]:
+    """Bar positions for the dashboard's inline SVG: per day, the two shares side by side."""
+    bars = []
+    for n, day in enumerate(report.by_day):
+        x = 40 + n * CHART_DAY_WIDTH
+        for offset, share, kind in ((4, day.contacted_share, "contact"),
+                                    (20, day.booked_share, "booked")):
+            height = round((share or 0) * CHART_HEIGHT)
+            bars.append({"x": x + offset, "y": 10 + CHART_HEIGHT - height, "height": height,
+                         "kind": kind, "share": share, "label": day.label})
+    return {"bars": bars, "width": 40 + len(report.by_day) * CHART_DAY_WIDTH + 10,
+            "height": CHART_HEIGHT, "days": [(40 + n * CHART_DAY_WIDTH, d.label)
+                                              for n, d in enumerate(report.by_day)]}
 
 
 __all__ = ["pages_router", "staff_page"]

@@ -26,6 +26,12 @@ class ReferralSettings(ServiceSettings):
     auto_assign: bool = Field(
         default=False,
         description="after triage, assign each referral to the top-ranked therapist with room")
+    pages_booking_url: str = Field(
+        default="/booking",
+        description="where staff pages' browsers reach booking's API (the front door's path)")
+    pages_notify_url: str = Field(
+        default="/notify",
+        description="where staff pages' browsers reach notify's API (the front door's path)")
     seed_staff_password: SecretStr = Field(
         default=SecretStr(""), description="password of the seeded demo staff accounts"
     )

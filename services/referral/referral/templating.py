@@ -1,7 +1,11 @@
-"""Jinja2 templates for referral's pages (escaped by default)."""
+"""Jinja2 templates for referral's pages: its own folder on top of the shared base (escaped)."""
 
 from pathlib import Path
 
-from fastapi.templating import Jinja2Templates
+from clinic_shared.web import page_templates
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+CLINIC_NAME = "Clinic staff"
+CLINIC_PHONE = "020 7946 0000"
+
+templates = page_templates(Path(__file__).parent / "templates", clinic_name=CLINIC_NAME,
+                           clinic_phone=CLINIC_PHONE)
