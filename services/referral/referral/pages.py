@@ -40,7 +40,7 @@ from clinic_shared.auth.access import (
     bearer_scheme,
     current_principal,
 )
-from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.auth.principal import STAFF, Principal, Role
 from referral import assignment
 from referral.models import (
     QUEUE_ORDER,
@@ -52,6 +52,7 @@ from referral.models import (
 )
 from referral.settings import ReferralSettings
 from referral.sla_report import MAX_DAYS, SlaReport, build_report
+from referral.staff_auth import root_of
 from referral.templating import templates
 
 LONDON = ZoneInfo("Europe/London")
@@ -144,8 +145,10 @@ def pages_router(sessions: sessionmaker[Session],
                roles: tuple[Role, ...]) -> Response | None:
         """The redirect or "not allowed" page for a viewer who may not see this page."""
         if viewer is None:
-            target = quote(request.url.path, safe="/")
-            return RedirectResponse(f"/sign-in?next={target}", status.HTTP_303_SEE_OTHER)
+            root, path = root_of(request), request.url.path
+            here = path if root and path.startswith(f"{root}/") else f"{root}{path}"
+            return RedirectResponse(f"{root}/sign-in?next={quote(here, safe='/')}",
+                                    status.HTTP_303_SEE_OTHER)
         if viewer.role not in roles:
             return render(request, viewer, "not_allowed.html", status.HTTP_403_FORBIDDEN)
         return None
@@ -249,6 +252,15 @@ def pages_router(sessions: sessionmaker[Session],
             response = render(request, viewer, "_entry_work.html", **work_context(session, entry))
             response.headers["Cache-Control"] = "no-store"
             return response
+
+    @router.get("/", **staff_page(*STAFF))
+    def home(request: Request, viewer: ViewerDep) -> Response:
+        """Each member of staff's own start page: the board, or a therapist's caseload."""
+        if (refused := refuse(request, viewer, STAFF)) is not None:
+            return refused
+        assert viewer is not None
+        page = "caseload" if viewer.role is Role.therapist else "board"
+        return RedirectResponse(f"{root_of(request)}/{page}", status.HTTP_303_SEE_OTHER)
 
     @router.get("/caseload", **staff_page(Role.therapist))
     def caseload(request: Request, viewer: ViewerDep) -> Response:

@@ -101,24 +101,24 @@ def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
         return response
 
     @router.get("/sign-in", response_class=HTMLResponse, include_in_schema=False, **PUBLIC)
-    def sign_in_form(request: Request, next: str = "/") -> HTMLResponse:
+    def sign_in_form(request: Request, next: str = "") -> HTMLResponse:
         """The staff sign-in page."""
-        return sign_in_page(request, next_url=_safe_next(next))
+        return sign_in_page(request, next_url=_safe_next(next, request))
 
     @router.post("/sign-in", include_in_schema=False, **PUBLIC)
     def sign_in(request: Request, username: Annotated[str, Form()],
                 password: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = "",
-                next: Annotated[str, Form()] = "/") -> Response:
+                next: Annotated[str, Form()] = "") -> Response:
         """Check the password, then set the HTTP-only session cookie."""
         expected = request.cookies.get(CSRF_COOKIE, "")
         if not expected or not secrets.compare_digest(expected, csrf_token):
             return sign_in_page(request, "Your session expired; please try again.",
-                                _safe_next(next), status.HTTP_403_FORBIDDEN)
+                                _safe_next(next, request), status.HTTP_403_FORBIDDEN)
         principal = authenticate(request, username, password)
         if principal is None:
-            return sign_in_page(request, "Wrong username or password.", _safe_next(next),
-                                status.HTTP_401_UNAUTHORIZED)
-        response = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+            return sign_in_page(request, "Wrong username or password.",
+                                _safe_next(next, request), status.HTTP_401_UNAUTHORIZED)
+        response = RedirectResponse(_safe_next(next, request), status.HTTP_303_SEE_OTHER)
         response.set_cookie(SESSION_COOKIE, issuer.issue(principal),
                             max_age=issuer.ttl_seconds, httponly=True, samesite="lax",
                             secure=settings.cookie_secure, path="/")
@@ -127,18 +127,24 @@ def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
         return response
 
     @router.post("/sign-out", include_in_schema=False, **PUBLIC)
-    def sign_out() -> Response:
+    def sign_out(request: Request) -> Response:
         """Forget the session."""
-        response = RedirectResponse("/sign-in", status.HTTP_303_SEE_OTHER)
+        response = RedirectResponse(f"{root_of(request)}/sign-in", status.HTTP_303_SEE_OTHER)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     return router
 
 
-def _safe_next(target: str) -> str:
-    """Only same-site paths: never redirect a signed-in member of staff off-site."""
+def root_of(request: Request) -> str:
+    """The path prefix the front door serves this service under ("" when reached directly)."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _safe_next(target: str, request: Request) -> str:
+    """Only same-site paths: never redirect a signed-in member of staff off-site. The default
+    is this service's own front page, under its prefix."""
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
+        return f"{root_of(request)}/"
     return target
