@@ -21,7 +21,12 @@ from clinic_shared.messaging.envelope import Envelope, EventData
 from referral import lifecycle
 from referral.assignment import refresh_entry_status
 from referral.models import Appointment, Referral, TriageEntry
-from referral.sla_records import BOOKING_SLA_HANDLERS, NOTIFY_SLA_HANDLERS, mark
+from referral.sla_records import (
+    BOOKING_SLA_HANDLERS,
+    NOTIFY_SLA_HANDLERS,
+    mark,
+    marks_for,
+)
 from referral.suggestion import DEFAULT_RULES_FILE, Answers, RuleBook, rules_from, suggest
 
 ERASED = "(erased)"
@@ -38,6 +43,7 @@ def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
     assert isinstance(data, AppointmentRequestedV1)
     suggestion = suggest(rules, Answers(reason=data.reason, after_surgery=data.after_surgery,
                                         surgery=data.surgery, body_areas=data.body_areas))
+    known = marks_for(session, data.request_id)
     session.add(
         TriageEntry(
             request_id=data.request_id,
@@ -53,7 +59,6 @@ def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
             urgent=data.urgent,
             status="new",
             requested_at=data.requested_at,
-            contact_by=data.contact_by,
             appointment_by=data.appointment_by,
             source_event_id=envelope.id,
             body_areas=list(data.body_areas),
@@ -65,6 +70,9 @@ def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
             suggested_order=list(suggestion.order),
             suggestion_rules=suggestion.rules,
             suggestion_reasons=suggestion.reasons,
+            # notify's deadline by the clinic's hours and a first contact, if either came first
+            contact_by=(known and known.contact_by) or data.contact_by,
+            contacted_at=known and known.first_contacted_at,
         )
     )
 

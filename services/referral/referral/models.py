@@ -204,6 +204,8 @@ class SlaMark(Base):
     request_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     first_contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_booked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # notify's contact-back deadline by the clinic's hours (contact.clock_started)
+    contact_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SlaBreach(Base):

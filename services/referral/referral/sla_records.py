@@ -3,17 +3,18 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from clinic_shared.consumer import Handler
 from clinic_shared.messaging.contracts import (
     AppointmentSlaBreachedV1,
+    ContactClockStartedV1,
     ContactSlaBreachedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
-from referral.models import SlaBreach, SlaMark
+from referral.models import SlaBreach, SlaMark, TriageEntry
 
 CAUSE_LENGTH = 60
 
@@ -27,6 +28,22 @@ def mark(session: Session, request_id: uuid.UUID, column: str, at: datetime) -> 
         index_elements=[SlaMark.request_id],
         set_={column: func.least(func.coalesce(current, statement.excluded[column]),
                                  statement.excluded[column])}))
+
+
+def marks_for(session: Session, request_id: uuid.UUID) -> SlaMark | None:
+    """What notify and booking said about a request before its triage entry existed."""
+    return session.scalar(select(SlaMark).where(SlaMark.request_id == request_id))
+
+
+def on_contact_clock_started(session: Session, data: EventData, _envelope: Envelope) -> None:
+    """notify set the contact-back deadline by the clinic's hours: the queue orders by it and
+    the dashboard judges by it. Kept in sla_marks too, for an entry that has not arrived yet."""
+    assert isinstance(data, ContactClockStartedV1)
+    statement = insert(SlaMark).values(request_id=data.request_id, contact_by=data.contact_by)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[SlaMark.request_id], set_={"contact_by": data.contact_by}))
+    session.execute(update(TriageEntry).where(TriageEntry.request_id == data.request_id)
+                    .values(contact_by=data.contact_by))
 
 
 def _breach(session: Session, kind: str, request_id: uuid.UUID, reference: str,
@@ -55,4 +72,6 @@ def on_appointment_breached(session: Session, data: EventData, envelope: Envelop
 
 BOOKING_SLA_HANDLERS: dict[str, Handler] = {
     AppointmentSlaBreachedV1.event_type: on_appointment_breached}
-NOTIFY_SLA_HANDLERS: dict[str, Handler] = {ContactSlaBreachedV1.event_type: on_contact_breached}
+NOTIFY_SLA_HANDLERS: dict[str, Handler] = {
+    ContactSlaBreachedV1.event_type: on_contact_breached,
+    ContactClockStartedV1.event_type: on_contact_clock_started}
