@@ -16,6 +16,7 @@ last line printed is `ratio_to_raw_chain=<ours / raw at max sustainable rate>`. 
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -261,7 +262,7 @@ class System:
 
     def run_phase(self, label: str, rate: float, count: int, connections: int = 64,
                   drain: float = 120.0) -> dict[str, Any]:
-        tag = f"{label}-{uuid.uuid4().hex[:6]}"
+        tag = re.sub(r"[^a-z0-9]", "", label.lower()) + uuid.uuid4().hex[:6]
         suffix = f"-{tag}@example.com"
         began = time.monotonic()
         gen = load(self.stack.url("booking"), "/api/appointment-requests", rate, count, tag,
@@ -284,6 +285,10 @@ def summarise(label: str, rate: float, rows: list[dict[str, Any]],
               backlog_after: dict[str, int]) -> dict[str, Any]:
     """Latency of each stage from when each request was due, and throughput per stage."""
     ok = [r for r in rows if r["status"] == 201]
+    failed = [r for r in rows if r["status"] != 201]
+    if failed:
+        print(f"{label}: first failure: {failed[0]['status']} {failed[0].get('error', '')}",
+              file=sys.stderr)
     first = min(r["due"] for r in rows)
     result: dict[str, Any] = {
         "label": label, "offered_rate": rate, "requests": len(rows), "created": len(ok),
@@ -338,6 +343,8 @@ def run_raw_chain(postgres_url: str, amqp_url: str, count: int, folder: Path,
                 stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if any(child.poll() is not None for child in children):
+                raise RuntimeError(f"the bare chain did not start: see {folder}/raw-chain.log")
             try:
                 httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
                 break
@@ -426,6 +433,8 @@ def main() -> None:
     parser.add_argument("--amqp-url", default=os.environ.get("BENCH_AMQP_URL", DEFAULT_AMQP))
     parser.add_argument("--seconds", type=float, help="seconds per fixed rate")
     parser.add_argument("--max-requests", type=int, help="requests in each flat-out phase")
+    parser.add_argument("--rates", type=lambda v: tuple(int(r) for r in v.split(",")),
+                        default=RATES, help="fixed rates, comma-separated (default 50,100,200,400)")
     parser.add_argument("--skip-focused", action="store_true",
                         help="skip slot search, booking contention, triage page and caseload")
     args = parser.parse_args()
@@ -438,8 +447,15 @@ def main() -> None:
                                "load_average_at_start": os.getloadavg(),
                                "seconds_per_rate": seconds, "flat_out_requests": flat_out}
     sys.path.insert(0, str(REPO))
+    from tests.support import stack as stack_module
     from tests.support.infra import Infra
     from tests.support.stack import Stack
+    from tests.support.waiting import wait_until
+
+    def patient_wait(condition: Callable[[], Any], timeout: float = 20.0, **kw: Any) -> Any:
+        return wait_until(condition, timeout=max(timeout, 180.0), **kw)
+
+    stack_module.wait_until = patient_wait  # a busy shared machine starts processes slowly
 
     run = uuid.uuid4().hex[:8]
     smtp = TimedSmtpServer().start()
@@ -458,7 +474,7 @@ def main() -> None:
                 system = System(stack, smtp, folder)
                 system.run_phase("warm-up", 50, 50)
                 results["ours"] = []
-                for rate in RATES:
+                for rate in args.rates:
                     phase = system.run_phase(f"ours@{rate}", rate, int(rate * seconds))
                     print_phase(phase)
                     results["ours"].append(phase)

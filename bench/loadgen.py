@@ -65,8 +65,11 @@ class Pool:
             self.freed.notify()
 
 
-async def post(pool: Pool, path: str, body: bytes) -> int:
-    conn = await pool.take()
+async def post(pool: Pool, path: str, body: bytes) -> tuple[int, str]:
+    try:
+        conn = await pool.take()
+    except OSError as exc:
+        return 0, type(exc).__name__
     reader, writer = conn
     try:
         writer.write(
@@ -81,13 +84,13 @@ async def post(pool: Pool, path: str, body: bytes) -> int:
             name, _, value = line.partition(":")
             if name.lower() == "content-length":
                 length = int(value)
-        await reader.readexactly(length)
-    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+        answer = await reader.readexactly(length)
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
         writer.close()
         await pool.give(None)
-        return 0
+        return 0, type(exc).__name__
     await pool.give(conn)
-    return status
+    return status, "" if status in (200, 201) else answer[:300].decode(errors="replace")
 
 
 async def drive(url: str, path: str, rate: float, count: int, connections: int, tag: str,
@@ -101,9 +104,12 @@ async def drive(url: str, path: str, rate: float, count: int, connections: int, 
 
     async def one(i: int, due: float) -> None:
         sent = loop.time()
-        status = await post(pool, path, request_body(tag, i))
-        out.append({"i": i, "email": email_for(tag, i), "due": due + offset,
-                    "sent": sent + offset, "done": loop.time() + offset, "status": status})
+        status, error = await post(pool, path, request_body(tag, i))
+        row = {"i": i, "email": email_for(tag, i), "due": due + offset, "sent": sent + offset,
+               "done": loop.time() + offset, "status": status}
+        if error:
+            row["error"] = error
+        out.append(row)
 
     if rate > 0:
         for i in range(count):

@@ -13,8 +13,10 @@ one wait) and marks them sent; a consumer on a quorum queue inserts a row, commi
 
 import argparse
 import asyncio
+import contextlib
 import json
 import threading
+from collections.abc import AsyncIterator
 
 import pika
 import psycopg
@@ -67,9 +69,11 @@ def api(port: int, db_url: str) -> None:
     dsn = libpq_dsn(db_url)
     pool: asyncio.Queue[psycopg.AsyncConnection] = asyncio.Queue()
 
-    async def startup() -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         for _ in range(10):
             pool.put_nowait(await psycopg.AsyncConnection.connect(dsn))
+        yield
 
     async def create(request: Request) -> JSONResponse:
         body = await request.json()
@@ -86,7 +90,7 @@ def api(port: int, db_url: str) -> None:
             pool.put_nowait(conn)
         return JSONResponse({"id": row[0]}, status_code=201)
 
-    app = Starlette(routes=[Route("/raw", create, methods=["POST"])], on_startup=[startup])
+    app = Starlette(routes=[Route("/raw", create, methods=["POST"])], lifespan=lifespan)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
