@@ -252,6 +252,15 @@ class System:
             connection.close()
         return found
 
+    def profile(self, tag: str, seconds: float) -> None:
+        """py-spy (collapsed stacks, all threads, idle excluded) of every process for a while."""
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        for name, pid in self.processes().items():
+            subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                              "--rate", "50", "--format", "raw", "--nonblocking",
+                              "--output", str(self.folder / f"profile-{tag}-{name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def add_workers(self) -> None:
         """A second worker process for each service (its own metrics port)."""
         for service in ("booking", "referral", "notify"):
@@ -261,10 +270,12 @@ class System:
             self.extra_workers.append(f"{service}-worker-2")
 
     def run_phase(self, label: str, rate: float, count: int, connections: int = 64,
-                  drain: float = 120.0) -> dict[str, Any]:
+                  drain: float = 120.0, profile: float = 0.0) -> dict[str, Any]:
         tag = re.sub(r"[^a-z0-9]", "", label.lower()) + uuid.uuid4().hex[:6]
         suffix = f"-{tag}@example.com"
         began = time.monotonic()
+        if profile:
+            self.profile(tag, profile)
         gen = load(self.stack.url("booking"), "/api/appointment-requests", rate, count, tag,
                    self.folder, connections)
         while gen.poll() is None:
@@ -435,6 +446,9 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, help="requests in each flat-out phase")
     parser.add_argument("--rates", type=lambda v: tuple(int(r) for r in v.split(",")),
                         default=RATES, help="fixed rates, comma-separated (default 50,100,200,400)")
+    parser.add_argument("--profile", type=int, default=0,
+                        help="record py-spy profiles of every process at this fixed rate")
+    parser.add_argument("--skip-raw", action="store_true", help="skip the bare chain")
     parser.add_argument("--skip-focused", action="store_true",
                         help="skip slot search, booking contention, triage page and caseload")
     args = parser.parse_args()
@@ -462,8 +476,8 @@ def main() -> None:
     try:
         with Vhost(args.amqp_url, f"bench-{run}") as amqp_url:
             print(f"bare chain (async endpoint, relay with confirms, consumer), vhost {amqp_url}")
-            results["raw_chain"] = run_raw_chain(args.postgres_url, amqp_url, flat_out, folder,
-                                                 (100,))
+            results["raw_chain"] = [] if args.skip_raw else run_raw_chain(
+                args.postgres_url, amqp_url, flat_out, folder, (100,))
             for phase in results["raw_chain"]:
                 print_phase(phase)
             stack = Stack(infra=Infra(args.postgres_url, amqp_url, "bench"), name=f"bench{run}",
@@ -475,7 +489,8 @@ def main() -> None:
                 system.run_phase("warm-up", 50, 50)
                 results["ours"] = []
                 for rate in args.rates:
-                    phase = system.run_phase(f"ours@{rate}", rate, int(rate * seconds))
+                    phase = system.run_phase(f"ours@{rate}", rate, int(rate * seconds),
+                                             profile=seconds if rate == args.profile else 0)
                     print_phase(phase)
                     results["ours"].append(phase)
                 with RssSampler(system.processes()) as rss:
@@ -498,7 +513,8 @@ def main() -> None:
 
     ours_max = results["ours"][-1]["throughput"].get("ack", 0.0)
     ours_triage_max = results["ours"][-1]["throughput"].get("triage", 0.0)
-    raw_max = results["raw_chain"][-1]["throughput"].get("consumer", 0.0)
+    raw_max = (results["raw_chain"][-1]["throughput"].get("consumer", 0.0)
+               if results["raw_chain"] else 0.0)
     scaled_max = results["scale_out"]["throughput"].get("ack", 0.0)
     results["max_sustainable"] = {"ours_ack_per_s": ours_max, "ours_triage_per_s":
                                   ours_triage_max, "raw_chain_per_s": raw_max,

@@ -5,7 +5,8 @@
 
 At a fixed rate each request is due at start + i / rate whatever happened to the earlier ones
 (wrk2-style: no coordinated omission); latency is measured from when it was due. Keep-alive
-HTTP/1.1 over asyncio streams, so the generator itself costs little CPU. One JSON line per
+HTTP/1.1 over asyncio streams, so the generator itself costs little CPU. Each request comes
+from its own client address (X-Forwarded-For), as a crowd of patients would. One JSON line per
 request: i, email, due, sent, done (epoch seconds), status.
 """
 
@@ -25,10 +26,16 @@ def email_for(tag: str, i: int) -> str:
     return f"p{i}-{tag}@example.com"
 
 
+def client_address(i: int) -> str:
+    """Patients write from their own devices: each request from another address (through the
+    front door, which passes it on in X-Forwarded-For), so per-address limits stay per patient."""
+    return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
 def request_body(tag: str, i: int) -> bytes:
-    """One appointment request, unique by its e-mail address (how the bench follows it)."""
+    """One appointment request, unique by e-mail address (how the bench follows it) and phone."""
     return json.dumps({
-        "name": "Bench Patient", "phone": "07400 900000", "email": email_for(tag, i),
+        "name": "Bench Patient", "phone": f"07400{i % 1_000_000:06d}", "email": email_for(tag, i),
         "contact_channel": "email", "mode": "virtual", "consent": True,
         "reason": "Benchmark request: lower back stiffness",
     }).encode()
@@ -65,7 +72,7 @@ class Pool:
             self.freed.notify()
 
 
-async def post(pool: Pool, path: str, body: bytes) -> tuple[int, str]:
+async def post(pool: Pool, path: str, body: bytes, client: str) -> tuple[int, str]:
     try:
         conn = await pool.take()
     except OSError as exc:
@@ -74,7 +81,8 @@ async def post(pool: Pool, path: str, body: bytes) -> tuple[int, str]:
     try:
         writer.write(
             f"POST {path} HTTP/1.1\r\nHost: {pool.host}:{pool.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            f"Content-Type: application/json\r\nX-Forwarded-For: {client}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body)
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
@@ -104,7 +112,7 @@ async def drive(url: str, path: str, rate: float, count: int, connections: int, 
 
     async def one(i: int, due: float) -> None:
         sent = loop.time()
-        status, error = await post(pool, path, request_body(tag, i))
+        status, error = await post(pool, path, request_body(tag, i), client_address(i))
         row = {"i": i, "email": email_for(tag, i), "due": due + offset, "sent": sent + offset,
                "done": loop.time() + offset, "status": status}
         if error:
