@@ -35,7 +35,7 @@ from clinic_shared.messaging.connection import (
 from clinic_shared.messaging.contracts import UnknownEventError, parse_data
 from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.messaging.topology import Topology
-from clinic_shared.metrics import CONSUME_LATENCY, CONSUMED
+from clinic_shared.metrics import CONSUME_FAILURES, CONSUME_LATENCY, CONSUMED
 from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -229,6 +229,8 @@ class EventConsumer:
             time.perf_counter() - started
         )
         CONSUMED.labels(self.service, self.subscription.queue, outcome.value).inc()
+        if outcome in (Outcome.retry, Outcome.rejected):
+            CONSUME_FAILURES.labels(self.service, self.subscription.queue, outcome.value).inc()
         if outcome is Outcome.retry:
             self._stop.wait(0.5)  # a failing handler should not spin through its retries
 

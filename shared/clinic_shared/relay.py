@@ -29,7 +29,7 @@ from clinic_shared.messaging.connection import (
     run_connected,
 )
 from clinic_shared.messaging.topology import Topology
-from clinic_shared.metrics import OUTBOX_BACKLOG, OUTBOX_FAILED, OUTBOX_PUBLISHED
+from clinic_shared.metrics import OUTBOX_FAILED, OUTBOX_PUBLISHED
 from clinic_shared.outbox import OUTBOX_CHANNEL
 from clinic_shared.pg_wakeup import PgWakeup
 from clinic_shared.settings import ServiceSettings
@@ -270,10 +270,9 @@ class OutboxRelay:
                 outcome[message.message_id] = "nacked"
 
     def backlog(self) -> int:
+        """Rows not yet published (metrics read it at scrape time: metrics.OutboxCollector)."""
         with self.engine.connect() as conn:
-            count = conn.execute(
+            return conn.execute(
                 select(func.count()).select_from(self.outbox)
                 .where(self.outbox.c.sent_at.is_(None))
             ).scalar_one()
-        OUTBOX_BACKLOG.labels(self.service).set(count)
-        return count
