@@ -253,11 +253,11 @@ class System:
         return found
 
     def profile(self, tag: str, seconds: float) -> None:
-        """py-spy (collapsed stacks, all threads, idle excluded) of every process for a while."""
+        """py-spy (collapsed stacks of the thread holding the GIL) of every process for a while."""
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         for name, pid in self.processes().items():
             subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                              "--rate", "50", "--format", "raw", "--nonblocking",
+                              "--rate", "50", "--format", "raw", "--nonblocking", "--gil",
                               "--output", str(self.folder / f"profile-{tag}-{name}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
