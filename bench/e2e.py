@@ -135,6 +135,16 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class RssSampler:
     """Peak resident memory of each named process, sampled every 0.2 s while running."""
 
@@ -253,13 +263,16 @@ class System:
         return found
 
     def profile(self, tag: str, seconds: float) -> None:
-        """py-spy (collapsed stacks of the thread holding the GIL) of every process for a while."""
+        """py-spy collapsed stacks of every process for a while: of the thread holding the GIL
+        (where the CPU goes) and of all threads (where the time goes, waits included)."""
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         for name, pid in self.processes().items():
-            subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                              "--rate", "50", "--format", "raw", "--nonblocking", "--gil",
-                              "--output", str(self.folder / f"profile-{tag}-{name}.txt")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for kind, extra in (("gil", ["--gil"]), ("wall", [])):
+                subprocess.Popen(
+                    [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                     "--rate", "50", "--format", "raw", "--nonblocking", *extra,
+                     "--output", str(self.folder / f"profile-{kind}-{tag}-{name}.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def add_workers(self) -> None:
         """A second worker process for each service (its own metrics port)."""
@@ -276,6 +289,7 @@ class System:
         began = time.monotonic()
         if profile:
             self.profile(tag, profile)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in self.processes().items()}
         gen = load(self.stack.url("booking"), "/api/appointment-requests", rate, count, tag,
                    self.folder, connections)
         while gen.poll() is None:
@@ -287,8 +301,13 @@ class System:
         wait_for(lambda: self.smtp.count(suffix), len(ok), f"{label} (acks)", began, drain)
         wait_for(lambda: self.triage_count(suffix), len(ok), f"{label} (triage)", began, 30)
         acks, triage = self.smtp.times(suffix), self.triage_times(suffix)
-        return summarise(label, rate, rows, {"triage": triage, "ack": acks},
-                         backlog_at_end, self.backlog())
+        result = summarise(label, rate, rows, {"triage": triage, "ack": acks},
+                           backlog_at_end, self.backlog())
+        created = max(result["created"], 1)
+        result["cpu_ms_per_request"] = {
+            name: (cpu_seconds(pid) - cpu_before.get(name, 0.0)) * 1000 / created
+            for name, pid in self.processes().items() if name in cpu_before}
+        return result
 
 
 def summarise(label: str, rate: float, rows: list[dict[str, Any]],
@@ -330,6 +349,10 @@ def print_phase(result: dict[str, Any]) -> None:
     busy = {k: v for k, v in result["backlog_at_end_of_load"].items() if v}
     left = {k: v for k, v in result["backlog_after_drain"].items() if v}
     print(f"  backlog at end of load: {busy or 0}; after drain: {left or 0}")
+    if "cpu_ms_per_request" in result:
+        cpu = result["cpu_ms_per_request"]
+        print(f"  CPU per request: {sum(cpu.values()):.1f} ms in all (" + ", ".join(
+            f"{name} {ms:.1f}" for name, ms in cpu.items()) + ")")
 
 
 # --- the bare chain ----------------------------------------------------------------------------
@@ -367,6 +390,9 @@ def run_raw_chain(postgres_url: str, amqp_url: str, count: int, folder: Path,
             tag = f"raw{rate}-{uuid.uuid4().hex[:6]}"
             pattern = f"%-{tag}@example.com"
             began = time.monotonic()
+            roles = dict(zip(("raw-api", "raw-relay", "raw-consumer"),
+                             (child.pid for child in children), strict=True))
+            cpu_before = {name: cpu_seconds(pid) for name, pid in roles.items()}
             gen = load(f"http://127.0.0.1:{port}", "/raw", rate, n, tag, folder, 32)
 
             def received(pattern: str = pattern) -> int:
@@ -384,7 +410,11 @@ def run_raw_chain(postgres_url: str, amqp_url: str, count: int, folder: Path,
                 times = {e: float(t) for e, t in conn.execute(text(
                     "SELECT email, extract(epoch FROM received_at) FROM raw_received "
                     "WHERE email LIKE :p"), {"p": pattern}).all()}
-            results.append(summarise(label, rate, rows, {"consumer": times}, {}, {}))
+            result = summarise(label, rate, rows, {"consumer": times}, {}, {})
+            result["cpu_ms_per_request"] = {
+                name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / max(result["created"], 1)
+                for name, pid in roles.items()}
+            results.append(result)
         sink.dispose()
     finally:
         for child in children:
@@ -422,7 +452,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         raw = [p for p in results["raw_chain"] if p["offered_rate"]]
         if stage == "triage" and raw:
             ax.plot([p["offered_rate"] for p in raw], [p["consumer"]["p99"] for p in raw],
-                    "k:", label="raw chain p99")
+                    "k*:", markersize=10, label="raw chain p99")
         ax.set_title(title)
         ax.set_xlabel("offered rate (requests/s)")
         ax.set_ylabel("ms")
