@@ -27,7 +27,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from clinic_shared.db import libpq_dsn
-from clinic_shared.relay import ConfirmedPublisher, Outgoing
 
 SOURCE_SCHEMA = """
 CREATE TABLE raw_requests (id bigserial PRIMARY KEY, email text NOT NULL, body jsonb NOT NULL,
@@ -95,6 +94,8 @@ def api(port: int, db_url: str) -> None:
 
 
 def relay(db_url: str, amqp_url: str, prefix: str) -> None:
+    from clinic_shared.relay import ConfirmedPublisher, Outgoing
+
     exchange, _ = names(prefix)
     listener = psycopg.connect(libpq_dsn(db_url), autocommit=True)
     listener.execute("LISTEN raw_outbox")
