@@ -73,32 +73,40 @@ class Pool:
 
 
 async def post(pool: Pool, path: str, body: bytes, client: str) -> tuple[int, str]:
-    try:
-        conn = await pool.take()
-    except OSError as exc:
-        return 0, type(exc).__name__
-    reader, writer = conn
-    try:
-        writer.write(
-            f"POST {path} HTTP/1.1\r\nHost: {pool.host}:{pool.port}\r\n"
-            f"Content-Type: application/json\r\nX-Forwarded-For: {client}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body)
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        answer = await reader.readexactly(length)
-    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
-        writer.close()
-        await pool.give(None)
-        return 0, type(exc).__name__
-    await pool.give(conn)
-    return status, "" if status in (200, 201) else answer[:300].decode(errors="replace")
+    """POST once; a kept-alive connection the server closed while idle is retried once, fresh
+    (the server never read the request, so nothing is sent twice)."""
+    for attempt in (1, 2):
+        try:
+            conn = await pool.take()
+        except OSError as exc:
+            return 0, type(exc).__name__
+        reader, writer = conn
+        answered = False
+        try:
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: {pool.host}:{pool.port}\r\n"
+                f"Content-Type: application/json\r\nX-Forwarded-For: {client}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            head = await reader.readuntil(b"\r\n\r\n")
+            answered = True
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            answer = await reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            writer.close()
+            await pool.give(None)
+            if attempt == 1 and not answered and isinstance(
+                    exc, (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError)):
+                continue
+            return 0, type(exc).__name__
+        await pool.give(conn)
+        return status, "" if status in (200, 201) else answer[:300].decode(errors="replace")
+    return 0, "unreachable"
 
 
 async def drive(url: str, path: str, rate: float, count: int, connections: int, tag: str,
