@@ -9,7 +9,7 @@ PYTHON ?= python3.11
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint definitions keys bench-slots bench-triage clean
+.PHONY: install run test lint definitions keys bench bench-quick bench-slots bench-triage clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,14 @@ definitions: install
 # The staff-token key pair docker compose mounts as secrets (var/keys/, git-ignored).
 keys: install
 	$(VENV)/bin/clinic keys
+
+# The end-to-end benchmark beside the bare PostgreSQL+RabbitMQ chain (README: "How fast").
+# Starts its own processes on scratch databases and a vhost of its own; never the dev stack.
+bench: install
+	$(VENV)/bin/python -m bench
+
+bench-quick: install
+	$(VENV)/bin/python -m bench --quick
 
 bench-slots: install
 	$(VENV)/bin/python -m bench.slot_search

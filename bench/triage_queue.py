@@ -76,13 +76,15 @@ def seed(url: str) -> uuid.UUID:
     return therapist_id
 
 
-def main() -> None:
-    args = arguments(__doc__, rounds=300)
-    with scratch_database(args.postgres_url, "triage", "referral") as url:
+def measure(postgres_url: str, rounds: int, show: bool = False) -> dict[str, list[float]]:
+    """Milliseconds per first page (SQL alone and through the API) and per caseload."""
+    results: dict[str, list[float]] = {}
+    with scratch_database(postgres_url, "triage", "referral") as url:
         began = time.perf_counter()
         therapist_id = seed(url)
-        print(f"seeded {ENTRIES} entries and {CASELOAD} referrals "
-              f"in {time.perf_counter() - began:.1f}s")
+        if show:
+            print(f"seeded {ENTRIES} entries and {CASELOAD} referrals "
+                  f"in {time.perf_counter() - began:.1f}s")
 
         engine = make_engine(url)
         first_page = select(TriageEntry).order_by(*QUEUE_ORDER).limit(50)
@@ -90,14 +92,15 @@ def main() -> None:
             compiled = first_page.compile(engine, compile_kwargs={"literal_binds": True})
             plan = conn.execute(text(f"EXPLAIN {compiled}")).scalars().all()
         uses_index = any("ix_triage_entries_queue" in line for line in plan)
-        print(f"queue plan uses ix_triage_entries_queue: {uses_index}")
+        if show:
+            print(f"queue plan uses ix_triage_entries_queue: {uses_index}")
         with make_session_factory(engine)() as session:
             sql_took = []
-            for _ in range(args.rounds):
+            for _ in range(rounds):
                 t0 = time.perf_counter()
                 session.scalars(first_page).all()
                 sql_took.append((time.perf_counter() - t0) * 1000)
-        print(summary("triage_queue_first_page_sql_100k", sql_took))
+        results["triage_queue_first_page_sql_100k"] = sql_took
         engine.dispose()
 
         private, public = generate_key_pair()
@@ -115,13 +118,20 @@ def main() -> None:
                     ("GET /api/therapists/{id}/caseload (200 referrals)",
                      f"/api/therapists/{therapist_id}/caseload", own, CASELOAD)):
                 took = []
-                for _ in range(args.rounds):
+                for _ in range(rounds):
                     t0 = time.perf_counter()
                     response = client.get(path, headers=headers)
                     took.append((time.perf_counter() - t0) * 1000)
                     assert response.status_code == 200, response.text
                     assert len(response.json()) == expected
-                print(summary(name, took))
+                results[name] = took
+    return results
+
+
+def main() -> None:
+    args = arguments(__doc__, rounds=300)
+    for name, millis in measure(args.postgres_url, args.rounds, show=True).items():
+        print(summary(name, millis))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ A message is handled on a worker thread so the connection's thread keeps heartbe
 however long the handler takes; the ack goes back through `add_callback_threadsafe`, the one
 thread-safe call pika offers. The event id is inserted into the inbox in the handler's own
 transaction: a redelivered event finds its id there and changes nothing.
+
+Messages that arrive together are handled together: up to `batch_size` in one transaction,
+each under its own savepoint, committed once and then acked, so a burst costs one commit
+per batch rather than one per message (a lone message still goes at once, alone).
 """
 
 import enum
@@ -35,7 +39,7 @@ from clinic_shared.messaging.connection import (
 from clinic_shared.messaging.contracts import UnknownEventError, parse_data
 from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.messaging.topology import Topology
-from clinic_shared.metrics import CONSUME_LATENCY, CONSUMED
+from clinic_shared.metrics import CONSUME_FAILURES, CONSUME_LATENCY, CONSUMED
 from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -73,6 +77,7 @@ class EventConsumer:
         topology: Topology,
         prefetch: int = 32,
         threads: int = 4,
+        batch_size: int = 16,
     ) -> None:
         self.service = service
         self.subscription = subscription
@@ -82,6 +87,7 @@ class EventConsumer:
         self.topology = topology
         self.prefetch = prefetch
         self.threads = threads
+        self.batch_size = batch_size
         self._stop = threading.Event()
 
     @classmethod
@@ -164,6 +170,93 @@ class EventConsumer:
             correlation_id_var.reset(correlation)
             causation_id_var.reset(causation)
 
+    def handle_batch(self, bodies: list[bytes], stop: threading.Event | None = None
+                     ) -> list[Outcome]:
+        """Apply several messages in one transaction: one commit instead of one each.
+
+        Each message runs under a savepoint of its own, so a handler that raises is rolled back
+        (and retried) alone while the others commit. Acks go out only after the commit. If the
+        database is unreachable the whole batch is held and tried again, as `handle` does; if
+        the commit itself fails for another reason, each message is handled on its own.
+        """
+        if len(bodies) == 1:
+            return [self.handle(bodies[0], stop)]
+        backoff = Backoff(cap=5.0)
+        while True:
+            outcomes = self._handle_batch_once(bodies)
+            if outcomes is None:
+                return [self.handle(body, stop) for body in bodies]
+            if Outcome.unavailable not in outcomes:
+                return outcomes
+            if stop is not None and stop.is_set():
+                return [Outcome.retry] * len(bodies)
+            backoff.sleep(stop or threading.Event())
+
+    def _handle_batch_once(self, bodies: list[bytes]) -> list[Outcome] | None:
+        """Outcomes in order; all `unavailable` if the database did not answer; None if the
+        shared commit failed for another reason."""
+        outcomes: list[Outcome] = []
+        processed: list[Envelope] = []
+        try:
+            with self.session_factory.begin() as session:
+                for body in bodies:
+                    outcome, envelope = self._apply_in_savepoint(session, body)
+                    outcomes.append(outcome)
+                    if outcome is Outcome.processed and envelope is not None:
+                        processed.append(envelope)
+        except DB_UNAVAILABLE as exc:
+            log.warning("consumer.database_unavailable", queue=self.subscription.queue,
+                        error=type(exc).__name__)
+            return [Outcome.unavailable] * len(bodies)
+        except Exception:
+            log.exception("consumer.batch_commit_failed", queue=self.subscription.queue)
+            return None
+        for envelope in processed:
+            correlation = correlation_id_var.set(envelope.correlation_id)
+            try:
+                log.info("consumer.processed", queue=self.subscription.queue,
+                         event_id=str(envelope.id), event_type=envelope.type)
+            finally:
+                correlation_id_var.reset(correlation)
+        return outcomes
+
+    def _apply_in_savepoint(self, session: Session, body: bytes
+                            ) -> tuple[Outcome, Envelope | None]:
+        try:
+            envelope = Envelope.model_validate_json(body)
+            data = parse_data(envelope)
+        except (pydantic.ValidationError, UnknownEventError) as exc:
+            log.error("consumer.rejected", queue=self.subscription.queue,
+                      error=type(exc).__name__)
+            return Outcome.rejected, None
+        handler = self.subscription.handlers.get(envelope.type)
+        if handler is None:
+            return Outcome.ignored, envelope
+        correlation = correlation_id_var.set(envelope.correlation_id)
+        causation = causation_id_var.set(envelope.id)
+        try:
+            with session.begin_nested():
+                first_time = session.execute(
+                    insert(self.inbox)
+                    .values(consumer=self.subscription.consumer, event_id=envelope.id,
+                            event_type=envelope.type)
+                    .on_conflict_do_nothing()
+                    .returning(self.inbox.c.event_id)
+                ).first()
+                if first_time is None:
+                    return Outcome.duplicate, envelope
+                handler(session, data, envelope)
+            return Outcome.processed, envelope
+        except DB_UNAVAILABLE:
+            raise
+        except Exception:
+            log.exception("consumer.handler_failed", queue=self.subscription.queue,
+                          event_id=str(envelope.id), event_type=envelope.type)
+            return Outcome.retry, envelope
+        finally:
+            correlation_id_var.reset(correlation)
+            causation_id_var.reset(causation)
+
     # --- the broker side ---
 
     def run(self, stop: threading.Event) -> None:
@@ -188,14 +281,17 @@ class EventConsumer:
         self.topology.declare(channel)
         channel.basic_qos(prefetch_count=self.prefetch)
         in_flight: set[int] = set()
-        on_message = functools.partial(self._on_message, connection, pool, in_flight)
+        arrived: list[tuple[int, bytes]] = []
+        on_message = functools.partial(self._on_message, in_flight, arrived)
         tag = channel.basic_consume(self.subscription.queue, on_message, auto_ack=False)
         backoff.reset()
         log.info("consumer.started", queue=self.subscription.queue)
         while not stop.is_set():
             connection.process_data_events(time_limit=0.2)
+            self._dispatch(connection, channel, pool, in_flight, arrived)
         # Stop taking new messages, let the ones in hand finish and be acked.
         channel.basic_cancel(tag)
+        self._dispatch(connection, channel, pool, in_flight, arrived)
         deadline = time.monotonic() + 30
         while in_flight and time.monotonic() < deadline:
             connection.process_data_events(time_limit=0.1)
@@ -203,47 +299,67 @@ class EventConsumer:
 
     def _on_message(
         self,
-        connection: pika.BlockingConnection,
-        pool: ThreadPoolExecutor,
         in_flight: set[int],
-        channel: BlockingChannel,
+        arrived: list[tuple[int, bytes]],
+        _channel: BlockingChannel,
         method: Basic.Deliver,
         _properties: BasicProperties,
         body: bytes,
     ) -> None:
-        tag = method.delivery_tag
-        in_flight.add(tag)
-        pool.submit(self._work, connection, channel, tag, body, in_flight)
+        in_flight.add(method.delivery_tag)
+        arrived.append((method.delivery_tag, body))
+
+    def _dispatch(
+        self,
+        connection: pika.BlockingConnection,
+        channel: BlockingChannel,
+        pool: ThreadPoolExecutor,
+        in_flight: set[int],
+        arrived: list[tuple[int, bytes]],
+    ) -> None:
+        """Hand what arrived together to the worker threads: spread over them, at most
+        `batch_size` messages (one transaction) each. A lone message goes alone, at once."""
+        if not arrived:
+            return
+        size = max(1, min(self.batch_size, -(-len(arrived) // self.threads)))
+        for start in range(0, len(arrived), size):
+            pool.submit(self._work, connection, channel, arrived[start:start + size], in_flight)
+        arrived.clear()
 
     def _work(
         self,
         connection: pika.BlockingConnection,
         channel: BlockingChannel,
-        tag: int,
-        body: bytes,
+        batch: list[tuple[int, bytes]],
         in_flight: set[int],
     ) -> None:
         started = time.perf_counter()
-        outcome = self.handle(body, self._stop)
-        CONSUME_LATENCY.labels(self.service, self.subscription.queue).observe(
-            time.perf_counter() - started
-        )
-        CONSUMED.labels(self.service, self.subscription.queue, outcome.value).inc()
-        if outcome is Outcome.retry:
+        outcomes = self.handle_batch([body for _, body in batch], self._stop)
+        took = time.perf_counter() - started
+        for outcome in outcomes:
+            CONSUME_LATENCY.labels(self.service, self.subscription.queue).observe(took)
+            CONSUMED.labels(self.service, self.subscription.queue, outcome.value).inc()
+            if outcome in (Outcome.retry, Outcome.rejected):
+                CONSUME_FAILURES.labels(self.service, self.subscription.queue,
+                                        outcome.value).inc()
+        if Outcome.retry in outcomes:
             self._stop.wait(0.5)  # a failing handler should not spin through its retries
+        settled = [(tag, outcome) for (tag, _), outcome in zip(batch, outcomes, strict=True)]
 
         def settle() -> None:
-            in_flight.discard(tag)
-            if not channel.is_open:
-                return  # the broker will redeliver; the inbox makes that harmless
-            if outcome is Outcome.retry:
-                channel.basic_nack(tag, requeue=True)
-            elif outcome is Outcome.rejected:
-                channel.basic_reject(tag, requeue=False)
-            else:
-                channel.basic_ack(tag)
+            for tag, outcome in settled:
+                in_flight.discard(tag)
+                if not channel.is_open:
+                    continue  # the broker will redeliver; the inbox makes that harmless
+                if outcome is Outcome.retry:
+                    channel.basic_nack(tag, requeue=True)
+                elif outcome is Outcome.rejected:
+                    channel.basic_reject(tag, requeue=False)
+                else:
+                    channel.basic_ack(tag)
 
         try:
             connection.add_callback_threadsafe(settle)
         except CONNECTION_ERRORS:
-            in_flight.discard(tag)
+            for tag, _ in settled:
+                in_flight.discard(tag)

@@ -46,15 +46,15 @@ def define_outbox_table(metadata: MetaData) -> Table:
 def add_event(session: Session, outbox: Table, data: EventData, source: str) -> Envelope:
     """Stage `data` for publishing in the caller's transaction; returns its envelope."""
     envelope = Envelope.wrap(data, source)
-    session.execute(
-        insert(outbox).values(
-            event_id=envelope.id,
-            event_type=envelope.type,
-            routing_key=data.routing_key,
-            payload=envelope.model_dump(mode="json"),
-            headers=envelope.headers(),
-        )
-    )
+    # A Core insert on the session's own connection and transaction: the row commits (or rolls
+    # back) with the caller's change, without the ORM's per-statement bookkeeping.
+    session.connection().execute(insert(outbox), {
+        "event_id": envelope.id,
+        "event_type": envelope.type,
+        "routing_key": data.routing_key,
+        "payload": envelope.model_dump(mode="json"),
+        "headers": envelope.headers(),
+    })
     return envelope
 
 

@@ -5,12 +5,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import uvicorn
+from prometheus_client.registry import Collector
 
 from clinic_shared.db import create_database_if_missing, make_engine, wait_for_database
 from clinic_shared.log import configure_logging, get_logger
 from clinic_shared.migrations import upgrade
 from clinic_shared.settings import ServiceSettings
-from clinic_shared.worker import Loop, run_loops
+from clinic_shared.worker import Loop, register_scrape_time_metrics, run_loops
 
 log = get_logger(__name__)
 
@@ -24,6 +25,8 @@ class ServiceDefinition:
     loops: Callable[[ServiceSettings], list[Loop]]
     migrations: str  # Alembic script location, "package:folder"
     seed: Callable[[ServiceSettings], None] | None = None
+    # the service's own gauges read at scrape time (e.g. booking's SLA figures)
+    collectors: Callable[[ServiceSettings], list[Collector]] | None = None
 
 
 def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
@@ -47,6 +50,9 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
                     log_config=None, access_log=False, proxy_headers=True,
                     root_path=settings.root_path)
     elif args.command == "worker":
+        if settings.worker_metrics_port:
+            register_scrape_time_metrics(
+                settings, service.collectors(settings) if service.collectors else [])
         run_loops(service.loops(settings), settings.worker_metrics_port)
     elif args.command == "migrate":
         if args.create_database and create_database_if_missing(settings.database_url):

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import start_http_server
+from prometheus_client.registry import Collector
 
 from clinic_shared.log import get_logger
 from clinic_shared.runtime import freeze_startup_heap
+from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -45,6 +47,36 @@ def run_loops(loops: list[Loop], metrics_port: int | None, stop: threading.Event
     for thread in threads:
         thread.join(timeout=35)
     log.info("worker.stopped")
+
+
+def register_scrape_time_metrics(settings: ServiceSettings,
+                                 extra: list[Collector] | None = None) -> None:
+    """The gauges read at scrape time for this service's worker: outbox backlog and age of the
+    oldest unsent row (database), its dead-letter queues' depth (broker), and `extra`."""
+    from clinic_shared.db import make_engine
+    from clinic_shared.messaging.connection import connect
+    from clinic_shared.messaging.topology import Topology
+    from clinic_shared.metrics import DeadLetterCollector, OutboxCollector, register_once
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    topology = Topology(settings.amqp_prefix)
+    dead_letter_queues = [topology.dead_letter_queue(q)
+                          for q in topology.queues_of(settings.service_name)]
+
+    def dead_letter_counts() -> dict[str, int]:
+        connection = connect(settings.amqp_url, name=f"{settings.service_name}-metrics")
+        try:
+            channel = connection.channel()
+            return {queue.removeprefix(topology.prefix):
+                    channel.queue_declare(queue, passive=True).method.message_count
+                    for queue in dead_letter_queues}
+        finally:
+            connection.close()
+
+    register_once(OutboxCollector(settings.service_name, engine))
+    register_once(DeadLetterCollector(dead_letter_counts))
+    for collector in extra or []:
+        register_once(collector)
 
 
 def _guarded(loop: Loop, stop: threading.Event) -> Callable[[], None]:

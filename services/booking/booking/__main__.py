@@ -3,6 +3,7 @@
 import sys
 
 from booking.erasure import erase_main
+from booking.metrics import collectors
 from booking.seed import seed
 from booking.settings import BookingSettings
 from booking.worker import build_loops
@@ -16,6 +17,7 @@ SERVICE = ServiceDefinition(
     loops=build_loops,
     migrations="booking:migrations",
     seed=seed,
+    collectors=collectors,
 )
 
 if __name__ == "__main__":
