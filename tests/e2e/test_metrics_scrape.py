@@ -3,6 +3,7 @@
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from booking.sla_clock import BREACH_CAUSES
 from tests.e2e.helpers import submit, triage_entry_id
 from tests.support.stack import SERVICES, Stack
 from tests.support.waiting import wait_until
@@ -61,7 +62,7 @@ def test_booking_worker_exports_its_sla_figures(stack: Stack) -> None:
     ratio = value(found, "booking_sla_booked_within_24h_ratio")
     assert ratio is not None and 0.0 <= ratio <= 1.0
     assert value(found, "booking_sla_requests", state="open") >= 1
-    for cause in ("urgent_clinic_call", "not_contacted", "booked_late", "not_booked"):
+    for cause in (*BREACH_CAUSES, "unknown"):
         assert value(found, "booking_sla_breaches", cause=cause) is not None, cause
 
 

@@ -48,7 +48,8 @@ def test_sla_share_and_breaches_by_cause(migrated_database):
     now = datetime.now(UTC)
 
     def request(n: int, due_in_hours: float, booked_after_hours: float | None = None,
-                contacted: bool = True, urgent: bool = False) -> dict:
+                contacted: bool = True, urgent: bool = False,
+                breach: str | None = None) -> dict:
         created = now + timedelta(hours=due_in_hours - 24)
         return {"reference": f"SLA-{n:04d}", "name": "Test", "email": f"t{n}@example.org",
                 "contact_channel": "email",
@@ -57,15 +58,18 @@ def test_sla_share_and_breaches_by_cause(migrated_database):
                 "appointment_by": created + timedelta(hours=24),
                 "contacted_at": created + timedelta(minutes=20) if contacted else None,
                 "booked_at": (created + timedelta(hours=booked_after_hours)
-                              if booked_after_hours is not None else None)}
+                              if booked_after_hours is not None else None),
+                # what the clock recorded when it raised the breach ("" = before causes were)
+                "sla_breached_at": created + timedelta(hours=24) if breach is not None else None,
+                "sla_breach_cause": breach or None}
 
     with engine.begin() as conn:
         conn.execute(insert(AppointmentRequest), [
             request(1, -10, booked_after_hours=5),  # booked in time
             request(2, -10, booked_after_hours=6),  # booked in time
-            request(3, -10, booked_after_hours=30),  # booked late
-            request(4, -2, contacted=False),  # never reached
-            request(5, -2, urgent=True),  # the clinic's call
+            request(3, -10, booked_after_hours=30, breach="offer_not_taken"),  # booked late
+            request(4, -2, contacted=False, breach="never_contacted"),
+            request(5, -2, urgent=True, breach=""),  # breached before causes were recorded
             request(6, 12),  # still open
         ])
     found = scrape(SlaCollector(engine))
@@ -73,10 +77,10 @@ def test_sla_share_and_breaches_by_cause(migrated_database):
     assert found[("booking_sla_requests", (("state", "open"),))] == 1
     assert found[("booking_sla_requests", (("state", "booked_in_time"),))] == 2
     assert found[("booking_sla_requests", (("state", "breached_unbooked"),))] == 2
-    assert found[("booking_sla_breaches", (("cause", "booked_late"),))] == 1
-    assert found[("booking_sla_breaches", (("cause", "not_contacted"),))] == 1
-    assert found[("booking_sla_breaches", (("cause", "urgent_clinic_call"),))] == 1
-    assert found[("booking_sla_breaches", (("cause", "not_booked"),))] == 0
+    assert found[("booking_sla_breaches", (("cause", "offer_not_taken"),))] == 1
+    assert found[("booking_sla_breaches", (("cause", "never_contacted"),))] == 1
+    assert found[("booking_sla_breaches", (("cause", "unknown"),))] == 1
+    assert found[("booking_sla_breaches", (("cause", "no_slot_in_promise"),))] == 0
     engine.dispose()
 
 

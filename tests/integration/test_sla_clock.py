@@ -173,6 +173,10 @@ def test_a_breach_says_why_the_promise_broke(sessions, settings):
 
     causes = {envelope["data"]["request_id"]: envelope["data"]["cause"]
               for _, envelope in events(sessions, BREACHED)}
+    with sessions() as session:
+        stored = dict(session.execute(select(AppointmentRequest.id,
+                                             AppointmentRequest.sla_breach_cause)).all())
+    assert {str(k): v for k, v in stored.items()} == causes  # kept for the metrics
     assert causes == {str(never_contacted.id): "never_contacted",
                       str(not_assigned.id): "no_therapist_assigned",
                       str(no_slot.id): "no_slot_in_promise",

@@ -4,7 +4,7 @@ Over requests made in the last `WINDOW_DAYS` days (cancelled and erased ones lef
 `booking_sla_booked_within_24h_ratio` is the share booked by their deadline among those whose
 outcome is known (booked, or past the deadline); `booking_sla_requests{state}` counts open,
 booked in time, booked late and unbooked past the deadline; `booking_sla_breaches{cause}`
-counts the broken promises by why they broke.
+counts the broken promises by the cause the clock recorded when it raised the breach.
 """
 
 from collections.abc import Iterator
@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 
 from booking.settings import BookingSettings
+from booking.sla_clock import BREACH_CAUSES
 from clinic_shared.db import make_engine
 from clinic_shared.log import get_logger
 from clinic_shared.settings import ServiceSettings
@@ -21,9 +22,9 @@ from clinic_shared.settings import ServiceSettings
 log = get_logger(__name__)
 
 WINDOW_DAYS = 30
-# Why a promise broke, first match wins: urgent requests are the clinic's call to make, a
-# patient never reached could not book, a late booking still happened, else none was made.
-BREACH_CAUSES = ("urgent_clinic_call", "not_contacted", "booked_late", "not_booked")
+# Breaches by the cause the clock recorded when it raised them (sla_clock.BREACH_CAUSES);
+# "unknown" for any breach recorded before causes were.
+CAUSES = (*BREACH_CAUSES, "unknown")
 SLA_STATE = text(f"""
 SELECT
   CASE
@@ -33,12 +34,8 @@ SELECT
     ELSE 'open'
   END AS state,
   CASE
-    WHEN booked_at IS NOT NULL AND booked_at <= appointment_by THEN NULL
-    WHEN booked_at IS NULL AND appointment_by > now() THEN NULL
-    WHEN urgent THEN 'urgent_clinic_call'
-    WHEN contacted_at IS NULL THEN 'not_contacted'
-    WHEN booked_at IS NOT NULL THEN 'booked_late'
-    ELSE 'not_booked'
+    WHEN sla_breached_at IS NULL THEN NULL
+    ELSE coalesce(sla_breach_cause, 'unknown')
   END AS cause,
   count(*)
 FROM appointment_requests
@@ -71,7 +68,7 @@ class SlaCollector(Collector):
         by_state = {state: sum(n for (s, _), n in counts.items() if s == state)
                     for state in STATES}
         by_cause = {cause: sum(n for (_, c), n in counts.items() if c == cause)
-                    for cause in BREACH_CAUSES}
+                    for cause in CAUSES}
         decided = by_state["booked_in_time"] + by_state["booked_late"] + \
             by_state["breached_unbooked"]
         ratio = GaugeMetricFamily(
@@ -88,7 +85,7 @@ class SlaCollector(Collector):
             ratio.add_metric([], by_state["booked_in_time"] / decided if decided else 1.0)
             for state in STATES:
                 states.add_metric([state], by_state[state])
-            for cause in BREACH_CAUSES:
+            for cause in CAUSES:
                 breaches.add_metric([cause], by_cause[cause])
         yield from (ratio, states, breaches)
 

@@ -88,6 +88,7 @@ class AppointmentRequest(Base):
     contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sla_at_risk_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sla_breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sla_breach_cause: Mapped[str | None] = mapped_column(String(40))  # sla_clock.BREACH_CAUSES
 
 
 class Clinic(Base):

@@ -34,9 +34,6 @@ DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeoutError)
 SLA_EVENTS = Counter(
     "booking_sla_events_raised_total", "24-hour SLA events raised by the clock", ["kind"]
 )
-SLA_BREACHES = Counter(
-    "booking_sla_breaches_total", "24-hour promises broken, by cause", ["cause"]
-)
 
 
 # Why a 24-hour promise broke, first match wins (what a clinic lead groups breaches by):
@@ -130,9 +127,13 @@ class SlaClock:
             if at_risk_ids:
                 session.execute(update(r).where(r.id.in_(at_risk_ids))
                                 .values(sla_at_risk_at=func.now()))
-            if breached_ids:
-                session.execute(update(r).where(r.id.in_(breached_ids))
-                                .values(sla_breached_at=func.now()))
+            by_cause: dict[str, list[uuid.UUID]] = {}
+            for row in rows:
+                if row.id in breached_ids:
+                    by_cause.setdefault(breach_cause(row), []).append(row.id)
+            for cause, ids in by_cause.items():
+                session.execute(update(r).where(r.id.in_(ids))
+                                .values(sla_breached_at=func.now(), sla_breach_cause=cause))
             for row in rows:
                 self._stage(session, row, row.id in at_risk_ids, row.id in breached_ids)
         # Logged after commit: only what really happened, and no personal data.
@@ -145,9 +146,6 @@ class SlaClock:
                             urgent=row.urgent, cause=breach_cause(row))
         SLA_EVENTS.labels("at_risk").inc(len(at_risk_ids))
         SLA_EVENTS.labels("breached").inc(len(breached_ids))
-        for row in rows:
-            if row.id in breached_ids:
-                SLA_BREACHES.labels(breach_cause(row)).inc()
         return len(rows), len(at_risk_ids), len(breached_ids)
 
     @staticmethod
