@@ -69,6 +69,9 @@ def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_
                            booked_by=booked_by, idempotency_key=idempotency_key)
         except SlotTaken as taken:
             flight.gone = taken.therapist_busy
+            # the time may have gone to this very request, retried while it was being booked
+            if idempotency_key and (existing := _by_key(sessions, idempotency_key)) is not None:
+                return existing, False
             raise
         flight.gone = booked[1]
         return booked
