@@ -15,6 +15,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 from sqlalchemy import Engine, Table, func, select, update
 
+from clinic_shared import faults
 from clinic_shared.db import libpq_dsn
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import (
@@ -146,6 +147,7 @@ class OutboxRelay:
                     broken = exc
                     break
             if confirmed:
+                faults.crash_point(faults.RELAY_AFTER_CONFIRM)
                 conn.execute(update(t).where(t.c.id.in_(confirmed)).values(sent_at=func.now()))
             for row_id, reason in refused:
                 attempts = next(r.attempts for r in rows if r.id == row_id) + 1

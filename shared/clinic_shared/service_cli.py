@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from clinic_shared import faults
 from clinic_shared.db import create_database_if_missing, make_engine, wait_for_database
 from clinic_shared.log import configure_logging, get_logger
 from clinic_shared.migrations import upgrade
@@ -47,6 +48,7 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
                     log_config=None, access_log=False, proxy_headers=True,
                     root_path=settings.root_path)
     elif args.command == "worker":
+        faults.arm(settings.fault_points)
         run_loops(service.loops(settings), settings.worker_metrics_port)
     elif args.command == "migrate":
         if args.create_database and create_database_if_missing(settings.database_url):
