@@ -108,13 +108,15 @@ def dead_lettered(stack: FaultStack) -> int:
 
 
 def account(fault: str, accountant: Accountant, stack: FaultStack, load: Load,
-            fault_ended: float, note: str = "", timeout: float = 90) -> Tally:
+            fault_ended: float, note: str | Callable[[], str] = "", timeout: float = 120
+            ) -> Tally:
     """Settle, record the figures for the table, and assert nothing lost or duplicated."""
     dead_before = dead_lettered(stack)
     tally, recovered = accountant.settle(
         load, fault_ended, timeout=timeout,
         drained=queues_drained(stack.infra.amqp_url, stack.topology.prefix))
     dead = dead_lettered(stack) - dead_before
+    note = note() if callable(note) else note
     ROWS.append(Row(fault, tally.submitted, tally.triaged, tally.acknowledged, len(tally.lost),
                     len(tally.duplicated), tally.resent, recovered,
                     note + (f"; {dead} dead-lettered" if dead else "")))

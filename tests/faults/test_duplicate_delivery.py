@@ -1,0 +1,63 @@
+"""Fault 6: the same event delivered five times across two consumers at once."""
+
+import threading
+
+import pika
+import pytest
+from sqlalchemy import text
+
+from tests.faults.conftest import account, new_load, now
+
+pytestmark = pytest.mark.faults
+
+COPIES = 4  # on top of the relay's own publish: five deliveries of each event
+
+
+def test_five_deliveries_across_two_consumers_apply_once(stack, accountant):
+    stack.spawn("referral-worker-2", "referral", "worker", WORKER_METRICS_PORT="0")
+    stack.spawn("notify-worker-2", "notify", "worker", WORKER_METRICS_PORT="0")
+    load = new_load(stack).start()
+    copied: set[str] = set()
+    done = threading.Event()
+
+    def republish() -> None:
+        """Publish each request's event again, COPIES times, as soon as it is in the outbox."""
+        connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
+        channel = connection.channel()
+        channel.confirm_delivery()
+        try:
+            while not done.is_set() or len(copied) < load.count:
+                with stack.engines["booking"].connect() as conn:
+                    rows = conn.execute(text(
+                        "SELECT event_id, routing_key, payload::text, headers FROM "
+                        "outbox_messages WHERE event_type = 'appointment.requested'")).all()
+                fresh = [r for r in rows if str(r.event_id) not in copied]
+                for row in fresh:
+                    for _ in range(COPIES):
+                        channel.basic_publish(
+                            stack.topology.exchange, row.routing_key, row[2].encode(),
+                            pika.BasicProperties(content_type="application/json",
+                                                 delivery_mode=2, message_id=str(row.event_id),
+                                                 headers=row.headers), mandatory=True)
+                    copied.add(str(row.event_id))
+                if not fresh:
+                    done.wait(0.1)
+        finally:
+            connection.close()
+
+    publisher = threading.Thread(target=republish, daemon=True)
+    publisher.start()
+    load.join()
+    done.set()
+    publisher.join(timeout=60)
+    assert len(copied) >= load.count
+    ended = now()
+    try:
+        account("6 five deliveries, two consumers each", accountant, stack, load, ended,
+                note=f"{COPIES * len(copied)} extra copies")
+    finally:
+        for name in ("referral-worker-2", "notify-worker-2"):
+            process = stack.process(name)
+            process.terminate()
+            process.wait(timeout=40)
+            stack.processes.remove((name, process))
