@@ -6,6 +6,7 @@ leaves the row unsent; it is published again and the consumers' inbox drops the 
 """
 
 import json
+import logging
 import threading
 from datetime import timedelta
 from typing import Self
@@ -33,6 +34,17 @@ from clinic_shared.settings import ServiceSettings
 log = get_logger(__name__)
 
 RETRY_DELAY_CAP = timedelta(minutes=5)
+
+
+class _DropReturnedBodies(logging.Filter):
+    """pika logs a returned message with the first 255 bytes of its body (a patient's name and
+    reason for an appointment request); the relay logs the refusal itself, by outbox id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Published message was returned")
+
+
+logging.getLogger("pika.adapters.blocking_connection").addFilter(_DropReturnedBodies())
 
 
 class OutboxRelay:

@@ -1,6 +1,7 @@
 """Fault 7: a missing binding makes publishes unroutable: mandatory returns keep rows unsent."""
 
 import pika
+import pika.exceptions
 import pytest
 from sqlalchemy import text
 
@@ -53,3 +54,19 @@ def test_unroutable_requests_stay_in_the_outbox_until_the_binding_returns(stack,
     ended = now()
     account("7 unroutable publish (binding removed)", accountant, stack, load, ended,
             note="all 200 returned unroutable, kept unsent, then sent")
+
+
+def test_a_returned_message_body_is_never_logged(infra, topology, caplog):
+    """pika logs returned bodies itself; the relay's filter keeps patients' words out."""
+    import clinic_shared.relay  # noqa: F401  (installs the filter)
+
+    connection = pika.BlockingConnection(pika.URLParameters(infra.amqp_url))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    try:
+        with caplog.at_level("DEBUG"), pytest.raises(pika.exceptions.UnroutableError):
+            channel.basic_publish(topology.exchange, "nobody.listens.here",
+                                  b'{"reason": "Sore knee on stairs"}', mandatory=True)
+    finally:
+        connection.close()
+    assert "Sore knee" not in caplog.text
