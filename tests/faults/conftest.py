@@ -7,6 +7,7 @@ it again before it ends. Each test accounts only for the requests it submitted.
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -117,6 +118,10 @@ def account(fault: str, accountant: Accountant, stack: FaultStack, load: Load,
         drained=queues_drained(stack.infra.amqp_url, stack.topology.prefix))
     dead = dead_lettered(stack) - dead_before
     note = note() if callable(note) else note
+    if load.replayed:
+        first = Counter(seen[0] for seen in load.replayed)
+        note += (f"; {len(load.replayed)} stored though the first answer was "
+                 f"{dict(first)} (retry replayed by Idempotency-Key)")
     ROWS.append(Row(fault, tally.submitted, tally.triaged, tally.acknowledged, len(tally.lost),
                     len(tally.duplicated), tally.resent, recovered,
                     note + (f"; {dead} dead-lettered" if dead else "")))

@@ -1,7 +1,9 @@
 """Appointment requests in flight: N patients submit at once and retry as a browser would.
 
 Each request carries its own Idempotency-Key, so a retry after a cut connection or a 503 can
-never make a second request; a request counts as submitted once booking answered 201.
+never make a second request; a request counts as submitted once booking answered 201, or 200
+to a retry (the first attempt was stored but its answer never arrived: `replayed` keeps what
+that first attempt saw).
 """
 
 import threading
@@ -34,6 +36,7 @@ class Load:
     refused: list[str] = field(default_factory=list)  # 4xx and other answers a retry won't mend
     statuses: Counter[str] = field(default_factory=Counter)  # every answer or error seen
     unavailable_bodies: list[str] = field(default_factory=list)  # what a 503 said
+    replayed: list[list[str]] = field(default_factory=list)  # earlier answers of 200s
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -82,15 +85,21 @@ class Load:
         give_up = time.monotonic() + self.deadline
         pause = threading.Event()
         delay = 0.05
+        seen: list[str] = []
         while time.monotonic() < give_up:
             try:
                 response = client.post(self.url, json=body, headers=headers)
             except httpx.HTTPError as exc:
                 self._count(type(exc).__name__)
+                seen.append(type(exc).__name__)
             else:
                 self._count(str(response.status_code))
-                if response.status_code == 201:
+                seen.append(str(response.status_code))
+                replay = response.status_code == 200 and len(seen) > 1
+                if response.status_code == 201 or replay:
                     with self._lock:
+                        if replay:
+                            self.replayed.append(seen[:-1])
                         self.submitted.append(Submitted(response.json()["id"], str(body["email"]),
                                                         time.monotonic()))
                     return
