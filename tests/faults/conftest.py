@@ -66,6 +66,7 @@ def fault_stack(infra: Infra, run_id: str, fault_smtp: SmtpServer,
 @pytest.fixture
 def stack(fault_stack: FaultStack) -> Iterator[FaultStack]:
     """The fault stack, checked whole again after the test (every process running)."""
+    fault_stack.dead_at_start = dead_lettered(fault_stack)
     yield fault_stack
     if fault_stack.proxy is not None:
         fault_stack.proxy.unblock()
@@ -109,14 +110,13 @@ def dead_lettered(stack: FaultStack) -> int:
 
 
 def account(fault: str, accountant: Accountant, stack: FaultStack, load: Load,
-            fault_ended: float, note: str | Callable[[], str] = "", timeout: float = 120
-            ) -> Tally:
+            fault_ended: float, note: str | Callable[[], str] = "", timeout: float = 120,
+            dead_letters_expected: int = 0) -> Tally:
     """Settle, record the figures for the table, and assert nothing lost or duplicated."""
-    dead_before = dead_lettered(stack)
     tally, recovered = accountant.settle(
         load, fault_ended, timeout=timeout,
         drained=queues_drained(stack.infra.amqp_url, stack.topology.prefix))
-    dead = dead_lettered(stack) - dead_before
+    dead = dead_lettered(stack) - stack.dead_at_start
     note = note() if callable(note) else note
     if load.replayed:
         first = Counter(seen[0] for seen in load.replayed)
@@ -128,6 +128,7 @@ def account(fault: str, accountant: Accountant, stack: FaultStack, load: Load,
     assert tally.lost == [], f"{fault}: lost {tally.lost[:5]}"
     assert tally.duplicated == [], f"{fault}: duplicated {tally.duplicated[:5]}"
     assert tally.submitted == load.count
+    assert dead == dead_letters_expected, f"{fault}: {dead} message(s) dead-lettered"
     return tally
 
 

@@ -17,6 +17,7 @@ from tests.support.waiting import wait_until
 @dataclass
 class FaultStack(Stack):
     pg_proxy: TcpProxy | None = None
+    dead_at_start: int = 0  # dead-lettered messages when the current test began
 
     def start(self) -> "FaultStack":
         url = make_url(self.infra.postgres_url)
