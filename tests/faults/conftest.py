@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pika
 import pytest
+from sqlalchemy import text
 
 from clinic_shared.dead_letters import dead_letter_counts
 from clinic_shared.messaging.topology import QUEUES
@@ -26,12 +27,14 @@ from tests.support.smtp_server import SmtpServer
 REQUESTS = 200
 ROWS: list[Row] = []
 
-FAST_LOOPS = {"SLA_CHECK_INTERVAL": "0.5", "OUTBOX_POLL_INTERVAL": "0.5"}
+# Quick clocks; two handler threads per consumer: PostgreSQL's connections are shared with
+# every other test run on this machine (max_connections is often 100).
+STACK_ENV = {"SLA_CHECK_INTERVAL": "0.5", "OUTBOX_POLL_INTERVAL": "0.5", "CONSUMER_THREADS": "2"}
 
 
 def start_fault_stack(infra: Infra, name: str, logs: Path, smtp: SmtpServer) -> FaultStack:
     stack = FaultStack(infra=infra, name=name, logs=logs, smtp=smtp, through_proxy=True,
-                       extra_env=dict(FAST_LOOPS))
+                       extra_env=dict(STACK_ENV))
     try:
         return stack.start()  # type: ignore[return-value]
     except BaseException:
@@ -54,9 +57,11 @@ def fault_smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fault_stack(infra: Infra, run_id: str, fault_smtp: SmtpServer,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    """Started by the first test that needs it (after test_broker_restart.py, whose own stack
+    is gone by then), stopped when the fault suite ends."""
     running = start_fault_stack(infra, f"{run_id}f", tmp_path_factory.mktemp("faults"),
                                 fault_smtp)
     yield running
@@ -103,6 +108,12 @@ def queues_drained(amqp_url: str, prefix: str) -> Callable[[], bool]:
             connection.close()
 
     return check
+
+
+def unsent(stack: FaultStack) -> int:
+    with stack.engines["booking"].connect() as conn:
+        return conn.execute(text(
+            "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL")).scalar_one()
 
 
 def dead_lettered(stack: FaultStack) -> int:

@@ -2,7 +2,7 @@
 
 Never the shared broker: the suite starts a private node of its own (support/rabbit_node.py)
 and runs a second stack on it. Skipped, saying why, where that node cannot start or the run
-was pointed at another broker (TEST_AMQP_URL); the proxy half (test_broker_cut.py) always runs.
+was pointed at another broker (TEST_AMQP_URL); the proxy half (test_connection_cut.py) always runs.
 """
 
 import os
@@ -10,8 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.conftest import account, new_load, now, start_fault_stack, stop_fault_stack
-from tests.faults.test_broker_cut import unsent
+from tests.faults.conftest import (
+    account,
+    new_load,
+    now,
+    start_fault_stack,
+    stop_fault_stack,
+    unsent,
+)
 from tests.support.accounting import Accountant
 from tests.support.fault_stack import FaultStack
 from tests.support.infra import Infra

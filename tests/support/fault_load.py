@@ -30,7 +30,7 @@ class Submitted:
 class Load:
     url: str  # booking's POST /api/appointment-requests
     count: int = 200
-    concurrency: int = 12
+    concurrency: int = 8
     deadline: float = 120.0  # per request, retries included
     submitted: list[Submitted] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # 4xx and other answers a retry won't mend

@@ -1,18 +1,11 @@
 """Fault 1 (proxy half): the broker connection cut mid-run by a TCP proxy the test controls."""
 
 import pytest
-from sqlalchemy import text
 
-from tests.faults.conftest import account, new_load, now
+from tests.faults.conftest import account, new_load, now, unsent
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.faults
-
-
-def unsent(stack) -> int:
-    with stack.engines["booking"].connect() as conn:
-        return conn.execute(text(
-            "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL")).scalar_one()
 
 
 def test_broker_connection_cut_mid_load_loses_nothing(stack, accountant):
