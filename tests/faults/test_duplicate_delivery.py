@@ -4,9 +4,9 @@ import threading
 
 import pika
 import pytest
-from sqlalchemy import text
 
-from tests.faults.conftest import account, new_load, now
+from tests.faults.conftest import account, new_load, now, read
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -16,6 +16,8 @@ COPIES = 4  # on top of the relay's own publish: five deliveries of each event
 def test_five_deliveries_across_two_consumers_apply_once(stack, accountant):
     stack.spawn("referral-worker-2", "referral", "worker", WORKER_METRICS_PORT="0")
     stack.spawn("notify-worker-2", "notify", "worker", WORKER_METRICS_PORT="0")
+    [(start,)] = wait_until(lambda: read(stack, "booking", "SELECT coalesce(max(id), 0) "
+                                         "FROM outbox_messages"), message="the outbox's end")
     load = new_load(stack).start()
     copied: set[str] = set()
     done = threading.Event()
@@ -26,11 +28,11 @@ def test_five_deliveries_across_two_consumers_apply_once(stack, accountant):
         channel = connection.channel()
         channel.confirm_delivery()
         try:
-            while not done.is_set() or len(copied) < load.count:
-                with stack.engines["booking"].connect() as conn:
-                    rows = conn.execute(text(
-                        "SELECT event_id, routing_key, payload::text, headers FROM "
-                        "outbox_messages WHERE event_type = 'appointment.requested'")).all()
+            while not done.is_set() or len(copied) < load.count:  # this test's requests
+                rows = read(stack, "booking",
+                            "SELECT event_id, routing_key, payload::text, headers FROM "
+                            "outbox_messages WHERE event_type = 'appointment.requested' "
+                            "AND id > :start", start=start) or []
                 fresh = [r for r in rows if str(r.event_id) not in copied]
                 for row in fresh:
                     for _ in range(COPIES):

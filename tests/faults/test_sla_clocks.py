@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from clinic_shared.faults import SLA_CLOCK_AFTER_CLAIM
-from tests.faults.conftest import account, new_load, now
+from tests.faults.conftest import account, new_load, now, read
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.faults
@@ -43,12 +43,10 @@ def test_two_clocks_one_killed_mid_claim_raise_each_event_once(stack, accountant
     ended = now()
 
     def raised() -> list:
-        with stack.engines["booking"].connect() as conn:
-            return conn.execute(text(RAISED), {"ids": ids}).all()
+        return read(stack, "booking", RAISED, ids=ids) or []
 
     def alerted() -> list:
-        with stack.engines["notify"].connect() as conn:
-            return conn.execute(text(ALERTED), {"ids": ids}).all()
+        return read(stack, "notify", ALERTED, ids=ids) or []
 
     try:
         wait_until(lambda: len(raised()) == 2 * len(ids), timeout=90,

@@ -3,10 +3,9 @@
 import pika
 import pika.exceptions
 import pytest
-from sqlalchemy import text
 
 from clinic_shared.messaging.topology import QUEUES
-from tests.faults.conftest import account, new_load, now
+from tests.faults.conftest import account, new_load, now, read
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.faults
@@ -34,21 +33,22 @@ def test_unroutable_requests_stay_in_the_outbox_until_the_binding_returns(stack,
     try:
         load = new_load(stack).start().join()
 
-        def refused() -> tuple[int, int]:
-            with stack.engines["booking"].connect() as conn:
-                return tuple(conn.execute(text(
-                    "SELECT count(*) FILTER (WHERE last_error = 'unroutable' AND attempts > 0), "
-                    "count(*) FILTER (WHERE sent_at IS NOT NULL) FROM outbox_messages "
-                    "WHERE event_type = 'appointment.requested' "
-                    "AND payload->'data'->>'request_id' = ANY(:ids)"), {"ids": load.ids}).one())
+        def refused() -> tuple[int, int] | None:
+            """(rows refused as unroutable, rows marked sent) of this test's requests."""
+            rows = read(stack, "booking",
+                        "SELECT count(*) FILTER (WHERE last_error = 'unroutable' AND attempts > 0),"
+                        " count(*) FILTER (WHERE sent_at IS NOT NULL) FROM outbox_messages "
+                        "WHERE event_type = 'appointment.requested' "
+                        "AND payload->'data'->>'request_id' = ANY(:ids)", ids=load.ids)
+            return None if rows is None else tuple(rows[0])
 
-        wait_until(lambda: refused()[0] == load.count, timeout=30,
-                   message="every request's publish to come back unroutable")
-        assert refused()[1] == 0, "an unroutable publish was marked sent"
-        with stack.engines["referral"].connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM triage_entries WHERE request_id = "
-                                     "ANY(CAST(:ids AS uuid[]))"), {"ids": load.ids}
-                                ).scalar_one() == 0
+        counts = wait_until(lambda: (c := refused()) is not None and c[0] == load.count and c,
+                            timeout=30, message="every request's publish to come back unroutable")
+        assert counts[1] == 0, "an unroutable publish was marked sent"
+        triaged = wait_until(lambda: read(stack, "referral", "SELECT count(*) FROM triage_entries "
+                                          "WHERE request_id = ANY(CAST(:ids AS uuid[]))",
+                                          ids=load.ids), message="a count of triage entries")
+        assert triaged[0][0] == 0
     finally:
         _bindings(stack, bind=True)
     ended = now()
