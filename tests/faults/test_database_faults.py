@@ -7,7 +7,7 @@ import pytest
 from tests.faults.conftest import account, new_load, now
 from tests.support.waiting import wait_until
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+pytestmark = pytest.mark.faults
 
 
 def test_database_cut_and_restarted_mid_load_loses_nothing(stack, accountant):

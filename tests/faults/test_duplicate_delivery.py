@@ -8,7 +8,7 @@ import pytest
 from tests.faults.conftest import account, new_load, now, read
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 COPIES = 4  # on top of the relay's own publish: five deliveries of each event
 

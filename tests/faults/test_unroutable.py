@@ -28,6 +28,7 @@ def _bindings(stack, bind: bool) -> None:
         connection.close()
 
 
+@pytest.mark.slow  # the relay's retry backoff (2, 4, 8 s ...) sets its pace
 def test_unroutable_requests_stay_in_the_outbox_until_the_binding_returns(stack, accountant):
     _bindings(stack, bind=False)
     try:
