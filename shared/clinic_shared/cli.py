@@ -1,4 +1,5 @@
-"""`clinic`: the operator's command. Run everything locally, migrate, seed, export broker topology.
+"""`clinic`: the operator's command. Run everything locally, migrate, seed, export broker topology,
+reconcile the services.
 
 It starts services as separate processes (`python -m <service> ...`) and never imports their
 code, so it stays on the shared side of the service boundaries.
@@ -14,6 +15,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from clinic_shared.auth.keys import ensure_local_key_pair
@@ -21,6 +23,7 @@ from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.dead_letters import dead_letter_counts, inspect, redrive
 from clinic_shared.messaging.topology import Topology
+from clinic_shared.reconcile import database_urls, reconcile, render
 from clinic_shared.settings import ServiceSettings
 
 
@@ -157,6 +160,14 @@ def main(argv: list[str] | None = None) -> None:
     dead_cmd.add_argument("--redrive", action="store_true",
                           help="send the queue's messages back where they died")
     dead_cmd.add_argument("--limit", type=int, default=50)
+    reconcile_cmd = commands.add_parser(
+        "reconcile", help="requests without a triage entry or an acknowledgement (read-only; "
+        "every service's *_DATABASE_URL)")
+    reconcile_cmd.add_argument("--grace-minutes", type=float, default=15,
+                               help="ignore requests younger than this (default 15)")
+    reconcile_cmd.add_argument("--since-days", type=int, default=30)
+    reconcile_cmd.add_argument("--limit", type=int, default=50,
+                               help="references listed per kind (counts are always whole)")
     topology_cmd = commands.add_parser("topology", help="print the broker definitions (JSON)")
     topology_cmd.add_argument("--prefix", default="")
     args = parser.parse_args(argv)
@@ -188,6 +199,11 @@ def main(argv: list[str] | None = None) -> None:
             for letter in inspect(settings.amqp_url, args.queue, args.limit):
                 print(f"{letter.message_id}  {letter.event_type}  {letter.reason}  "
                       f"deliveries={letter.deliveries}  from={letter.from_queue}")
+    elif args.command == "reconcile":
+        report = reconcile(database_urls(), timedelta(minutes=args.grace_minutes),
+                           args.since_days)
+        print(render(report, args.limit))
+        sys.exit(0 if report.clean else 1)
     elif args.command == "topology":
         print(json.dumps(Topology(args.prefix).definitions(), indent=2))
 

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic_shared import faults
 from clinic_shared.correlation import causation_id_var, correlation_id_var
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import (
@@ -155,6 +156,7 @@ class EventConsumer:
                 if first_time is None:
                     return Outcome.duplicate
                 handler(session, data, envelope)
+            faults.crash_point(faults.CONSUMER_AFTER_COMMIT)
             log.info("consumer.processed", queue=self.subscription.queue,
                      event_id=str(envelope.id), event_type=envelope.type)
             return Outcome.processed
@@ -211,6 +213,8 @@ class EventConsumer:
         except Exception:
             log.exception("consumer.batch_commit_failed", queue=self.subscription.queue)
             return None
+        if processed:
+            faults.crash_point(faults.CONSUMER_AFTER_COMMIT)
         for envelope in processed:
             correlation = correlation_id_var.set(envelope.correlation_id)
             try:

@@ -6,6 +6,7 @@ leaves the row unsent; it is published again and the consumers' inbox drops the 
 """
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel
 from sqlalchemy import Engine, Row, Table, func, select, update
 
+from clinic_shared import faults
 from clinic_shared.db import libpq_dsn
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import (
@@ -116,6 +118,17 @@ class ConfirmedPublisher:
                 self.outcome[message_id] = "unroutable"
             else:
                 self.outcome[message_id] = None
+
+
+class _DropReturnedBodies(logging.Filter):
+    """pika logs a returned message with the first 255 bytes of its body (a patient's name and
+    reason for an appointment request); the relay logs the refusal itself, by outbox id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Published message was returned")
+
+
+logging.getLogger("pika.adapters.blocking_connection").addFilter(_DropReturnedBodies())
 
 
 class OutboxRelay:
@@ -222,6 +235,7 @@ class OutboxRelay:
             refused = [(row, outcome[str(row.event_id)]) for row in rows
                        if outcome.get(str(row.event_id)) is not None]
             if confirmed:
+                faults.crash_point(faults.RELAY_AFTER_CONFIRM)
                 conn.execute(update(t).where(t.c.id.in_(confirmed)).values(sent_at=func.now()))
             for row, reason in refused:
                 attempts = row.attempts + 1

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import uvicorn
 from prometheus_client.registry import Collector
 
+from clinic_shared import faults
 from clinic_shared.db import create_database_if_missing, make_engine, wait_for_database
 from clinic_shared.log import configure_logging, get_logger
 from clinic_shared.migrations import upgrade
@@ -50,6 +51,7 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
                     log_config=None, access_log=False, proxy_headers=True,
                     root_path=settings.root_path)
     elif args.command == "worker":
+        faults.arm(settings.fault_points)
         if settings.worker_metrics_port:
             register_scrape_time_metrics(
                 settings, service.collectors(settings) if service.collectors else [])

@@ -64,6 +64,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     worker_metrics_port: int = 9100
+    # Crash points for the fault suite (clinic_shared/faults.py); refused in production.
+    fault_points: str = ""
 
     @property
     def cors_origins(self) -> list[str]:
@@ -107,6 +109,8 @@ class ServiceSettings(BaseSettings):
         elif len(secret) < 32:
             problems.append("SECRET_KEY must be at least 32 characters")
         if self.environment is Environment.production:
+            if self.fault_points:
+                problems.append("FAULT_POINTS is for the fault suite only")
             if "guest:guest@" in self.amqp_url:
                 problems.append("AMQP_URL uses the default guest account")
             if not (self.auth_public_key or self.auth_jwks_url

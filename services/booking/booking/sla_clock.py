@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from booking.models import AppointmentRequest, SlotOfferRow, outbox
 from booking.settings import BookingSettings
+from clinic_shared import faults
 from clinic_shared.correlation import causation_id_var, correlation_id_var
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import AppointmentSlaAtRiskV1, AppointmentSlaBreachedV1
@@ -120,6 +121,8 @@ class SlaClock:
             rows = session.execute(
                 due_requests(self.settings.sla_at_risk_minutes, self.batch_size)
             ).all()
+            if rows:
+                faults.crash_point(faults.SLA_CLOCK_AFTER_CLAIM)
             at_risk_ids = {row.id for row in rows if row.sla_at_risk_at is None}
             breached_ids = {row.id for row in rows
                             if row.sla_breached_at is None and row.past_deadline}
