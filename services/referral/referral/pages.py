@@ -212,8 +212,8 @@ def pages_router(sessions: sessionmaker[Session],
             .order_by(Appointment.starts_at)).all()
         booked_with = {a.therapist_id for a in booked}
         wanted = booked_with | {r.therapist_id for r in referrals if r.therapist_id}
-        names = dict(session.execute(select(Therapist.id, Therapist.name)
-                                     .where(Therapist.id.in_(wanted))).tuples().all())
+        names = {therapist_id: name for therapist_id, name in session.execute(
+            select(Therapist.id, Therapist.name).where(Therapist.id.in_(wanted)))}
         return {"entry": entry, "referrals": referrals, "therapist_names": names,
                 "ranked": ranked, "appointments": booked, "booked_with": booked_with}
 
