@@ -130,7 +130,9 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
     async def database_down(_request: Request, exc: Exception) -> JSONResponse:
         log.warning("api.database_unavailable", error=type(exc).__name__)
         return JSONResponse(
-            {"detail": "The database is unavailable; nothing was saved. Please try again shortly."},
+            {"detail": "The database is unavailable, so this may not have been saved. Please "
+                       "try again shortly: a retry with the same Idempotency-Key is never "
+                       "applied twice."},
             status_code=503,
             headers={"Retry-After": "5"},
         )
