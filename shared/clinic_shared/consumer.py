@@ -146,14 +146,7 @@ class EventConsumer:
         causation = causation_id_var.set(envelope.id)
         try:
             with self.session_factory.begin() as session:
-                first_time = session.execute(
-                    insert(self.inbox)
-                    .values(consumer=self.subscription.consumer, event_id=envelope.id,
-                            event_type=envelope.type)
-                    .on_conflict_do_nothing()
-                    .returning(self.inbox.c.event_id)
-                ).first()
-                if first_time is None:
+                if not self._first_time(session, envelope):
                     return Outcome.duplicate
                 handler(session, data, envelope)
             faults.crash_point(faults.CONSUMER_AFTER_COMMIT)
@@ -171,6 +164,17 @@ class EventConsumer:
         finally:
             correlation_id_var.reset(correlation)
             causation_id_var.reset(causation)
+
+    def _first_time(self, session: Session, envelope: Envelope) -> bool:
+        """Record the event id in the inbox, in the caller's transaction; False when it was
+        there already (a redelivery or a duplicate publish: the effect must not run again)."""
+        return session.execute(
+            insert(self.inbox)
+            .values(consumer=self.subscription.consumer, event_id=envelope.id,
+                    event_type=envelope.type)
+            .on_conflict_do_nothing()
+            .returning(self.inbox.c.event_id)
+        ).first() is not None
 
     def handle_batch(self, bodies: list[bytes], stop: threading.Event | None = None
                      ) -> list[Outcome]:
@@ -240,14 +244,7 @@ class EventConsumer:
         causation = causation_id_var.set(envelope.id)
         try:
             with session.begin_nested():
-                first_time = session.execute(
-                    insert(self.inbox)
-                    .values(consumer=self.subscription.consumer, event_id=envelope.id,
-                            event_type=envelope.type)
-                    .on_conflict_do_nothing()
-                    .returning(self.inbox.c.event_id)
-                ).first()
-                if first_time is None:
+                if not self._first_time(session, envelope):
                     return Outcome.duplicate, envelope
                 handler(session, data, envelope)
             return Outcome.processed, envelope
