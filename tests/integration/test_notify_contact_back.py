@@ -77,16 +77,36 @@ def events(sessions) -> list[str]:
             .order_by(outbox.c.id)).all())
 
 
-def test_the_deadline_is_announced_so_booking_and_referral_show_the_same_one(sessions,
-                                                                              settings):
-    request = add_request(sessions, settings, "email")
+def clock_started_payloads(sessions) -> list[dict]:
     with sessions() as session:
-        [payload] = session.scalars(select(outbox.c.payload).where(
-            outbox.c.event_type == "contact.clock_started")).all()
-        clock = session.get(ContactClock, request.request_id)
-    assert payload["data"]["request_id"] == str(request.request_id)
-    assert datetime.fromisoformat(payload["data"]["contact_by"]) == clock.contact_by
-    assert payload["data"]["clock_mode"] == "always"
+        return list(session.scalars(select(outbox.c.payload).where(
+            outbox.c.event_type == "contact.clock_started")).all())
+
+
+def test_a_deadline_moved_by_opening_hours_is_announced_to_booking_and_referral(
+        sessions, settings, tmp_path):
+    closed_weekends = settings.model_copy(
+        update={"contact_hours_file": write_hours(tmp_path, "opening_hours")})
+    saturday_noon = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    data = AppointmentRequestedV1(
+        request_id=uuid.uuid4(), reference="RSAT0001", name="Bert Example",
+        email="bert@example.org", contact_channel="email", mode="virtual", reason="Sore knee",
+        requested_at=saturday_noon, contact_by=saturday_noon + timedelta(hours=1),
+        appointment_by=saturday_noon + timedelta(hours=24))
+    with sessions.begin() as session:
+        on_appointment_requested(session, data, Envelope.wrap(data, "booking"), closed_weekends)
+    [payload] = clock_started_payloads(sessions)
+    monday_ten = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # GMT: opens 09:00, + 1 hour
+    assert payload["data"]["request_id"] == str(data.request_id)
+    assert datetime.fromisoformat(payload["data"]["contact_by"]) == monday_ten
+    assert payload["data"]["clock_mode"] == "opening_hours"
+    with sessions() as session:
+        assert session.get_one(ContactClock, data.request_id).contact_by == monday_ten
+
+
+def test_a_deadline_the_clinics_hours_leave_alone_is_not_announced(sessions, settings):
+    add_request(sessions, settings, "email")  # the 24/7 mode: booking's hour stands
+    assert clock_started_payloads(sessions) == []
 
 
 def test_reception_logs_a_personal_email_to_a_patient_who_chose_email(sessions, settings,

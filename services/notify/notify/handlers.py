@@ -125,9 +125,10 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
         contact_by=contact_by, at_risk_due=min(warn.contact_by, contact_by),
         channel=data.contact_channel, requested_at=data.requested_at,
         started_at=plan.started_at, hours_key=plan.hours_key, clock_mode=plan.mode))
-    add_event(session, outbox, ContactClockStartedV1(
-        request_id=data.request_id, reference=data.reference, contact_by=contact_by,
-        started_at=plan.started_at, clock_mode=plan.mode), source="notify")
+    if contact_by != data.contact_by:  # booking and referral hold the plain hour until told
+        add_event(session, outbox, ContactClockStartedV1(
+            request_id=data.request_id, reference=data.reference, contact_by=contact_by,
+            started_at=plan.started_at, clock_mode=plan.mode), source="notify")
     session.add(RequestContact(
         request_id=data.request_id, reference=data.reference, name=data.name,
         contact_channel=data.contact_channel, email=data.email, phone=data.phone,
