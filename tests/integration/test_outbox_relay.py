@@ -115,6 +115,15 @@ def test_relay_wakes_on_commit_without_waiting_for_its_poll(booking_db, infra, t
     assert len(ids) == 1, "the relay only polls every 60 s here: it must have been woken"
 
 
+def assert_left_unsent_for_later(engine: Engine) -> None:
+    """The one unroutable row stays unsent, says why, and waits before its next attempt."""
+    [row] = unsent(engine)
+    assert row.routing_key == "nobody.listens.here"
+    assert row.last_error == "unroutable"
+    assert row.attempts == 1
+    assert row.available_at > datetime.now(UTC)
+
+
 def test_unroutable_event_stays_unsent_and_is_retried_later(booking_db, infra, topology):
     stage(booking_db, [NobodyListensV1(n=1), requested(2)])
     relay = relay_for(booking_db, infra, topology)
@@ -125,8 +134,4 @@ def test_unroutable_event_stays_unsent_and_is_retried_later(booking_db, infra, t
         assert relay.publish_batch(channel) == 1
     finally:
         connection.close()
-    [row] = unsent(booking_db)
-    assert row.routing_key == "nobody.listens.here"
-    assert row.last_error == "unroutable"
-    assert row.attempts == 1
-    assert row.available_at > datetime.now(UTC)
+    assert_left_unsent_for_later(booking_db)
