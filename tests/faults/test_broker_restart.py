@@ -55,7 +55,9 @@ def test_broker_node_stopped_and_started_mid_load_loses_nothing(node, node_stack
     try:
         load = new_load(stack).start()
         load.wait_accepted(50)
+        load.pause()  # stopping the node takes seconds: the rest of the load must meet it
         node.stop_app()
+        load.resume()
         wait_until(lambda: unsent(stack) >= 40, timeout=60,
                    message="requests waiting in the outbox while the broker is stopped")
         node.start_app()

@@ -26,6 +26,11 @@ class Submitted:
     accepted_at: float
 
 
+def _set(event: threading.Event) -> threading.Event:
+    event.set()
+    return event
+
+
 @dataclass
 class Load:
     url: str  # booking's POST /api/appointment-requests
@@ -38,6 +43,7 @@ class Load:
     unavailable_bodies: list[str] = field(default_factory=list)  # what a 503 said
     replayed: list[list[str]] = field(default_factory=list)  # earlier answers of 200s
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _go: threading.Event = field(default_factory=lambda: _set(threading.Event()))
     _next: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -54,6 +60,14 @@ class Load:
 
         wait_until(lambda: len(self.submitted) >= at_least, timeout=timeout,
                    message=f"{at_least} accepted requests (seen {dict(self.statuses)})")
+
+    def pause(self) -> None:
+        """Send no new request (those in flight finish) until `resume`: a fault that takes a
+        while to put in (stopping a broker node) then meets the rest of the load."""
+        self._go.clear()
+
+    def resume(self) -> None:
+        self._go.set()
 
     def join(self) -> "Load":
         for thread in self._threads:
@@ -76,7 +90,7 @@ class Load:
 
     def _worker(self) -> None:
         with httpx.Client(timeout=10) as client:
-            while self._take():
+            while self._go.wait() and self._take():
                 self._one(client)
 
     def _one(self, client: httpx.Client) -> None:
