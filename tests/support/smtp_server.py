@@ -40,10 +40,11 @@ class _Handler:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    def __init__(self, *, smtputf8: bool = True) -> None:
         self.port = free_port()
         self._handler = _Handler()
-        self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port,
+                                      enable_SMTPUTF8=smtputf8)
 
     def start(self) -> "SmtpServer":
         self._controller.start()

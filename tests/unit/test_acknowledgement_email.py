@@ -1,6 +1,7 @@
 """The acknowledgement e-mail: reference, next step in London time, no clinical detail."""
 
 import uuid
+from email.message import EmailMessage
 
 from notify.messages import MessageRenderer
 from notify.models import Notification
@@ -16,8 +17,9 @@ def acknowledgement(contact_by: str, name: str = "Bert Example") -> Notification
     )
 
 
-def render(notification: Notification):
-    return MessageRenderer(NotifySettings(clinic_name="Moorgate Physio")).email(notification)
+def render(notification: Notification) -> EmailMessage:
+    renderer = MessageRenderer(NotifySettings(clinic_name="Moorgate Physio"))
+    return renderer.email(notification).parsed()
 
 
 def test_email_has_reference_clinic_and_fixed_message_id() -> None:

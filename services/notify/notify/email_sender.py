@@ -2,8 +2,8 @@
 
 import smtplib
 import ssl
-from email.message import EmailMessage
 
+from notify.messages import OutgoingMail
 from notify.settings import NotifySettings
 
 
@@ -19,7 +19,7 @@ class SmtpSender:
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
 
-    def send(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    def send(self, messages: list[OutgoingMail]) -> list[Exception | None]:
         """Send over one SMTP session; per message, None or the error it met."""
         host, port = self.settings.smtp_endpoint
         results: list[Exception | None] = []
@@ -40,9 +40,14 @@ class SmtpSender:
         return results
 
     @staticmethod
-    def _send_one(smtp: smtplib.SMTP, message: EmailMessage) -> Exception | None:
+    def _send_one(smtp: smtplib.SMTP, mail: OutgoingMail) -> Exception | None:
+        options: list[str] = []
+        if mail.international:
+            if not smtp.has_extn("smtputf8"):
+                return PermanentDeliveryError("the server takes no non-ASCII address (SMTPUTF8)")
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
         try:
-            smtp.send_message(message)
+            smtp.sendmail(mail.sender, [mail.recipient], mail.data, mail_options=options)
             return None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]

@@ -38,7 +38,7 @@ def start_sink(settings: NotifySettings) -> Controller | None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     mailbox.Maildir(folder, create=True)  # makes cur/ new/ tmp/
     controller = Controller(MaildirHandler(folder), hostname=settings.mail_sink_host,
-                            port=settings.mail_sink_port)
+                            port=settings.mail_sink_port, enable_SMTPUTF8=True)
     try:
         controller.start()
     except (OSError, RuntimeError) as exc:

@@ -1,8 +1,22 @@
-"""Rendering notifications from the clinic's editable Jinja2 templates."""
+"""Rendering notifications from the clinic's editable Jinja2 templates.
 
+E-mails are put together with the stdlib's `email.mime` classes (the compat32 API) and turned
+into the bytes SMTP sends right here, once. The newer `EmailMessage` API parses every header it
+is given through its header registry, which cost ~4 ms per message, ten times the rest.
+"""
+
+import email
+from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import formatdate
+from email import policy
+from email.charset import QP, Charset
+from email.generator import BytesGenerator
+from email.header import Header
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formatdate, parseaddr
+from io import BytesIO
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -16,6 +30,29 @@ from notify.settings import NotifySettings
 TEMPLATES = Path(__file__).parent / "templates"
 LONDON = ZoneInfo("Europe/London")
 CHANNEL_PHRASES = {"email": "e-mail", "sms": "text message", "phone": "phone"}
+UTF8 = Charset("utf-8")
+UTF8.header_encoding = QP  # readable subjects in raw mail: =?utf-8?q?...?=
+UTF8.body_encoding = QP
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One e-mail as it goes over SMTP: envelope sender and recipient, and the message bytes."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+    @property
+    def international(self) -> bool:
+        """A non-ASCII address needs the server's SMTPUTF8 extension."""
+        return not (self.sender.isascii() and self.recipient.isascii())
+
+    def parsed(self) -> EmailMessage:
+        """The message as a mail client reads it."""
+        parsed = email.message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
 
 
 def _environment(folder: Path) -> Environment:
@@ -56,23 +93,44 @@ class MessageRenderer:
             self.context(notification))
         return " ".join(text.split())
 
-    def email(self, notification: Notification) -> EmailMessage:
-        """A multipart (plain text + HTML) e-mail with a Message-ID fixed by the notification."""
+    def email(self, notification: Notification) -> OutgoingMail:
+        """A multipart (plain text + HTML) e-mail with a Message-ID fixed by the notification;
+        appointment e-mails carry their calendar invites as attachments."""
         ctx = self.context(notification)
         kind = notification.kind
-        message = EmailMessage()
-        message["Subject"] = self.env.get_template(f"{kind}.subject.j2").render(ctx).strip()
+        body = MIMEMultipart("alternative")
+        body.attach(MIMEText(self.env.get_template(f"{kind}.txt.j2").render(ctx), "plain", UTF8))
+        body.attach(MIMEText(self.env.get_template(f"{kind}.html.j2").render(ctx), "html", UTF8))
+        invites = self._invites(notification, ctx)
+        message = body
+        if invites:
+            message = MIMEMultipart("mixed")
+            message.attach(body)
+            for invite in invites:
+                message.attach(invite)
+        subject = self.env.get_template(f"{kind}.subject.j2").render(ctx).strip()
+        message["Subject"] = subject if subject.isascii() else Header(subject, UTF8)
         message["From"] = self.settings.mail_from
         message["To"] = notification.recipient
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = f"<{notification.id}@notify.clinic>"
         message["X-Clinic-Reference"] = notification.reference
-        message.set_content(self.env.get_template(f"{kind}.txt.j2").render(ctx))
-        message.add_alternative(self.env.get_template(f"{kind}.html.j2").render(ctx),
-                                subtype="html")
+        mail = OutgoingMail(parseaddr(self.settings.mail_from)[1], notification.recipient,
+                            _flatten(message))
+        if mail.international:  # the stdlib writes UTF-8 headers only through its newer API
+            parsed = mail.parsed()
+            del parsed["To"]
+            parsed["To"] = notification.recipient
+            data = parsed.as_bytes(policy=policy.SMTPUTF8)
+            return OutgoingMail(mail.sender, mail.recipient, data)
+        return mail
+
+    def _invites(self, notification: Notification, ctx: dict[str, Any]) -> list[Message]:
+        """The .ics parts of an appointment e-mail (none for other kinds)."""
         starts_at = datetime.fromisoformat(ctx["starts_at"]) if "starts_at" in ctx else None
         ends_at = datetime.fromisoformat(ctx["ends_at"]) if "ends_at" in ctx else None
-        for filename, method, appointment_id, previous in _invites(kind, ctx):
+        parts: list[Message] = []
+        for filename, method, appointment_id, previous in _invites(notification.kind, ctx):
             assert starts_at is not None and ends_at is not None
             start, end = starts_at, ends_at
             if previous:  # the old time of a reschedule, same length
@@ -83,9 +141,19 @@ class MessageRenderer:
                 clinic_name=self.settings.clinic_name, organizer_email=self.settings.clinic_email,
                 therapist_name=ctx.get("therapist_name"), place=ctx.get("place"),
                 reference=notification.reference)
-            message.add_attachment(ics, maintype="text", subtype="calendar",
-                                   params={"method": method}, filename=filename)
-        return message
+            part = MIMEText(ics.decode("utf-8"), "calendar", UTF8)
+            part.set_param("method", method)
+            part.add_header("Content-Disposition", "attachment", filename=filename)
+            parts.append(part)
+        return parts
+
+
+def _flatten(message: Message) -> bytes:
+    """The message's bytes with CRLF line ends, as SMTP carries them."""
+    out = BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=policy.compat32.clone(linesep="\r\n")
+                   ).flatten(message)
+    return out.getvalue()
 
 
 Invite = tuple[str, Literal["REQUEST", "CANCEL"], str, bool]

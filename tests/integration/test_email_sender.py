@@ -1,0 +1,79 @@
+"""notify's e-mail over a real SMTP conversation: what the server is handed is what a mail
+client shows, for plain and non-ASCII addresses alike."""
+
+import uuid
+
+from notify.email_sender import PermanentDeliveryError, SmtpSender
+from notify.messages import MessageRenderer
+from notify.models import Notification
+from notify.settings import NotifySettings
+from tests.support.smtp_server import SmtpServer
+
+
+def settings_for(server: SmtpServer) -> NotifySettings:
+    return NotifySettings(_env_file=None, smtp_host="127.0.0.1", smtp_port=server.port,
+                          smtp_starttls=False, clinic_name="Moorgate Physio",
+                          mail_from="Moorgate Physio <hello@moorgate.example>")
+
+
+def acknowledgement(recipient: str, name: str = "Zoë Brontë") -> Notification:
+    return Notification(
+        id=uuid.uuid4(), event_id=uuid.uuid4(), kind="request_acknowledgement",
+        channel="email", recipient=recipient, reference="K7P-4MXQ",
+        context={"name": name, "reference": "K7P-4MXQ",
+                 "contact_by": "2026-11-23T09:00:00+00:00", "contact_channel": "email",
+                 "manage_url": "https://clinic.example/my-request/abc"},
+    )
+
+
+def test_acknowledgement_reaches_the_server_as_a_mail_client_shows_it() -> None:
+    server = SmtpServer().start()
+    try:
+        settings = settings_for(server)
+        notification = acknowledgement("zoe@example.org")
+        [error] = SmtpSender(settings).send([MessageRenderer(settings).email(notification)])
+        assert error is None
+        [mail] = server.to("zoe@example.org")
+    finally:
+        server.stop()
+    message = mail.message
+    assert message["Subject"] == "We have your request (K7P-4MXQ) \N{EN DASH} Moorgate Physio"
+    assert message["From"] == "Moorgate Physio <hello@moorgate.example>"
+    assert message["To"] == "zoe@example.org"
+    assert message["Message-ID"] == f"<{notification.id}@notify.clinic>"
+    assert message["X-Clinic-Reference"] == "K7P-4MXQ"
+    assert message["Date"] is not None
+    assert "Dear Zoë Brontë" in mail.text  # non-ASCII text survives the transfer encoding
+    assert "09:00 on Monday 23 November" in mail.text
+    assert "https://clinic.example/my-request/abc" in mail.html
+
+
+def test_non_ascii_address_is_delivered_with_smtputf8() -> None:
+    server = SmtpServer().start()
+    try:
+        settings = settings_for(server)
+        [error] = SmtpSender(settings).send(
+            [MessageRenderer(settings).email(acknowledgement("zoë@exämple.org"))])
+        assert error is None
+        [mail] = server.to("zoë@exämple.org")
+    finally:
+        server.stop()
+    assert mail.message["To"] == "zoë@exämple.org"
+    assert "K7P-4MXQ" in mail.text
+
+
+def test_server_without_smtputf8_refuses_only_the_non_ascii_address_for_good() -> None:
+    server = SmtpServer(smtputf8=False).start()
+    try:
+        settings = settings_for(server)
+        renderer = MessageRenderer(settings)
+        errors = SmtpSender(settings).send([
+            renderer.email(acknowledgement("zoë@exämple.org")),
+            renderer.email(acknowledgement("ada@example.org", name="Ada")),
+        ])
+        delivered = [r for m in server.messages() for r in m.recipients]
+    finally:
+        server.stop()
+    assert isinstance(errors[0], PermanentDeliveryError)
+    assert errors[1] is None
+    assert delivered == ["ada@example.org"]
