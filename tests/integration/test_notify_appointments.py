@@ -135,6 +135,21 @@ def test_new_request_alerts_reception_without_symptoms(sessions, settings, smtp_
     assert "111" not in ack.text
 
 
+def test_only_what_the_patient_was_sent_is_announced(sessions, settings, smtp_server):
+    req = request(sessions, settings)
+    send_all(sessions, settings)
+
+    [ack] = rows(sessions, request_id=req.request_id, kind="request_acknowledgement")
+    [alert] = rows(sessions, request_id=req.request_id, kind="new_request_alert")
+    assert ack.status == "sent" and alert.status == "sent" and alert.sent_at is not None
+    with sessions() as session:
+        announced = {e.payload["data"]["notification_id"]
+                     for e in session.execute(select(outbox)).all()
+                     if e.event_type == "notification.sent"}
+    assert str(ack.id) in announced
+    assert str(alert.id) not in announced  # a staff alert is notify's own business
+
+
 def test_urgent_request_alerts_lead_and_tells_patient_to_seek_urgent_care(
         sessions, settings, smtp_server, gateway):
     email_req = request(sessions, settings, urgent=True, red_flags=("bladder_bowel",))

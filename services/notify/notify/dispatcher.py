@@ -19,8 +19,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,6 +47,8 @@ log = get_logger(__name__)
 BATCH = 20
 LONDON = ZoneInfo("Europe/London")
 FALLBACK_ALERT = "delivery_fallback_alert"
+
+Attempt = tuple[Notification, Exception | None, str | None]  # what was tried, error, provider ref
 
 
 class DailyCapReached(PermanentDeliveryError):
@@ -90,46 +92,61 @@ class _Dispatcher:
     def dispatch_batch(self) -> int:
         raise NotImplementedError
 
-    def _record(self, session: Session, notification: Notification, error: Exception | None
-                ) -> None:
+    def _record(self, session: Session, attempts: list[Attempt]) -> None:
+        """Write what became of each attempt: the notification's state, a delivery attempt row
+        and, for a final outcome, its event. A few statements for the whole batch, not the
+        ORM's unit of work per row. Staff alerts stage no `notification.sent`: no service acts
+        on them, and notify's own rows keep their delivery; failures are told either way."""
         now = datetime.now(UTC)
-        notification.attempts += 1
-        if error is None:
-            notification.status = "sent"
-            notification.sent_at = now
-            outcome = "sent"
-        elif isinstance(error, DailyCapReached):
-            notification.status = "capped"
-            outcome = "capped"
-        elif isinstance(error, PermanentDeliveryError):
-            notification.status = "failed"
-            outcome = "failed"
-        elif notification.attempts >= self.settings.max_attempts:
-            notification.status = "gave_up"
-            outcome = "gave_up"
-        else:
-            delay = random.uniform(0, min(300.0, 2.0 * 2**notification.attempts))
-            notification.next_attempt_at = now + timedelta(seconds=delay)
-            outcome = "retry"
-        notification.last_error = None if error is None else str(error)[:500]
-        session.add(DeliveryAttempt(notification_id=notification.id, outcome=outcome,
-                                    detail=notification.last_error))
-        if outcome == "sent":
-            add_event(session, outbox, NotificationSentV1(
-                notification_id=notification.id, request_id=notification.request_id,
-                kind=notification.kind, channel=notification.channel,  # type: ignore[arg-type]
-                sent_at=now), source="notify")
-        elif outcome != "retry":
-            add_event(session, outbox, NotificationFailedV1(
-                notification_id=notification.id, request_id=notification.request_id,
-                kind=notification.kind, channel=notification.channel,  # type: ignore[arg-type]
-                reason=outcome if error is None else str(error)[:200], failed_at=now),
-                source="notify")
-            if outcome == "failed":
+        changes: list[dict[str, object]] = []
+        tries: list[dict[str, object]] = []
+        for notification, error, provider_ref in attempts:
+            outcome = self._outcome(notification, error)
+            detail = None if error is None else str(error)[:500]
+            change: dict[str, object] = {
+                "id": notification.id, "attempts": notification.attempts + 1,
+                "status": notification.status if outcome == "retry" else outcome,
+                "sent_at": now if outcome == "sent" else notification.sent_at,
+                "next_attempt_at": notification.next_attempt_at, "last_error": detail,
+                "provider_ref": provider_ref or notification.provider_ref}
+            if outcome == "retry":
+                delay = random.uniform(0, min(300.0, 2.0 * 2 ** (notification.attempts + 1)))
+                change["next_attempt_at"] = now + timedelta(seconds=delay)
+            changes.append(change)
+            tries.append({"notification_id": notification.id, "outcome": outcome,
+                          "detail": detail})
+            if outcome == "sent" and notification.kind in PATIENT_KINDS:
+                add_event(session, outbox, NotificationSentV1(
+                    notification_id=notification.id, request_id=notification.request_id,
+                    kind=notification.kind, channel=notification.channel,  # type: ignore[arg-type]
+                    sent_at=now), source="notify")
+            elif outcome not in ("sent", "retry"):
+                add_event(session, outbox, NotificationFailedV1(
+                    notification_id=notification.id, request_id=notification.request_id,
+                    kind=notification.kind, channel=notification.channel,  # type: ignore[arg-type]
+                    reason=outcome if error is None else str(error)[:200], failed_at=now),
+                    source="notify")
+            log.info("dispatch.attempt", notification_id=str(notification.id),
+                     channel=notification.channel, reference=notification.reference,
+                     outcome=outcome)
+        if not changes:
+            return
+        session.execute(update(Notification), changes)  # by primary key, one statement
+        session.execute(insert(DeliveryAttempt), tries)
+        for (notification, _, _), change in zip(attempts, changes, strict=True):
+            if change["status"] == "failed":
                 self._fall_back(session, notification)
-        log.info("dispatch.attempt", notification_id=str(notification.id),
-                 channel=notification.channel, reference=notification.reference, outcome=outcome)
 
+    def _outcome(self, notification: Notification, error: Exception | None) -> str:
+        if error is None:
+            return "sent"
+        if isinstance(error, DailyCapReached):
+            return "capped"
+        if isinstance(error, PermanentDeliveryError):
+            return "failed"
+        if notification.attempts + 1 >= self.settings.max_attempts:
+            return "gave_up"
+        return "retry"
 
     def _fall_back(self, session: Session, failed: Notification) -> None:
         """Owe the message on the patient's other channel and tell reception (see top)."""
@@ -154,7 +171,7 @@ class _Dispatcher:
                                  "failed_channel": failed.channel,
                                  "fallback_channel": address[0] if address else None},
                      "status": "queued", "attempts": 0})
-        session.execute(insert(Notification).values(rows).on_conflict_do_nothing(
+        session.execute(pg_insert(Notification).values(rows).on_conflict_do_nothing(
             constraint="uq_notifications_event_id_kind_recipient"))
         log.info("dispatch.fallback", reference=failed.reference, failed_channel=failed.channel,
                  fallback_channel=address[0] if address else None)
@@ -174,8 +191,8 @@ class EmailDispatcher(_Dispatcher):
             if not due:
                 return 0
             results = self.sender.send([self.renderer.email(n) for n in due])
-            for notification, error in zip(due, results, strict=True):
-                self._record(session, notification, error)
+            self._record(session, [(n, error, None) for n, error in zip(due, results,
+                                                                         strict=True)])
             return len(due)
 
 
@@ -192,15 +209,16 @@ class SmsDispatcher(_Dispatcher):
             due = self._claim(session)
             for notification in due:
                 error: Exception | None = None
+                provider_ref = None
                 try:
                     self._check_cap(session, notification.recipient)
                     receipt = self.sender.send(notification.recipient,
                                                self.renderer.sms(notification))
-                    notification.provider_ref = receipt.provider_ref or None
+                    provider_ref = receipt.provider_ref or None
                 except Exception as exc:  # permanent, transient, or a surprise (retried)
                     error = exc
-                self._record(session, notification, error)
-                session.flush()  # the next message to this number counts this one
+                # written at once: the next message to this number counts this one
+                self._record(session, [(notification, error, provider_ref)])
             return len(due)
 
     def _check_cap(self, session: Session, number: str) -> None:
