@@ -24,7 +24,7 @@ their number is a UK mobile (+447), else nothing (reception's call covers it).
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from clinic_shared.consumer import Handler
@@ -100,10 +100,23 @@ def fallback_address(contact: RequestContact, failed_channel: str) -> tuple[str,
 
 def _staff_alerts(session: Session, envelope: Envelope, request_id: object, kind: str,
                   recipients: list[str], context: dict[str, object], reference: str) -> None:
-    for recipient in dict.fromkeys(recipients):
-        session.add(Notification(
-            event_id=envelope.id, request_id=request_id, kind=kind, channel="email",
-            recipient=recipient, reference=reference, context=context, status="queued"))
+    _owe(session, [_owed(envelope, request_id, kind, "email", recipient, reference, context)
+                   for recipient in dict.fromkeys(recipients)])
+
+
+def _owed(envelope: Envelope, request_id: object, kind: str, channel: str, recipient: str,
+          reference: str, context: dict[str, object]) -> dict[str, object]:
+    """One notification row owed because of `envelope`."""
+    return {"event_id": envelope.id, "request_id": request_id, "kind": kind, "channel": channel,
+            "recipient": recipient, "reference": reference, "context": context,
+            "status": "queued"}
+
+
+def _owe(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert owed notifications in one statement on the handler's transaction (a Core insert:
+    the hot path of every request, without the ORM's per-object bookkeeping)."""
+    if rows:
+        session.connection().execute(insert(Notification.__table__), rows)
 
 
 def on_appointment_requested(session: Session, data: EventData, envelope: Envelope,
@@ -120,56 +133,48 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
                       promise - timedelta(minutes=settings.contact_at_risk_minutes))
     if data.mode == "clinic" and data.site and plan.hours_key != data.site:
         log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
-    session.add(ContactClock(
-        request_id=data.request_id, reference=data.reference, urgent=urgent,
-        contact_by=contact_by, at_risk_due=min(warn.contact_by, contact_by),
-        channel=data.contact_channel, requested_at=data.requested_at,
-        started_at=plan.started_at, hours_key=plan.hours_key, clock_mode=plan.mode))
+    conn = session.connection()
+    conn.execute(insert(ContactClock.__table__), {
+        "request_id": data.request_id, "reference": data.reference, "urgent": urgent,
+        "contact_by": contact_by, "at_risk_due": min(warn.contact_by, contact_by),
+        "channel": data.contact_channel, "requested_at": data.requested_at,
+        "started_at": plan.started_at, "hours_key": plan.hours_key, "clock_mode": plan.mode})
     if contact_by != data.contact_by:  # booking and referral hold the plain hour until told
         add_event(session, outbox, ContactClockStartedV1(
             request_id=data.request_id, reference=data.reference, contact_by=contact_by,
             started_at=plan.started_at, clock_mode=plan.mode), source="notify")
-    session.add(RequestContact(
-        request_id=data.request_id, reference=data.reference, name=data.name,
-        contact_channel=data.contact_channel, email=data.email, phone=data.phone,
-        manage_url=data.manage_url))
+    conn.execute(insert(RequestContact.__table__), {
+        "request_id": data.request_id, "reference": data.reference, "name": data.name,
+        "contact_channel": data.contact_channel, "email": data.email, "phone": data.phone,
+        "manage_url": data.manage_url})
     recipients = [settings.reception_email]
     if urgent:
         recipients.append(settings.clinic_lead_email)
-    _staff_alerts(session, envelope, data.request_id, NEW_REQUEST_ALERT, recipients, {
+    alert: dict[str, object] = {
         "reference": data.reference, "urgent": urgent, "contact_channel": data.contact_channel,
         "mode": data.mode, "site": data.site, "contact_by": contact_by.isoformat(),
-        "appointment_by": data.appointment_by.isoformat()}, data.reference)
+        "appointment_by": data.appointment_by.isoformat()}
+    owed = [_owed(envelope, data.request_id, NEW_REQUEST_ALERT, "email", recipient,
+                  data.reference, alert) for recipient in dict.fromkeys(recipients)]
     if data.contact_channel == "phone":
         if data.phone is None:  # booking's validation makes this impossible
             raise ValueError(f"no phone number on request {data.reference}")
-        session.add(CallbackTask(
-            request_id=data.request_id, reference=data.reference, name=data.name,
-            phone=data.phone, contact_time=data.contact_time, urgent=urgent,
-            contact_by=contact_by, status="open"))
+        conn.execute(insert(CallbackTask.__table__), {
+            "request_id": data.request_id, "reference": data.reference, "name": data.name,
+            "phone": data.phone, "contact_time": data.contact_time, "urgent": urgent,
+            "contact_by": contact_by, "status": "open"})
+        _owe(session, owed)
         return
     recipient = data.email if data.contact_channel == "email" else data.phone
     if recipient is None:  # booking's validation makes this impossible; never guess a channel
         raise ValueError(f"no {data.contact_channel} address on request {data.reference}")
-    session.add(
-        Notification(
-            event_id=envelope.id,
-            request_id=data.request_id,
-            kind=ACKNOWLEDGEMENT,
-            channel=data.contact_channel,
-            recipient=recipient,
-            reference=data.reference,
-            context={
-                "name": data.name,
-                "reference": data.reference,
-                "contact_by": contact_by.isoformat(),
-                "contact_channel": data.contact_channel,
-                "manage_url": data.manage_url,
-                "urgent": urgent,
-            },
-            status="queued",
-        )
-    )
+    owed.append(_owed(envelope, data.request_id, ACKNOWLEDGEMENT, data.contact_channel,
+                      recipient, data.reference, {
+                          "name": data.name, "reference": data.reference,
+                          "contact_by": contact_by.isoformat(),
+                          "contact_channel": data.contact_channel,
+                          "manage_url": data.manage_url, "urgent": urgent}))
+    _owe(session, owed)
 
 
 def on_referral_assigned(session: Session, data: EventData, envelope: Envelope) -> None:
