@@ -9,7 +9,7 @@ import email
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
-from email.charset import QP, Charset
+from email.charset import BASE64, QP, Charset
 from email.generator import BytesGenerator
 from email.header import Header
 from email.message import EmailMessage, Message
@@ -31,8 +31,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 LONDON = ZoneInfo("Europe/London")
 CHANNEL_PHRASES = {"email": "e-mail", "sms": "text message", "phone": "phone"}
 UTF8 = Charset("utf-8")
-UTF8.header_encoding = QP  # readable subjects in raw mail: =?utf-8?q?...?=
-UTF8.body_encoding = QP
+UTF8.header_encoding = BASE64  # folding =?utf-8?q?...?= words is ~20x slower in the stdlib
+UTF8.body_encoding = QP  # readable bodies in raw mail; QP never writes "==" (= is =3D)
+WIRE = policy.compat32.clone(linesep="\r\n")  # SMTP's line ends
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,14 @@ class MessageRenderer:
         appointment e-mails carry their calendar invites as attachments."""
         ctx = self.context(notification)
         kind = notification.kind
-        body = MIMEMultipart("alternative")
+        # Fixed boundaries (a "==" run cannot occur in QP bodies) spare the generator a search.
+        body = MIMEMultipart("alternative", boundary=f"==alt-{notification.id}==")
         body.attach(MIMEText(self.env.get_template(f"{kind}.txt.j2").render(ctx), "plain", UTF8))
         body.attach(MIMEText(self.env.get_template(f"{kind}.html.j2").render(ctx), "html", UTF8))
         invites = self._invites(notification, ctx)
         message = body
         if invites:
-            message = MIMEMultipart("mixed")
+            message = MIMEMultipart("mixed", boundary=f"==mixed-{notification.id}==")
             message.attach(body)
             for invite in invites:
                 message.attach(invite)
@@ -151,8 +153,7 @@ class MessageRenderer:
 def _flatten(message: Message) -> bytes:
     """The message's bytes with CRLF line ends, as SMTP carries them."""
     out = BytesIO()
-    BytesGenerator(out, mangle_from_=False, policy=policy.compat32.clone(linesep="\r\n")
-                   ).flatten(message)
+    BytesGenerator(out, mangle_from_=False, policy=WIRE).flatten(message)
     return out.getvalue()
 
 
