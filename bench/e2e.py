@@ -145,6 +145,26 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+SERVERS = {"postgres": ("postgres",), "rabbitmq": ("beam.smp", "erl_child_setup")}
+
+
+def server_cpu_seconds() -> dict[str, float]:
+    """CPU used so far by the PostgreSQL and RabbitMQ processes running now (a backend that
+    exits mid-phase takes its share with it: the figure is a floor)."""
+    totals = dict.fromkeys(SERVERS, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        for server, names in SERVERS.items():
+            if comm in names:
+                totals[server] += cpu_seconds(int(entry.name))
+    return totals
+
+
 class RssSampler:
     """Peak resident memory of each named process, sampled every 0.2 s while running."""
 
@@ -290,6 +310,7 @@ class System:
         if profile:
             self.profile(tag, profile)
         cpu_before = {name: cpu_seconds(pid) for name, pid in self.processes().items()}
+        servers_before = server_cpu_seconds()
         gen = load(self.stack.url("booking"), "/api/appointment-requests", rate, count, tag,
                    self.folder, connections)
         while gen.poll() is None:
@@ -307,6 +328,9 @@ class System:
         result["cpu_ms_per_request"] = {
             name: (cpu_seconds(pid) - cpu_before.get(name, 0.0)) * 1000 / created
             for name, pid in self.processes().items() if name in cpu_before}
+        result["server_cpu_ms_per_request"] = {
+            name: (seconds - servers_before[name]) * 1000 / created
+            for name, seconds in server_cpu_seconds().items()}
         return result
 
 
@@ -353,6 +377,9 @@ def print_phase(result: dict[str, Any]) -> None:
         cpu = result["cpu_ms_per_request"]
         print(f"  CPU per request: {sum(cpu.values()):.1f} ms in all (" + ", ".join(
             f"{name} {ms:.1f}" for name, ms in cpu.items()) + ")")
+    if "server_cpu_ms_per_request" in result:
+        print("  servers' CPU per request: " + ", ".join(
+            f"{name} {ms:.1f} ms" for name, ms in result["server_cpu_ms_per_request"].items()))
 
 
 # --- the bare chain ----------------------------------------------------------------------------
@@ -393,6 +420,7 @@ def run_raw_chain(postgres_url: str, amqp_url: str, count: int, folder: Path,
             roles = dict(zip(("raw-api", "raw-relay", "raw-consumer"),
                              (child.pid for child in children), strict=True))
             cpu_before = {name: cpu_seconds(pid) for name, pid in roles.items()}
+            servers_before = server_cpu_seconds()
             gen = load(f"http://127.0.0.1:{port}", "/raw", rate, n, tag, folder, 32)
 
             def received(pattern: str = pattern) -> int:
@@ -414,6 +442,9 @@ def run_raw_chain(postgres_url: str, amqp_url: str, count: int, folder: Path,
             result["cpu_ms_per_request"] = {
                 name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / max(result["created"], 1)
                 for name, pid in roles.items()}
+            result["server_cpu_ms_per_request"] = {
+                name: (seconds - servers_before[name]) * 1000 / max(result["created"], 1)
+                for name, seconds in server_cpu_seconds().items()}
             results.append(result)
         sink.dispose()
     finally:
