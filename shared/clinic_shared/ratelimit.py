@@ -17,8 +17,8 @@ from sqlalchemy import (
     Table,
     delete,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import insert
 
 
 def define_rate_limit_table(metadata: MetaData) -> Table:
@@ -51,6 +51,16 @@ class RateLimiter:
     def __init__(self, engine: Engine, table: Table) -> None:
         self.engine = engine
         self.table = table
+        # one statement counts any number of buckets (built once: no per-hit SQL construction)
+        name = table.name
+        self._count = text(
+            f"INSERT INTO {name} (bucket, window_start, hits) "
+            "SELECT bucket, window_start, 1 FROM unnest("
+            "CAST(:buckets AS varchar[]), CAST(:starts AS timestamptz[])) "
+            "AS hit(bucket, window_start) "
+            f"ON CONFLICT (bucket, window_start) DO UPDATE SET hits = {name}.hits + 1 "
+            "RETURNING bucket, hits"
+        )
 
     def hit(self, limits: list[Limit]) -> int | None:
         """Count one hit on every bucket in a transaction of its own; seconds to wait if any is
@@ -62,22 +72,26 @@ class RateLimiter:
         """`hit`, in the caller's transaction (the counts commit, or roll back, with it)."""
         now = datetime.now(UTC)
         epoch = int(now.timestamp())
+        starts = [epoch - epoch % limit.window_seconds for limit in limits]
+        buckets = [limit.bucket for limit in limits]
+        if not limits:
+            counts: list[int] = []
+        elif len(set(buckets)) == len(buckets):
+            hits = dict(conn.execute(self._count, {
+                "buckets": buckets,
+                "starts": [datetime.fromtimestamp(start, UTC) for start in starts],
+            }).tuples().all())
+            counts = [hits[bucket] for bucket in buckets]
+        else:  # one bucket twice (in two windows): a statement each, in order
+            counts = [conn.execute(self._count, {
+                "buckets": [bucket], "starts": [datetime.fromtimestamp(start, UTC)],
+            }).tuples().one()[1] for bucket, start in zip(buckets, starts, strict=True)]
         retry_after: int | None = None
-        t = self.table
-        for limit in limits:
-            start = epoch - epoch % limit.window_seconds
-            statement = insert(t).values(
-                bucket=limit.bucket, window_start=datetime.fromtimestamp(start, UTC), hits=1,
-            )
-            hits = conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[t.c.bucket, t.c.window_start],
-                    set_={"hits": t.c.hits + 1},
-                ).returning(t.c.hits)
-            ).scalar_one()
-            if hits > limit.max_hits:
+        for limit, start, count in zip(limits, starts, counts, strict=True):
+            if count > limit.max_hits:
                 wait = max(1, math.ceil(start + limit.window_seconds - now.timestamp()))
                 retry_after = max(retry_after or 0, wait)
         if random.random() < 0.01:  # now and then, forget windows long past
+            t = self.table
             conn.execute(delete(t).where(t.c.window_start < func.now() - timedelta(days=2)))
         return retry_after
