@@ -77,15 +77,16 @@ class RateLimiter:
         if not limits:
             counts: list[int] = []
         elif len(set(buckets)) == len(buckets):
-            hits = dict(conn.execute(self._count, {
+            rows = conn.execute(self._count, {
                 "buckets": buckets,
                 "starts": [datetime.fromtimestamp(start, UTC) for start in starts],
-            }).tuples().all())
+            })
+            hits: dict[str, int] = {bucket: count for bucket, count in rows}
             counts = [hits[bucket] for bucket in buckets]
         else:  # one bucket twice (in two windows): a statement each, in order
             counts = [conn.execute(self._count, {
                 "buckets": [bucket], "starts": [datetime.fromtimestamp(start, UTC)],
-            }).tuples().one()[1] for bucket, start in zip(buckets, starts, strict=True)]
+            }).one()[1] for bucket, start in zip(buckets, starts, strict=True)]
         retry_after: int | None = None
         for limit, start, count in zip(limits, starts, counts, strict=True):
             if count > limit.max_hits:

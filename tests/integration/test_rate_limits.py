@@ -17,7 +17,7 @@ def test_each_bucket_counts_once_per_hit_and_says_how_long_to_wait(migrated_data
     assert limiter.hit([]) is None
     with engine.connect() as conn:
         hits = dict(conn.execute(select(rate_limits.c.bucket, func.sum(rate_limits.c.hits))
-                                 .group_by(rate_limits.c.bucket)).tuples().all())
+                                 .group_by(rate_limits.c.bucket)).all())
     assert hits == {"a": 3, "b": 3}
     wait = limiter.hit(pair)  # a: 4 > 2 (10-minute window), b: 4 > 3 (the hour)
     assert wait is not None and 0 < wait <= 3600

@@ -120,3 +120,15 @@ def test_a_clinic_is_read_as_it_is_when_the_request_arrives(api, sessions) -> No
     assert refused.status_code == 422
     [error] = refused.json()["detail"]
     assert error["field"] == "site" and "moorgate" in error["msg"]
+
+
+def test_the_page_form_counts_towards_the_same_address_limit(api) -> None:
+    bad = api.post("/", data={"name": ""})
+    assert bad.status_code == 422 and "Enter your name" in bad.text
+    good = {"name": "Bert Example", "email": "bert.page@example.org", "contact_channel": "email",
+            "mode": "virtual", "reason": "stiff lower back", "consent": "yes"}
+    sent = api.post("/", data=good, follow_redirects=False)
+    assert sent.status_code == 303 and "/my-request/" in sent.headers["location"]
+    assert [api.post("/api/appointment-requests", json=form()).status_code
+            for _ in range(4)] == [201, 201, 201, 429]
+    assert api.post("/", data=good, follow_redirects=False).status_code == 429
