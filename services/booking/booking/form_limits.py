@@ -61,7 +61,11 @@ class FormLimits:
     def admit(self, client: str, form: AppointmentRequestCreate
               ) -> Callable[[Connection], None]:
         """What counts a valid form in the transaction that stores it: the address first, then
-        (if the address is within its limit) each contact; `OverLimit` when either is over."""
+        (if the address is within its limit) each contact; `OverLimit` when either is over.
+
+        The address's row stays locked until that transaction ends, so two forms from one
+        address at the same instant are stored one after the other (a few milliseconds); a
+        refusal commits at once, so a flood over the limit holds it no longer than before."""
         def count(conn: Connection) -> None:
             wait = self.limiter.hit_on(conn, self._address(client))
             if wait is None:
