@@ -1,10 +1,7 @@
 """What every service's FastAPI app has: correlation ids, metrics, health and readiness."""
 
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -18,16 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from clinic_shared.auth.access import PUBLIC
 from clinic_shared.auth.tokens import TokenVerifier
 from clinic_shared.body_limit import BodySizeLimit
-from clinic_shared.correlation import correlation_id_var
+from clinic_shared.http_middleware import CORRELATION_HEADER, CorrelationAndMetrics
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import broker_answers
-from clinic_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from clinic_shared.runtime import freeze_startup_heap
 from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
-CORRELATION_HEADER = "X-Correlation-ID"
 CORS_HEADERS = ["Content-Type", "X-CSRF-Token", "Idempotency-Key", CORRELATION_HEADER]
 
 
@@ -85,32 +80,8 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
                            allow_credentials=True, allow_methods=["GET", "POST", "PUT"],
                            allow_headers=CORS_HEADERS, expose_headers=[CORRELATION_HEADER],
                            max_age=600)
+    app.add_middleware(CorrelationAndMetrics, service=service)  # outermost
     amqp_url = settings.amqp_url
-
-    @app.middleware("http")
-    async def correlation_and_metrics(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        bad = [name for name, value in parse_qsl(request.url.query, keep_blank_values=True)
-               if "\x00" in value or "\x00" in name]
-        if bad:
-            return JSONResponse({"detail": [
-                {"field": name, "loc": ["query", name], "type": "nul_character",
-                 "msg": "must not contain NUL characters"} for name in bad]}, status_code=422)
-        incoming = request.headers.get(CORRELATION_HEADER, "")
-        correlation_id = incoming if 8 <= len(incoming) <= 64 else uuid.uuid4().hex
-        token = correlation_id_var.set(correlation_id)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            correlation_id_var.reset(token)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(service, request.method, path, response.status_code).inc()
-        HTTP_LATENCY.labels(service, request.method, path).observe(time.perf_counter() - started)
-        response.headers[CORRELATION_HEADER] = correlation_id
-        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

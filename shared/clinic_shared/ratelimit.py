@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -16,8 +17,8 @@ from sqlalchemy import (
     Table,
     delete,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import insert
 
 
 def define_rate_limit_table(metadata: MetaData) -> Table:
@@ -38,33 +39,60 @@ class Limit:
     window_seconds: int
 
 
+class OverLimit(Exception):
+    """A limit was exceeded; `wait` is the seconds until its window ends (for Retry-After)."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"over the limit; retry after {wait} s")
+        self.wait = wait
+
+
 class RateLimiter:
     def __init__(self, engine: Engine, table: Table) -> None:
         self.engine = engine
         self.table = table
+        # one statement counts any number of buckets (built once: no per-hit SQL construction)
+        name = table.name
+        self._count = text(
+            f"INSERT INTO {name} (bucket, window_start, hits) "
+            "SELECT bucket, window_start, 1 FROM unnest("
+            "CAST(:buckets AS varchar[]), CAST(:starts AS timestamptz[])) "
+            "AS hit(bucket, window_start) "
+            f"ON CONFLICT (bucket, window_start) DO UPDATE SET hits = {name}.hits + 1 "
+            "RETURNING bucket, hits"
+        )
 
     def hit(self, limits: list[Limit]) -> int | None:
-        """Count one hit on every bucket; seconds to wait if any is over its limit, else None."""
-        now = datetime.now(UTC)
-        retry_after: int | None = None
-        t = self.table
+        """Count one hit on every bucket in a transaction of its own; seconds to wait if any is
+        over its limit, else None."""
         with self.engine.begin() as conn:
-            for limit in limits:
-                epoch = int(now.timestamp())
-                start = epoch - epoch % limit.window_seconds
-                statement = insert(t).values(
-                    bucket=limit.bucket, window_start=datetime.fromtimestamp(start, UTC), hits=1,
-                )
-                hits = conn.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=[t.c.bucket, t.c.window_start],
-                        set_={"hits": t.c.hits + 1},
-                    ).returning(t.c.hits)
-                ).scalar_one()
-                if hits > limit.max_hits:
-                    wait = max(1, math.ceil(start + limit.window_seconds - now.timestamp()))
-                    retry_after = max(retry_after or 0, wait)
-            if random.random() < 0.01:  # now and then, forget windows long past
-                conn.execute(delete(t).where(
-                    t.c.window_start < func.now() - timedelta(days=2)))
+            return self.hit_on(conn, limits)
+
+    def hit_on(self, conn: Connection, limits: list[Limit]) -> int | None:
+        """`hit`, in the caller's transaction (the counts commit, or roll back, with it)."""
+        now = datetime.now(UTC)
+        epoch = int(now.timestamp())
+        starts = [epoch - epoch % limit.window_seconds for limit in limits]
+        buckets = [limit.bucket for limit in limits]
+        if not limits:
+            counts: list[int] = []
+        elif len(set(buckets)) == len(buckets):
+            rows = conn.execute(self._count, {
+                "buckets": buckets,
+                "starts": [datetime.fromtimestamp(start, UTC) for start in starts],
+            })
+            hits: dict[str, int] = {bucket: count for bucket, count in rows}
+            counts = [hits[bucket] for bucket in buckets]
+        else:  # one bucket twice (in two windows): a statement each, in order
+            counts = [conn.execute(self._count, {
+                "buckets": [bucket], "starts": [datetime.fromtimestamp(start, UTC)],
+            }).one()[1] for bucket, start in zip(buckets, starts, strict=True)]
+        retry_after: int | None = None
+        for limit, start, count in zip(limits, starts, counts, strict=True):
+            if count > limit.max_hits:
+                wait = max(1, math.ceil(start + limit.window_seconds - now.timestamp()))
+                retry_after = max(retry_after or 0, wait)
+        if random.random() < 0.01:  # now and then, forget windows long past
+            t = self.table
+            conn.execute(delete(t).where(t.c.window_start < func.now() - timedelta(days=2)))
         return retry_after

@@ -1,12 +1,12 @@
 """booking's HTTP API. Run with `python -m booking api`."""
 
-import hashlib
-import hmac
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
+from booking.form_limits import FormLimits, client_address, counted_even_when_invalid, too_many
 from booking.models import AppointmentRequest, audit, rate_limits
 from booking.pages import pages_router
 from booking.patient_api import patient_router
@@ -27,25 +27,17 @@ from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
-from clinic_shared.ratelimit import Limit, RateLimiter
+from clinic_shared.ratelimit import OverLimit, RateLimiter
 from clinic_shared.web import mount_static
 
 DESK = (Role.receptionist, Role.admin)
-
-
-def too_many(wait: int) -> HTTPException:
-    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                         "Too many requests; please try again later or call the clinic",
-                         headers={"Retry-After": str(wait)})
 
 
 def create_app(settings: BookingSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
-    limiter = RateLimiter(engine, rate_limits)
-    secret = settings.secret_key.get_secret_value()
-    links = PatientLinks(secret, settings.patient_link_days)
+    links = PatientLinks(settings.secret_key.get_secret_value(), settings.patient_link_days)
     app = create_base_app(
         service="booking",
         title="Clinic booking",
@@ -54,39 +46,31 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         settings=settings,
     )
     router = APIRouter(tags=["appointment requests"])
+    form_limits = FormLimits(RateLimiter(engine, rate_limits), settings)
+    form_router = APIRouter(tags=["appointment requests"],
+                            route_class=counted_even_when_invalid(form_limits))
 
-    def per_address_limit(request: Request) -> None:
-        """Counted before the form is read, so a flood of bad forms is limited too."""
-        client = request.client.host if request.client else "unknown"
-        wait = limiter.hit([Limit(f"form-ip:{client}", settings.form_limit_per_address, 600)])
-        if wait is not None:
-            raise too_many(wait)
-
-    def contact_key(value: str) -> str:
-        return hmac.new(secret.encode(), value.lower().encode(), hashlib.sha256).hexdigest()[:32]
-
-    @router.post("/api/appointment-requests", status_code=status.HTTP_201_CREATED,
-                 response_model=AppointmentRequestPublic,
-                 dependencies=[Depends(per_address_limit)], **PUBLIC)
-    def create_appointment_request(
+    @form_router.post("/api/appointment-requests", status_code=status.HTTP_201_CREATED,
+                      response_model=AppointmentRequestPublic, **PUBLIC)
+    async def create_appointment_request(
         form: AppointmentRequestCreate,
+        request: Request,
         response: Response,
         idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
     ) -> AppointmentRequestPublic:
         """A patient asks for an appointment; we promise contact and an appointment by deadlines."""
-        contacts = [c for c in (form.phone, form.email) if c]
-        wait = limiter.hit([Limit(f"form-contact:{contact_key(c)}",
-                                  settings.form_limit_per_contact, 3600) for c in contacts])
-        if wait is not None:
-            raise too_many(wait)
+        admit = form_limits.admit(client_address(request), form)
         try:
-            request, created = submit_request(sessions, form, settings, idempotency_key, links)
+            stored, created = await run_in_threadpool(
+                submit_request, sessions, form, settings, idempotency_key, links, admit)
+        except OverLimit as exc:
+            raise too_many(exc.wait) from None
         except PlaceNotServed as exc:
             raise field_error(exc.field, str(exc)) from None
         if not created:
             response.status_code = status.HTTP_200_OK
-        public = AppointmentRequestPublic.model_validate(request)
-        return public.model_copy(update={"urgent_advice": URGENT_ADVICE if request.urgent
+        public = AppointmentRequestPublic.model_validate(stored)
+        return public.model_copy(update={"urgent_advice": URGENT_ADVICE if stored.urgent
                                          else None})
 
     @router.get("/api/appointment-requests/{request_id}",
@@ -112,8 +96,9 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             audit_trail.record(session, audit, staff, "cancel", "appointment_request", request_id)
         return AppointmentRequestStaffView.model_validate(request)
 
+    app.include_router(form_router)
     app.include_router(router)
-    app.include_router(pages_router(settings, sessions, links, per_address_limit))
+    app.include_router(pages_router(settings, sessions, links, form_limits.check_address))
     mount_static(app)
     app.include_router(scheduling_router(settings, sessions))
     app.include_router(patient_router(settings, sessions, links))

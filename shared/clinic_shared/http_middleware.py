@@ -1,0 +1,77 @@
+"""The outermost middleware of every API, as plain ASGI (no per-request task or stream).
+
+It refuses NUL characters in the query string (422 naming each parameter), carries the
+correlation id (taken from `X-Correlation-ID` when sensible, else new; set for the logs while the
+request runs and returned on the response) and counts and times each request by route template.
+"""
+
+import time
+import uuid
+from urllib.parse import parse_qsl
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clinic_shared.correlation import correlation_id_var
+from clinic_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+CORRELATION_HEADER = "X-Correlation-ID"
+_CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")
+
+
+def nul_parameters(query_string: bytes) -> list[str]:
+    """Names of the query parameters whose name or value holds a NUL character."""
+    if b"%00" not in query_string and b"\x00" not in query_string:
+        return []  # the common case, without parsing
+    return [name for name, value in parse_qsl(query_string.decode("latin-1"),
+                                              keep_blank_values=True)
+            if "\x00" in value or "\x00" in name]
+
+
+def incoming_correlation_id(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key == _CORRELATION_KEY:
+            return value.decode("latin-1")
+    return ""
+
+
+class CorrelationAndMetrics:
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        bad = nul_parameters(scope.get("query_string", b""))
+        if bad:
+            refused = JSONResponse({"detail": [
+                {"field": name, "loc": ["query", name], "type": "nul_character",
+                 "msg": "must not contain NUL characters"} for name in bad]}, status_code=422)
+            await refused(scope, receive, send)
+            return
+        incoming = incoming_correlation_id(scope)
+        correlation_id = incoming if 8 <= len(incoming) <= 64 else uuid.uuid4().hex
+        header = (_CORRELATION_KEY, correlation_id.encode("latin-1"))
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # timed to the start of the response, by the route the router matched
+                path = getattr(scope.get("route"), "path", "unmatched")
+                method = scope["method"]
+                HTTP_REQUESTS.labels(self.service, method, path, message["status"]).inc()
+                HTTP_LATENCY.labels(self.service, method, path).observe(
+                    time.perf_counter() - started)
+                headers = [(k, v) for k, v in message.get("headers", ())
+                           if k.lower() != _CORRELATION_KEY]
+                headers.append(header)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        token = correlation_id_var.set(correlation_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id_var.reset(token)

@@ -1,0 +1,134 @@
+"""Taking in an appointment request: concurrent retries with one Idempotency-Key store one
+request; the form's limits count what they did before (bad forms and retries included); the
+clinics are read as they are at that moment."""
+
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from booking.api import create_app
+from booking.demo_schedule import seed_reference_data
+from booking.models import AppointmentRequest, Clinic, outbox
+from booking.requests import submit_request
+from booking.schemas import AppointmentRequestCreate
+from booking.settings import BookingSettings
+from clinic_shared.db import make_session_factory
+
+
+def form(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "name": "Bert Example", "phone": None,
+        "email": f"bert.{uuid.uuid4().hex[:8]}@example.org", "contact_channel": "email",
+        "mode": "virtual", "reason": "stiff lower back", "consent": True,
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def database(migrated_database) -> str:
+    url = migrated_database("booking", "intake")
+    engine = create_engine(url)
+    with make_session_factory(engine).begin() as db:
+        seed_reference_data(db, demo_rota=False)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def sessions(database) -> Iterator[sessionmaker[Session]]:
+    engine = create_engine(database, pool_size=12)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def api(database, auth_keys) -> Iterator[TestClient]:
+    app = create_app(BookingSettings(database_url=database, auth_public_key=auth_keys[1],
+                                     form_limit_per_address=5, form_limit_per_contact=2))
+    with TestClient(app) as client:
+        yield client
+
+
+def test_concurrent_retries_with_one_key_store_one_request(sessions) -> None:
+    parsed = AppointmentRequestCreate.model_validate(form())
+    key = str(uuid.uuid4())
+    start = threading.Barrier(10)
+
+    def submit(_: int) -> tuple[uuid.UUID, bool]:
+        start.wait()
+        request, created = submit_request(sessions, parsed, BookingSettings(), key)
+        return request.id, created
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(submit, range(10)))
+    assert len({request_id for request_id, _ in answers}) == 1
+    assert sum(created for _, created in answers) == 1
+    with sessions() as db:
+        assert db.scalar(select(func.count()).select_from(AppointmentRequest)
+                         .where(AppointmentRequest.idempotency_key == key)) == 1
+        assert db.scalar(select(func.count()).select_from(outbox)) == 1
+
+
+def test_bad_forms_retries_and_unserved_places_count_towards_the_address_limit(api) -> None:
+    url = "/api/appointment-requests"
+    assert api.post(url, json={"name": ""}).status_code == 422
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = form()
+    first = api.post(url, json=body, headers=key)
+    assert first.status_code == 201
+    again = api.post(url, json=body, headers=key)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    nowhere = api.post(url, json=form(mode="clinic", site="atlantis"))
+    assert nowhere.status_code == 422
+    assert nowhere.json()["detail"][0]["field"] == "site"
+    assert api.post(url, json=form()).status_code == 201  # the fifth in ten minutes
+    for refused in (api.post(url, json=form()), api.post(url, json={"name": ""})):
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["Retry-After"]) <= 600
+        assert "try again later" in refused.json()["detail"]
+
+
+def test_the_contact_limit_counts_each_phone_and_email(database, auth_keys) -> None:
+    app = create_app(BookingSettings(database_url=database, auth_public_key=auth_keys[1],
+                                     form_limit_per_contact=2))
+    url = "/api/appointment-requests"
+    with TestClient(app) as api:
+        same = form()
+        assert [api.post(url, json=same).status_code for _ in range(3)] == [201, 201, 429]
+        refused = api.post(url, json=same)
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["Retry-After"]) <= 3600
+        assert api.post(url, json=form()).status_code == 201  # another e-mail address is fine
+
+
+def test_a_clinic_is_read_as_it_is_when_the_request_arrives(api, sessions) -> None:
+    url = "/api/appointment-requests"
+    with sessions.begin() as db:
+        db.add(Clinic(id="bank", name="Bank", address="1 Threadneedle St", postcode="EC2R 8AH",
+                      opening_hours={}, home_visit_districts=[]))
+    assert api.post(url, json=form(mode="clinic", site="bank")).status_code == 201
+    with sessions.begin() as db:
+        db.execute(update(Clinic).where(Clinic.id == "bank").values(active=False))
+    refused = api.post(url, json=form(mode="clinic", site="bank"))
+    assert refused.status_code == 422
+    [error] = refused.json()["detail"]
+    assert error["field"] == "site" and "moorgate" in error["msg"]
+
+
+def test_the_page_form_counts_towards_the_same_address_limit(api) -> None:
+    bad = api.post("/", data={"name": ""})
+    assert bad.status_code == 422 and "Enter your name" in bad.text
+    good = {"name": "Bert Example", "email": "bert.page@example.org", "contact_channel": "email",
+            "mode": "virtual", "reason": "stiff lower back", "consent": "yes"}
+    sent = api.post("/", data=good, follow_redirects=False)
+    assert sent.status_code == 303 and "/my-request/" in sent.headers["location"]
+    assert [api.post("/api/appointment-requests", json=form()).status_code
+            for _ in range(4)] == [201, 201, 201, 429]
+    assert api.post("/", data=good, follow_redirects=False).status_code == 429
