@@ -132,3 +132,13 @@ def test_the_page_form_counts_towards_the_same_address_limit(api) -> None:
     assert [api.post("/api/appointment-requests", json=form()).status_code
             for _ in range(4)] == [201, 201, 201, 429]
     assert api.post("/", data=good, follow_redirects=False).status_code == 429
+
+
+def test_the_page_form_keeps_the_per_contact_limit_too(api) -> None:
+    same = {"name": "Bert Example", "email": "bert.again@example.org",
+            "contact_channel": "email", "mode": "virtual", "reason": "stiff lower back",
+            "consent": "yes"}
+    answers = [api.post("/", data=same, follow_redirects=False).status_code for _ in range(3)]
+    assert answers == [303, 303, 429]  # two per contact per hour in this app
+    other = {**same, "email": "someone.else@example.org"}
+    assert api.post("/", data=other, follow_redirects=False).status_code == 303

@@ -98,7 +98,7 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
 
     app.include_router(form_router)
     app.include_router(router)
-    app.include_router(pages_router(settings, sessions, links, form_limits.check_address))
+    app.include_router(pages_router(settings, sessions, links, form_limits))
     mount_static(app)
     app.include_router(scheduling_router(settings, sessions))
     app.include_router(patient_router(settings, sessions, links))

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
+from booking.form_limits import FormLimits, client_address, too_many
 from booking.models import Appointment, AppointmentRequest, Clinic, SlotOfferRow, Therapist
 from booking.requests import PlaceNotServed, submit_request
 from booking.schedule import LONDON
@@ -18,6 +20,7 @@ from booking.schemas import URGENT_ADVICE, AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.auth.access import PATIENT_LINK, PUBLIC
 from clinic_shared.auth.patient_links import InvalidLink, PatientLinks
+from clinic_shared.ratelimit import OverLimit
 from clinic_shared.web import page_templates
 
 templates = page_templates(Path(__file__).parent / "templates")
@@ -78,7 +81,7 @@ def _errors_by_field(exc: pydantic.ValidationError) -> dict[str, str]:
 
 
 def pages_router(settings: BookingSettings, sessions: sessionmaker[Session], links: PatientLinks,
-                 per_address_limit: Any) -> APIRouter:
+                 form_limits: FormLimits) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def context(request: Request, **extra: Any) -> dict[str, Any]:
@@ -102,17 +105,26 @@ def pages_router(settings: BookingSettings, sessions: sessionmaker[Session], lin
         """The appointment request form."""
         return form_page(request, {}, {})
 
-    @router.post("/", dependencies=[Depends(per_address_limit)], **PUBLIC)
+    @router.post("/", **PUBLIC)
     async def submit_form(request: Request) -> Response:
-        """Check the form; show each problem next to its field, keeping what was typed."""
+        """Check the form; show each problem next to its field, keeping what was typed.
+
+        The same limits as the API: the address counts whatever the form holds, the phone
+        number and e-mail address once it is valid; the database work runs off the event loop."""
         form = await request.form()
         data = _form_to_model_input(form)
         try:
             parsed = AppointmentRequestCreate.model_validate(data)
-            created, _ = submit_request(sessions, parsed, settings, links=links)
         except pydantic.ValidationError as exc:
+            await run_in_threadpool(form_limits.check_address, request)
             return form_page(request, data, _errors_by_field(exc),
                              status.HTTP_422_UNPROCESSABLE_CONTENT)
+        try:
+            created, _ = await run_in_threadpool(
+                submit_request, sessions, parsed, settings, None, links,
+                form_limits.admit(client_address(request), parsed))
+        except OverLimit as exc:
+            raise too_many(exc.wait) from None
         except PlaceNotServed as exc:
             return form_page(request, data, {exc.field: str(exc)},
                              status.HTTP_422_UNPROCESSABLE_CONTENT)
