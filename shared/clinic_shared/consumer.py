@@ -90,6 +90,9 @@ class EventConsumer:
         self.threads = threads
         self.batch_size = batch_size
         self._stop = threading.Event()
+        # built once: compiling it is then a cache hit, not a new statement per message
+        self._record_event = (insert(inbox).on_conflict_do_nothing()
+                              .returning(inbox.c.event_id))
 
     @classmethod
     def for_service(
@@ -168,13 +171,11 @@ class EventConsumer:
     def _first_time(self, session: Session, envelope: Envelope) -> bool:
         """Record the event id in the inbox, in the caller's transaction; False when it was
         there already (a redelivery or a duplicate publish: the effect must not run again)."""
-        return session.execute(
-            insert(self.inbox)
-            .values(consumer=self.subscription.consumer, event_id=envelope.id,
-                    event_type=envelope.type)
-            .on_conflict_do_nothing()
-            .returning(self.inbox.c.event_id)
-        ).first() is not None
+        # a Core statement on the session's own connection and transaction: no ORM bookkeeping
+        return session.connection().execute(self._record_event, {
+            "consumer": self.subscription.consumer, "event_id": envelope.id,
+            "event_type": envelope.type,
+        }).first() is not None
 
     def handle_batch(self, bodies: list[bytes], stop: threading.Event | None = None
                      ) -> list[Outcome]:
