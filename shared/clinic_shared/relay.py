@@ -19,7 +19,19 @@ import pika.exceptions
 import pika.frame
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel
-from sqlalchemy import Engine, Row, Table, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Interval,
+    Row,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from clinic_shared import faults
 from clinic_shared.db import libpq_dsn
@@ -40,6 +52,8 @@ log = get_logger(__name__)
 
 RETRY_DELAY_CAP = timedelta(minutes=5)
 CONFIRM_TIMEOUT = 30.0
+# json.dumps(payload, separators=(",", ":")) without building an encoder for every message
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,25 @@ class OutboxRelay:
         self.topology = topology
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        # The relay's three statements, built once: each batch then reuses their compiled form
+        # instead of building and cache-keying new ones.
+        t = outbox
+        self._claim = (
+            select(t.c.id, t.c.event_id, t.c.event_type, t.c.routing_key, t.c.payload,
+                   t.c.headers, t.c.attempts)
+            .where(t.c.sent_at.is_(None), t.c.available_at <= func.now())
+            .order_by(t.c.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        self._mark_sent = (update(t)
+                           .where(t.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+                           .values(sent_at=func.now()))
+        self._put_off = (update(t)
+                         .where(t.c.id == bindparam("row_id"))
+                         .values(attempts=bindparam("new_attempts"),
+                                 last_error=bindparam("reason"),
+                                 available_at=func.now() + bindparam("delay", type_=Interval)))
 
     @classmethod
     def for_service(cls, settings: ServiceSettings, engine: Engine, outbox: Table) -> Self:
@@ -208,17 +241,9 @@ class OutboxRelay:
         With a ConfirmedPublisher the batch goes out at once and its confirms are awaited
         together; a BlockingChannel in confirm mode publishes (and waits) one row at a time.
         """
-        t = self.outbox
         broken: BaseException | None = None
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(t.c.id, t.c.event_id, t.c.event_type, t.c.routing_key, t.c.payload,
-                       t.c.headers, t.c.attempts)
-                .where(t.c.sent_at.is_(None), t.c.available_at <= func.now())
-                .order_by(t.c.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
+            rows = conn.execute(self._claim).all()
             outgoing = [self._outgoing(row) for row in rows]
             outcome: dict[str, str | None] = {}
             try:
@@ -236,16 +261,12 @@ class OutboxRelay:
                        if outcome.get(str(row.event_id)) is not None]
             if confirmed:
                 faults.crash_point(faults.RELAY_AFTER_CONFIRM)
-                conn.execute(update(t).where(t.c.id.in_(confirmed)).values(sent_at=func.now()))
+                conn.execute(self._mark_sent, {"ids": confirmed})
             for row, reason in refused:
                 attempts = row.attempts + 1
                 delay = min(timedelta(seconds=2**attempts), RETRY_DELAY_CAP)
-                conn.execute(
-                    update(t)
-                    .where(t.c.id == row.id)
-                    .values(attempts=attempts, last_error=reason,
-                            available_at=func.now() + delay)
-                )
+                conn.execute(self._put_off, {"row_id": row.id, "new_attempts": attempts,
+                                             "reason": reason, "delay": delay})
                 OUTBOX_FAILED.labels(self.service, reason).inc()
                 log.error("relay.publish_refused", outbox_id=row.id, reason=reason)
         if confirmed:
@@ -258,7 +279,7 @@ class OutboxRelay:
         return Outgoing(
             message_id=str(row.event_id),
             routing_key=row.routing_key,
-            body=json.dumps(row.payload, separators=(",", ":")).encode(),
+            body=_COMPACT_JSON.encode(row.payload).encode(),
             properties=pika.BasicProperties(
                 content_type="application/json",
                 delivery_mode=pika.DeliveryMode.Persistent,
