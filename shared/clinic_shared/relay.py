@@ -52,6 +52,7 @@ log = get_logger(__name__)
 
 RETRY_DELAY_CAP = timedelta(minutes=5)
 CONFIRM_TIMEOUT = 30.0
+WAIT_SLICE = 0.05  # the longest a confirm wait goes without looking at the channel's state
 # json.dumps(payload, separators=(",", ":")) without building an encoder for every message
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
@@ -62,6 +63,10 @@ class Outgoing:
     routing_key: str
     body: bytes
     properties: pika.BasicProperties
+
+
+def _nothing() -> None:
+    pass
 
 
 class ConfirmedPublisher:
@@ -82,8 +87,12 @@ class ConfirmedPublisher:
         self.outcome: dict[str, str | None] = {}  # message id -> None (ok) or why not
         self._returned: set[str] = set()
         selected: list[bool] = []
-        self._impl.confirm_delivery(ack_nack_callback=self._on_confirm,
-                                    callback=lambda _frame: selected.append(True))
+
+        def on_selected(_frame: pika.frame.Method) -> None:
+            selected.append(True)
+            self._wake()
+
+        self._impl.confirm_delivery(ack_nack_callback=self._on_confirm, callback=on_selected)
         self._impl.add_on_return_callback(self._on_return)
         self._wait(lambda: bool(selected))
 
@@ -105,11 +114,21 @@ class ConfirmedPublisher:
         return self.outcome
 
     def _wait(self, done: Callable[[], bool]) -> None:
+        """Run the connection's I/O until `done()`. What makes it true calls `_wake`, which ends
+        the wait at once: no polling every millisecond while the broker's confirms are due."""
         deadline = time.monotonic() + CONFIRM_TIMEOUT
-        while not done() and time.monotonic() < deadline:
+        while not done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
             if not self._impl.is_open:
                 raise pika.exceptions.ChannelClosed(0, "channel closed while confirming")
-            self.connection.process_data_events(time_limit=0.001)
+            self.connection.process_data_events(time_limit=min(remaining, WAIT_SLICE))
+
+    def _wake(self) -> None:
+        """End the `process_data_events` in progress (a callback queued on the connection's
+        own I/O loop makes it return once it has run)."""
+        self.connection.add_callback_threadsafe(_nothing)
 
     def _on_return(self, _channel: object, _method: object, properties: pika.BasicProperties,
                    _body: bytes) -> None:
@@ -132,6 +151,8 @@ class ConfirmedPublisher:
                 self.outcome[message_id] = "unroutable"
             else:
                 self.outcome[message_id] = None
+        if not self._pending:
+            self._wake()
 
 
 class _DropReturnedBodies(logging.Filter):
