@@ -90,6 +90,9 @@ class EventConsumer:
         self.threads = threads
         self.batch_size = batch_size
         self._stop = threading.Event()
+        # built once: compiling it is then a cache hit, not a new statement per message
+        self._record_event = (insert(inbox).on_conflict_do_nothing()
+                              .returning(inbox.c.event_id))
 
     @classmethod
     def for_service(
@@ -131,14 +134,22 @@ class EventConsumer:
                 return Outcome.retry
             backoff.sleep(stop or threading.Event())
 
-    def _handle_once(self, body: bytes) -> Outcome:
+    def _parse(self, body: bytes) -> tuple[Envelope, EventData] | None:
+        """The envelope and its data validated against the contract; None (logged) when the
+        message is malformed."""
         try:
             envelope = Envelope.model_validate_json(body)
-            data = parse_data(envelope)
+            return envelope, parse_data(envelope)
         except (pydantic.ValidationError, UnknownEventError) as exc:
             log.error("consumer.rejected", queue=self.subscription.queue,
                       error=type(exc).__name__)
+            return None
+
+    def _handle_once(self, body: bytes) -> Outcome:
+        parsed = self._parse(body)
+        if parsed is None:
             return Outcome.rejected
+        envelope, data = parsed
         handler = self.subscription.handlers.get(envelope.type)
         if handler is None:
             return Outcome.ignored
@@ -168,13 +179,11 @@ class EventConsumer:
     def _first_time(self, session: Session, envelope: Envelope) -> bool:
         """Record the event id in the inbox, in the caller's transaction; False when it was
         there already (a redelivery or a duplicate publish: the effect must not run again)."""
-        return session.execute(
-            insert(self.inbox)
-            .values(consumer=self.subscription.consumer, event_id=envelope.id,
-                    event_type=envelope.type)
-            .on_conflict_do_nothing()
-            .returning(self.inbox.c.event_id)
-        ).first() is not None
+        # a Core statement on the session's own connection and transaction: no ORM bookkeeping
+        return session.connection().execute(self._record_event, {
+            "consumer": self.subscription.consumer, "event_id": envelope.id,
+            "event_type": envelope.type,
+        }).first() is not None
 
     def handle_batch(self, bodies: list[bytes], stop: threading.Event | None = None
                      ) -> list[Outcome]:
@@ -230,13 +239,10 @@ class EventConsumer:
 
     def _apply_in_savepoint(self, session: Session, body: bytes
                             ) -> tuple[Outcome, Envelope | None]:
-        try:
-            envelope = Envelope.model_validate_json(body)
-            data = parse_data(envelope)
-        except (pydantic.ValidationError, UnknownEventError) as exc:
-            log.error("consumer.rejected", queue=self.subscription.queue,
-                      error=type(exc).__name__)
+        parsed = self._parse(body)
+        if parsed is None:
             return Outcome.rejected, None
+        envelope, data = parsed
         handler = self.subscription.handlers.get(envelope.type)
         if handler is None:
             return Outcome.ignored, envelope
@@ -302,13 +308,40 @@ class EventConsumer:
         self,
         in_flight: set[int],
         arrived: list[tuple[int, bytes]],
-        _channel: BlockingChannel,
+        channel: BlockingChannel,
         method: Basic.Deliver,
-        _properties: BasicProperties,
+        properties: BasicProperties,
         body: bytes,
     ) -> None:
+        if properties.type is not None and properties.type not in self.subscription.handlers:
+            # An event this consumer does not act on (the relay names its type): settled here,
+            # without a trip through the worker threads and back.
+            outcome = self._settle_unhandled(body)
+            if outcome is not None:
+                if outcome is Outcome.rejected:
+                    channel.basic_reject(method.delivery_tag, requeue=False)
+                else:
+                    channel.basic_ack(method.delivery_tag)
+                return
         in_flight.add(method.delivery_tag)
         arrived.append((method.delivery_tag, body))
+
+    def _settle_unhandled(self, body: bytes) -> Outcome | None:
+        """`ignored`, or `rejected` if malformed (validated exactly as a handled message is);
+        None when the envelope names a type this consumer handles after all."""
+        started = time.perf_counter()
+        parsed = self._parse(body)
+        if parsed is not None and parsed[0].type in self.subscription.handlers:
+            return None
+        outcome = Outcome.rejected if parsed is None else Outcome.ignored
+        self._count(outcome, time.perf_counter() - started)
+        return outcome
+
+    def _count(self, outcome: Outcome, took: float) -> None:
+        CONSUME_LATENCY.labels(self.service, self.subscription.queue).observe(took)
+        CONSUMED.labels(self.service, self.subscription.queue, outcome.value).inc()
+        if outcome in (Outcome.retry, Outcome.rejected):
+            CONSUME_FAILURES.labels(self.service, self.subscription.queue, outcome.value).inc()
 
     def _dispatch(
         self,
@@ -338,11 +371,7 @@ class EventConsumer:
         outcomes = self.handle_batch([body for _, body in batch], self._stop)
         took = time.perf_counter() - started
         for outcome in outcomes:
-            CONSUME_LATENCY.labels(self.service, self.subscription.queue).observe(took)
-            CONSUMED.labels(self.service, self.subscription.queue, outcome.value).inc()
-            if outcome in (Outcome.retry, Outcome.rejected):
-                CONSUME_FAILURES.labels(self.service, self.subscription.queue,
-                                        outcome.value).inc()
+            self._count(outcome, took)
         if Outcome.retry in outcomes:
             self._stop.wait(0.5)  # a failing handler should not spin through its retries
         settled = [(tag, outcome) for (tag, _), outcome in zip(batch, outcomes, strict=True)]

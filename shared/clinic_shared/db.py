@@ -10,23 +10,33 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared.log import get_logger
+from clinic_shared.pool_ping import ping_when_disturbed
 
 log = get_logger(__name__)
 
 SessionFactory = Callable[[], Session]
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
-    """An engine that fails fast when the database is unreachable and recovers when it returns."""
-    return create_engine(
+def make_engine(url: str, pool_size: int = 10, *, ping_every_checkout: bool = True) -> Engine:
+    """An engine that fails fast when the database is unreachable and recovers when it returns.
+
+    A pooled connection is pinged on every checkout; a worker, which checks one out per message
+    or batch, passes `ping_every_checkout=False` to ping only a connection whose socket shows
+    the server said something while it was idle (pool_ping.py): a dead one is still replaced
+    before use.
+    """
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=ping_every_checkout,
         pool_timeout=5,
         hide_parameters=True,  # error messages must not carry patients' data into logs
         connect_args={"connect_timeout": 3},
     )
+    if not ping_every_checkout:
+        ping_when_disturbed(engine)
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -24,7 +24,14 @@ PHONE = re.compile(r"(?<![\w-])(?:\+|00)?(?:44\s?|0)(?:\d[\s-]?){9,10}(?![\w-])"
 
 def redact(text: str) -> str:
     """Mask e-mail addresses and UK phone numbers in free text."""
-    return PHONE.sub("[phone]", EMAIL.sub("[email]", text))
+    if "@" in text:  # no address without one: skip the scan
+        text = EMAIL.sub("[email]", text)
+    return PHONE.sub("[phone]", text)
+
+
+# What the processors before the redaction add themselves (a level name, a logger's dotted
+# name, an ISO timestamp): never a patient's words, so not scanned on every line.
+_OWN_FIELDS = frozenset({"level", "logger", "timestamp"})
 
 
 def _redact_personal_data(
@@ -32,7 +39,7 @@ def _redact_personal_data(
 ) -> structlog.types.EventDict:
     """Last line of defence: no e-mail address or phone number leaves in a log line."""
     for key, value in event_dict.items():
-        if isinstance(value, str):
+        if isinstance(value, str) and key not in _OWN_FIELDS:
             event_dict[key] = redact(value)
     return event_dict
 

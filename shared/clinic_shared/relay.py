@@ -19,7 +19,19 @@ import pika.exceptions
 import pika.frame
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel
-from sqlalchemy import Engine, Row, Table, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Interval,
+    Row,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from clinic_shared import faults
 from clinic_shared.db import libpq_dsn
@@ -40,6 +52,9 @@ log = get_logger(__name__)
 
 RETRY_DELAY_CAP = timedelta(minutes=5)
 CONFIRM_TIMEOUT = 30.0
+WAIT_SLICE = 0.05  # the longest a confirm wait goes without looking at the channel's state
+# json.dumps(payload, separators=(",", ":")) without building an encoder for every message
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,10 @@ class Outgoing:
     routing_key: str
     body: bytes
     properties: pika.BasicProperties
+
+
+def _nothing() -> None:
+    pass
 
 
 class ConfirmedPublisher:
@@ -68,8 +87,12 @@ class ConfirmedPublisher:
         self.outcome: dict[str, str | None] = {}  # message id -> None (ok) or why not
         self._returned: set[str] = set()
         selected: list[bool] = []
-        self._impl.confirm_delivery(ack_nack_callback=self._on_confirm,
-                                    callback=lambda _frame: selected.append(True))
+
+        def on_selected(_frame: pika.frame.Method) -> None:
+            selected.append(True)
+            self._wake()
+
+        self._impl.confirm_delivery(ack_nack_callback=self._on_confirm, callback=on_selected)
         self._impl.add_on_return_callback(self._on_return)
         self._wait(lambda: bool(selected))
 
@@ -91,11 +114,21 @@ class ConfirmedPublisher:
         return self.outcome
 
     def _wait(self, done: Callable[[], bool]) -> None:
+        """Run the connection's I/O until `done()`. What makes it true calls `_wake`, which ends
+        the wait at once: no polling every millisecond while the broker's confirms are due."""
         deadline = time.monotonic() + CONFIRM_TIMEOUT
-        while not done() and time.monotonic() < deadline:
+        while not done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
             if not self._impl.is_open:
                 raise pika.exceptions.ChannelClosed(0, "channel closed while confirming")
-            self.connection.process_data_events(time_limit=0.001)
+            self.connection.process_data_events(time_limit=min(remaining, WAIT_SLICE))
+
+    def _wake(self) -> None:
+        """End the `process_data_events` in progress (a callback queued on the connection's
+        own I/O loop makes it return once it has run)."""
+        self.connection.add_callback_threadsafe(_nothing)
 
     def _on_return(self, _channel: object, _method: object, properties: pika.BasicProperties,
                    _body: bytes) -> None:
@@ -118,6 +151,8 @@ class ConfirmedPublisher:
                 self.outcome[message_id] = "unroutable"
             else:
                 self.outcome[message_id] = None
+        if not self._pending:
+            self._wake()
 
 
 class _DropReturnedBodies(logging.Filter):
@@ -150,6 +185,25 @@ class OutboxRelay:
         self.topology = topology
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        # The relay's three statements, built once: each batch then reuses their compiled form
+        # instead of building and cache-keying new ones.
+        t = outbox
+        self._claim = (
+            select(t.c.id, t.c.event_id, t.c.event_type, t.c.routing_key, t.c.payload,
+                   t.c.headers, t.c.attempts)
+            .where(t.c.sent_at.is_(None), t.c.available_at <= func.now())
+            .order_by(t.c.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        self._mark_sent = (update(t)
+                           .where(t.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+                           .values(sent_at=func.now()))
+        self._put_off = (update(t)
+                         .where(t.c.id == bindparam("row_id"))
+                         .values(attempts=bindparam("new_attempts"),
+                                 last_error=bindparam("reason"),
+                                 available_at=func.now() + bindparam("delay", type_=Interval)))
 
     @classmethod
     def for_service(cls, settings: ServiceSettings, engine: Engine, outbox: Table) -> Self:
@@ -208,17 +262,9 @@ class OutboxRelay:
         With a ConfirmedPublisher the batch goes out at once and its confirms are awaited
         together; a BlockingChannel in confirm mode publishes (and waits) one row at a time.
         """
-        t = self.outbox
         broken: BaseException | None = None
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(t.c.id, t.c.event_id, t.c.event_type, t.c.routing_key, t.c.payload,
-                       t.c.headers, t.c.attempts)
-                .where(t.c.sent_at.is_(None), t.c.available_at <= func.now())
-                .order_by(t.c.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
+            rows = conn.execute(self._claim).all()
             outgoing = [self._outgoing(row) for row in rows]
             outcome: dict[str, str | None] = {}
             try:
@@ -236,16 +282,12 @@ class OutboxRelay:
                        if outcome.get(str(row.event_id)) is not None]
             if confirmed:
                 faults.crash_point(faults.RELAY_AFTER_CONFIRM)
-                conn.execute(update(t).where(t.c.id.in_(confirmed)).values(sent_at=func.now()))
+                conn.execute(self._mark_sent, {"ids": confirmed})
             for row, reason in refused:
                 attempts = row.attempts + 1
                 delay = min(timedelta(seconds=2**attempts), RETRY_DELAY_CAP)
-                conn.execute(
-                    update(t)
-                    .where(t.c.id == row.id)
-                    .values(attempts=attempts, last_error=reason,
-                            available_at=func.now() + delay)
-                )
+                conn.execute(self._put_off, {"row_id": row.id, "new_attempts": attempts,
+                                             "reason": reason, "delay": delay})
                 OUTBOX_FAILED.labels(self.service, reason).inc()
                 log.error("relay.publish_refused", outbox_id=row.id, reason=reason)
         if confirmed:
@@ -258,7 +300,7 @@ class OutboxRelay:
         return Outgoing(
             message_id=str(row.event_id),
             routing_key=row.routing_key,
-            body=json.dumps(row.payload, separators=(",", ":")).encode(),
+            body=_COMPACT_JSON.encode(row.payload).encode(),
             properties=pika.BasicProperties(
                 content_type="application/json",
                 delivery_mode=pika.DeliveryMode.Persistent,

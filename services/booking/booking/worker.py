@@ -13,7 +13,8 @@ from clinic_shared.worker import Loop
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, BookingSettings)
-    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 3)
+    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 3,
+                         ping_every_checkout=False)
     sessions = make_session_factory(engine)
     consumer = EventConsumer.for_service(settings, "referral", handlers_for(settings), sessions,
                                          inbox)

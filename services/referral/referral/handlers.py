@@ -21,11 +21,11 @@ from clinic_shared.messaging.envelope import Envelope, EventData
 from referral import lifecycle
 from referral.assignment import refresh_entry_status
 from referral.models import Appointment, Referral, TriageEntry
+from referral.new_entries import insert_entry
 from referral.sla_records import (
     BOOKING_SLA_HANDLERS,
     NOTIFY_SLA_HANDLERS,
     mark,
-    marks_for,
 )
 from referral.suggestion import DEFAULT_RULES_FILE, Answers, RuleBook, rules_from, suggest
 
@@ -43,38 +43,32 @@ def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
     assert isinstance(data, AppointmentRequestedV1)
     suggestion = suggest(rules, Answers(reason=data.reason, after_surgery=data.after_surgery,
                                         surgery=data.surgery, body_areas=data.body_areas))
-    known = marks_for(session, data.request_id)
-    session.add(
-        TriageEntry(
-            request_id=data.request_id,
-            reference=data.reference,
-            patient_name=data.name,
-            phone=data.phone,
-            email=data.email,
-            contact_channel=data.contact_channel,
-            mode=data.mode,
-            site=data.site,
-            postcode=data.postcode,
-            reason=data.reason,
-            urgent=data.urgent,
-            status="new",
-            requested_at=data.requested_at,
-            appointment_by=data.appointment_by,
-            source_event_id=envelope.id,
-            body_areas=list(data.body_areas),
-            after_surgery=data.after_surgery,
-            surgery=data.surgery,
-            surgery_date=data.surgery_date,
-            red_flags=list(data.red_flags),
-            suggested_pathway=suggestion.pathway,
-            suggested_order=list(suggestion.order),
-            suggestion_rules=suggestion.rules,
-            suggestion_reasons=suggestion.reasons,
-            # notify's deadline by the clinic's hours and a first contact, if either came first
-            contact_by=(known and known.contact_by) or data.contact_by,
-            contacted_at=known and known.first_contacted_at,
-        )
-    )
+    insert_entry(session, {
+        "request_id": data.request_id,
+        "reference": data.reference,
+        "patient_name": data.name,
+        "phone": data.phone,
+        "email": data.email,
+        "contact_channel": data.contact_channel,
+        "mode": data.mode,
+        "site": data.site,
+        "postcode": data.postcode,
+        "reason": data.reason,
+        "urgent": data.urgent,
+        "status": "new",
+        "requested_at": data.requested_at,
+        "appointment_by": data.appointment_by,
+        "source_event_id": envelope.id,
+        "body_areas": list(data.body_areas),
+        "after_surgery": data.after_surgery,
+        "surgery": data.surgery,
+        "surgery_date": data.surgery_date,
+        "red_flags": list(data.red_flags),
+        "suggested_pathway": suggestion.pathway,
+        "suggested_order": list(suggestion.order),
+        "suggestion_rules": suggestion.rules,
+        "suggestion_reasons": suggestion.reasons,
+    }, contact_by=data.contact_by)  # notify's deadline or a first contact, if either came first
 
 
 def on_request_cancelled(session: Session, data: EventData, _envelope: Envelope) -> None:

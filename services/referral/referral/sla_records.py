@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -28,11 +28,6 @@ def mark(session: Session, request_id: uuid.UUID, column: str, at: datetime) -> 
         index_elements=[SlaMark.request_id],
         set_={column: func.least(func.coalesce(current, statement.excluded[column]),
                                  statement.excluded[column])}))
-
-
-def marks_for(session: Session, request_id: uuid.UUID) -> SlaMark | None:
-    """What notify and booking said about a request before its triage entry existed."""
-    return session.scalar(select(SlaMark).where(SlaMark.request_id == request_id))
 
 
 def on_contact_clock_started(session: Session, data: EventData, _envelope: Envelope) -> None:

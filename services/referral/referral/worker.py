@@ -14,7 +14,8 @@ from referral.suggestion import rules_from
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, ReferralSettings)
     rules = rules_from(settings.pathway_rules_file)  # a malformed rule file stops start-up here
-    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 2)
+    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 2,
+                         ping_every_checkout=False)
     sessions = make_session_factory(engine)
     consumer = EventConsumer.for_service(settings, "booking", handlers_for(rules), sessions, inbox)
     from_notify = EventConsumer.for_service(settings, "notify", NOTIFY_HANDLERS, sessions, inbox)
