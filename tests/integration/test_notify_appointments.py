@@ -390,3 +390,28 @@ def test_erasure_forgets_contacts_and_appointments(sessions, settings):
     with sessions() as session:
         assert session.get(RequestContact, req.request_id) is None
         assert session.scalars(select(Appointment)).all() == []
+
+
+def test_several_dispatchers_share_a_burst_and_send_each_message_once(sessions, settings,
+                                                                      smtp_server):
+    requests = [request(sessions, settings) for _ in range(15)]
+    dispatchers = [EmailDispatcher(settings, sessions) for _ in range(4)]
+    tried: list[int] = []
+
+    def drain(dispatcher: EmailDispatcher) -> None:
+        while (handled := dispatcher.dispatch_batch()) > 0:
+            tried.append(handled)
+        dispatcher.idle()
+
+    threads = [threading.Thread(target=drain, args=(d,)) for d in dispatchers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    for req in requests:
+        assert len(smtp_server.to(req.email)) == 1
+        [alert] = [m for m in smtp_server.to(RECEPTION) if req.reference in m.text]
+        assert alert is not None
+    assert sum(tried) == 30  # 15 acknowledgements + 15 reception alerts, none tried twice
+    assert {n.status for n in rows(sessions, kind="request_acknowledgement")} == {"sent"}

@@ -44,7 +44,7 @@ from notify.sms_sender import TwilioSmsSender
 
 log = get_logger(__name__)
 
-BATCH = 20
+BATCH = 10  # per claim: several dispatchers share a burst between them
 LONDON = ZoneInfo("Europe/London")
 FALLBACK_ALERT = "delivery_fallback_alert"
 
@@ -75,9 +75,15 @@ class _Dispatcher:
                     handled = 0
                     stop.wait(1.0)
                 if handled < BATCH:
+                    if handled == 0:
+                        self.idle()
                     wakeup.wait(self.settings.dispatch_poll_interval, stop)
         finally:
+            self.idle()
             wakeup.close()
+
+    def idle(self) -> None:
+        """Nothing left to send for now (a sender may close its session)."""
 
     def _claim(self, session: Session) -> list[Notification]:
         return list(session.scalars(
@@ -198,6 +204,9 @@ class EmailDispatcher(_Dispatcher):
     def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session]) -> None:
         super().__init__(settings, sessions)
         self.sender = SmtpSender(settings)
+
+    def idle(self) -> None:
+        self.sender.close()
 
     def dispatch_batch(self) -> int:
         """Send one batch of due e-mails; returns how many were tried."""

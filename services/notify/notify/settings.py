@@ -60,6 +60,10 @@ class NotifySettings(ServiceSettings):
 
     max_attempts: int = Field(default=8, ge=1)
     dispatch_poll_interval: float = Field(default=1.0, gt=0)
+    email_dispatch_threads: int = Field(
+        default=4, ge=1, le=32,
+        description="e-mail senders per worker, each with its own SMTP session: a remote "
+                    "server's round trips (four per message) then overlap")
 
     @property
     def uses_mail_sink(self) -> bool:

@@ -23,7 +23,8 @@ log = get_logger(__name__)
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, NotifySettings)
     contact_hours_from(settings.contact_hours_file)  # a malformed hours file stops start-up here
-    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 4)
+    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 4
+                         + settings.email_dispatch_threads)
     sessions = make_session_factory(engine)
     consumer = EventConsumer.for_service(settings, "booking", booking_handlers(settings),
                                          sessions, inbox)
@@ -34,7 +35,8 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
         Loop("booking-events", consumer.run),
         Loop("referral-events", referral_consumer.run),
         Loop("outbox-relay", relay.run),
-        Loop("email-dispatch", EmailDispatcher(settings, sessions).run),
+        *(Loop(f"email-dispatch-{i}", EmailDispatcher(settings, sessions).run)
+          for i in range(settings.email_dispatch_threads)),
         Loop("contact-clock", ContactClockLoop(settings, sessions).run),
         Loop("reminders", ReminderLoop(settings, sessions).run),
     ]
