@@ -149,10 +149,9 @@ def cpu_seconds(pid: int) -> float:
 SERVERS = {"postgres": ("postgres",), "rabbitmq": ("beam.smp", "erl_child_setup")}
 
 
-def server_cpu_seconds() -> dict[str, float]:
-    """CPU used so far by the PostgreSQL and RabbitMQ processes running now (a backend that
-    exits mid-phase takes its share with it: the figure is a floor)."""
-    totals = dict.fromkeys(SERVERS, 0.0)
+def server_cpu_seconds() -> dict[tuple[str, int], float]:
+    """CPU used so far by each PostgreSQL and RabbitMQ process running now, by (server, pid)."""
+    found: dict[tuple[str, int], float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -162,8 +161,18 @@ def server_cpu_seconds() -> dict[str, float]:
             continue
         for server, names in SERVERS.items():
             if comm in names:
-                totals[server] += cpu_seconds(int(entry.name))
-    return totals
+                found[(server, int(entry.name))] = cpu_seconds(int(entry.name))
+    return found
+
+
+def server_cpu_ms_per_request(before: dict[tuple[str, int], float], created: int
+                              ) -> dict[str, float]:
+    """Each server's CPU since `before`, per request (a backend that exited mid-phase takes
+    its share with it: the figure is a floor)."""
+    totals = dict.fromkeys(SERVERS, 0.0)
+    for (server, pid), seconds in server_cpu_seconds().items():
+        totals[server] += seconds - before.get((server, pid), 0.0)
+    return {server: seconds * 1000 / max(created, 1) for server, seconds in totals.items()}
 
 
 def own_cpu_seconds() -> dict[str, float]:
@@ -338,9 +347,7 @@ class System:
         result["cpu_ms_per_request"] = {
             name: (cpu_seconds(pid) - cpu_before.get(name, 0.0)) * 1000 / created
             for name, pid in self.processes().items() if name in cpu_before}
-        result["server_cpu_ms_per_request"] = {
-            name: (seconds - servers_before[name]) * 1000 / created
-            for name, seconds in server_cpu_seconds().items()}
+        result["server_cpu_ms_per_request"] = server_cpu_ms_per_request(servers_before, created)
         result["bench_cpu_ms_per_request"] = {
             name: (seconds - own_before[name]) * 1000 / created
             for name, seconds in own_cpu_seconds().items()}
@@ -457,9 +464,8 @@ def run_raw_chain(postgres_url: str, amqp_url: str, count: int, folder: Path,
             result["cpu_ms_per_request"] = {
                 name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / max(result["created"], 1)
                 for name, pid in roles.items()}
-            result["server_cpu_ms_per_request"] = {
-                name: (seconds - servers_before[name]) * 1000 / max(result["created"], 1)
-                for name, seconds in server_cpu_seconds().items()}
+            result["server_cpu_ms_per_request"] = server_cpu_ms_per_request(
+                servers_before, result["created"])
             results.append(result)
         sink.dispose()
     finally:
