@@ -24,7 +24,7 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, NotifySettings)
     contact_hours_from(settings.contact_hours_file)  # a malformed hours file stops start-up here
     engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 4
-                         + settings.email_dispatch_threads)
+                         + settings.email_dispatch_threads, ping_every_checkout=False)
     sessions = make_session_factory(engine)
     consumer = EventConsumer.for_service(settings, "booking", booking_handlers(settings),
                                          sessions, inbox)
