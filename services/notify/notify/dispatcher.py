@@ -29,6 +29,7 @@ from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import NotificationFailedV1, NotificationSentV1
 from clinic_shared.outbox import add_event
 from clinic_shared.pg_wakeup import PgWakeup
+from notify.crew import Crew
 from notify.email_sender import PermanentDeliveryError, SmtpSender
 from notify.handlers import PATIENT_KINDS, fallback_address
 from notify.messages import MessageRenderer
@@ -58,29 +59,46 @@ class DailyCapReached(PermanentDeliveryError):
 class _Dispatcher:
     channel = ""
 
-    def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session],
+                 crew: Crew | None = None, leads: bool = True) -> None:
         self.settings = settings
         self.sessions = sessions
         self.renderer = MessageRenderer(settings)
+        self.crew = crew
+        self.leads = leads  # listens for NOTIFY and polls; the others wait to be called in
 
     def run(self, stop: threading.Event) -> None:
-        bind = self.sessions.kw["bind"]
-        wakeup = PgWakeup(libpq_dsn(bind.url.render_as_string(False)), NOTIFICATIONS_CHANNEL)
+        wakeup = None
+        if self.leads:
+            bind = self.sessions.kw["bind"]
+            wakeup = PgWakeup(libpq_dsn(bind.url.render_as_string(False)),
+                              NOTIFICATIONS_CHANNEL)
         try:
+            claim = self.leads
             while not stop.is_set():
-                try:
-                    handled = self.dispatch_batch()
-                except (OperationalError, InterfaceError) as exc:
-                    log.warning("dispatch.database_unavailable", error=type(exc).__name__)
-                    handled = 0
-                    stop.wait(1.0)
-                if handled < BATCH:
-                    if handled == 0:
-                        self.idle()
+                handled = self._dispatch_guarded(stop) if claim else 0
+                if handled >= BATCH:  # more waiting, likely: take the next batch, and call help
+                    if self.crew is not None:
+                        self.crew.call_one()
+                    continue
+                if handled == 0:
+                    self.idle()
+                if wakeup is not None:
                     wakeup.wait(self.settings.dispatch_poll_interval, stop)
+                elif self.crew is not None:
+                    claim = self.crew.wait(self.settings.dispatch_poll_interval, stop)
         finally:
             self.idle()
-            wakeup.close()
+            if wakeup is not None:
+                wakeup.close()
+
+    def _dispatch_guarded(self, stop: threading.Event) -> int:
+        try:
+            return self.dispatch_batch()
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("dispatch.database_unavailable", error=type(exc).__name__)
+            stop.wait(1.0)
+            return 0
 
     def idle(self) -> None:
         """Nothing left to send for now (a sender may close its session)."""
@@ -201,8 +219,9 @@ def _update_from_values(changes: list[dict[str, object]]) -> Update:
 class EmailDispatcher(_Dispatcher):
     channel = "email"
 
-    def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session]) -> None:
-        super().__init__(settings, sessions)
+    def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session],
+                 crew: Crew | None = None, leads: bool = True) -> None:
+        super().__init__(settings, sessions, crew, leads)
         self.sender = SmtpSender(settings)
 
     def idle(self) -> None:

@@ -10,6 +10,7 @@ from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
 from notify.contact_clock import ContactClockLoop
 from notify.contact_hours import contact_hours_from
+from notify.crew import Crew
 from notify.dispatcher import EmailDispatcher, SmsDispatcher
 from notify.handlers import REFERRAL_HANDLERS, booking_handlers
 from notify.mail_sink import start_sink
@@ -31,11 +32,12 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
     referral_consumer = EventConsumer.for_service(settings, "referral", REFERRAL_HANDLERS,
                                                   sessions, inbox)
     relay = OutboxRelay.for_service(settings, engine, outbox)
+    senders = Crew(settings.email_dispatch_threads)
     loops = [
         Loop("booking-events", consumer.run),
         Loop("referral-events", referral_consumer.run),
         Loop("outbox-relay", relay.run),
-        *(Loop(f"email-dispatch-{i}", EmailDispatcher(settings, sessions).run)
+        *(Loop(f"email-dispatch-{i}", EmailDispatcher(settings, sessions, senders, i == 0).run)
           for i in range(settings.email_dispatch_threads)),
         Loop("contact-clock", ContactClockLoop(settings, sessions).run),
         Loop("reminders", ReminderLoop(settings, sessions).run),
