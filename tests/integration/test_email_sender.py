@@ -1,6 +1,7 @@
 """notify's e-mail over a real SMTP conversation: what the server is handed is what a mail
 client shows, for plain and non-ASCII addresses alike."""
 
+import time
 import uuid
 
 from notify.email_sender import PermanentDeliveryError, SmtpSender
@@ -77,3 +78,18 @@ def test_server_without_smtputf8_refuses_only_the_non_ascii_address_for_good() -
     assert isinstance(errors[0], PermanentDeliveryError)
     assert errors[1] is None
     assert delivered == ["ada@example.org"]
+
+
+def test_a_session_the_server_ended_while_idle_is_replaced_without_losing_mail() -> None:
+    server = SmtpServer(idle_timeout=0.3).start()  # the server drops a session quiet for 0.3 s
+    try:
+        settings = settings_for(server)
+        sender, renderer = SmtpSender(settings), MessageRenderer(settings)
+        assert sender.send([renderer.email(acknowledgement("first@example.org"))]) == [None]
+        time.sleep(1.5)  # longer than the server's patience and than CHECK_AFTER_SECONDS
+        assert sender.send([renderer.email(acknowledgement("second@example.org"))]) == [None]
+        sender.close()
+        delivered = [r for m in server.messages() for r in m.recipients]
+    finally:
+        server.stop()
+    assert delivered == ["first@example.org", "second@example.org"]

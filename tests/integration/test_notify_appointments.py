@@ -401,7 +401,7 @@ def test_several_dispatchers_share_a_burst_and_send_each_message_once(sessions, 
     def drain(dispatcher: EmailDispatcher) -> None:
         while (handled := dispatcher.dispatch_batch()) > 0:
             tried.append(handled)
-        dispatcher.idle()
+        dispatcher.stopped()
 
     threads = [threading.Thread(target=drain, args=(d,)) for d in dispatchers]
     for thread in threads:

@@ -40,11 +40,11 @@ class _Handler:
 
 
 class SmtpServer:
-    def __init__(self, *, smtputf8: bool = True) -> None:
+    def __init__(self, *, smtputf8: bool = True, idle_timeout: float = 300.0) -> None:
         self.port = free_port()
         self._handler = _Handler()
         self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port,
-                                      enable_SMTPUTF8=smtputf8)
+                                      enable_SMTPUTF8=smtputf8, timeout=idle_timeout)
 
     def start(self) -> "SmtpServer":
         self._controller.start()

@@ -88,7 +88,7 @@ class _Dispatcher:
                 elif self.crew is not None:
                     claim = self.crew.wait(self.settings.dispatch_poll_interval, stop)
         finally:
-            self.idle()
+            self.stopped()
             if wakeup is not None:
                 wakeup.close()
 
@@ -100,8 +100,12 @@ class _Dispatcher:
             stop.wait(1.0)
             return 0
 
+    def stopped(self) -> None:
+        """The loop has ended (a sender closes its session)."""
+        self.idle()
+
     def idle(self) -> None:
-        """Nothing left to send for now (a sender may close its session)."""
+        """Nothing left to send for now (a sender may close an idle session)."""
 
     def _claim(self, session: Session) -> list[Notification]:
         return list(session.scalars(
@@ -225,6 +229,9 @@ class EmailDispatcher(_Dispatcher):
         self.sender = SmtpSender(settings)
 
     def idle(self) -> None:
+        self.sender.close_if_idle()
+
+    def stopped(self) -> None:
         self.sender.close()
 
     def dispatch_batch(self) -> int:
