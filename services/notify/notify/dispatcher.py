@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Update, cast, column, func, insert, select, text, update, values
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -159,9 +159,10 @@ class _Dispatcher:
                      outcome=outcome)
         if not changes:
             return
-        # One statement each, rows inline (an executemany costs a pipeline round per row).
-        session.execute(_update_from_values(changes))
-        session.execute(insert(DeliveryAttempt.__table__).values(tries))
+        # One statement each, built once (compiled once): the rows travel as arrays / as one
+        # multi-row VALUES, not as an executemany's pipeline round per row.
+        session.execute(SETTLE, _as_arrays(changes))
+        session.execute(RECORD_ATTEMPTS, tries).all()
         for (notification, _, _), change in zip(attempts, changes, strict=True):
             if change["status"] == "failed":
                 self._fall_back(session, notification)
@@ -206,18 +207,24 @@ class _Dispatcher:
                  fallback_channel=address[0] if address else None)
 
 
-_CHANGED = Notification.__table__.c
+SETTLED = ("id", "attempts", "status", "sent_at", "next_attempt_at", "last_error",
+           "provider_ref")
+SETTLE = text("""
+UPDATE notifications AS n
+SET attempts = v.attempts, status = v.status, sent_at = v.sent_at,
+    next_attempt_at = v.next_attempt_at, last_error = v.last_error, provider_ref = v.provider_ref
+FROM unnest(CAST(:id AS uuid[]), CAST(:attempts AS integer[]), CAST(:status AS text[]),
+            CAST(:sent_at AS timestamptz[]), CAST(:next_attempt_at AS timestamptz[]),
+            CAST(:last_error AS text[]), CAST(:provider_ref AS text[]))
+     AS v(id, attempts, status, sent_at, next_attempt_at, last_error, provider_ref)
+WHERE n.id = v.id
+""")
+# RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues")
+RECORD_ATTEMPTS = insert(DeliveryAttempt.__table__).returning(DeliveryAttempt.__table__.c.id)
 
 
-def _update_from_values(changes: list[dict[str, object]]) -> Update:
-    """UPDATE notifications SET ... FROM (VALUES (...), ...) AS v WHERE id = v.id (cast: a
-    column that is NULL in every row would otherwise be text)."""
-    names = ("id", "attempts", "status", "sent_at", "next_attempt_at", "last_error",
-             "provider_ref")
-    rows = values(*(column(name, _CHANGED[name].type) for name in names), name="v").data(
-        [tuple(change[name] for name in names) for change in changes])
-    return (update(Notification.__table__).where(_CHANGED.id == rows.c.id)
-            .values({name: cast(rows.c[name], _CHANGED[name].type) for name in names[1:]}))
+def _as_arrays(changes: list[dict[str, object]]) -> dict[str, list[object]]:
+    return {name: [change[name] for change in changes] for name in SETTLED}
 
 
 class EmailDispatcher(_Dispatcher):

@@ -112,12 +112,18 @@ def _owed(envelope: Envelope, request_id: object, kind: str, channel: str, recip
             "status": "queued"}
 
 
+# RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues"), from a
+# statement compiled once: no ORM bookkeeping, no executemany round per row.
+OWE = insert(Notification.__table__).returning(Notification.__table__.c.id)
+START_CLOCK = insert(ContactClock.__table__)
+KEEP_CONTACT = insert(RequestContact.__table__)
+OPEN_CALLBACK = insert(CallbackTask.__table__)
+
+
 def _owe(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert owed notifications in one statement on the handler's transaction (a Core insert
-    with the rows inline: the hot path of every request, without the ORM's per-object
-    bookkeeping or an executemany's round per row)."""
+    """Insert owed notifications in one statement on the handler's transaction."""
     if rows:
-        session.connection().execute(insert(Notification.__table__).values(rows))
+        session.connection().execute(OWE, rows).all()
 
 
 def on_appointment_requested(session: Session, data: EventData, envelope: Envelope,
@@ -135,7 +141,7 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
     if data.mode == "clinic" and data.site and plan.hours_key != data.site:
         log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
     conn = session.connection()
-    conn.execute(insert(ContactClock.__table__), {
+    conn.execute(START_CLOCK, {
         "request_id": data.request_id, "reference": data.reference, "urgent": urgent,
         "contact_by": contact_by, "at_risk_due": min(warn.contact_by, contact_by),
         "channel": data.contact_channel, "requested_at": data.requested_at,
@@ -144,7 +150,7 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
         add_event(session, outbox, ContactClockStartedV1(
             request_id=data.request_id, reference=data.reference, contact_by=contact_by,
             started_at=plan.started_at, clock_mode=plan.mode), source="notify")
-    conn.execute(insert(RequestContact.__table__), {
+    conn.execute(KEEP_CONTACT, {
         "request_id": data.request_id, "reference": data.reference, "name": data.name,
         "contact_channel": data.contact_channel, "email": data.email, "phone": data.phone,
         "manage_url": data.manage_url})
@@ -160,7 +166,7 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
     if data.contact_channel == "phone":
         if data.phone is None:  # booking's validation makes this impossible
             raise ValueError(f"no phone number on request {data.reference}")
-        conn.execute(insert(CallbackTask.__table__), {
+        conn.execute(OPEN_CALLBACK, {
             "request_id": data.request_id, "reference": data.reference, "name": data.name,
             "phone": data.phone, "contact_time": data.contact_time, "urgent": urgent,
             "contact_by": contact_by, "status": "open"})
