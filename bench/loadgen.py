@@ -50,12 +50,16 @@ class Pool:
     opened: int = 0
     freed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def take(self) -> Connection:
+    async def take(self, fresh: bool = False) -> Connection:
+        """An idle kept-alive connection, or a new one (always new when `fresh`)."""
         async with self.freed:
             while not self.idle and self.opened >= self.limit:
                 await self.freed.wait()
-            if self.idle:
+            if self.idle and not fresh:
                 return self.idle.pop()
+            if self.idle:  # a fresh one in place of an idle one (the server may close it)
+                self.idle.pop(0)[1].close()
+                self.opened -= 1
             self.opened += 1
         try:
             return await asyncio.open_connection(self.host, self.port)
@@ -77,7 +81,7 @@ async def post(pool: Pool, path: str, body: bytes, client: str) -> tuple[int, st
     (the server never read the request, so nothing is sent twice)."""
     for attempt in (1, 2):
         try:
-            conn = await pool.take()
+            conn = await pool.take(fresh=attempt == 2)
         except OSError as exc:
             return 0, type(exc).__name__
         reader, writer = conn
