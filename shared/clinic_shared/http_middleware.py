@@ -2,7 +2,8 @@
 
 It refuses NUL characters in the query string (422 naming each parameter), carries the
 correlation id (taken from `X-Correlation-ID` when sensible, else new; set for the logs while the
-request runs and returned on the response) and counts and times each request by route template.
+request runs and returned on the response) and counts and times each request by route template,
+an unhandled error's 500 included.
 """
 
 import time
@@ -55,9 +56,12 @@ class CorrelationAndMetrics:
         correlation_id = incoming if 8 <= len(incoming) <= 64 else uuid.uuid4().hex
         header = (_CORRELATION_KEY, correlation_id.encode("latin-1"))
         started = time.perf_counter()
+        answered = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal answered
             if message["type"] == "http.response.start":
+                answered = True
                 # timed to the start of the response, by the route the router matched
                 path = getattr(scope.get("route"), "path", "unmatched")
                 method = scope["method"]
@@ -73,5 +77,12 @@ class CorrelationAndMetrics:
         token = correlation_id_var.set(correlation_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # A bug: answer 500 here, so it is counted and timed like any answer and carries
+            # the id the logs name, then let it propagate to be logged with its traceback.
+            if not answered:
+                failed = JSONResponse({"detail": "Internal server error"}, status_code=500)
+                await failed(scope, receive, send_with_id)
+            raise
         finally:
             correlation_id_var.reset(token)
