@@ -100,8 +100,14 @@ def fallback_address(contact: RequestContact, failed_channel: str) -> tuple[str,
 
 def _staff_alerts(session: Session, envelope: Envelope, request_id: object, kind: str,
                   recipients: list[str], context: dict[str, object], reference: str) -> None:
-    _owe(session, [_owed(envelope, request_id, kind, "email", recipient, reference, context)
-                   for recipient in dict.fromkeys(recipients)])
+    _owe(session, _alerts(envelope, request_id, kind, recipients, context, reference))
+
+
+def _alerts(envelope: Envelope, request_id: object, kind: str, recipients: list[str],
+            context: dict[str, object], reference: str) -> list[dict[str, object]]:
+    """One e-mail alert row per distinct staff recipient."""
+    return [_owed(envelope, request_id, kind, "email", recipient, reference, context)
+            for recipient in dict.fromkeys(recipients)]
 
 
 def _owed(envelope: Envelope, request_id: object, kind: str, channel: str, recipient: str,
@@ -161,8 +167,8 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
         "reference": data.reference, "urgent": urgent, "contact_channel": data.contact_channel,
         "mode": data.mode, "site": data.site, "contact_by": contact_by.isoformat(),
         "appointment_by": data.appointment_by.isoformat()}
-    owed = [_owed(envelope, data.request_id, NEW_REQUEST_ALERT, "email", recipient,
-                  data.reference, alert) for recipient in dict.fromkeys(recipients)]
+    owed = _alerts(envelope, data.request_id, NEW_REQUEST_ALERT, recipients, alert,
+                   data.reference)
     if data.contact_channel == "phone":
         if data.phone is None:  # booking's validation makes this impossible
             raise ValueError(f"no phone number on request {data.reference}")
