@@ -24,7 +24,15 @@ from clinic_shared.messaging.contracts import (
 from clinic_shared.messaging.envelope import Envelope
 from notify.dispatcher import EmailDispatcher, SmsDispatcher
 from notify.handlers import booking_handlers
-from notify.models import Appointment, CallbackTask, Notification, RequestContact, outbox
+from notify.messages import MessageRenderer
+from notify.models import (
+    Appointment,
+    CallbackTask,
+    DeliveryAttempt,
+    Notification,
+    RequestContact,
+    outbox,
+)
 from notify.reminders import ReminderLoop
 from notify.settings import NotifySettings
 from tests.support.ports import free_port
@@ -415,3 +423,47 @@ def test_several_dispatchers_share_a_burst_and_send_each_message_once(sessions, 
         assert alert is not None
     assert sum(tried) == 30  # 15 acknowledgements + 15 reception alerts, none tried twice
     assert {n.status for n in rows(sessions, kind="request_acknowledgement")} == {"sent"}
+
+
+def test_alerts_claimed_together_reach_reception_as_one_digest(sessions, settings, smtp_server):
+    """A burst: reception gets one e-mail listing every non-urgent request (each alert row is
+    sent, with its own delivery attempt); an urgent alert still goes alone, as does each
+    patient's acknowledgement."""
+    calm = [request(sessions, settings) for _ in range(3)]
+    urgent = request(sessions, settings, urgent=True, red_flags=("bladder_bowel",))
+    before = len(smtp_server.to(RECEPTION))
+    EmailDispatcher(settings, sessions).dispatch_batch()  # 9 due: fits one claim of 10
+
+    mails = smtp_server.to(RECEPTION)[before:]
+    [digest] = [m for m in mails if "new appointment requests" in str(m.message["Subject"])]
+    assert str(digest.message["Subject"]).startswith("3 new appointment requests: ")
+    for req in calm:
+        assert req.reference in digest.text and req.reference in digest.html
+    assert urgent.reference not in digest.text
+    assert "fusion" not in digest.text.lower() and "Bert" not in digest.text
+    [alone] = [m for m in mails if m is not digest]
+    assert urgent.reference in alone.text and "URGENT" in alone.text
+    for req in [*calm, urgent]:
+        [ack] = smtp_server.to(req.email)
+        assert req.reference in ack.text
+    alerts = rows(sessions, kind="new_request_alert", recipient=RECEPTION)
+    assert {a.status for a in alerts} == {"sent"} and len(alerts) == 4
+    with sessions() as session:
+        tried = session.scalars(select(DeliveryAttempt.notification_id)).all()
+    assert all(tried.count(a.id) == 1 for a in alerts)
+
+
+def test_a_digest_is_named_by_the_alerts_it_lists(settings):
+    """The same alerts again: the same Message-ID (a resend is recognisably a copy); one alert
+    more: another (so a mail system cannot drop it as a copy of the first digest)."""
+    renderer = MessageRenderer(settings)
+    now = datetime.now(UTC).isoformat()
+    alerts = [Notification(id=uuid.uuid4(), event_id=uuid.uuid4(), kind="new_request_alert",
+                           channel="email", recipient=RECEPTION, reference=f"R{n}",
+                           context={"reference": f"R{n}", "urgent": False, "mode": "virtual",
+                                    "site": None, "contact_channel": "email",
+                                    "contact_by": now, "appointment_by": now})
+              for n in range(3)]
+    first = renderer.digest(alerts[:2]).parsed()["Message-ID"]
+    assert renderer.digest(alerts[1::-1]).parsed()["Message-ID"] == first
+    assert renderer.digest(alerts).parsed()["Message-ID"] != first
