@@ -18,10 +18,20 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        declared: bytes | None = None
+        chunked = False
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                declared = value
+            elif key == b"transfer-encoding":
+                chunked = True
+        if declared is not None and declared.isdigit() and not chunked:
+            if int(declared) > self.max_bytes:
+                await self._refuse(send)
+                return
+            # The server reads exactly the declared length (what follows is the next request),
+            # so a body within it needs no counting on the way in.
+            await self.app(scope, receive, send)
             return
         seen = 0
         started = False

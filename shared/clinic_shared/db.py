@@ -21,9 +21,9 @@ def make_engine(url: str, pool_size: int = 10, *, ping_every_checkout: bool = Tr
     """An engine that fails fast when the database is unreachable and recovers when it returns.
 
     A pooled connection is pinged on every checkout; a worker, which checks one out per message
-    or batch, passes `ping_every_checkout=False` to ping only a connection whose socket shows
-    the server said something while it was idle (pool_ping.py): a dead one is still replaced
-    before use.
+    or batch, or an API on a hot path (booking's), passes `ping_every_checkout=False` to ping
+    only a connection whose socket shows the server said something while it was idle
+    (pool_ping.py): a dead one is still replaced before use.
     """
     engine = create_engine(
         url,

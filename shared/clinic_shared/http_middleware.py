@@ -10,6 +10,7 @@ import time
 import uuid
 from urllib.parse import parse_qsl
 
+from prometheus_client import Counter, Histogram
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,6 +41,18 @@ class CorrelationAndMetrics:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # the labelled series of each (method, route, status), looked up once: `labels()`
+        # checks and joins the label values under a lock on every call
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def _count(self, method: str, path: str, status: int, seconds: float) -> None:
+        series = self._series.get((method, path, status))
+        if series is None:
+            series = self._series[(method, path, status)] = (
+                HTTP_REQUESTS.labels(self.service, method, path, status),
+                HTTP_LATENCY.labels(self.service, method, path))
+        series[0].inc()
+        series[1].observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,10 +77,8 @@ class CorrelationAndMetrics:
                 answered = True
                 # timed to the start of the response, by the route the router matched
                 path = getattr(scope.get("route"), "path", "unmatched")
-                method = scope["method"]
-                HTTP_REQUESTS.labels(self.service, method, path, message["status"]).inc()
-                HTTP_LATENCY.labels(self.service, method, path).observe(
-                    time.perf_counter() - started)
+                self._count(scope["method"], path, message["status"],
+                            time.perf_counter() - started)
                 headers = [(k, v) for k, v in message.get("headers", ())
                            if k.lower() != _CORRELATION_KEY]
                 headers.append(header)

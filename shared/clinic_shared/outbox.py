@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from clinic_shared.messaging.envelope import Envelope, EventData
 
@@ -45,17 +46,36 @@ def define_outbox_table(metadata: MetaData) -> Table:
 
 def add_event(session: Session, outbox: Table, data: EventData, source: str) -> Envelope:
     """Stage `data` for publishing in the caller's transaction; returns its envelope."""
+    return add_events(session, outbox, [data], source)[0]
+
+
+def add_events(session: Session, outbox: Table, events: list[EventData],
+               source: str) -> list[Envelope]:
+    """Stage several events in one statement (a batch's outcomes, say); their envelopes."""
+    staged = [outbox_row(data, source) for data in events]
+    if not staged:
+        return []
+    # A Core insert on the session's own connection and transaction: the rows commit (or roll
+    # back) with the caller's change, without the ORM's per-statement bookkeeping; several rows
+    # go as one multi-row INSERT (RETURNING makes SQLAlchemy use "insertmanyvalues").
+    statement = _STAGE.get(outbox)
+    if statement is None:
+        statement = _STAGE[outbox] = insert(outbox).returning(outbox.c.id)
+    session.connection().execute(statement, [row for _, row in staged]).all()
+    return [envelope for envelope, _ in staged]
+
+
+def outbox_row(data: EventData, source: str) -> tuple[Envelope, dict[str, object]]:
+    """`data` in a new envelope, and the outbox row (its columns) that carries it: for a caller
+    writing the row in a statement of its own."""
     envelope = Envelope.wrap(data, source)
-    # A Core insert on the session's own connection and transaction: the row commits (or rolls
-    # back) with the caller's change, without the ORM's per-statement bookkeeping.
-    session.connection().execute(insert(outbox), {
-        "event_id": envelope.id,
-        "event_type": envelope.type,
-        "routing_key": data.routing_key,
-        "payload": envelope.model_dump(mode="json"),
-        "headers": envelope.headers(),
-    })
-    return envelope
+    return envelope, {"event_id": envelope.id, "event_type": envelope.type,
+                      "routing_key": data.routing_key,
+                      "payload": envelope.model_dump(mode="json"),
+                      "headers": envelope.headers()}
+
+
+_STAGE: dict[Table, Insert] = {}  # built once per outbox table: compiled once, then cached
 
 
 # Alembic helpers: the trigger that wakes the relay when an outbox row commits.

@@ -112,7 +112,10 @@ def test_resubmitted_form_with_same_idempotency_key_is_one_request(stack: Stack)
     assert first.status_code == 201 and second.status_code == 200
     assert first.json()["id"] == second.json()["id"]
     wait_until(lambda: stack.smtp.to(body["email"]), message="the acknowledgement e-mail")
+    # referral may commit after notify has sent: wait for the entry, then count it
+    wait_until(lambda: triage_entries(stack, first.json()["id"]), message="the triage entry")
     assert len(triage_entries(stack, first.json()["id"])) == 1
+    assert len(stack.smtp.to(body["email"])) == 1
 
 
 def test_same_event_delivered_twice_has_one_effect(stack: Stack) -> None:

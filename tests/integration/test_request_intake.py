@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.api import create_app
@@ -19,6 +19,7 @@ from booking.requests import submit_request
 from booking.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.db import make_session_factory
+from tests.support.waiting import wait_until
 
 
 def form(**overrides: object) -> dict[str, object]:
@@ -142,3 +143,85 @@ def test_the_page_form_keeps_the_per_contact_limit_too(api) -> None:
     assert answers == [303, 303, 429]  # two per contact per hour in this app
     other = {**same, "email": "someone.else@example.org"}
     assert api.post("/", data=other, follow_redirects=False).status_code == 303
+
+
+def test_a_reference_already_taken_is_drawn_again_in_a_new_transaction(sessions,
+                                                                        monkeypatch) -> None:
+    drawn = iter(["AAA-AAAA", "AAA-AAAA", "BBB-BBBB"])
+    monkeypatch.setattr("booking.requests.new_reference", lambda: next(drawn))
+    counted: list[int] = []
+
+    def admit(conn: object) -> None:
+        counted.append(1)
+
+    first, _ = submit_request(sessions, AppointmentRequestCreate.model_validate(form()),
+                              BookingSettings(), admit=admit)
+    second, created = submit_request(sessions, AppointmentRequestCreate.model_validate(form()),
+                                     BookingSettings(), admit=admit)
+    assert created and (first.reference, second.reference) == ("AAA-AAAA", "BBB-BBBB")
+    assert len(counted) == 3  # the second request's first attempt rolled back, then again
+    with sessions() as db:
+        events = db.execute(select(outbox.c.payload)).scalars().all()
+        stored = db.get(AppointmentRequest, second.id)
+    assert sorted(e["data"]["reference"] for e in events) == ["AAA-AAAA", "BBB-BBBB"]
+    assert stored is not None and stored.reference == "BBB-BBBB"
+    [event] = [e for e in events if e["data"]["request_id"] == str(second.id)]
+    assert event["data"]["requested_at"] == stored.created_at.isoformat().replace("+00:00", "Z")
+
+
+def test_pooled_sessions_the_server_ended_do_not_fail_the_next_request(api, database) -> None:
+    """The API pings a pooled connection only when the server said something on it: a
+    restart (every session ended) is still unseen by the next patient."""
+    url = "/api/appointment-requests"
+    assert api.post(url, json=form()).status_code == 201
+    others = ("FROM pg_stat_activity WHERE datname = current_database() "
+              "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+    admin = create_engine(database, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            assert conn.execute(text(f"SELECT count(pg_terminate_backend(pid)) {others}")
+                                ).scalar_one() >= 1
+            wait_until(lambda: not conn.execute(text(f"SELECT count(*) {others}")).scalar_one(),
+                       message="the sessions to end")
+    finally:
+        admin.dispose()
+    assert api.post(url, json=form()).status_code == 201
+
+
+def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
+    """booking's intake writes its outbox row in the statement that stores the request: the
+    row is the one clinic_shared.outbox.add_event writes, but for the event's own id and time."""
+    from clinic_shared.correlation import correlation_id_var
+    from clinic_shared.messaging.contracts import AppointmentRequestedV1
+    from clinic_shared.outbox import add_event
+
+    parsed = AppointmentRequestCreate.model_validate(form(
+        red_flags={"fever": True}, body_areas=["knee"], after_surgery=True, surgery="knee op",
+        surgery_date="2024-02-03", preferred_times=["weekend"]))
+    token = correlation_id_var.set("stage-event-test")
+    try:
+        stored, _ = submit_request(sessions, parsed, BookingSettings(), "stage-event-key")
+        with sessions() as db:
+            [intake] = db.execute(select(outbox)).all()
+        data = AppointmentRequestedV1.model_validate(intake.payload["data"])
+        with sessions.begin() as db:
+            shared = add_event(db, outbox, data, source="booking")
+    finally:
+        correlation_id_var.reset(token)
+    with sessions() as db:
+        [again] = db.execute(select(outbox).where(outbox.c.event_id == shared.id)).all()
+        request = db.get(AppointmentRequest, stored.id)
+
+    def comparable(row: object) -> dict[str, object]:
+        values = dict(row._mapping)  # type: ignore[attr-defined]
+        for column in ("id", "event_id", "created_at", "available_at"):
+            values.pop(column)
+        values["payload"] = {k: v for k, v in values["payload"].items()
+                             if k not in ("id", "occurred_at")}
+        return values
+
+    assert comparable(intake) == comparable(again)
+    assert intake.sent_at is None and intake.attempts == 0
+    assert request is not None and str(request.id) == intake.payload["data"]["request_id"]
+    assert (request.red_flags, request.body_areas, request.idempotency_key) == (
+        ["fever"], ["knee"], "stage-event-key")

@@ -35,7 +35,9 @@ DESK = (Role.receptionist, Role.admin)
 
 def create_app(settings: BookingSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
+    # a pooled connection is pinged only when its socket shows the server ended it
+    # (pool_ping.py), not with a round trip before every request
+    engine = make_engine(settings.database_url, ping_every_checkout=False)
     sessions = make_session_factory(engine)
     links = PatientLinks(settings.secret_key.get_secret_value(), settings.patient_link_days)
     app = create_base_app(
@@ -55,9 +57,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
     async def create_appointment_request(
         form: AppointmentRequestCreate,
         request: Request,
-        response: Response,
         idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
-    ) -> AppointmentRequestPublic:
+    ) -> Response:
         """A patient asks for an appointment; we promise contact and an appointment by deadlines."""
         admit = form_limits.admit(client_address(request), form)
         try:
@@ -67,11 +68,12 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             raise too_many(exc.wait) from None
         except PlaceNotServed as exc:
             raise field_error(exc.field, str(exc)) from None
-        if not created:
-            response.status_code = status.HTTP_200_OK
         public = AppointmentRequestPublic.model_validate(stored)
-        return public.model_copy(update={"urgent_advice": URGENT_ADVICE if stored.urgent
-                                         else None})
+        if stored.urgent:
+            public.urgent_advice = URGENT_ADVICE
+        # answered as FastAPI would answer the model (the same JSON), without validating it again
+        return Response(public.model_dump_json().encode(), media_type="application/json",
+                        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @router.get("/api/appointment-requests/{request_id}",
                 response_model=AppointmentRequestStaffView, **allow(*DESK))

@@ -66,10 +66,10 @@ class FormLimits:
         The address's row stays locked until that transaction ends, so two forms from one
         address at the same instant are stored one after the other (a few milliseconds); a
         refusal commits at once, so a flood over the limit holds it no longer than before."""
+        address, contacts = self._address(client), self._contacts(form)
+
         def count(conn: Connection) -> None:
-            wait = self.limiter.hit_on(conn, self._address(client))
-            if wait is None:
-                wait = self.limiter.hit_on(conn, self._contacts(form))
+            wait = self.limiter.hit_in_turn(conn, address, contacts)  # one statement
             if wait is not None:
                 raise OverLimit(wait)
         return count

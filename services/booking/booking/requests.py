@@ -2,10 +2,11 @@
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,10 +17,27 @@ from booking.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.messaging.contracts import AppointmentRequestCancelledV1, AppointmentRequestedV1
-from clinic_shared.outbox import add_event
+from clinic_shared.outbox import add_event, outbox_row
 from clinic_shared.ratelimit import OverLimit
 
 REFERENCE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A request just stored: what its answer says, without an ORM instance behind it."""
+
+    id: uuid.UUID
+    reference: str
+    urgent: bool
+    phone: str | None
+    email: str | None
+    contact_channel: str
+    mode: str
+    status: str
+    created_at: datetime
+    contact_by: datetime
+    appointment_by: datetime
 
 
 def submit_request(
@@ -29,35 +47,39 @@ def submit_request(
     idempotency_key: str | None = None,
     links: PatientLinks | None = None,
     admit: Callable[[Connection], None] | None = None,
-) -> tuple[AppointmentRequest, bool]:
+) -> tuple[StoredRequest, bool]:
     """Store the request and stage `appointment.requested`; (request, created).
 
     One transaction: `admit` first (e.g. counting rate limits; it may refuse by raising
     `OverLimit`), then a repeated Idempotency-Key returns the first request instead of creating
     a second. A refusal (`OverLimit`, `PlaceNotServed`) keeps what `admit` counted.
+
+    The transaction is a Core connection of the sessions' engine: nothing here needs the ORM's
+    identity map or unit of work, and their bookkeeping cost more than the statements.
     """
     links = links or PatientLinks(settings.secret_key.get_secret_value(),
                                   settings.patient_link_days)
+    engine: Engine = sessions.kw["bind"]
     for attempt in range(REFERENCE_ATTEMPTS):
-        with sessions() as session:
+        with engine.connect() as conn:
             try:
                 if admit is not None:
-                    admit(session.connection())
-                existing = _by_idempotency_key(session, idempotency_key)
+                    admit(conn)
+                existing = _by_idempotency_key(conn, idempotency_key)
                 if existing is not None:
-                    session.commit()
+                    conn.commit()
                     return existing, False
-                _check_place(session, form)
-                request = _insert(session, form, settings, idempotency_key, links)
-                session.commit()
-                return request, True
+                _check_place(conn, form)
+                stored = _insert(conn, form, settings, idempotency_key, links)
+                conn.commit()
+                return stored, True
             except (OverLimit, PlaceNotServed):
-                session.commit()
+                conn.commit()
                 raise
             except IntegrityError as exc:
                 # another request took this reference, or (a concurrent retry) this key: again,
                 # from the start; a retry finds the first request by its key
-                session.rollback()
+                conn.rollback()
                 taken = str(exc.orig)
                 again = "reference" in taken or bool(
                     idempotency_key and "idempotency_key" in taken)
@@ -66,71 +88,102 @@ def submit_request(
     raise AssertionError("unreachable")
 
 
+_REQUESTS = AppointmentRequest.__table__
+_REQUEST_COLUMNS = (
+    "id", "reference", "name", "phone", "email", "contact_channel", "mode", "reason", "consent",
+    "urgent", "status", "site_id", "postcode", "contact_time", "body_areas", "after_surgery",
+    "surgery", "surgery_date", "preferred_times", "red_flags", "idempotency_key", "created_at",
+    "contact_by", "appointment_by",
+)
+_OUTBOX_COLUMNS = ("event_id", "event_type", "routing_key", "payload", "headers")
+
+# The request's row and its outbox row in one statement, built once: Core inserts without the
+# ORM's unit of work (every value is known here, the id included, so nothing comes back; the
+# outbox row's id is not fetched either). Parameters: request_<column> and the outbox columns.
+# The outbox row is the one clinic_shared.outbox.add_event writes (a test holds them to it).
+_STORE = (
+    insert(outbox).inline()
+    .values({name: bindparam(name, type_=outbox.c[name].type) for name in _OUTBOX_COLUMNS})
+    .add_cte(insert(_REQUESTS).values({
+        name: bindparam(f"request_{name}", type_=_REQUESTS.c[name].type)
+        for name in _REQUEST_COLUMNS}).cte("stored_request"))
+)
+
+
 def _insert(
-    session: Session,
+    conn: Connection,
     form: AppointmentRequestCreate,
     settings: BookingSettings,
     idempotency_key: str | None,
     links: PatientLinks,
-) -> AppointmentRequest:
+) -> StoredRequest:
     now = datetime.now(UTC)
-    request = AppointmentRequest(
+    red_flags = form.red_flags.answered_yes()
+    stored = StoredRequest(
+        id=uuid.uuid4(),
         reference=new_reference(),
-        name=form.name,
+        urgent=bool(red_flags),
         phone=form.phone,
         email=form.email,
         contact_channel=form.contact_channel,
         mode=form.mode,
-        reason=form.reason,
-        consent=form.consent,
-        urgent=bool(form.red_flags.answered_yes()),
         status="requested",
-        site_id=form.site,
-        postcode=form.postcode,
-        contact_time=form.contact_time,
-        body_areas=list(form.body_areas),
-        after_surgery=form.after_surgery,
-        surgery=form.surgery,
-        surgery_date=form.surgery_date,
-        preferred_times=list(form.preferred_times),
-        red_flags=form.red_flags.answered_yes(),
-        idempotency_key=idempotency_key,
         created_at=now,
         contact_by=now + timedelta(minutes=settings.contact_back_minutes),
         appointment_by=now + timedelta(hours=settings.appointment_within_hours),
     )
-    session.add(request)
-    session.flush()
-    add_event(
-        session,
-        outbox,
-        AppointmentRequestedV1(
-            request_id=request.id,
-            reference=request.reference,
-            name=request.name,
-            phone=request.phone,
-            email=request.email,
-            contact_channel=form.contact_channel,
-            mode=form.mode,
-            reason=request.reason,
-            urgent=request.urgent,
-            requested_at=now,
-            contact_by=request.contact_by,
-            appointment_by=request.appointment_by,
-            manage_url=manage_url(settings, links, request.id),
-            site=request.site_id,
-            postcode=request.postcode,
-            contact_time=request.contact_time,
-            body_areas=tuple(request.body_areas),
-            after_surgery=request.after_surgery,
-            surgery=request.surgery,
-            surgery_date=request.surgery_date,
-            preferred_times=tuple(request.preferred_times),
-            red_flags=tuple(request.red_flags),
-        ),
-        source="booking",
-    )
-    return request
+    row = {
+        "request_id": stored.id,
+        "request_reference": stored.reference,
+        "request_name": form.name,
+        "request_phone": form.phone,
+        "request_email": form.email,
+        "request_contact_channel": form.contact_channel,
+        "request_mode": form.mode,
+        "request_reason": form.reason,
+        "request_consent": form.consent,
+        "request_urgent": stored.urgent,
+        "request_status": stored.status,
+        "request_site_id": form.site,
+        "request_postcode": form.postcode,
+        "request_contact_time": form.contact_time,
+        "request_body_areas": list(form.body_areas),
+        "request_after_surgery": form.after_surgery,
+        "request_surgery": form.surgery,
+        "request_surgery_date": form.surgery_date,
+        "request_preferred_times": list(form.preferred_times),
+        "request_red_flags": red_flags,
+        "request_idempotency_key": idempotency_key,
+        "request_created_at": now,
+        "request_contact_by": stored.contact_by,
+        "request_appointment_by": stored.appointment_by,
+    }
+    _, staged = outbox_row(AppointmentRequestedV1(
+        request_id=stored.id,
+        reference=stored.reference,
+        name=form.name,
+        phone=stored.phone,
+        email=stored.email,
+        contact_channel=form.contact_channel,
+        mode=form.mode,
+        reason=form.reason,
+        urgent=stored.urgent,
+        requested_at=stored.created_at,
+        contact_by=stored.contact_by,
+        appointment_by=stored.appointment_by,
+        manage_url=manage_url(settings, links, stored.id),
+        site=form.site,
+        postcode=form.postcode,
+        contact_time=form.contact_time,
+        body_areas=tuple(form.body_areas),
+        after_surgery=form.after_surgery,
+        surgery=form.surgery,
+        surgery_date=form.surgery_date,
+        preferred_times=tuple(form.preferred_times),
+        red_flags=tuple(red_flags),
+    ), source="booking")
+    conn.execute(_STORE, {**row, **staged})
+    return stored
 
 
 class PlaceNotServed(Exception):
@@ -141,18 +194,22 @@ class PlaceNotServed(Exception):
         self.field = field
 
 
-def _check_place(session: Session, form: AppointmentRequestCreate) -> None:
+_ACTIVE_SITES = select(Clinic.id).where(Clinic.active)
+_VISITED_DISTRICTS = select(Clinic.home_visit_districts).where(Clinic.active)
+
+
+def _check_place(conn: Connection, form: AppointmentRequestCreate) -> None:
     """The clinic chosen exists and is open to requests; a clinic visits the postcode. Read
     in the request's transaction (staff may have just added or closed a clinic)."""
     if form.mode == "clinic":
-        sites = set(session.scalars(select(Clinic.id).where(Clinic.active)))
+        sites = set(conn.scalars(_ACTIVE_SITES))
         if form.site not in sites:
             names = ", ".join(sorted(sites)) or "none yet"
             raise PlaceNotServed("site",
                                  f"no clinic called {form.site!r}; choose one of: {names}")
     if form.mode == "home_visit" and form.postcode and not any(
             district_covered(form.postcode, districts) for districts in
-            session.scalars(select(Clinic.home_visit_districts).where(Clinic.active))):
+            conn.scalars(_VISITED_DISTRICTS)):
         raise PlaceNotServed("postcode", f"we do not make home visits in {form.postcode} yet; "
                              "choose a clinic or a video appointment")
 
@@ -179,9 +236,13 @@ def cancel_request(sessions: sessionmaker[Session], request_id: uuid.UUID,
         return request
 
 
-def _by_idempotency_key(session: Session, key: str | None) -> AppointmentRequest | None:
+_BY_IDEMPOTENCY_KEY = select(
+    *(AppointmentRequest.__table__.c[field.name] for field in fields(StoredRequest))
+).where(AppointmentRequest.idempotency_key == bindparam("key"))
+
+
+def _by_idempotency_key(conn: Connection, key: str | None) -> StoredRequest | None:
     if not key:
         return None
-    return session.scalars(
-        select(AppointmentRequest).where(AppointmentRequest.idempotency_key == key)
-    ).first()
+    row = conn.execute(_BY_IDEMPOTENCY_KEY, {"key": key}).first()
+    return None if row is None else StoredRequest(*row)
