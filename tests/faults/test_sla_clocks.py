@@ -1,12 +1,17 @@
 """Fault 9: two SLA clocks at once, one killed mid-claim: each warning and breach once."""
 
 import signal
+import subprocess
+import time
 
 import pytest
+from psycopg import errors
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from clinic_shared.faults import SLA_CLOCK_AFTER_CLAIM
 from tests.faults.conftest import account, new_load, now, read
+from tests.support.fault_stack import FaultStack
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.faults
@@ -23,6 +28,30 @@ AND request_id = ANY(CAST(:ids AS uuid[])) GROUP BY 1, 2, 3
 """
 
 
+def make_due_with_first_stopped(stack: FaultStack, first: subprocess.Popen[bytes],
+                                ids: list[str]) -> None:
+    """Stop the first worker and make the requests due; try again should it stop holding a lock.
+
+    The first worker also handles referral's events for these requests, each under a row lock:
+    stopped inside such a transaction it would hold the lock, and the UPDATE would wait forever.
+    """
+    for _ in range(30):
+        first.send_signal(signal.SIGSTOP)
+        try:
+            with stack.engines["booking"].begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+                conn.execute(text("UPDATE appointment_requests SET appointment_by = now() - "
+                                  "interval '1 minute' WHERE id = ANY(CAST(:ids AS uuid[]))"),
+                             {"ids": ids})
+            return
+        except OperationalError as exc:
+            if not isinstance(exc.orig, errors.LockNotAvailable):
+                raise
+            first.send_signal(signal.SIGCONT)  # let it finish that transaction
+            time.sleep(0.3)
+    pytest.fail("the first worker held a lock on the requests every time it was stopped")
+
+
 def test_two_clocks_one_killed_mid_claim_raise_each_event_once(stack, accountant):
     load = new_load(stack).start().join()
     ids = load.ids
@@ -31,11 +60,7 @@ def test_two_clocks_one_killed_mid_claim_raise_each_event_once(stack, accountant
     first = stack.process("booking-worker")
     try:
         # Hold the first clock still so the armed one is certain to claim (and die) first.
-        first.send_signal(signal.SIGSTOP)
-        with stack.engines["booking"].begin() as conn:
-            conn.execute(text("UPDATE appointment_requests SET appointment_by = now() - "
-                              "interval '1 minute' WHERE id = ANY(CAST(:ids AS uuid[]))"),
-                         {"ids": ids})
+        make_due_with_first_stopped(stack, first, ids)
         assert stack.wait_exit("booking-worker-2") == -9
     finally:
         first.send_signal(signal.SIGCONT)
