@@ -6,14 +6,18 @@ thread-safe call pika offers. The event id is inserted into the inbox in the han
 transaction: a redelivered event finds its id there and changes nothing.
 
 Messages that arrive together are handled together: up to `batch_size` in one transaction,
-each under its own savepoint, committed once and then acked, so a burst costs one commit
-per batch rather than one per message (a lone message still goes at once, alone).
+committed once and then acked, so a burst costs one commit per batch rather than one per
+message (a lone message still goes at once, alone). The batch's event ids go into the inbox in
+one statement and the handlers run one after another with no savepoint between them; only if
+one of them raises is the batch rolled back and run again with a savepoint for each message,
+so the failing one is retried alone while the others commit.
 """
 
 import enum
 import functools
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -189,8 +193,9 @@ class EventConsumer:
                      ) -> list[Outcome]:
         """Apply several messages in one transaction: one commit instead of one each.
 
-        Each message runs under a savepoint of its own, so a handler that raises is rolled back
-        (and retried) alone while the others commit. Acks go out only after the commit. If the
+        A handler that raises is rolled back (and retried) alone while the others commit: the
+        batch is then run again with a savepoint for each message. Acks go out only after the
+        commit. If the
         database is unreachable the whole batch is held and tried again, as `handle` does; if
         the commit itself fails for another reason, each message is handled on its own.
         """
@@ -210,15 +215,16 @@ class EventConsumer:
     def _handle_batch_once(self, bodies: list[bytes]) -> list[Outcome] | None:
         """Outcomes in order; all `unavailable` if the database did not answer; None if the
         shared commit failed for another reason."""
-        outcomes: list[Outcome] = []
-        processed: list[Envelope] = []
+        parsed = [self._parse(body) for body in bodies]
         try:
-            with self.session_factory.begin() as session:
-                for body in bodies:
-                    outcome, envelope = self._apply_in_savepoint(session, body)
-                    outcomes.append(outcome)
-                    if outcome is Outcome.processed and envelope is not None:
-                        processed.append(envelope)
+            try:
+                outcomes = self._apply_together(parsed)
+            except DB_UNAVAILABLE:
+                raise
+            except Exception:
+                # a handler (or the commit) failed: rolled back whole; again, each message
+                # under a savepoint of its own, so only the failing one is retried
+                outcomes = self._apply_apart(parsed)
         except DB_UNAVAILABLE as exc:
             log.warning("consumer.database_unavailable", queue=self.subscription.queue,
                         error=type(exc).__name__)
@@ -226,6 +232,8 @@ class EventConsumer:
         except Exception:
             log.exception("consumer.batch_commit_failed", queue=self.subscription.queue)
             return None
+        processed = [item[0] for item, outcome in zip(parsed, outcomes, strict=True)
+                     if outcome is Outcome.processed and item is not None]
         if processed:
             faults.crash_point(faults.CONSUMER_AFTER_COMMIT)
         for envelope in processed:
@@ -237,29 +245,75 @@ class EventConsumer:
                 correlation_id_var.reset(correlation)
         return outcomes
 
-    def _apply_in_savepoint(self, session: Session, body: bytes
-                            ) -> tuple[Outcome, Envelope | None]:
-        parsed = self._parse(body)
-        if parsed is None:
-            return Outcome.rejected, None
+    def _apply_together(self, parsed: list[tuple[Envelope, EventData] | None]
+                        ) -> list[Outcome]:
+        """The batch in one transaction: its event ids recorded in the inbox by one statement,
+        then each new event's handler in turn, no savepoints. Raises what a handler raised
+        (the transaction is then rolled back whole)."""
+        outcomes = [self._triage(item) for item in parsed]
+        due = [item for item, outcome in zip(parsed, outcomes, strict=True)
+               if outcome is Outcome.processed and item is not None]
+        if not due:
+            return outcomes
+        with self.session_factory.begin() as session:
+            fresh = self._first_times(session, [envelope for envelope, _ in due])
+            for index, item in enumerate(parsed):
+                if outcomes[index] is not Outcome.processed or item is None:
+                    continue
+                envelope, data = item
+                if envelope.id not in fresh:  # in the inbox already, or a copy earlier here
+                    outcomes[index] = Outcome.duplicate
+                    continue
+                fresh.discard(envelope.id)
+                correlation = correlation_id_var.set(envelope.correlation_id)
+                causation = causation_id_var.set(envelope.id)
+                try:
+                    self.subscription.handlers[envelope.type](session, data, envelope)
+                finally:
+                    correlation_id_var.reset(correlation)
+                    causation_id_var.reset(causation)
+        return outcomes
+
+    def _triage(self, item: tuple[Envelope, EventData] | None) -> Outcome:
+        """`rejected` (malformed), `ignored` (no handler) or `processed` (to be handled)."""
+        if item is None:
+            return Outcome.rejected
+        return Outcome.processed if item[0].type in self.subscription.handlers \
+            else Outcome.ignored
+
+    def _first_times(self, session: Session, envelopes: list[Envelope]) -> set[uuid.UUID]:
+        """Record the event ids in the inbox in one statement; the ids that were new."""
+        rows = session.connection().execute(self._record_event, [
+            {"consumer": self.subscription.consumer, "event_id": envelope.id,
+             "event_type": envelope.type} for envelope in envelopes]).all()
+        return {row.event_id for row in rows}
+
+    def _apply_apart(self, parsed: list[tuple[Envelope, EventData] | None]) -> list[Outcome]:
+        """The batch in one transaction, each message under a savepoint of its own."""
+        with self.session_factory.begin() as session:
+            return [self._apply_in_savepoint(session, item) for item in parsed]
+
+    def _apply_in_savepoint(self, session: Session, parsed: tuple[Envelope, EventData] | None
+                            ) -> Outcome:
+        outcome = self._triage(parsed)
+        if outcome is not Outcome.processed or parsed is None:
+            return outcome
         envelope, data = parsed
-        handler = self.subscription.handlers.get(envelope.type)
-        if handler is None:
-            return Outcome.ignored, envelope
+        handler = self.subscription.handlers[envelope.type]
         correlation = correlation_id_var.set(envelope.correlation_id)
         causation = causation_id_var.set(envelope.id)
         try:
             with session.begin_nested():
                 if not self._first_time(session, envelope):
-                    return Outcome.duplicate, envelope
+                    return Outcome.duplicate
                 handler(session, data, envelope)
-            return Outcome.processed, envelope
+            return Outcome.processed
         except DB_UNAVAILABLE:
             raise
         except Exception:
             log.exception("consumer.handler_failed", queue=self.subscription.queue,
                           event_id=str(envelope.id), event_type=envelope.type)
-            return Outcome.retry, envelope
+            return Outcome.retry
         finally:
             correlation_id_var.reset(correlation)
             causation_id_var.reset(causation)

@@ -1,4 +1,4 @@
-"""Messages that arrive together share one transaction, each under its own savepoint."""
+"""Messages that arrive together share one transaction; a failing handler is retried alone."""
 
 from sqlalchemy import func, select
 
@@ -58,3 +58,43 @@ def test_a_failing_handler_is_rolled_back_alone_and_retried(
         [ok_first, failing, ok_last])
     assert outcomes == [Outcome.duplicate, Outcome.processed, Outcome.duplicate]
     assert entries(referral_sessions) == 3
+
+
+def counting(calls: list[str], fail_first: str | None = None):
+    """The triage handler, noting each call; `fail_first` raises on its first call only."""
+    handler = HANDLERS["appointment.requested"]
+
+    def handle(session, data, envelope):
+        calls.append(data.reference)
+        if data.reference == fail_first and calls.count(fail_first) == 1:
+            raise RuntimeError("a passing failure")
+        handler(session, data, envelope)
+
+    return {**HANDLERS, "appointment.requested": handle}
+
+
+def with_references(*references: bytes) -> list[bytes]:
+    return [event_body().replace(b"TST-0001", reference) for reference in references]
+
+
+def test_a_healthy_batch_runs_each_handler_once(referral_sessions, infra, topology):  # noqa: F811
+    calls: list[str] = []
+    bodies = with_references(b"TST-0011", b"TST-0012", b"TST-0013", b"TST-0014")
+    outcomes = consumer(referral_sessions, infra, topology, counting(calls)).handle_batch(
+        [*bodies, bodies[0]])
+    assert outcomes == [Outcome.processed] * 4 + [Outcome.duplicate]
+    assert calls == ["TST-0011", "TST-0012", "TST-0013", "TST-0014"]
+    assert entries(referral_sessions) == 4
+
+
+def test_a_handler_that_fails_once_inside_a_batch_loses_nothing(
+        referral_sessions, infra, topology):  # noqa: F811
+    calls: list[str] = []
+    bodies = with_references(b"TST-0021", b"TST-0022", b"TST-0023")
+    outcomes = consumer(referral_sessions, infra, topology,
+                        counting(calls, fail_first="TST-0022")).handle_batch(bodies)
+    # the shared transaction is rolled back whole and run again message by message
+    assert outcomes == [Outcome.processed] * 3
+    assert entries(referral_sessions) == 3
+    with referral_sessions() as session:
+        assert session.scalar(select(func.count()).select_from(inbox)) == 3
