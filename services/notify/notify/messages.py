@@ -54,6 +54,7 @@ def _environment(folder: Path) -> Environment:
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates change with a deploy: no stat() of each file per message
     )
 
 
