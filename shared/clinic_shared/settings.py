@@ -32,7 +32,7 @@ class ServiceSettings(BaseSettings):
 
     amqp_url: str = DEV_AMQP_URL
     amqp_prefix: str = Field(default="", description="prefix for exchange and queue names")
-    amqp_prefetch: int = Field(default=32, ge=1, le=1000)
+    amqp_prefetch: int = Field(default=64, ge=1, le=1000)
     amqp_heartbeat: int = Field(default=30, ge=0)
     amqp_reconnect_max_delay: float = Field(default=15.0, gt=0)
     consumer_threads: int = Field(default=4, ge=1, le=64)
