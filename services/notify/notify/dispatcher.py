@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,14 +113,8 @@ class _Dispatcher:
         """Nothing left to send for now (a sender may close an idle session)."""
 
     def _claim(self, session: Session) -> list[Notification]:
-        return list(session.scalars(
-            select(Notification)
-            .where(Notification.status == "queued", Notification.channel == self.channel,
-                   Notification.next_attempt_at <= datetime.now(UTC))
-            .order_by(Notification.next_attempt_at)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-        ).all())
+        return list(session.scalars(CLAIM, {"channel": self.channel,
+                                            "now": datetime.now(UTC)}).all())
 
     def dispatch_batch(self) -> int:
         raise NotImplementedError
@@ -166,8 +160,9 @@ class _Dispatcher:
             return
         # One statement each, built once (compiled once): the rows travel as arrays / as one
         # multi-row VALUES, not as an executemany's pipeline round per row.
-        session.execute(SETTLE, _as_arrays(changes))
-        session.execute(RECORD_ATTEMPTS, tries).all()
+        conn = session.connection()  # Core on the session's transaction: no ORM execute path
+        conn.execute(SETTLE, _as_arrays(changes))
+        conn.execute(RECORD_ATTEMPTS, tries).all()
         add_events(session, outbox, events, source="notify")
         for (notification, _, _), change in zip(attempts, changes, strict=True):
             if change["status"] == "failed":
@@ -213,6 +208,14 @@ class _Dispatcher:
                  fallback_channel=address[0] if address else None)
 
 
+# Built once: a statement made anew for every claim spent a sixth of the claim's CPU on its
+# cache key alone.
+CLAIM = (select(Notification)
+         .where(Notification.status == "queued", Notification.channel == bindparam("channel"),
+                Notification.next_attempt_at <= bindparam("now"))
+         .order_by(Notification.next_attempt_at)
+         .limit(BATCH)
+         .with_for_update(skip_locked=True))
 SETTLED = ("id", "attempts", "status", "sent_at", "next_attempt_at", "last_error",
            "provider_ref")
 SETTLE = text("""
