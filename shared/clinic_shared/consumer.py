@@ -235,7 +235,7 @@ class EventConsumer:
         processed = [item[0] for item, outcome in zip(parsed, outcomes, strict=True)
                      if outcome is Outcome.processed and item is not None]
         if processed:
-            faults.crash_point(faults.CONSUMER_AFTER_COMMIT)
+            faults.crash_point(faults.CONSUMER_AFTER_COMMIT, len(processed))
         for envelope in processed:
             correlation = correlation_id_var.set(envelope.correlation_id)
             try:

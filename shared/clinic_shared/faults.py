@@ -1,7 +1,8 @@
 """Named crash points for the fault suite: inert unless FAULT_POINTS arms them (dev/test only).
 
 `FAULT_POINTS="consumer.after_commit=40"` makes the 40th pass through that point SIGKILL its own
-process, exactly where a real crash would hurt most. Settings refuse it in production.
+process (for the consumer: the commit holding its 40th message), exactly where a real crash would
+hurt most. Settings refuse it in production.
 """
 
 import os
@@ -42,15 +43,17 @@ def arm(spec: str) -> None:
         log.warning("faults.armed", points=sorted(_armed))
 
 
-def crash_point(name: str) -> None:
-    """SIGKILL this process on the armed pass through `name`; nothing otherwise."""
+def crash_point(name: str, passes: int = 1) -> None:
+    """SIGKILL this process on the armed pass through `name`; nothing otherwise. `passes`
+    counts several at once: a commit that took a batch of messages passes once for each, so
+    "=40" means the commit holding the 40th message, however the messages were batched."""
     if not _armed:
         return
     with _lock:
         left = _armed.get(name)
         if left is None:
             return
-        _armed[name] = left - 1
-    if left == 1:
+        _armed[name] = left - passes
+    if left > 0 >= left - passes:
         log.warning("faults.crashing", point=name)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -24,4 +24,4 @@ def test_consumer_killed_between_commit_and_ack_redelivers_without_a_second_effe
 
     load.join()
     account("2 consumer SIGKILL after commit, before ack", accountant, stack, load, ended,
-            note="referral & notify workers, 60th / 90th commit")
+            note="referral & notify workers, at the commit of their 60th / 90th event")

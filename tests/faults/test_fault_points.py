@@ -28,3 +28,22 @@ def test_production_refuses_fault_points():
                         auth_public_key="pem", fault_points="relay.after_confirm=1")
     assert ServiceSettings(environment="test", secret_key="x" * 40,
                            fault_points="relay.after_confirm=1").fault_points
+
+
+def test_a_batch_passes_once_for_each_message_it_holds():
+    """Armed at 5: a commit of 3 messages leaves the process running, the next batch of 3
+    (holding the 5th) kills it, however the messages were batched."""
+    import subprocess
+    import sys
+
+    script = ("from clinic_shared import faults\n"
+              "faults.arm('consumer.after_commit=5')\n"
+              "faults.crash_point(faults.CONSUMER_AFTER_COMMIT, 3)\n"
+              "print('alive after 3', flush=True)\n"
+              "faults.crash_point(faults.CONSUMER_AFTER_COMMIT, 3)\n"
+              "print('alive after 6', flush=True)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == -9
+    assert [line for line in run.stdout.splitlines() if line.startswith("alive")] == [
+        "alive after 3"]
