@@ -7,7 +7,8 @@ machine to distort what the benchmark measures; this sink takes ~0.2 ms, most of
 kernel's socket work. It speaks the part of SMTP (RFC 5321) a client such as smtplib uses:
 the 220 greeting, EHLO/HELO, MAIL FROM and RCPT TO (parameters SIZE, BODY=8BITMIME and
 SMTPUTF8), DATA with dot-unstuffing, NOOP, RSET and QUIT, with 500/502 for commands it does
-not know or implement and 503 for commands out of sequence; no PIPELINING, STARTTLS or AUTH.
+not know or implement and 503 for commands out of sequence; PIPELINING (RFC 2920: commands
+that arrive together are answered in turn, as every line is); no STARTTLS or AUTH.
 It runs its own asyncio event loop (a bare `asyncio.Protocol` per connection) in a daemon
 thread; a message's end is found by one search for CRLF.CRLF over the buffered bytes, never a
 loop over its lines, and its text is kept only when asked (`keep`).
@@ -337,7 +338,7 @@ class SmtpSink:
         self._kept: deque[ReceivedMessage] | None = deque(maxlen=keep) if keep else None
         self._banner = _reply(f"220 {hostname} ESMTP bench sink")
         self._ehlo_reply = _reply(f"250-{hostname}\r\n250-SIZE {max_message_bytes}\r\n"
-                                  "250-8BITMIME\r\n250 SMTPUTF8")
+                                  "250-8BITMIME\r\n250-PIPELINING\r\n250 SMTPUTF8")
         self._helo_reply = _reply(f"250 {hostname}")
         self._sessions: set[_Session] = set()
         self._loop: asyncio.AbstractEventLoop | None = None

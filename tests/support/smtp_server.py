@@ -28,9 +28,25 @@ class ReceivedMail:
 
 
 class _Handler:
-    def __init__(self) -> None:
+    def __init__(self, pipelining: bool, refused: dict[str, str]) -> None:
         self.lock = threading.Lock()
         self.received: list[ReceivedMail] = []
+        self.pipelining = pipelining
+        self.refused = refused  # recipient -> the reply its RCPT gets
+
+    async def handle_EHLO(self, _server: SMTP, session: Session, _envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands in turn, so it can honestly offer it
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, _server: SMTP, _session: Session, envelope: Envelope,
+                          address: str, _options: list[str]) -> str:
+        if address in self.refused:
+            return self.refused[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
         message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
@@ -40,9 +56,10 @@ class _Handler:
 
 
 class SmtpServer:
-    def __init__(self, *, smtputf8: bool = True, idle_timeout: float = 300.0) -> None:
+    def __init__(self, *, smtputf8: bool = True, idle_timeout: float = 300.0,
+                 pipelining: bool = False, refused: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        self._handler = _Handler()
+        self._handler = _Handler(pipelining, refused or {})
         self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port,
                                       enable_SMTPUTF8=smtputf8, timeout=idle_timeout)
 

@@ -5,15 +5,19 @@ stopped broker would, without touching the broker other people use.
 """
 
 import contextlib
+import queue
 import socket
 import threading
+import time
 
 from tests.support.ports import free_port
 
 
 class TcpProxy:
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, reply_delay: float = 0.0
+                 ) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.reply_delay = reply_delay  # held back before each chunk the server sends: a far server
         self.port = free_port()
         self._blocked = threading.Event()
         self._stop = threading.Event()
@@ -66,19 +70,46 @@ class TcpProxy:
             client.settimeout(None)
             with self._lock:
                 self._sockets.update((client, upstream))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+            for src, dst, delay in ((client, upstream, 0.0),
+                                    (upstream, client, self.reply_delay)):
+                threading.Thread(target=self._pipe, args=(src, dst, delay), daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, delay: float) -> None:
+        if delay:
+            self._pipe_late(src, dst, delay)
+            return
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
         except OSError:
             pass
         finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-                with self._lock:
-                    self._sockets.discard(sock)
+            self._close(src, dst)
+
+    def _pipe_late(self, src: socket.socket, dst: socket.socket, delay: float) -> None:
+        """Each chunk arrives `delay` seconds after it was sent, as over a long link: chunks
+        sent together arrive together, one after another they arrive one after another."""
+        chunks: queue.Queue[tuple[float, bytes]] = queue.Queue()
+
+        def deliver() -> None:
+            with contextlib.suppress(OSError):
+                while (item := chunks.get())[1]:
+                    time.sleep(max(0.0, item[0] - time.monotonic()))
+                    dst.sendall(item[1])
+            self._close(src, dst)
+
+        threading.Thread(target=deliver, daemon=True).start()
+        try:
+            while data := src.recv(65536):
+                chunks.put((time.monotonic() + delay, data))
+        except OSError:
+            pass
+        chunks.put((time.monotonic() + delay, b""))
+
+    def _close(self, src: socket.socket, dst: socket.socket) -> None:
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+            with self._lock:
+                self._sockets.discard(sock)

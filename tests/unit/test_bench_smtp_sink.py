@@ -61,9 +61,8 @@ def test_one_session_carries_many_messages_and_keeps_each_recipients_first_time(
     with smtplib.SMTP("127.0.0.1", sink.port, timeout=5) as smtp:
         code, _ = smtp.ehlo("clinic.test")
         assert code == 250
-        for extension in ("8bitmime", "smtputf8", "size"):
+        for extension in ("8bitmime", "smtputf8", "size", "pipelining"):
             assert smtp.has_extn(extension)
-        assert not smtp.has_extn("pipelining")
         for i in range(5):
             smtp.sendmail("clinic@example.com", [f"p{i}-alpha@example.com"],
                           mail(f"alpha {i}", "hello"))
@@ -268,3 +267,21 @@ def test_stopping_with_a_session_open_does_not_hang() -> None:
         idle.close()
         smtp.close()
     assert sink.count("-open@example.com") == 0
+
+
+def test_pipelined_commands_are_answered_in_turn(sink) -> None:
+    raw = Raw(sink.port)
+    try:
+        assert raw.reply()[0] == 220
+        assert raw.command(b"EHLO clinic.test") == 250
+        raw.sock.sendall(b"MAIL FROM:<clinic@example.com>\r\nRCPT TO:<p0-pipe@example.com>\r\n"
+                         b"DATA\r\n")
+        assert [raw.reply()[0] for _ in range(3)] == [250, 250, 354]
+        assert raw.exchange(mail("pipelined", "hello") + b".")[0] == 250
+        # no recipient taken: DATA is refused and what follows is read as commands again
+        raw.sock.sendall(b"MAIL FROM:<clinic@example.com>\r\n"
+                         b"RCPT TO:<p1-pipe@example.com> NOTIFY=NEVER\r\nDATA\r\nNOOP\r\n")
+        assert [raw.reply()[0] for _ in range(4)] == [250, 555, 503, 250]
+    finally:
+        raw.close()
+    assert sink.count("-pipe@example.com") == 1

@@ -1,6 +1,7 @@
 """Handing e-mail to an SMTP server, and telling transient failures from permanent ones."""
 
 import contextlib
+import re
 import smtplib
 import ssl
 import time
@@ -112,23 +113,51 @@ def _transact(smtp: smtplib.SMTP, mail: OutgoingMail, options: list[str]) -> Non
     """MAIL, RCPT, DATA for one message, raising as `smtplib.SMTP.sendmail` does.
 
     `sendmail` runs both addresses through `email.utils.parseaddr` on every message (a third
-    of its CPU); ours are bare addresses already, checked when they came in.
+    of its CPU); ours are bare addresses already, checked when they came in. Where the server
+    offers PIPELINING (RFC 2920: Postfix, Exchange and the big relays do), MAIL, RCPT and DATA
+    go in one write and their replies are read together: two round trips a message instead of
+    four, which halves the time each message takes to a relay across a network.
     """
     extra = "".join(f" {option}" for option in options)
     # commands carry UTF-8 only in an SMTPUTF8 transaction (`rset` sets ASCII back)
     smtp.command_encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
-    code, reply = smtp.docmd("MAIL", f"FROM:<{mail.sender}>{extra}")
-    if code != 250:
-        _reset(smtp, code)
-        raise smtplib.SMTPSenderRefused(code, reply, mail.sender)
-    code, reply = smtp.docmd("RCPT", f"TO:<{mail.recipient}>")
-    if code not in (250, 251):
-        _reset(smtp, code)
-        raise smtplib.SMTPRecipientsRefused({mail.recipient: (code, reply)})
-    code, reply = smtp.data(mail.data)
+    if smtp.has_extn("pipelining"):
+        smtp.send(f"MAIL FROM:<{mail.sender}>{extra}\r\nRCPT TO:<{mail.recipient}>\r\n"
+                  "DATA\r\n")
+        sender, recipient, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        if data[0] == 354 and (sender[0] != 250 or recipient[0] not in (250, 251)):
+            # a server that should have refused DATA without a recipient: end it empty
+            smtp.send(".\r\n")
+            smtp.getreply()
+    else:
+        sender = smtp.docmd("MAIL", f"FROM:<{mail.sender}>{extra}")
+        recipient = (0, b"") if sender[0] != 250 else smtp.docmd("RCPT", f"TO:<{mail.recipient}>")
+        data = (0, b"") if recipient[0] not in (250, 251) else smtp.docmd("DATA")
+    if sender[0] != 250:
+        _reset(smtp, sender[0])
+        raise smtplib.SMTPSenderRefused(sender[0], sender[1], mail.sender)
+    if recipient[0] not in (250, 251):
+        _reset(smtp, recipient[0])
+        raise smtplib.SMTPRecipientsRefused({mail.recipient: recipient})
+    if data[0] != 354:
+        _reset(smtp, data[0])
+        raise smtplib.SMTPDataError(*data)
+    code, reply = _message(smtp, mail.data)
     if code != 250:
         _reset(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
+
+
+_LINE_STARTING_WITH_DOT = re.compile(rb"(?m)^\.")
+
+
+def _message(smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
+    """The message after a 354, dot-stuffed and ended with CRLF.CRLF (as `SMTP.data` does)."""
+    body = _LINE_STARTING_WITH_DOT.sub(b"..", data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    smtp.send(body + b".\r\n")
+    return smtp.getreply()
 
 
 def _reset(smtp: smtplib.SMTP, code: int) -> None:
