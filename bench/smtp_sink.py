@@ -105,6 +105,7 @@ class _Session(asyncio.Protocol):
         self._mail_from: str | None = None
         self._smtputf8 = False
         self._rcpt_tos: list[str] = []
+        self._replies: list[bytes] = []
 
     # --- asyncio.Protocol ---
 
@@ -112,6 +113,9 @@ class _Session(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._sink._sessions.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # asyncio leaves Nagle on for a socket made by create_server
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport.write(self._sink._banner)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -120,6 +124,14 @@ class _Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
+        try:
+            self._take()
+        finally:  # the replies to commands that came together go in one write (RFC 2920)
+            if self._replies and self._transport is not None:
+                self._transport.write(b"".join(self._replies))
+            self._replies.clear()
+
+    def _take(self) -> None:
         buffer = self._buffer
         while self._transport is not None:
             if self._in_data:
@@ -181,8 +193,7 @@ class _Session(asyncio.Protocol):
     # --- commands ---
 
     def _send(self, reply: bytes) -> None:
-        if self._transport is not None:
-            self._transport.write(reply)
+        self._replies.append(reply)  # written when the commands that came together are done
 
     def _reset(self) -> None:
         self._mail_from = None
