@@ -282,10 +282,13 @@ class EventConsumer:
             else Outcome.ignored
 
     def _first_times(self, session: Session, envelopes: list[Envelope]) -> set[uuid.UUID]:
-        """Record the event ids in the inbox in one statement; the ids that were new."""
+        """Record the event ids in the inbox in one statement; the ids that were new. In id
+        order, so two workers handed overlapping batches (redeliveries) take the rows' locks
+        in the same order and one waits for the other instead of deadlocking."""
         rows = session.connection().execute(self._record_event, [
             {"consumer": self.subscription.consumer, "event_id": envelope.id,
-             "event_type": envelope.type} for envelope in envelopes]).all()
+             "event_type": envelope.type}
+            for envelope in sorted(envelopes, key=lambda envelope: envelope.id)]).all()
         return {row.event_id for row in rows}
 
     def _apply_apart(self, parsed: list[tuple[Envelope, EventData] | None]) -> list[Outcome]:

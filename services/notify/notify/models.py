@@ -45,7 +45,7 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("event_id", "kind", "recipient"),
-        Index("ix_notifications_due", "next_attempt_at",
+        Index("ix_notifications_due", "channel", "next_attempt_at",
               postgresql_where=text("status = 'queued'")),
     )
 
