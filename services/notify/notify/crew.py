@@ -1,9 +1,9 @@
 """Several senders of one channel in one worker, without all of them waking for every message.
 
 One sender (the lead) listens for PostgreSQL's NOTIFY and polls; the others wait to be called
-in. A sender that claimed more than one message calls one more, so a burst is shared between
-them while a lone new message wakes a lone sender (before, every NOTIFY woke every sender, and
-all but one ran their claim query for nothing).
+in. A sender whose claim came back full calls one more, so a burst is shared between them
+while a lone new request (its acknowledgement and reception's alert) wakes a lone sender
+(before, every NOTIFY woke every sender, and all but one ran their claim query for nothing).
 """
 
 import threading
