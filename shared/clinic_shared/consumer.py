@@ -195,9 +195,9 @@ class EventConsumer:
 
         A handler that raises is rolled back (and retried) alone while the others commit: the
         batch is then run again with a savepoint for each message. Acks go out only after the
-        commit. If the
-        database is unreachable the whole batch is held and tried again, as `handle` does; if
-        the commit itself fails for another reason, each message is handled on its own.
+        commit. If the database is unreachable the whole batch is held and tried again, as
+        `handle` does; if the commit itself fails for another reason, each message is handled
+        on its own.
         """
         if len(bodies) == 1:
             return [self.handle(bodies[0], stop)]
@@ -414,9 +414,9 @@ class EventConsumer:
         consumer from lagging to keeping up). A lone message goes alone, at once."""
         if not arrived:
             return
-        size = max(1, min(self.batch_size, len(arrived)))
-        for start in range(0, len(arrived), size):
-            pool.submit(self._work, connection, channel, arrived[start:start + size], in_flight)
+        for start in range(0, len(arrived), self.batch_size):
+            pool.submit(self._work, connection, channel,
+                        arrived[start:start + self.batch_size], in_flight)
         arrived.clear()
 
     def _work(
