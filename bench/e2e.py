@@ -178,13 +178,6 @@ class RssSampler:
         self._thread.join()
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def settle(pids: list[int], idle_share: float = 0.05, timeout: float = 30.0) -> None:
     """Wait until the processes together use under `idle_share` of a core (over 0.5 s)."""
     deadline = time.monotonic() + timeout
@@ -321,12 +314,11 @@ class System:
             env["WORKER_METRICS_PORT"] = str(ports[service])
             self.stack._spawn(f"{service}-worker-2", [service, "worker"], env)
             self.extra_workers.append(f"{service}-worker-2")
-        deadline = time.monotonic() + 180
-        for port in ports.values():
-            while not _answers(f"http://127.0.0.1:{port}/metrics"):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"a second worker did not start: see {self.folder}/logs")
-                time.sleep(0.2)
+        from tests.support.waiting import wait_until
+
+        for service, port in ports.items():  # the stack's check also fails on a dead process
+            wait_until(lambda p=port: self.stack._answers(f"http://127.0.0.1:{p}/metrics"),
+                       timeout=180, message=f"a second {service} worker to start")
         settle([pid for name, pid in self.processes().items() if name in self.extra_workers])
 
     def run_phase(self, label: str, rate: float, count: int, connections: int = 64,
