@@ -28,11 +28,13 @@ class ReceivedMail:
 
 
 class _Handler:
-    def __init__(self, pipelining: bool, refused: dict[str, str]) -> None:
+    def __init__(self, pipelining: bool, refused: dict[str, str],
+                 refused_content: dict[str, str]) -> None:
         self.lock = threading.Lock()
         self.received: list[ReceivedMail] = []
         self.pipelining = pipelining
         self.refused = refused  # recipient -> the reply its RCPT gets
+        self.refused_content = refused_content  # recipient -> the reply its message's end gets
 
     async def handle_EHLO(self, _server: SMTP, session: Session, _envelope: Envelope,
                           hostname: str, responses: list[str]) -> list[str]:
@@ -49,6 +51,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        for address in envelope.rcpt_tos:
+            if address in self.refused_content:
+                return self.refused_content[address]
         message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
         with self.lock:
             self.received.append(ReceivedMail(tuple(envelope.rcpt_tos), message))  # type: ignore[arg-type]
@@ -57,9 +62,10 @@ class _Handler:
 
 class SmtpServer:
     def __init__(self, *, smtputf8: bool = True, idle_timeout: float = 300.0,
-                 pipelining: bool = False, refused: dict[str, str] | None = None) -> None:
+                 pipelining: bool = False, refused: dict[str, str] | None = None,
+                 refused_content: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        self._handler = _Handler(pipelining, refused or {})
+        self._handler = _Handler(pipelining, refused or {}, refused_content or {})
         self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port,
                                       enable_SMTPUTF8=smtputf8, timeout=idle_timeout)
 
