@@ -32,8 +32,13 @@ def test_upgrade_from_empty_matches_models_and_downgrades_to_nothing(service, ma
                                  _metadata(service))
         triggers = conn.execute(text(
             "SELECT tgname FROM pg_trigger WHERE tgname = 'outbox_messages_notify'")).all()
+        outbox_options = conn.execute(text(
+            "SELECT reloptions FROM pg_class WHERE relname = 'outbox_messages'")).scalar_one()
     assert drift == [], f"models and migrations disagree: {drift}"
     assert triggers, "the trigger that wakes the outbox relay is missing"
+    # every event's row is updated once (marked sent): vacuumed after 1 % changes, not 20 %
+    assert set(outbox_options) == {"autovacuum_vacuum_scale_factor=0.01",
+                                   "autovacuum_analyze_scale_factor=0.01"}
 
     downgrade(f"{service}:migrations", url)
     engine.dispose()
