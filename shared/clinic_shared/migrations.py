@@ -150,3 +150,22 @@ def drop_audit_and_rate_limit_tables_v1() -> None:
 
     op.drop_table("rate_limit_hits")
     drop_audit_trail_v1()
+
+
+def vacuum_as_it_churns_v1(*tables: str) -> None:
+    """Tables whose every row is updated once (an outbox marked sent, a queue settled): vacuumed
+    and analysed after 1 % of their rows change, not autovacuum's default 20 %, which on a year
+    of kept rows means hundreds of thousands of dead versions for every claim to walk."""
+    from alembic import op
+
+    for table in tables:
+        op.execute(f"ALTER TABLE {table} SET (autovacuum_vacuum_scale_factor = 0.01, "
+                   "autovacuum_analyze_scale_factor = 0.01)")
+
+
+def reset_vacuum_v1(*tables: str) -> None:
+    from alembic import op
+
+    for table in tables:
+        op.execute(f"ALTER TABLE {table} RESET (autovacuum_vacuum_scale_factor, "
+                   "autovacuum_analyze_scale_factor)")

@@ -14,7 +14,7 @@ Create Date: 2026-12-05 14:00:00
 
 from collections.abc import Sequence
 
-from alembic import op
+from clinic_shared.migrations import reset_vacuum_v1, vacuum_as_it_churns_v1
 
 revision: str = '0006'
 down_revision: str | None = '0005'
@@ -23,10 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.execute("ALTER TABLE outbox_messages SET (autovacuum_vacuum_scale_factor = 0.01, "
-               "autovacuum_analyze_scale_factor = 0.01)")
+    vacuum_as_it_churns_v1("outbox_messages")
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE outbox_messages RESET (autovacuum_vacuum_scale_factor, "
-               "autovacuum_analyze_scale_factor)")
+    reset_vacuum_v1("outbox_messages")
