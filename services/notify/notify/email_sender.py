@@ -168,9 +168,12 @@ def _pipelined(smtp: smtplib.SMTP, mails: list[OutgoingMail]) -> Iterator[Except
             opened = False
             yield _failure(exc)
             continue
-        following = prepared[index + 1] if index + 1 < len(prepared) else None
-        opened = following is not None and not isinstance(following[1], Exception)
-        after = _opening(*following) if following is not None and opened else b""
+        after = b""  # the next message's opening, unless it cannot be sent here at all
+        if index + 1 < len(prepared):
+            next_mail, next_options = prepared[index + 1]
+            if not isinstance(next_options, Exception):
+                after = _opening(next_mail, next_options)
+        opened = bool(after)
         smtp.send(_content(mail.data) + after)
         code, reply = smtp.getreply()
         if code == 421:  # the server is closing the session: the rest find it broken
@@ -179,9 +182,8 @@ def _pipelined(smtp: smtplib.SMTP, mails: list[OutgoingMail]) -> Iterator[Except
         yield None if code == 250 else _failure(smtplib.SMTPDataError(code, reply))
 
 
-def _opening(mail: OutgoingMail, options: list[str] | PermanentDeliveryError) -> bytes:
+def _opening(mail: OutgoingMail, options: list[str]) -> bytes:
     """MAIL, RCPT and DATA of one message, as one write."""
-    assert not isinstance(options, Exception)
     extra = "".join(f" {option}" for option in options)
     # commands carry UTF-8 only in an SMTPUTF8 transaction
     return (f"MAIL FROM:<{mail.sender}>{extra}\r\nRCPT TO:<{mail.recipient}>\r\nDATA\r\n"

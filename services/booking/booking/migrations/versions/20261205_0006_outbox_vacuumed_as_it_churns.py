@@ -1,11 +1,7 @@
 """the outbox vacuumed and analysed as it churns
 
-Every event is inserted and then updated once (marked sent), so the outbox gains a dead row
-version per event. Autovacuum's default waits for a fifth of the table to change: with a
-year's sent rows kept, that is hundreds of thousands of dead versions, and every relay claim
-walks their index entries (the claim's index grows by ~3 pages a thousand sent rows until
-vacuumed; in the bench, with vacuum off, PostgreSQL's CPU per request grew 1.4 -> 2.5 ms over
-12,000 requests). After 1 % of rows change, as notify's queue tables already are.
+Every event's row is updated once (marked sent): see `vacuum_as_it_churns_v1`. In the bench,
+with vacuum off, PostgreSQL's CPU per request grew 1.4 -> 2.5 ms over 12,000 requests.
 
 Revision ID: 0006
 Revises: 0005

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from clinic_shared.migrations import reset_vacuum_v1, vacuum_as_it_churns_v1
+
 revision: str = '0006'
 down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
@@ -32,15 +34,11 @@ def upgrade() -> None:
                   postgresql_where=sa.text("status = 'queued'"))
     op.create_index('ix_notifications_due', 'notifications', ['channel', 'next_attempt_at'],
                     unique=False, postgresql_where=sa.text("status = 'queued'"))
-    for table in CHURNING:
-        op.execute(f"ALTER TABLE {table} SET (autovacuum_vacuum_scale_factor = 0.01, "
-                   "autovacuum_analyze_scale_factor = 0.01)")
+    vacuum_as_it_churns_v1(*CHURNING)
 
 
 def downgrade() -> None:
-    for table in CHURNING:
-        op.execute(f"ALTER TABLE {table} RESET (autovacuum_vacuum_scale_factor, "
-                   "autovacuum_analyze_scale_factor)")
+    reset_vacuum_v1(*CHURNING)
     op.drop_index('ix_notifications_due', table_name='notifications',
                   postgresql_where=sa.text("status = 'queued'"))
     op.create_index('ix_notifications_due', 'notifications', ['next_attempt_at'], unique=False,
