@@ -39,10 +39,14 @@ def test_envelope_round_trips_through_json() -> None:
 
 
 def test_routing_keys_and_types_are_unique_and_follow_the_naming_rule() -> None:
-    keys = [m.routing_key for m in EVENT_MODELS]
     types = [(m.event_type, m.version) for m in EVENT_MODELS]
-    assert len(set(keys)) == len(keys)
     assert len(set(types)) == len(types)
+    # every version of an event type travels under one routing key, and no two types share one
+    key_of_type: dict[str, str] = {}
+    for model in EVENT_MODELS:
+        assert key_of_type.setdefault(model.event_type, model.routing_key) == model.routing_key
+    keys = list(key_of_type.values())
+    assert len(set(keys)) == len(keys)
     for key in keys:
         service, aggregate, event = key.split(".")
         assert service in {"booking", "referral", "notify"} and aggregate and event

@@ -44,6 +44,50 @@ class AppointmentRequestedV1(EventData):
     red_flags: tuple[str, ...] = ()  # the screening questions answered "yes"
 
 
+SuggestedPathway = Literal["manual_therapy", "rehab_physio", "both", "unsure", "urgent_review"]
+
+
+class RedFlagFound(BaseModel):
+    """A red flag read in what the patient wrote: its category and the patient's own words."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: str  # a category of the clinic's triage vocabulary, e.g. "cauda_equina"
+    phrase: str
+
+
+class SuggestionReason(BaseModel):
+    """Why a pathway was suggested: the vocabulary's rule and the patient's words it matched."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: str
+    phrases: tuple[str, ...] = ()
+
+
+class TriageReading(BaseModel):
+    """What the triage engine read in a request: urgency, red flags and a pathway with reasons.
+
+    `order` is the disciplines in the order to refer (empty for "unsure" and "urgent_review").
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pathway: SuggestedPathway
+    urgent: bool
+    red_flags: tuple[RedFlagFound, ...] = ()
+    reasons: tuple[SuggestionReason, ...] = ()
+    order: tuple[Discipline, ...] = ()
+
+
+class AppointmentRequestedV2(AppointmentRequestedV1):
+    """V1 plus what the triage engine read at intake (booking reads once; consumers reuse it)."""
+
+    version = 2
+
+    reading: TriageReading
+
+
 class AppointmentRequestCancelledV1(EventData):
     """The patient (through their link) or staff withdrew an appointment request."""
 
@@ -337,6 +381,7 @@ class ContactSlaBreachedV1(ContactDeadline):
 
 EVENT_MODELS: tuple[type[EventData], ...] = (
     AppointmentRequestedV1,
+    AppointmentRequestedV2,
     AppointmentRequestCancelledV1,
     PatientErasedV1,
     TherapistChangedV1,
@@ -388,6 +433,7 @@ __all__ = [
     "AppointmentOfferedV1",
     "AppointmentRequestCancelledV1",
     "AppointmentRequestedV1",
+    "AppointmentRequestedV2",
     "AppointmentRescheduledV1",
     "AppointmentSlaAtRiskV1",
     "AppointmentSlaBreachedV1",
@@ -404,9 +450,13 @@ __all__ = [
     "ReferralAcceptedV1",
     "ReferralAssignedV1",
     "ReferralDischargedV1",
+    "RedFlagFound",
     "ReferralTriagedV1",
     "SlotOffer",
+    "SuggestedPathway",
+    "SuggestionReason",
     "TherapistChangedV1",
+    "TriageReading",
     "UnknownEventError",
     "model_for",
     "parse_data",
