@@ -84,6 +84,9 @@ class AppointmentRequest(Base):
     surgery_date: Mapped[date | None] = mapped_column(Date)
     preferred_times: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
     red_flags: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
+    # what the triage engine found (text and tick boxes), most urgent first: the advice shown
+    red_flag_categories: Mapped[list[str]] = mapped_column(ARRAY(String(60)),
+                                                           server_default="{}")
     booked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sla_at_risk_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
