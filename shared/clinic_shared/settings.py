@@ -61,6 +61,9 @@ class ServiceSettings(BaseSettings):
         default="", description="comma-separated origins (e.g. the staff pages' own, when they "
         "are not served under one front door) whose browsers may call this API with the staff "
         "session cookie and the CSRF header; empty: no cross-origin calls")
+    triage_vocabulary_file: str = Field(
+        default="", description="the clinic's triage vocabulary (YAML); empty: the one shipped "
+        "in clinic_shared/triage/vocabulary.yaml. Checked when a process starts")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     worker_metrics_port: int = 9100

@@ -1,0 +1,243 @@
+"""The triage engine: spaCy and medspaCy read a patient's text with the clinic's vocabulary.
+
+The target matcher finds the vocabulary's phrases (red-flag signs, concepts they need, pathway
+evidence) on normalised words; medspaCy's ConText then marks each finding negated, historical,
+someone else's, hypothetical or known-and-stable with the vocabulary's own modifiers (not
+medspaCy's defaults, which read "I can't control my bladder" as a negation). What is left is the
+patient's own, present symptoms: any red-flag sign makes the request urgent; otherwise the
+pathway evidence suggests manual therapy, rehab physio, both, or "unsure".
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import spacy
+from loguru import logger as loguru_logger
+from medspacy.context import ConText, ConTextRule
+from medspacy.target_matcher import TargetMatcher, TargetRule
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from clinic_shared.messaging.contracts import RedFlagFound, SuggestionReason, TriageReading
+from clinic_shared.triage.normalise import Normaliser
+from clinic_shared.triage.vocabulary import (
+    SIGN_EXCLUDED,
+    Sign,
+    Vocabulary,
+    VocabularyError,
+    load_vocabulary,
+)
+
+SPANS = "triage"
+ANY_FEW_WORDS = {"OP": "{0,3}"}
+# what rules out pathway evidence: absent, someone else's, feared, or in the past
+EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "HISTORICAL"})
+MAX_PHRASES_PER_FLAG = 3
+
+# medspaCy's sentence splitter (PyRuSH) logs every token at DEBUG through loguru: patient text
+# must never reach a log, so loguru stays silent for these libraries whatever the handlers.
+for _library in ("PyRuSH", "medspacy", "quickumls"):
+    loguru_logger.disable(_library)
+logging.getLogger("medspacy").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class FormAnswers:
+    """What the form adds to the text: tick boxes count as evidence, urgent ones as red flags."""
+
+    after_surgery: bool = False
+    surgery: str | None = None
+    body_areas: Sequence[str] = ()
+    ticked: Sequence[str] = ()  # the form's red-flag questions answered "yes"
+
+
+@Language.component("clinic_line_breaks")
+def _line_breaks(doc: Doc) -> Doc:
+    """A line break ends a sentence: patients often write lists without full stops."""
+    for token in doc[1:]:
+        if "\n" in doc[token.i - 1].text:
+            token.is_sent_start = True
+    return doc
+
+
+class TriageEngine:
+    """One vocabulary, compiled into a spaCy pipeline; `read` is safe to call from any thread."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self._nlp = spacy.blank("en")
+        self._normaliser = Normaliser(self._vocabulary_words(), vocabulary.spelling.text_speak,
+                                      vocabulary.spelling.min_length)
+        self._signs: dict[str, tuple[str, Sign]] = {}
+        self._nlp.add_pipe("sentencizer")
+        self._nlp.add_pipe("clinic_line_breaks")
+        matcher: TargetMatcher = self._nlp.add_pipe(
+            "medspacy_target_matcher", config={"result_type": "group",
+                                               "span_group_name": SPANS, "prune": False})
+        matcher.add(self._target_rules())
+        context: ConText = self._nlp.add_pipe(
+            "medspacy_context", config={"rules": None, "input_span_type": "group",
+                                        "span_group_name": SPANS, "span_attrs": None})
+        context.add(self._context_rules())
+
+    # -- building --------------------------------------------------------------------------
+
+    def _all_phrases(self) -> list[str]:
+        v = self.vocabulary
+        return ([p for m in v.modifiers for p in m.phrases]
+                + [p for ps in v.concepts.values() for p in ps]
+                + [p for c in v.red_flags.values() for s in c.signs for p in s.phrases]
+                + [p for e in v.pathways.evidence.values() for p in e.phrases])
+
+    def _vocabulary_words(self) -> set[str]:
+        return {token.lower_ for phrase in self._all_phrases()
+                for alternative in phrase.replace("|", " ").split()
+                for token in self._nlp.make_doc(alternative)}
+
+    def _patterns(self, phrase: str) -> list[list[dict]]:
+        """spaCy token patterns on NORM for a phrase; an alternative that is several words
+        ("3 am" in "3am|3 am") makes a pattern of its own."""
+        patterns: list[list[dict]] = [[]]
+        for slot in phrase.split():
+            if slot == "*":
+                patterns = [[*pattern, ANY_FEW_WORDS] for pattern in patterns]
+                continue
+            alternatives = [[self._normaliser.of_vocabulary(t.norm_)
+                             for t in self._nlp.make_doc(word)] for word in slot.split("|")]
+            single = sorted({words[0] for words in alternatives if len(words) == 1})
+            branches = [[{"NORM": {"IN": single}}]] if single else []
+            branches += [[{"NORM": norm} for norm in words]
+                         for words in alternatives if len(words) > 1]
+            patterns = [[*pattern, *branch] for pattern in patterns for branch in branches]
+        return patterns
+
+    def _rules(self, phrases: list[str], label: str) -> list[TargetRule]:
+        return [TargetRule(phrase, label, pattern=pattern)
+                for phrase in phrases for pattern in self._patterns(phrase)]
+
+    def _target_rules(self) -> list[TargetRule]:
+        rules = []
+        for name, phrases in self.vocabulary.concepts.items():
+            rules += self._rules(phrases, f"concept|{name}")
+        for category_name, category in self.vocabulary.red_flags.items():
+            for sign in category.signs:
+                label = f"flag|{category_name}|{sign.id}"
+                self._signs[label] = (category_name, sign)
+                rules += self._rules(sign.phrases, label)
+        for name, evidence in self.vocabulary.pathways.evidence.items():
+            rules += self._rules(evidence.phrases, f"evidence|{name}")
+        return rules
+
+    def _context_rules(self) -> list[ConTextRule]:
+        return [ConTextRule(phrase, modifier.category, direction=modifier.direction,
+                            pattern=pattern, max_scope=modifier.max_scope)
+                for modifier in self.vocabulary.modifiers for phrase in modifier.phrases
+                for pattern in self._patterns(phrase)]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def doc(self, text: str) -> Doc:
+        """The text read through the pipeline (its findings are in `doc.spans["triage"]`)."""
+        return self._nlp(self._normaliser.set_norms(self._nlp.make_doc(text)))
+
+    def read(self, text: str, form: FormAnswers | None = None) -> TriageReading:
+        """What the text (and the form's answers) say: red flags, then a pathway with reasons."""
+        form = form or FormAnswers()
+        full = "\n\n".join(part for part in (text, form.surgery) if part)
+        doc = self.doc(full)
+        findings = list(doc.spans[SPANS])
+        concepts = {span.label_.split("|")[1] for span in findings
+                    if span.label_.startswith("concept|") and _present(span, EVIDENCE_EXCLUDED)}
+        red_flags = self._red_flags(findings, concepts) + self._ticked(form.ticked)
+        reasons, pointers = self._evidence(findings, form)
+        if red_flags:
+            return TriageReading(pathway="urgent_review", urgent=True,
+                                 red_flags=tuple(red_flags), reasons=tuple(reasons))
+        pathway = self._pathway(pointers)
+        return TriageReading(pathway=pathway, urgent=False, reasons=tuple(reasons),
+                             order=self._order(pathway))
+
+    def _red_flags(self, findings: list[Span], concepts: set[str]) -> list[RedFlagFound]:
+        found: dict[str, list[str]] = {}
+        for span in findings:
+            if span.label_ not in self._signs:
+                continue
+            category, sign = self._signs[span.label_]
+            if not _present(span, SIGN_EXCLUDED - set(sign.counts_when)):
+                continue
+            if not set(sign.needs) <= concepts:
+                continue
+            phrases = found.setdefault(category, [])
+            if span.text not in phrases and len(phrases) < MAX_PHRASES_PER_FLAG:
+                phrases.append(span.text)
+        ranked = sorted(found, key=lambda name: self.vocabulary.red_flags[name].rank)
+        return [RedFlagFound(category=name, phrase=phrase)
+                for name in ranked for phrase in found[name]]
+
+    def _ticked(self, questions: Sequence[str]) -> list[RedFlagFound]:
+        return [RedFlagFound(category=self.vocabulary.form_questions[question],
+                             phrase=f"ticked: {question.replace('_', ' ')}")
+                for question in questions if question in self.vocabulary.form_questions]
+
+    def _evidence(self, findings: list[Span], form: FormAnswers
+                  ) -> tuple[list[SuggestionReason], set[str]]:
+        quoted: dict[str, list[str]] = {}
+        for span in findings:
+            kind, _, name = span.label_.partition("|")
+            if kind == "evidence" and _present(span, EVIDENCE_EXCLUDED):
+                phrases = quoted.setdefault(name, [])
+                if span.text not in phrases:
+                    phrases.append(span.text)
+        surgery = self.vocabulary.pathways.surgery
+        if form.after_surgery:
+            quoted.setdefault(surgery, []).append("ticked: I had surgery")
+        reasons = [SuggestionReason(rule=name, phrases=tuple(phrases))
+                   for name, phrases in quoted.items()]
+        return reasons, set(quoted)
+
+    def _pathway(self, evidence: set[str]) -> str:
+        pathways = self.vocabulary.pathways
+        points = {pathways.evidence[name].points_to for name in evidence}
+        if pathways.surgery in evidence:
+            moving = pathways.movement_back in evidence and "manual_therapy" not in points
+            return "rehab_physio" if moving else "both"
+        if "both" in points or {"manual_therapy", "rehab_physio"} <= points:
+            return "both"
+        if points:
+            return points.pop()
+        return "unsure"
+
+    def _order(self, pathway: str) -> tuple:
+        if pathway == "both":
+            return tuple(self.vocabulary.pathways.both_order)
+        return (pathway,) if pathway in ("manual_therapy", "rehab_physio") else ()
+
+    # -- what to tell people ---------------------------------------------------------------
+
+    def title(self, category: str) -> str:
+        found = self.vocabulary.red_flags.get(category)
+        return found.title if found else category.replace("_", " ").capitalize()
+
+    def advice(self, category: str) -> str:
+        found = self.vocabulary.red_flags.get(category)
+        return found.advice if found else "Call 111 now for advice."
+
+    def advice_for(self, reading: TriageReading) -> list[tuple[str, str]]:
+        """(title, advice) for each red-flag category of `reading`, most urgent first."""
+        categories = dict.fromkeys(flag.category for flag in reading.red_flags)
+        ranked = sorted(categories, key=lambda c: getattr(
+            self.vocabulary.red_flags.get(c), "rank", 99))
+        return [(self.title(c), self.advice(c)) for c in ranked]
+
+
+def _present(span: Span, excluded: frozenset[str] | set[str]) -> bool:
+    """True unless a ConText modifier of one of the `excluded` categories governs the span."""
+    return not any(modifier.category in excluded for modifier in span._.modifiers)
+
+
+@cache
+def triage_engine(vocabulary_file: str | None = None) -> TriageEngine:
+    """The engine for a vocabulary file (the shipped one when empty), built once per process."""
+    return TriageEngine(load_vocabulary(vocabulary_file or None))

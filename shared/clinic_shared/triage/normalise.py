@@ -1,0 +1,59 @@
+"""Words as the vocabulary knows them: text-speak expanded, misspellings mended, stems compared.
+
+A token's NORM becomes the stem of its corrected word, so "cramping", "cramps" and "cramp" match
+one phrase, and "numbnes" or "sciatia" match "numbness" and "sciatica". Only words that are
+neither English nor in the vocabulary are corrected, and only towards a vocabulary word a typo
+or two away, so a real word ("bowl", "wait") is never turned into another.
+"""
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from nltk.stem.snowball import SnowballStemmer
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+from spellchecker import SpellChecker
+from spacy.tokens import Doc
+
+CACHE_SIZE = 50_000
+
+
+class Normaliser:
+    """Turns a token's lower-case form into the form the vocabulary's patterns are written in."""
+
+    def __init__(self, vocabulary_words: Iterable[str], text_speak: dict[str, str],
+                 min_length: int) -> None:
+        self._text_speak = {key.lower(): value.lower() for key, value in text_speak.items()}
+        self._known = {word.lower() for word in vocabulary_words}
+        self._candidates = sorted(word for word in self._known
+                                  if word.isalpha() and len(word) >= min_length - 1)
+        self._english = SpellChecker(language="en", distance=1)
+        self._min_length = min_length
+        self._stem = SnowballStemmer("english", ignore_stopwords=False).stem
+        self.of_text = lru_cache(maxsize=CACHE_SIZE)(self._of_text)
+        self.of_vocabulary = lru_cache(maxsize=CACHE_SIZE)(self._of_vocabulary)
+
+    def _of_vocabulary(self, word: str) -> str:
+        word = word.lower()
+        return self._stem(self._text_speak.get(word, word))
+
+    def _of_text(self, word: str) -> str:
+        word = word.lower()
+        word = self._text_speak.get(word, word)
+        if (len(word) >= self._min_length and word.isalpha() and word not in self._known
+                and word not in self._english):
+            word = self._corrected(word)
+        return self._stem(word)
+
+    def _corrected(self, word: str) -> str:
+        limit = 1 if len(word) < 8 else 2
+        best = process.extractOne(word, self._candidates, scorer=Levenshtein.distance,
+                                  score_cutoff=limit)
+        return best[0] if best is not None else word
+
+    def set_norms(self, doc: Doc) -> Doc:
+        """Every token's NORM, from what spaCy made of it ("n't" is already "not")."""
+        for token in doc:
+            if not token.is_space and not token.is_punct:
+                token.norm_ = self.of_text(token.norm_)
+        return doc

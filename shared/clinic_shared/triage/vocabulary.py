@@ -1,0 +1,190 @@
+"""The clinic's triage vocabulary: a YAML file checked when a process starts.
+
+A malformed file stops the process with the file, the line and the reason
+(`VocabularyError: vocabulary.yaml:42: red_flags.cancer.signs[1].phrases: ...`).
+"""
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_VOCABULARY = Path(__file__).with_name("vocabulary.yaml")
+
+ModifierCategory = Literal["NEGATED_EXISTENCE", "HISTORICAL", "FAMILY", "HYPOTHETICAL",
+                           "POSSIBLE_EXISTENCE", "STABLE", "MECHANICAL", "PSEUDO", "TERMINATE"]
+# what makes a red-flag sign not the patient's present problem (a sign may accept some of these)
+SIGN_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "HISTORICAL", "STABLE",
+                           "MECHANICAL"})
+Direction = Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "PSEUDO", "TERMINATE"]
+PathwayName = Literal["manual_therapy", "rehab_physio", "both"]
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
+
+
+class VocabularyError(ValueError):
+    """The vocabulary file cannot be used: where and why."""
+
+
+def _check_phrase(phrase: str) -> str:
+    slots = phrase.split()
+    if not slots:
+        raise ValueError("a phrase needs at least one word")
+    if slots[0] == "*" or slots[-1] == "*":
+        raise ValueError(f"{phrase!r}: '*' (any few words) may only stand between words")
+    if any(not part for slot in slots for part in slot.split("|")):
+        raise ValueError(f"{phrase!r}: an empty alternative in 'a|b'")
+    return phrase
+
+
+Phrase = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_check_phrase)]
+Phrases = Annotated[list[Phrase], Field(min_length=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Modifier(Strict):
+    """ConText cues: words that change what a nearby finding means."""
+
+    category: ModifierCategory
+    direction: Direction
+    max_scope: Annotated[int, Field(ge=1, le=50)] | None = None
+    phrases: Phrases
+
+
+class Sign(Strict):
+    """One way a red flag shows in text; `needs` are concepts that must also be present."""
+
+    id: Identifier
+    phrases: Phrases
+    needs: list[Identifier] = []
+    # modifiers that do not rule this sign out (a cancer history counts however long ago)
+    counts_when: list[Literal["HISTORICAL", "STABLE", "MECHANICAL"]] = []
+
+
+class Category(Strict):
+    """A red-flag category: what the patient is told to do, and the signs that raise it."""
+
+    title: Annotated[str, Field(min_length=3, max_length=120)]
+    advice: Annotated[str, Field(min_length=10, max_length=600)]
+    rank: Annotated[int, Field(ge=0, le=99, description="0 is the most urgent")]
+    signs: Annotated[list[Sign], Field(min_length=1)]
+
+
+class Evidence(Strict):
+    """Words that point to a pathway (manual therapy, rehab physio, both)."""
+
+    points_to: PathwayName
+    description: str = ""
+    phrases: Phrases
+
+
+class Pathways(Strict):
+    evidence: dict[Identifier, Evidence]
+    surgery: Identifier  # the evidence meaning "after an operation": usually both
+    movement_back: Identifier  # after an operation, movement already back: rehab physio
+    both_order: list[Literal["manual_therapy", "rehab_physio"]] = ["rehab_physio",
+                                                                   "manual_therapy"]
+
+    @model_validator(mode="after")
+    def _named_evidence_exists(self) -> "Pathways":
+        for name in (self.surgery, self.movement_back):
+            if name not in self.evidence:
+                raise ValueError(f"{name!r} is not one of the evidence groups")
+        return self
+
+
+class Spelling(Strict):
+    text_speak: dict[str, str] = {}
+    min_length: Annotated[int, Field(ge=3, le=20)] = 5
+
+
+class Vocabulary(Strict):
+    version: Literal[1]
+    spelling: Spelling = Spelling()
+    modifiers: list[Modifier]
+    concepts: dict[Identifier, Phrases] = {}
+    red_flags: dict[Identifier, Category]
+    form_questions: dict[Identifier, Identifier] = {}
+    pathways: Pathways
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> "Vocabulary":
+        for name, category in self.red_flags.items():
+            for sign in category.signs:
+                missing = [need for need in sign.needs if need not in self.concepts]
+                if missing:
+                    raise ValueError(f"red_flags.{name}: sign {sign.id!r} needs unknown "
+                                     f"concept(s) {missing}")
+        for question, category_name in self.form_questions.items():
+            if category_name not in self.red_flags:
+                raise ValueError(f"form_questions.{question}: no red-flag category "
+                                 f"{category_name!r}")
+        return self
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Keeps, for every mapping and list, the line each of its items starts on."""
+
+
+def _construct_with_lines(loader: _LineLoader, node: yaml.Node, lines: dict[tuple, int],
+                          path: tuple) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in out:
+                raise VocabularyError(f"line {key_node.start_mark.line + 1}: {key!r} given twice")
+            out[key] = _construct_with_lines(loader, value_node, lines, (*path, key))
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct_with_lines(loader, item, lines, (*path, index))
+                for index, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def _parse(text: str) -> tuple[Any, dict[tuple, int]]:
+    loader = _LineLoader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[tuple, int] = {}
+        return (None, lines) if node is None else (
+            _construct_with_lines(loader, node, lines, ()), lines)
+    finally:
+        loader.dispose()
+
+
+def _line_of(lines: dict[tuple, int], loc: tuple) -> int:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def load_vocabulary(path: Path | str | None = None) -> Vocabulary:
+    """Read and check the vocabulary file (raises VocabularyError naming file, line, reason)."""
+    file = Path(path) if path else DEFAULT_VOCABULARY
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise VocabularyError(f"{file}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        data, lines = _parse(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise VocabularyError(f"{file}:{line}: not valid YAML: {exc.problem}") from None
+    except VocabularyError as exc:
+        raise VocabularyError(f"{file}:{str(exc).removeprefix('line ')}") from None
+    try:
+        return Vocabulary.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+        where = ".".join(str(part) for part in loc) or "(top)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        message = error["msg"].removeprefix("Value error, ")
+        raise VocabularyError(
+            f"{file}:{_line_of(lines, loc)}: {where}: {message}{more}") from None
