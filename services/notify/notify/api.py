@@ -61,10 +61,12 @@ class CallbackTaskPublic(BaseModel):
     last_called_at: datetime | None
     last_called_by: str | None
     # the contact clock behind `contact_by`: when its hour began to run (the arrival, or the
-    # next opening), whose hours ("moorgate"..., "default") and mode ("always"/"opening_hours")
+    # next opening), whose hours ("moorgate"..., "default"), mode ("always"/"opening_hours")
+    # and why: "urgent" (a red flag: 24/7 from arrival whatever the hours) or "clinic_hours"
     clock_started_at: datetime | None = None
     contact_hours: str | None = None
     clock_mode: str | None = None
+    clock_reason: str | None = None
 
 
 class CallLog(BaseModel):
@@ -90,6 +92,9 @@ class ContactClockPublic(BaseModel):
     contact_by: datetime
     started_at: datetime | None
     clock_mode: str | None
+    # "urgent": a red flag, so the hour runs 24/7 from arrival whatever the clinic's hours;
+    # "clinic_hours": the mode of the hours `hours_key` names
+    clock_reason: str | None
     hours_key: str | None
     contacted_at: datetime | None
     contact_outcome: str | None
@@ -164,8 +169,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     @app.get("/api/contact-clocks/{request_id}", response_model=ContactClockPublic,
              tags=["callbacks"], **allow(*DESK))
     def read_contact_clock(request_id: uuid.UUID, staff: StaffDep) -> ContactClockPublic:
-        """A request's 1-hour clock: its deadline (by the clinic's hours), first contact,
-        warnings and the cause of a breach."""
+        """A request's 1-hour clock: its deadline (by the clinic's hours; an urgent request's
+        runs 24/7 from arrival, `clock_reason` "urgent"), first contact, warnings and the cause
+        of a breach."""
         with sessions.begin() as session:
             clock = session.get(ContactClock, request_id)
             if clock is None:
@@ -212,4 +218,5 @@ def _task_public(task: CallbackTask, clock: ContactClock | None) -> CallbackTask
     return public.model_copy(update={"contact_by": clock.contact_by,
                                      "clock_started_at": clock.started_at,
                                      "contact_hours": clock.hours_key,
-                                     "clock_mode": clock.clock_mode})
+                                     "clock_mode": clock.clock_mode,
+                                     "clock_reason": clock.clock_reason})

@@ -8,7 +8,8 @@ e-mails (at risk: reception; breached: reception and the clinic lead). The stamp
 make each alarm happen exactly once however many workers run.
 
 The deadline is the one notify computed when the request arrived (contact_hours: the clinic's
-mode, opening hours and bank holidays); `now` can be injected to test it. A breach records
+mode, opening hours and bank holidays; an urgent request's runs 24/7 from arrival); `now` can be
+injected to test it. A breach records
 its cause on the row and in ContactSlaBreachedV1 with the channel the patient chose; the
 causes are what notify itself can know at the deadline (CAUSES).
 """

@@ -7,6 +7,10 @@ hours, at weekends and on England & Wales bank holidays (`holidays`, GB subdivis
 clock stands still, so a request that arrives closed starts its hour at the next opening and an
 hour that reaches closing goes on at the next opening. Hours are Europe/London wall clock;
 every instant computed here is UTC, and all arithmetic is done in UTC (DST-safe).
+
+An urgent request (a red flag, from the form's questions or read in what the patient wrote)
+is the exception, decided here and nowhere else (`ContactHours.plan`): its hour runs 24/7 from
+arrival whatever the clinic's mode, and its plan says so (mode "always").
 """
 
 import json
@@ -99,12 +103,14 @@ class ContactHours:
         with self._lock:
             return day in self._holidays
 
-    def plan(self, key: str, arrived: datetime, promise: timedelta) -> ClockPlan:
+    def plan(self, key: str, arrived: datetime, promise: timedelta, *,
+             urgent: bool = False) -> ClockPlan:
         """The clock of a request that arrived at `arrived` and is promised contact within
-        `promise` of open time (see the module docstring)."""
+        `promise` of open time (see the module docstring). An urgent request's clock runs at
+        once, round the clock: `arrived + promise`, whatever the clinic's hours."""
         hours = self.hours(key)
         arrived = arrived.astimezone(UTC)
-        if hours.mode == "always":
+        if urgent or hours.mode == "always":
             return ClockPlan(key, "always", arrived, arrived + promise)
         remaining = max(promise, timedelta(0))
         started: datetime | None = None

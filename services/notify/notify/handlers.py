@@ -10,10 +10,16 @@ automatic acknowledgement on the patient's chosen channel (e-mail or SMS) does N
 clock: it tells the patient we have their request, it is not contact.
 Patients who chose "phone" get a call-back task for reception and no automatic message.
 
+An urgent request (a red flag: a screening question answered yes, or, in v2, one the triage
+engine read in what the patient wrote) has its hour run at once and round the clock, whatever
+the clinic's hours (contact_hours.ContactHours.plan decides it; the clock shows mode "always").
+
 Every new request also alerts reception (RECEPTION_EMAIL: reference, channel, mode, deadlines,
-"urgent" if red-flagged, never the symptoms); an urgent one alerts the clinic lead too and the
-patient's acknowledgement tells them to seek urgent care (NHS 111 / 999). A patient who chose
-"phone" has no automatic acknowledgement: their call-back task is marked urgent instead.
+"urgent" if red-flagged, never the symptoms); an urgent one alerts the clinic lead too, alone
+(never in a digest), naming the red-flag categories in plain words (notify.red_flags: category
+names only, never the patient's phrase or the reasons; the board has those), and the patient's
+acknowledgement tells them to seek urgent care (NHS 111 / 999). A patient who chose "phone" has
+no automatic acknowledgement: their call-back task is marked urgent instead.
 
 Appointment events (booked / rescheduled / cancelled) owe the patient a confirmation, using
 the contact details kept per request in `request_contacts`: e-mail (with an .ics) or SMS as
@@ -52,6 +58,7 @@ from notify.models import (
     RequestContact,
     outbox,
 )
+from notify.red_flags import category_titles, is_urgent, red_flag_categories
 from notify.settings import NotifySettings, get_settings
 
 log = get_logger(__name__)
@@ -134,16 +141,19 @@ def _owe(session: Session, rows: list[dict[str, object]]) -> None:
 
 def on_appointment_requested(session: Session, data: EventData, envelope: Envelope,
                              settings: NotifySettings | None = None) -> None:
-    """Owe the patient an acknowledgement on the channel they chose (no clinical detail)."""
+    """Start the contact clock (urgent: at once, 24/7), alert reception (and, if urgent, the
+    clinic lead) and owe the patient an acknowledgement on the channel they chose (no clinical
+    detail). v1 and v2 (AppointmentRequestedV2, with triage's reading) alike."""
     assert isinstance(data, AppointmentRequestedV1)
     settings = settings or get_settings()
-    urgent = data.urgent or bool(data.red_flags)
+    urgent = is_urgent(data)
     hours = contact_hours_from(settings.contact_hours_file)
     key, promise = hours.key_for(data.mode, data.site), data.contact_by - data.requested_at
-    plan = hours.plan(key, data.requested_at, promise)
+    plan = hours.plan(key, data.requested_at, promise, urgent=urgent)
     contact_by = plan.contact_by
     warn = hours.plan(key, data.requested_at,
-                      promise - timedelta(minutes=settings.contact_at_risk_minutes))
+                      promise - timedelta(minutes=settings.contact_at_risk_minutes),
+                      urgent=urgent)
     if data.mode == "clinic" and data.site and plan.hours_key != data.site:
         log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
     conn = session.connection()
@@ -167,6 +177,11 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
         "reference": data.reference, "urgent": urgent, "contact_channel": data.contact_channel,
         "mode": data.mode, "site": data.site, "contact_by": contact_by.isoformat(),
         "appointment_by": data.appointment_by.isoformat()}
+    if urgent:  # category names in plain words; the patient's words stay on the board
+        categories = red_flag_categories(data)
+        alert["red_flag_categories"] = categories
+        alert["red_flag_titles"] = category_titles(
+            categories, getattr(settings, "triage_vocabulary_file", ""))
     owed = _alerts(envelope, data.request_id, NEW_REQUEST_ALERT, recipients, alert,
                    data.reference)
     if data.contact_channel == "phone":

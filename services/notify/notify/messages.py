@@ -66,7 +66,9 @@ class MessageRenderer:
         self.from_header = mime.address_header(settings.mail_from)
 
     def context(self, notification: Notification) -> dict[str, Any]:
-        ctx: dict[str, Any] = {"manage_url": None, "urgent": False, **notification.context}
+        # defaults for what older rows (or other kinds) do not carry; StrictUndefined otherwise
+        ctx: dict[str, Any] = {"manage_url": None, "urgent": False, "red_flag_titles": [],
+                               **notification.context}
         if "contact_by" in ctx:
             contact_by = datetime.fromisoformat(ctx["contact_by"]).astimezone(LONDON)
             ctx["contact_by_local"] = contact_by.strftime("%H:%M on %A %-d %B")

@@ -138,6 +138,15 @@ class ContactClock(Base):
     contact_outcome: Mapped[str | None] = mapped_column(String(20))
     cause: Mapped[str | None] = mapped_column(String(40))
 
+    @property
+    def clock_reason(self) -> str | None:
+        """Why the hour runs as `clock_mode` says: "urgent" (a red flag: 24/7 from arrival,
+        whatever the clinic's hours), "clinic_hours" (the mode of the clinic's hours, see
+        `hours_key`); None for a clock from before 0005."""
+        if self.clock_mode is None:
+            return None
+        return "urgent" if self.urgent and self.clock_mode == "always" else "clinic_hours"
+
 
 class RequestContact(Base):
     """How to reach the patient of one request (from appointment.requested); erased on

@@ -15,6 +15,7 @@ from notify.dispatcher import EmailDispatcher, SmsDispatcher
 from notify.handlers import REFERRAL_HANDLERS, booking_handlers
 from notify.mail_sink import start_sink
 from notify.models import inbox, outbox
+from notify.red_flags import warm_titles
 from notify.reminders import ReminderLoop
 from notify.settings import NotifySettings
 
@@ -24,6 +25,8 @@ log = get_logger(__name__)
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, NotifySettings)
     contact_hours_from(settings.contact_hours_file)  # a malformed hours file stops start-up here
+    # red-flag titles for urgent alerts, loaded before the first one (falls back to names)
+    warm_titles(getattr(settings, "triage_vocabulary_file", ""))
     engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 4
                          + settings.email_dispatch_threads, ping_every_checkout=False)
     sessions = make_session_factory(engine)
