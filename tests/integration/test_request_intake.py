@@ -192,7 +192,7 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
     """booking's intake writes its outbox row in the statement that stores the request: the
     row is the one clinic_shared.outbox.add_event writes, but for the event's own id and time."""
     from clinic_shared.correlation import correlation_id_var
-    from clinic_shared.messaging.contracts import AppointmentRequestedV1
+    from clinic_shared.messaging.contracts import AppointmentRequestedV2
     from clinic_shared.outbox import add_event
 
     parsed = AppointmentRequestCreate.model_validate(form(
@@ -203,7 +203,7 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
         stored, _ = submit_request(sessions, parsed, BookingSettings(), "stage-event-key")
         with sessions() as db:
             [intake] = db.execute(select(outbox)).all()
-        data = AppointmentRequestedV1.model_validate(intake.payload["data"])
+        data = AppointmentRequestedV2.model_validate(intake.payload["data"])
         with sessions.begin() as db:
             shared = add_event(db, outbox, data, source="booking")
     finally:
@@ -225,3 +225,6 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
     assert request is not None and str(request.id) == intake.payload["data"]["request_id"]
     assert (request.red_flags, request.body_areas, request.idempotency_key) == (
         ["fever"], ["knee"], "stage-event-key")
+    assert intake.payload["version"] == 2 and data.reading.urgent and request.urgent
+    assert request.red_flag_categories == list(dict.fromkeys(
+        flag.category for flag in data.reading.red_flags)), "the ticked fever, read once"

@@ -10,10 +10,10 @@ from booking.form_limits import FormLimits, client_address, counted_even_when_in
 from booking.models import AppointmentRequest, audit, rate_limits
 from booking.pages import pages_router
 from booking.patient_api import patient_router
+from booking.reading import engine_for, urgent_answer
 from booking.requests import PlaceNotServed, cancel_request, submit_request
 from booking.scheduling_api import scheduling_router
 from booking.schemas import (
-    URGENT_ADVICE,
     AppointmentRequestCreate,
     AppointmentRequestPublic,
     AppointmentRequestStaffView,
@@ -35,6 +35,7 @@ DESK = (Role.receptionist, Role.admin)
 
 def create_app(settings: BookingSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    engine_for(settings)  # a malformed vocabulary stops the API here; the first form is quick
     # a pooled connection is pinged only when its socket shows the server ended it
     # (pool_ping.py), not with a round trip before every request
     engine = make_engine(settings.database_url, ping_every_checkout=False)
@@ -68,9 +69,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             raise too_many(exc.wait) from None
         except PlaceNotServed as exc:
             raise field_error(exc.field, str(exc)) from None
-        public = AppointmentRequestPublic.model_validate(stored)
-        if stored.urgent:
-            public.urgent_advice = URGENT_ADVICE
+        public = AppointmentRequestPublic.model_validate(stored).model_copy(
+            update=urgent_answer(settings, stored.urgent, stored.red_flag_categories))
         # answered as FastAPI would answer the model (the same JSON), without validating it again
         return Response(public.model_dump_json().encode(), media_type="application/json",
                         status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

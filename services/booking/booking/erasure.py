@@ -51,12 +51,7 @@ def erase_patient(settings: BookingSettings, *, email: str | None = None,
                 return 0
             now = datetime.now(UTC)
             for request in requests:
-                request.name = ERASED
-                request.phone = None
-                request.email = None
-                request.reason = ERASED
-                request.idempotency_key = None
-                request.erased_at = now
+                _anonymise(request, now)
             ids = [str(r.id) for r in requests]
             # Events already published keep no copy of the patient here either.
             session.execute(SCRUB_PUBLISHED_EVENTS, {"ids": ids})
@@ -65,6 +60,22 @@ def erase_patient(settings: BookingSettings, *, email: str | None = None,
             return len(requests)
     finally:
         engine.dispose()
+
+
+def _anonymise(request: AppointmentRequest, now: datetime) -> None:
+    """Nothing of the patient stays: who they are, what they wrote, ticked or were found to
+    have (red-flag categories), their operation. Times, mode, status and urgency stay."""
+    request.name = ERASED
+    request.phone = None
+    request.email = None
+    request.reason = ERASED
+    request.body_areas = []
+    request.surgery = None
+    request.surgery_date = None
+    request.red_flags = []
+    request.red_flag_categories = []
+    request.idempotency_key = None
+    request.erased_at = now
 
 
 def erase_main(argv: list[str]) -> None:

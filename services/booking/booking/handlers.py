@@ -74,6 +74,9 @@ def handlers_for(settings: BookingSettings) -> dict[str, Handler]:
             log.info("offers.skipped", request_id=str(data.request_id),
                      reason="no such request" if request is None else "request closed")
             return
+        if request.urgent:
+            log.info("offers.skipped", request_id=str(request.id), reason="urgent: staff book")
+            return
         known = session.scalar(select(Therapist.id).where(Therapist.id == data.therapist_id))
         if known is None:
             raise TherapistNotKnownYet(f"therapist {data.therapist_id} not known to booking yet")

@@ -20,7 +20,10 @@ def propose_offers(session: Session, settings: BookingSettings, request: Appoint
     """Store and announce the earliest slots with this therapist in this mode.
 
     Slots inside the 24-hour promise come first; if there are none, the earliest after it
-    (reception sees the promise is at risk from the clock's events)."""
+    (reception sees the promise is at risk from the clock's events). None for an urgent
+    request: the clinic calls that patient and staff book the appointment."""
+    if request.urgent:
+        return []
     now = now or datetime.now(UTC)
     query = SlotQuery(window_start=now, window_end=max(request.appointment_by, now),
                       therapist_id=therapist_id, mode=mode, site_id=site_id,

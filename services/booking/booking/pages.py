@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from booking.form_limits import FormLimits, client_address, too_many
 from booking.models import Appointment, AppointmentRequest, Clinic, SlotOfferRow, Therapist
+from booking.reading import URGENT_CLOSING, URGENT_OPENING, urgent_answer
 from booking.requests import PlaceNotServed, submit_request
 from booking.schedule import LONDON
-from booking.schemas import URGENT_ADVICE, AppointmentRequestCreate
+from booking.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.auth.access import PATIENT_LINK, PUBLIC
 from clinic_shared.auth.patient_links import InvalidLink, PatientLinks
@@ -162,9 +163,18 @@ def pages_router(settings: BookingSettings, sessions: sessionmaker[Session], lin
             return templates.TemplateResponse(request, "my_request.html", context(
                 request, item=found, new=bool(new), token=token, appointments=appointments,
                 offers=offers, places=places, done=DONE_MESSAGES.get(done, ""),
-                urgent_advice=URGENT_ADVICE, local=_local))
+                local=_local, **_urgent_context(settings, found)))
 
     return router
+
+
+def _urgent_context(settings: BookingSettings, found: AppointmentRequest) -> dict[str, Any]:
+    """What the page says to an urgent patient: each category's title and advice, most urgent
+    first (or the general advice when none is known), between an opening and a closing line."""
+    answer = urgent_answer(settings, found.urgent, found.red_flag_categories)
+    return {"urgent_actions": answer.get("urgent_actions", []),
+            "urgent_advice": answer.get("urgent_advice"),
+            "urgent_opening": URGENT_OPENING, "urgent_closing": URGENT_CLOSING}
 
 
 def _local(moment: datetime) -> str:

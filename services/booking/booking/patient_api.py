@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from booking import appointments as booking_service
 from booking.models import Appointment, AppointmentRequest, SlotOfferRow
+from booking.reading import urgent_answer
 from booking.requests import cancel_request
 from booking.scheduling_api import CONFLICT_RESPONSES, ics_response, slot_taken
 from booking.schemas import AppointmentPublic, MyRequest, OfferPublic
@@ -21,8 +22,9 @@ LINK_REFUSED = HTTPException(status.HTTP_404_NOT_FOUND,
                              "This link is not valid or has expired. Call the clinic for help.")
 URGENT_SELF_BOOKING = HTTPException(
     status.HTTP_409_CONFLICT,
-    "Your answers suggest you may need urgent care, so the clinic will call you to arrange "
-    "this. If things get worse, call 111, or 999 in an emergency.")
+    "Your answers suggest you may need urgent care, so you cannot book a time here: the "
+    "clinic will call you to arrange this. If things get worse, call 111, or 999 in an "
+    "emergency.")
 
 
 def patient_router(settings: BookingSettings, sessions: sessionmaker[Session],
@@ -45,12 +47,13 @@ def patient_router(settings: BookingSettings, sessions: sessionmaker[Session],
         appointments = session.scalars(select(Appointment).where(
             Appointment.request_id == request.id).order_by(Appointment.starts_at)).all()
         booked_times = {a.starts_at for a in appointments if a.status == "booked"}
-        offers = session.scalars(select(SlotOfferRow).where(
+        offers = [] if request.urgent else session.scalars(select(SlotOfferRow).where(
             SlotOfferRow.request_id == request.id).order_by(SlotOfferRow.starts_at))
         return MyRequest.model_validate(request).model_copy(update={
             "appointments": [AppointmentPublic.model_validate(a) for a in appointments],
             "offers": [OfferPublic.model_validate(o) for o in offers
                        if o.starts_at not in booked_times],
+            **urgent_answer(settings, request.urgent, request.red_flag_categories),
         })
 
     @router.get("/api/my-request/{token}", response_model=MyRequest, **PATIENT_LINK)
@@ -71,14 +74,15 @@ def patient_router(settings: BookingSettings, sessions: sessionmaker[Session],
                  response_model=AppointmentPublic, status_code=status.HTTP_201_CREATED,
                  responses=CONFLICT_RESPONSES, **PATIENT_LINK)
     def book_offer(token: str, offer_id: uuid.UUID) -> Any:
-        """Take one of the offered slots (or move the booked appointment to it)."""
+        """Take one of the offered slots (or move the booked appointment to it); never for an
+        urgent request (the clinic calls the patient)."""
         with sessions() as session:
             request = own_request(session, token)
+            if request.urgent:
+                raise URGENT_SELF_BOOKING
             offer = session.get(SlotOfferRow, offer_id)
             if offer is None or offer.request_id != request.id:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "No such offer")
-            if request.urgent:
-                raise URGENT_SELF_BOOKING
             current = session.scalars(select(Appointment).where(
                 Appointment.request_id == request.id, Appointment.status == "booked")).first()
         try:

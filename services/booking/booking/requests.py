@@ -11,12 +11,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.models import AppointmentRequest, Clinic, outbox
+from booking.reading import categories_most_urgent_first, read_form
 from booking.references import new_reference
 from booking.schedule import district_covered
 from booking.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.auth.patient_links import PatientLinks
-from clinic_shared.messaging.contracts import AppointmentRequestCancelledV1, AppointmentRequestedV1
+from clinic_shared.messaging.contracts import (
+    AppointmentRequestCancelledV1,
+    AppointmentRequestedV2,
+    TriageReading,
+)
 from clinic_shared.outbox import add_event, outbox_row
 from clinic_shared.ratelimit import OverLimit
 
@@ -38,6 +43,7 @@ class StoredRequest:
     created_at: datetime
     contact_by: datetime
     appointment_by: datetime
+    red_flag_categories: list[str]  # most urgent first: the advice the answer gives
 
 
 def submit_request(
@@ -48,11 +54,13 @@ def submit_request(
     links: PatientLinks | None = None,
     admit: Callable[[Connection], None] | None = None,
 ) -> tuple[StoredRequest, bool]:
-    """Store the request and stage `appointment.requested`; (request, created).
+    """Store the request and stage `appointment.requested` (v2, with the triage engine's
+    reading); (request, created).
 
-    One transaction: `admit` first (e.g. counting rate limits; it may refuse by raising
-    `OverLimit`), then a repeated Idempotency-Key returns the first request instead of creating
-    a second. A refusal (`OverLimit`, `PlaceNotServed`) keeps what `admit` counted.
+    The engine reads the form once, before the transaction. Then one transaction: `admit`
+    first (e.g. counting rate limits; it may refuse by raising `OverLimit`), then a repeated
+    Idempotency-Key returns the first request instead of creating a second. A refusal
+    (`OverLimit`, `PlaceNotServed`) keeps what `admit` counted.
 
     The transaction is a Core connection of the sessions' engine: nothing here needs the ORM's
     identity map or unit of work, and their bookkeeping cost more than the statements.
@@ -60,6 +68,8 @@ def submit_request(
     links = links or PatientLinks(settings.secret_key.get_secret_value(),
                                   settings.patient_link_days)
     engine: Engine = sessions.kw["bind"]
+    reading = read_form(settings, form)
+    categories = categories_most_urgent_first(settings, reading)
     for attempt in range(REFERENCE_ATTEMPTS):
         with engine.connect() as conn:
             try:
@@ -70,7 +80,8 @@ def submit_request(
                     conn.commit()
                     return existing, False
                 _check_place(conn, form)
-                stored = _insert(conn, form, settings, idempotency_key, links)
+                stored = _insert(conn, form, settings, idempotency_key, links,
+                                 _Read(reading, categories))
                 conn.commit()
                 return stored, True
             except (OverLimit, PlaceNotServed):
@@ -92,8 +103,8 @@ _REQUESTS = AppointmentRequest.__table__
 _REQUEST_COLUMNS = (
     "id", "reference", "name", "phone", "email", "contact_channel", "mode", "reason", "consent",
     "urgent", "status", "site_id", "postcode", "contact_time", "body_areas", "after_surgery",
-    "surgery", "surgery_date", "preferred_times", "red_flags", "idempotency_key", "created_at",
-    "contact_by", "appointment_by",
+    "surgery", "surgery_date", "preferred_times", "red_flags", "red_flag_categories",
+    "idempotency_key", "created_at", "contact_by", "appointment_by",
 )
 _OUTBOX_COLUMNS = ("event_id", "event_type", "routing_key", "payload", "headers")
 
@@ -110,19 +121,28 @@ _STORE = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """The engine's reading of a form and its red-flag categories, most urgent first."""
+
+    reading: TriageReading
+    categories: list[str]
+
+
 def _insert(
     conn: Connection,
     form: AppointmentRequestCreate,
     settings: BookingSettings,
     idempotency_key: str | None,
     links: PatientLinks,
+    read: _Read,
 ) -> StoredRequest:
     now = datetime.now(UTC)
     red_flags = form.red_flags.answered_yes()
     stored = StoredRequest(
         id=uuid.uuid4(),
         reference=new_reference(),
-        urgent=bool(red_flags),
+        urgent=read.reading.urgent or bool(red_flags),  # text or tick boxes: urgent wins
         phone=form.phone,
         email=form.email,
         contact_channel=form.contact_channel,
@@ -131,6 +151,7 @@ def _insert(
         created_at=now,
         contact_by=now + timedelta(minutes=settings.contact_back_minutes),
         appointment_by=now + timedelta(hours=settings.appointment_within_hours),
+        red_flag_categories=read.categories,
     )
     row = {
         "request_id": stored.id,
@@ -153,12 +174,13 @@ def _insert(
         "request_surgery_date": form.surgery_date,
         "request_preferred_times": list(form.preferred_times),
         "request_red_flags": red_flags,
+        "request_red_flag_categories": stored.red_flag_categories,
         "request_idempotency_key": idempotency_key,
         "request_created_at": now,
         "request_contact_by": stored.contact_by,
         "request_appointment_by": stored.appointment_by,
     }
-    _, staged = outbox_row(AppointmentRequestedV1(
+    _, staged = outbox_row(AppointmentRequestedV2(
         request_id=stored.id,
         reference=stored.reference,
         name=form.name,
@@ -181,6 +203,7 @@ def _insert(
         surgery_date=form.surgery_date,
         preferred_times=tuple(form.preferred_times),
         red_flags=tuple(red_flags),
+        reading=read.reading,
     ), source="booking")
     conn.execute(_STORE, {**row, **staged})
     return stored

@@ -45,7 +45,14 @@ URGENT_ADVICE = (
     "do not wait for a physiotherapy appointment: call 111 now, or 999 or go to A&E if you have "
     "new numbness between your legs, or cannot control your bladder or bowels. We will still "
     "contact you."
-)
+)  # when no category's advice is known (requests taken before the triage engine read them)
+
+
+class UrgentAction(BaseModel):
+    """What to do now about one kind of red flag, in plain words (most urgent first)."""
+
+    title: str
+    advice: str
 
 
 class RedFlags(BaseModel):
@@ -171,7 +178,8 @@ class AppointmentRequestPublic(BaseModel):
 
     id: uuid.UUID
     urgent: bool
-    urgent_advice: str | None = None
+    urgent_advice: str | None = None  # every action's advice in one text (older clients)
+    urgent_actions: list[UrgentAction] = []
     reference: str
     phone: str | None
     email: str | None
@@ -199,6 +207,8 @@ class MyRequest(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     urgent: bool
+    urgent_advice: str | None = None
+    urgent_actions: list[UrgentAction] = []
     reference: str
     name: str
     status: str

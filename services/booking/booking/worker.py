@@ -2,6 +2,7 @@
 
 from booking.handlers import NOTIFY_HANDLERS, handlers_for
 from booking.models import inbox, outbox
+from booking.reading import engine_for
 from booking.settings import BookingSettings
 from booking.sla_clock import SlaClock
 from clinic_shared.consumer import EventConsumer
@@ -13,6 +14,7 @@ from clinic_shared.worker import Loop
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, BookingSettings)
+    engine_for(settings)  # a malformed triage vocabulary stops the worker as it starts
     engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 3,
                          ping_every_checkout=False)
     sessions = make_session_factory(engine)
