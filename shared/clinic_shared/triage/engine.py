@@ -28,10 +28,13 @@ from clinic_shared.triage.vocabulary import (
     Vocabulary,
     VocabularyError,
     load_vocabulary,
+    slots,
 )
 
 SPANS = "triage"
-ANY_FEW_WORDS = {"OP": "{0,3}"}
+# a concept is context for a sign ("back" for a cancer history): only its absence rules it out
+CONCEPT_EXCLUDED = frozenset({"NEGATED_EXISTENCE"})
+GAPS = {"*": {"OP": "{0,3}"}, "**": {"OP": "{0,6}"}}  # any few words; a few more
 # what rules out pathway evidence: absent, someone else's, feared, or in the past
 EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "HISTORICAL"})
 MAX_PHRASES_PER_FLAG = 3
@@ -97,19 +100,24 @@ class TriageEngine:
                 for token in self._nlp.make_doc(alternative)}
 
     def _patterns(self, phrase: str) -> list[list[dict]]:
-        """spaCy token patterns on NORM for a phrase; an alternative that is several words
-        ("3 am" in "3am|3 am") makes a pattern of its own."""
+        """spaCy token patterns on NORM for a phrase. A slot is a word, `a|b` (one word each),
+        `(a b|c)` (alternatives of several words), `=word` (exactly that word) or a gap; alternatives of several words (or a
+        word spaCy splits, "post-op") make patterns of their own."""
         patterns: list[list[dict]] = [[]]
-        for slot in phrase.split():
-            if slot == "*":
-                patterns = [[*pattern, ANY_FEW_WORDS] for pattern in patterns]
+        for slot in slots(phrase):
+            if slot in GAPS:
+                patterns = [[*pattern, GAPS[slot]] for pattern in patterns]
+                continue
+            if slot.startswith("="):  # this very word, as written: no stem, no correction
+                patterns = [[*pattern, {"LOWER": slot[1:].lower()}] for pattern in patterns]
                 continue
             alternatives = [[self._normaliser.of_vocabulary(t.norm_)
-                             for t in self._nlp.make_doc(word)] for word in slot.split("|")]
-            single = sorted({words[0] for words in alternatives if len(words) == 1})
+                             for t in self._nlp.make_doc(words)]
+                            for words in slot.strip("()").split("|")]
+            single = sorted({norms[0] for norms in alternatives if len(norms) == 1})
             branches = [[{"NORM": {"IN": single}}]] if single else []
-            branches += [[{"NORM": norm} for norm in words]
-                         for words in alternatives if len(words) > 1]
+            branches += [[{"NORM": norm} for norm in norms]
+                         for norms in alternatives if len(norms) > 1]
             patterns = [[*pattern, *branch] for pattern in patterns for branch in branches]
         return patterns
 
@@ -149,7 +157,7 @@ class TriageEngine:
         doc = self.doc(full)
         findings = list(doc.spans[SPANS])
         concepts = {span.label_.split("|")[1] for span in findings
-                    if span.label_.startswith("concept|") and _present(span, EVIDENCE_EXCLUDED)}
+                    if span.label_.startswith("concept|") and _present(span, CONCEPT_EXCLUDED)}
         red_flags = self._red_flags(findings, concepts) + self._ticked(form.ticked)
         reasons, pointers = self._evidence(findings, form)
         if red_flags:

@@ -4,6 +4,7 @@ A malformed file stops the process with the file, the line and the reason
 (`VocabularyError: vocabulary.yaml:42: red_flags.cancer.signs[1].phrases: ...`).
 """
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,13 +27,23 @@ class VocabularyError(ValueError):
     """The vocabulary file cannot be used: where and why."""
 
 
+_SLOT = re.compile(r"\([^()]*\)|[^\s()]+")
+
+
+def slots(phrase: str) -> list[str]:
+    """A phrase's slots: words or `a|b`, `(a b|c d)` groups, and `*`."""
+    return _SLOT.findall(phrase)
+
+
 def _check_phrase(phrase: str) -> str:
-    slots = phrase.split()
-    if not slots:
+    found = slots(phrase)
+    if not found:
         raise ValueError("a phrase needs at least one word")
-    if slots[0] == "*" or slots[-1] == "*":
+    if "".join("".join(found).split()) != "".join(phrase.split()):
+        raise ValueError(f"{phrase!r}: unbalanced or nested brackets")
+    if found[0] in ("*", "**") or found[-1] in ("*", "**"):
         raise ValueError(f"{phrase!r}: '*' (any few words) may only stand between words")
-    if any(not part for slot in slots for part in slot.split("|")):
+    if any(not part.strip() for slot in found for part in slot.strip("()").split("|")):
         raise ValueError(f"{phrase!r}: an empty alternative in 'a|b'")
     return phrase
 
