@@ -35,8 +35,11 @@ SPANS = "triage"
 # a concept is context for a sign ("back" for a cancer history): only its absence rules it out
 CONCEPT_EXCLUDED = frozenset({"NEGATED_EXISTENCE"})
 GAPS = {"*": {"OP": "{0,3}"}, "**": {"OP": "{0,6}"}}  # any few words; a few more
-# what rules out pathway evidence: absent, someone else's, feared, or in the past
-EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "HISTORICAL"})
+# what rules out pathway evidence: absent, someone else's or feared (an operation: long ago too)
+EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL"})
+SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
+# one discipline's evidence outweighs the other's this many times over: that discipline alone
+DOMINANCE = 3
 MAX_PHRASES_PER_FLAG = 3
 
 # medspaCy's sentence splitter (PyRuSH) logs every token at DEBUG through loguru: patient text
@@ -159,11 +162,11 @@ class TriageEngine:
         concepts = {span.label_.split("|")[1] for span in findings
                     if span.label_.startswith("concept|") and _present(span, CONCEPT_EXCLUDED)}
         red_flags = self._red_flags(findings, concepts) + self._ticked(form.ticked)
-        reasons, pointers = self._evidence(findings, form)
+        reasons, evidence = self._evidence(findings, form)
         if red_flags:
             return TriageReading(pathway="urgent_review", urgent=True,
                                  red_flags=tuple(red_flags), reasons=tuple(reasons))
-        pathway = self._pathway(pointers)
+        pathway = self._pathway(evidence)
         return TriageReading(pathway=pathway, urgent=False, reasons=tuple(reasons),
                              order=self._order(pathway))
 
@@ -190,31 +193,41 @@ class TriageEngine:
                 for question in questions if question in self.vocabulary.form_questions]
 
     def _evidence(self, findings: list[Span], form: FormAnswers
-                  ) -> tuple[list[SuggestionReason], set[str]]:
+                  ) -> tuple[list[SuggestionReason], dict[str, int]]:
+        """Reasons quoting the patient, and how many places in the text each evidence has."""
+        surgery = self.vocabulary.pathways.surgery
         quoted: dict[str, list[str]] = {}
+        places: dict[str, set[int]] = {}
         for span in findings:
             kind, _, name = span.label_.partition("|")
-            if kind == "evidence" and _present(span, EVIDENCE_EXCLUDED):
+            excluded = SURGERY_EXCLUDED if name == surgery else EVIDENCE_EXCLUDED
+            if kind == "evidence" and _present(span, excluded):
                 phrases = quoted.setdefault(name, [])
                 if span.text not in phrases:
                     phrases.append(span.text)
-        surgery = self.vocabulary.pathways.surgery
+                places.setdefault(name, set()).update(range(span.start, span.end))
         if form.after_surgery:
             quoted.setdefault(surgery, []).append("ticked: I had surgery")
+            places.setdefault(surgery, set()).add(-1)
         reasons = [SuggestionReason(rule=name, phrases=tuple(phrases))
                    for name, phrases in quoted.items()]
-        return reasons, set(quoted)
+        return reasons, {name: _runs(tokens) for name, tokens in places.items()}
 
-    def _pathway(self, evidence: set[str]) -> str:
+    def _pathway(self, evidence: dict[str, int]) -> str:
         pathways = self.vocabulary.pathways
-        points = {pathways.evidence[name].points_to for name in evidence}
+        weight = {"manual_therapy": 0, "rehab_physio": 0, "both": 0}
+        for name, count in evidence.items():
+            if name != pathways.movement_back:
+                weight[pathways.evidence[name].points_to] += count
+        manual, rehab = weight["manual_therapy"], weight["rehab_physio"]
         if pathways.surgery in evidence:
-            moving = pathways.movement_back in evidence and "manual_therapy" not in points
+            moving = pathways.movement_back in evidence and not manual
             return "rehab_physio" if moving else "both"
-        if "both" in points or {"manual_therapy", "rehab_physio"} <= points:
+        if weight["both"] or (manual and rehab and max(manual, rehab) < DOMINANCE * min(
+                manual, rehab)):
             return "both"
-        if points:
-            return points.pop()
+        if manual or rehab:
+            return "manual_therapy" if manual > rehab else "rehab_physio"
         return "unsure"
 
     def _order(self, pathway: str) -> tuple:
@@ -238,6 +251,11 @@ class TriageEngine:
         ranked = sorted(categories, key=lambda c: getattr(
             self.vocabulary.red_flags.get(c), "rank", 99))
         return [(self.title(c), self.advice(c)) for c in ranked]
+
+
+def _runs(tokens: set[int]) -> int:
+    """How many separate places these token positions make (overlapping phrases count once)."""
+    return sum(1 for token in tokens if token - 1 not in tokens)
 
 
 def _present(span: Span, excluded: frozenset[str] | set[str]) -> bool:
