@@ -1,10 +1,14 @@
-"""Triage in referral: the suggestion stored on the entry, confirm or override (who and why),
-episodes with linked referrals, claims that expire, and the override report.
+"""Triage in referral: the engine's reading stored on the entry (booking's v2 reading, or the
+engine run here on a v1 event), red flags that top the queue in the patient's words, confirm or
+override (who and why, an "unsure" or "urgent_review" suggestion included), episodes with linked
+referrals, claims that expire, and the override report.
 
 referral's API runs in-process on a freshly migrated database; entries arrive through the
-`appointment.requested` handler, as from booking.
+`appointment.requested` handler, as from booking. Most tests send a v2 event with a reading of
+their own, so they test referral and not the clinic's vocabulary.
 """
 
+import html as html_text
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,14 +21,39 @@ from sqlalchemy import create_engine, select, update
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_session_factory
-from clinic_shared.messaging.contracts import AppointmentRequestedV1, ReferralTriagedV1
+from clinic_shared.messaging.contracts import (
+    AppointmentRequestedV1,
+    AppointmentRequestedV2,
+    RedFlagFound,
+    ReferralTriagedV1,
+    SuggestionReason,
+    TriageReading,
+)
 from clinic_shared.messaging.envelope import Envelope
-from referral.handlers import on_appointment_requested
+from clinic_shared.triage import FormAnswers, triage_engine
+from referral.handlers import handlers_for, on_appointment_requested
 from referral.models import TriageEntry, audit, outbox
 from tests.support.apps import build_app
 
 BERT = ("I am currently going through rehab post spinal fusion and right hip key hole. I'm in "
-        "desperate need to get back to good flexibility, fitness and mobility levels.")
+        "desperate need to get back to good flexibility, fitness and mobility levels. I have "
+        "lost a lot of flexibility, mobility and strength.")
+CAUDA_EQUINA = RedFlagFound(category="cauda_equina",
+                            phrase="can't feel anything when I wipe")
+
+
+def reading(pathway: str, *reasons: tuple[str, tuple[str, ...]],
+            red_flags: tuple[RedFlagFound, ...] = ()) -> TriageReading:
+    """A reading as booking's engine would send it."""
+    order = {"both": ("rehab_physio", "manual_therapy"), "manual_therapy": ("manual_therapy",),
+             "rehab_physio": ("rehab_physio",)}.get(pathway, ())
+    return TriageReading(pathway=pathway, urgent=bool(red_flags), red_flags=red_flags,
+                         order=order, reasons=tuple(SuggestionReason(rule=rule, phrases=words)
+                                                    for rule, words in reasons))
+
+
+MANUAL = reading("manual_therapy", ("stiffness", ("stiff",)))
+REHAB = reading("rehab_physio", ("instability", ("gives way",)))
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +98,19 @@ def lead(auth_keys):
     return token(auth_keys, Role.admin, "lead")
 
 
-def request_arrives(sessions, reason: str, **answers) -> uuid.UUID:
+def request_arrives(sessions, reason: str, read: TriageReading | None = REHAB,
+                    **answers) -> uuid.UUID:
+    """An appointment request reaches referral: v2 with `read` as booking's reading, or v1
+    (an older booking) when `read` is None."""
     now = datetime.now(UTC)
-    data = AppointmentRequestedV1(
+    fields = dict(
         request_id=uuid.uuid4(), reference="R" + uuid.uuid4().hex[:7].upper(),
         name="Bert Example", phone="+447400123456", email="bert@example.org",
         contact_channel="email", mode="clinic", site="moorgate", reason=reason,
         requested_at=now, contact_by=now + timedelta(hours=1),
         appointment_by=now + timedelta(hours=24), **answers)
+    data = (AppointmentRequestedV1(**fields) if read is None
+            else AppointmentRequestedV2(**fields, urgent=read.urgent, reading=read))
     with sessions.begin() as session:
         on_appointment_requested(session, data, Envelope.wrap(data, "booking"))
     with sessions() as session:
@@ -91,25 +125,112 @@ def new_therapist(client, lead, name: str, disciplines: list[str]) -> str:
     return response.json()["id"]
 
 
-# --- the suggestion on the entry --------------------------------------------------------------
+# --- the reading on the entry -----------------------------------------------------------------
 
-def test_the_entry_carries_the_suggestion_and_its_reasons(client, sessions, desk):
-    entry_id = request_arrives(sessions, BERT, after_surgery=True,
+def test_booking_s_reading_is_stored_and_shown(client, sessions, desk):
+    read = reading("both", ("post_op", ("ticked: I had surgery",)),
+                   ("stiffness", ("lost a lot of flexibility",)),
+                   ("weakness", ("strength",)))
+    entry_id = request_arrives(sessions, BERT, read, after_surgery=True,
                                surgery="Lumbar fusion L5/S1", body_areas=("lower_back", "hip"))
     entry = client.get(f"/api/triage-entries/{entry_id}", headers=desk).json()
     assert entry["suggested_pathway"] == "both"
+    assert entry["urgent"] is False and entry["red_flags_found"] == []
     assert entry["body_areas"] == ["lower_back", "hip"]
     assert entry["surgery"] == "Lumbar fusion L5/S1"
-    rules = {reason["rule"]: reason["matched"] for reason in entry["suggestion_reasons"]}
-    assert "body_area:lower_back" in rules["post-op-spinal"]
-    assert "word:fusion" in rules["post-op-spinal"]
+    assert entry["suggestion_reasons"] == [
+        {"rule": "post_op", "phrases": ["ticked: I had surgery"]},
+        {"rule": "stiffness", "phrases": ["lost a lot of flexibility"]},
+        {"rule": "weakness", "phrases": ["strength"]}]
+    with sessions() as session:
+        stored = session.get(TriageEntry, entry_id)
+        assert stored.suggested_order == ["rehab_physio", "manual_therapy"]
+        assert stored.suggestion_rules == ["post_op", "stiffness", "weakness"]
+
+    page = client.get(f"/board/{entry_id}", headers={**desk, "accept": "text/html"})
+    assert page.status_code == 200
+    assert "Suggested pathway: Both" in page.text
+    assert "\u201clost a lot of flexibility\u201d" in page.text  # the patient's own words
+    assert "ticked on the form: I had surgery" in page.text
+
+
+def test_a_v1_request_is_read_by_the_engine_here(client, sessions, desk):
+    entry_id = request_arrives(sessions, BERT, None, after_surgery=True,
+                               surgery="spinal fusion", body_areas=("lower_back", "hip"))
+    entry = client.get(f"/api/triage-entries/{entry_id}", headers=desk).json()
+    expected = triage_engine("").read(BERT, FormAnswers(
+        after_surgery=True, surgery="spinal fusion", body_areas=["lower_back", "hip"]))
+    assert entry["suggested_pathway"] == expected.pathway == "both"
+    assert entry["suggestion_reasons"] == [
+        {"rule": reason.rule, "phrases": list(reason.phrases)} for reason in expected.reasons]
+    quoted = [phrase for reason in expected.reasons for phrase in reason.phrases
+              if not phrase.startswith("ticked: ")]
+    assert quoted and all(phrase.lower() in (BERT + " spinal fusion").lower()
+                          for phrase in quoted), quoted
+
+    # the red-flag questions ticked on an old form are red flags too: urgent, with the answer
+    ticked = request_arrives(sessions, "Back pain since Monday", None, urgent=True,
+                             red_flags=("saddle_numbness",))
+    entry = client.get(f"/api/triage-entries/{ticked}", headers=desk).json()
+    assert entry["urgent"] is True and entry["suggested_pathway"] == "urgent_review"
+    assert [flag["phrase"] for flag in entry["red_flags_found"]] == ["ticked: saddle numbness"]
+
+
+def test_the_worker_s_handlers_read_v1_with_the_engine_they_were_given(sessions):
+    engine = triage_engine("")
+    handle = handlers_for(engine)[AppointmentRequestedV1.event_type]
+    now = datetime.now(UTC)
+    data = AppointmentRequestedV1(
+        request_id=uuid.uuid4(), reference="RWORKER1", name="Bert Example",
+        email="bert@example.org", contact_channel="email", mode="virtual", reason=BERT,
+        requested_at=now, contact_by=now + timedelta(hours=1),
+        appointment_by=now + timedelta(hours=24))
+    with sessions.begin() as session:
+        handle(session, data, Envelope.wrap(data, "booking"))
+    with sessions() as session:
+        entry = session.scalars(select(TriageEntry)
+                                .where(TriageEntry.request_id == data.request_id)).one()
+    assert entry.suggested_pathway == engine.read(BERT, FormAnswers()).pathway
+
+
+def test_an_urgent_entry_tops_the_queue_with_its_red_flag_in_the_patients_words(
+        client, sessions, desk):
+    request_arrives(sessions, "Stiff neck", MANUAL)
+    urgent_id = request_arrives(
+        sessions, "Since yesterday I can't feel anything when I wipe and my back hurts",
+        reading("urgent_review", red_flags=(CAUDA_EQUINA,)))
+    queue = client.get("/api/triage-entries", headers=desk, params={"limit": 500}).json()
+    assert queue[0]["urgent"] is True
+    ours = next(entry for entry in queue if entry["id"] == str(urgent_id))
+    assert all(entry["urgent"] for entry in queue[:queue.index(ours) + 1])
+    assert ours["suggested_pathway"] == "urgent_review"
+    assert ours["red_flags_found"] == [{"category": "cauda_equina",
+                                        "phrase": "can't feel anything when I wipe"}]
+
+    title = triage_engine("").title("cauda_equina")
+    html = {**desk, "accept": "text/html"}
+    board = client.get("/board/queue", headers=html).text
+    rows = board.split('<li class="queue-entry')
+    urgent_rows = [row for row in rows[1:] if 'data-urgent="true"' in row]
+    assert urgent_rows and all('data-urgent="true"' not in row
+                               for row in rows[1 + len(urgent_rows):])
+    ours_row = next(row for row in urgent_rows if str(urgent_id) in row)
+    assert title in ours_row
+    assert "\u201ccan&#39;t feel anything when I wipe\u201d" in ours_row
+    assert "Suggested: Urgent medical review" in ours_row
+
+    page = client.get(f"/board/{urgent_id}", headers=html).text
+    assert 'id="red-flags"' in page and title in page
+    assert triage_engine("").advice("cauda_equina") in html_text.unescape(page)
+    assert "Suggested pathway: Urgent medical review" in page
 
 
 # --- confirm / override -----------------------------------------------------------------------
 
 def test_confirming_both_opens_an_episode_with_two_linked_referrals_rehab_first(
         client, sessions, desk, lead, auth_keys):
-    entry_id = request_arrives(sessions, BERT, after_surgery=True, surgery="spinal fusion")
+    entry_id = request_arrives(sessions, BERT, reading("both", ("post_op", ("fusion",))),
+                               after_surgery=True, surgery="spinal fusion")
     response = client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk,
                            json={"pathway": "both"})
     assert response.status_code == 200, response.text
@@ -153,7 +274,7 @@ def test_confirming_both_opens_an_episode_with_two_linked_referrals_rehab_first(
 
 
 def test_overriding_needs_a_reason_and_records_it(client, sessions, desk):
-    entry_id = request_arrives(sessions, "My neck is stiff and I can't turn my head")
+    entry_id = request_arrives(sessions, "My neck is stiff and I can't turn my head", MANUAL)
     refused = client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk,
                           json={"pathway": "rehab_physio"})
     assert refused.status_code == 422
@@ -183,7 +304,7 @@ def test_the_override_report_counts_per_suggested_pathway_and_rule(client, sessi
         "/api/reports/suggestion-overrides", headers=lead).json()}
     for pathway, reason in (("manual_therapy", None), ("both", "Weak glutes too"),
                             ("both", "Weak glutes too")):
-        entry_id = request_arrives(sessions, "Lower back is stiff in the mornings")
+        entry_id = request_arrives(sessions, "Lower back is stiff in the mornings", MANUAL)
         response = client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk,
                                json={"pathway": pathway, "reason": reason})
         assert response.status_code == 200, response.text
@@ -195,7 +316,71 @@ def test_the_override_report_counts_per_suggested_pathway_and_rule(client, sessi
     assert new["triaged"] - old["triaged"] == 3
     assert new["overridden"] - old["overridden"] == 2
     assert new["overridden_to"]["both"] - old["overridden_to"].get("both", 0) == 2
+    assert new["chosen"]["manual_therapy"] - old.get("chosen", {}).get("manual_therapy", 0) == 1
     assert client.get("/api/reports/suggestion-overrides", headers=desk).status_code == 403
+
+
+# --- suggestions that are not a pathway --------------------------------------------------------
+
+def test_after_an_unsure_suggestion_reception_picks_a_pathway_without_a_reason(
+        client, sessions, desk, lead):
+    before = {(row["suggested_pathway"], row["rule"]): row for row in client.get(
+        "/api/reports/suggestion-overrides", headers=lead).json()}
+    entry_id = request_arrives(sessions, "Hello, what do you offer?", reading("unsure"))
+    html = {**desk, "accept": "text/html"}
+    page = client.get(f"/board/{entry_id}", headers=html).text
+    assert "Suggested pathway: Unsure \u2014 ask the patient" in page
+    assert "ask the patient, then choose" in page
+    assert ' checked' not in page.split('id="decision"')[1].split("</fieldset>")[0], (
+        "no pathway may be chosen for reception when the engine was unsure")
+    # every discipline could be needed: ranking covers both until reception decides
+    assert client.get(f"/api/triage-entries/{entry_id}/therapists",
+                      headers=desk).status_code == 200
+
+    done = client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk,
+                       json={"pathway": "manual_therapy"})
+    assert done.status_code == 200, done.text
+    assert done.json()["entry"]["overridden"] is False
+    assert done.json()["entry"]["suggested_pathway"] == "unsure"
+    assert [r["discipline"] for r in done.json()["episode"]["referrals"]] == ["manual_therapy"]
+    with sessions() as session:
+        events = [row.payload["data"] for row in session.execute(
+            select(outbox.c.payload).where(outbox.c.event_type == ReferralTriagedV1.event_type))
+            if row.payload["data"]["triage_entry_id"] == str(entry_id)]
+    assert events == [events[0]] and events[0]["pathway"] == "manual_therapy"
+    assert events[0]["overridden"] is False
+
+    report = client.get("/api/reports/suggestion-overrides", headers=lead)
+    assert report.status_code == 200, report.text
+    row = {(r["suggested_pathway"], r["rule"]): r for r in report.json()}[("unsure", "(none)")]
+    old = before.get(("unsure", "(none)"), {"triaged": 0, "overridden": 0, "chosen": {}})
+    assert row["triaged"] - old["triaged"] == 1
+    assert row["overridden"] == old["overridden"] == 0
+    assert row["chosen"]["manual_therapy"] - old["chosen"].get("manual_therapy", 0) == 1
+    assert "Triaged as Manual therapy" in client.get(f"/board/{entry_id}", headers=html).text
+
+
+def test_after_urgent_review_a_therapy_pathway_is_an_override_with_a_reason(
+        client, sessions, desk, lead):
+    entry_id = request_arrives(sessions, "I can't feel anything when I wipe",
+                               reading("urgent_review", red_flags=(CAUDA_EQUINA,)))
+    refused = client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk,
+                          json={"pathway": "both"})
+    assert refused.status_code == 422 and "reason" in refused.text
+    for undecided in ("unsure", "urgent_review"):
+        not_a_pathway = client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk,
+                                    json={"pathway": undecided, "reason": "x"})
+        assert not_a_pathway.status_code == 422
+        assert not_a_pathway.json()["detail"][0]["field"] == "pathway"
+    done = client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk, json={
+        "pathway": "both", "reason": "Seen in A&E: cauda equina ruled out, rehab needed"})
+    assert done.status_code == 200, done.text
+    assert done.json()["entry"]["overridden"] is True
+    assert [r["discipline"] for r in done.json()["episode"]["referrals"]] == [
+        "rehab_physio", "manual_therapy"]
+    rows = {(r["suggested_pathway"], r["rule"]): r for r in client.get(
+        "/api/reports/suggestion-overrides", headers=lead).json()}
+    assert rows[("urgent_review", "(none)")]["overridden_to"]["both"] >= 1
 
 
 # --- claims -----------------------------------------------------------------------------------
@@ -232,7 +417,7 @@ def test_a_claim_keeps_others_off_until_released_or_expired(client, sessions, de
 
 def test_working_an_unclaimed_entry_claims_it_for_whoever_works_it(client, sessions, desk,
                                                                      other_desk, lead):
-    entry_id = request_arrives(sessions, "Stiff neck after a long flight")
+    entry_id = request_arrives(sessions, "Stiff neck after a long flight", MANUAL)
     triaged = client.post(f"/api/triage-entries/{entry_id}/triage", headers=desk,
                           json={"pathway": "manual_therapy"})
     assert triaged.status_code == 200, triaged.text
@@ -279,7 +464,8 @@ def test_two_receptionists_racing_for_a_therapists_last_place_one_gets_it(
 
 def test_the_queue_filters_by_site_mode_status_and_discipline(client, sessions, desk):
     rehab_entry = request_arrives(sessions, "My ankle keeps giving way, feels unstable")
-    manual_entry = request_arrives(sessions, "Stiff upper back, can't turn to reverse the car")
+    manual_entry = request_arrives(sessions, "Stiff upper back, can't turn to reverse the car",
+                                   MANUAL)
     listed = client.get("/api/triage-entries", headers=desk, params={
         "site": "moorgate", "mode": "clinic", "status": "new", "discipline": "rehab_physio",
         "limit": 500}).json()

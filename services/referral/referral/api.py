@@ -11,14 +11,17 @@ from referral.caseload import caseload_router
 from referral.directory import directory_router
 from referral.models import audit, rate_limits
 from referral.pages import pages_router
+from referral.reading import warm
 from referral.settings import ReferralSettings, get_settings
 from referral.sla_report import sla_report_router
 from referral.staff_auth import staff_router
+from referral.suggestions import router as suggestions_router
 from referral.triage import triage_router
 
 
 def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    warm(settings)  # a malformed triage vocabulary stops the API here; the first read is quick
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     app = create_base_app(
@@ -30,6 +33,7 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     )
     app.include_router(staff_router(settings, sessions, RateLimiter(engine, rate_limits)))
     app.include_router(triage_router(sessions, settings))
+    app.include_router(suggestions_router)
     app.include_router(caseload_router(sessions))
     app.include_router(directory_router(sessions))
     app.include_router(audit_router(sessions, audit))

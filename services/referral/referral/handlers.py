@@ -18,31 +18,34 @@ from clinic_shared.messaging.contracts import (
     PatientErasedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
+from clinic_shared.triage import TriageEngine, triage_engine
 from referral import lifecycle
 from referral.assignment import refresh_entry_status
 from referral.models import Appointment, Referral, TriageEntry
 from referral.new_entries import insert_entry
+from referral.reading import entry_values, reading_of
 from referral.sla_records import (
     BOOKING_SLA_HANDLERS,
     NOTIFY_SLA_HANDLERS,
     mark,
 )
-from referral.suggestion import DEFAULT_RULES_FILE, Answers, RuleBook, rules_from, suggest
 
 ERASED = "(erased)"
 
 
 def on_appointment_requested(session: Session, data: EventData, envelope: Envelope) -> None:
-    """Every appointment request becomes a triage entry (with the default rule file)."""
-    add_triage_entry(session, data, envelope, rules_from(str(DEFAULT_RULES_FILE)))
+    """Every appointment request becomes a triage entry (a v1 event is read with the shipped
+    vocabulary; the worker's handlers use the clinic's: `handlers_for`)."""
+    add_triage_entry(session, data, envelope, triage_engine(""))
 
 
 def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
-                     rules: RuleBook) -> None:
-    """The request as a triage entry, with the pathway the rules suggest and why."""
+                     engine: TriageEngine) -> None:
+    """The request as a triage entry, with the engine's reading: red flags in the patient's
+    words, the suggested pathway and why. Booking's reading (v2) is taken as it is; a v1 event
+    (an older booking) is read here, with `engine`."""
     assert isinstance(data, AppointmentRequestedV1)
-    suggestion = suggest(rules, Answers(reason=data.reason, after_surgery=data.after_surgery,
-                                        surgery=data.surgery, body_areas=data.body_areas))
+    reading = reading_of(data, engine)
     insert_entry(session, {
         "request_id": data.request_id,
         "reference": data.reference,
@@ -54,7 +57,8 @@ def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
         "site": data.site,
         "postcode": data.postcode,
         "reason": data.reason,
-        "urgent": data.urgent,
+        # booking's own urgency (its clocks and the patient's answer) is never undone here
+        "urgent": reading.urgent or data.urgent,
         "status": "new",
         "requested_at": data.requested_at,
         "appointment_by": data.appointment_by,
@@ -64,10 +68,7 @@ def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
         "surgery": data.surgery,
         "surgery_date": data.surgery_date,
         "red_flags": list(data.red_flags),
-        "suggested_pathway": suggestion.pathway,
-        "suggested_order": list(suggestion.order),
-        "suggestion_rules": suggestion.rules,
-        "suggestion_reasons": suggestion.reasons,
+        **entry_values(reading),
     }, contact_by=data.contact_by)  # notify's deadline or a first contact, if either came first
 
 
@@ -158,7 +159,8 @@ def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) ->
         .where(TriageEntry.request_id.in_(data.request_ids))
         .values(patient_name=ERASED, phone=None, email=None, postcode=None, reason=ERASED,
                 surgery=None, surgery_date=None, body_areas=[], red_flags=[],
-                suggestion_reasons=[], override_reason=None, erased_at=datetime.now(UTC))
+                red_flags_found=[], suggestion_reasons=[], override_reason=None,
+                erased_at=datetime.now(UTC))
     )
 
 
@@ -172,11 +174,11 @@ APPOINTMENT_HANDLERS: dict[str, Handler] = {
 }
 
 
-def handlers_for(rules: RuleBook) -> dict[str, Handler]:
-    """referral's handlers, suggesting pathways with `rules`."""
+def handlers_for(engine: TriageEngine) -> dict[str, Handler]:
+    """referral's handlers, reading v1 requests with `engine` (the clinic's vocabulary)."""
 
     def on_requested(session: Session, data: EventData, envelope: Envelope) -> None:
-        add_triage_entry(session, data, envelope, rules)
+        add_triage_entry(session, data, envelope, engine)
 
     return {
         AppointmentRequestedV1.event_type: on_requested,

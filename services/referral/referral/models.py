@@ -80,7 +80,10 @@ class TriageEntry(Base):
     surgery: Mapped[str | None] = mapped_column(Text)
     surgery_date: Mapped[date | None] = mapped_column(Date)
     red_flags: Mapped[list[str]] = mapped_column(ARRAY(String(60)), server_default="{}")
-    # the suggestion, made when the entry is created
+    # the triage engine's reading, made when the request arrived (reading.py): the red flags it
+    # found, [{category, phrase}] with the patient's own words, and the suggestion with its
+    # reasons, [{rule, phrases}]
+    red_flags_found: Mapped[list[dict[str, str]]] = mapped_column(JSONB, server_default="[]")
     suggested_pathway: Mapped[str | None] = mapped_column(String(20))
     suggested_order: Mapped[list[str]] = mapped_column(ARRAY(String(30)), server_default="{}")
     suggestion_rules: Mapped[list[str]] = mapped_column(ARRAY(String(60)), server_default="{}")

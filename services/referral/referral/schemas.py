@@ -16,15 +16,24 @@ Capacity = Annotated[int, Field(ge=0, le=1000, description="how many open referr
 
 
 Pathway = Literal["manual_therapy", "rehab_physio", "both"]
+# what the triage engine may suggest: a pathway, or reception decides ("unsure": ask the
+# patient; "urgent_review": a red flag, medical review first)
+SuggestedPathway = Literal["manual_therapy", "rehab_physio", "both", "unsure", "urgent_review"]
 
 
 class SuggestionReason(BaseModel):
-    """One rule that matched: which, what it suggests, and the answers or words that matched."""
+    """Why the engine suggested what it did: the vocabulary's rule and the patient's words."""
 
     rule: str
-    pathway: str
-    description: str = ""
-    matched: list[str] = []
+    phrases: list[str] = []
+
+
+class RedFlagPublic(BaseModel):
+    """A red flag the engine read: its category (the clinic's vocabulary) and the patient's
+    own words (or "ticked: ..." for a question answered yes on the form)."""
+
+    category: str
+    phrase: str
 
 
 class TriageEntryPublic(BaseModel):
@@ -50,7 +59,9 @@ class TriageEntryPublic(BaseModel):
     after_surgery: bool = False
     surgery: str | None = None
     surgery_date: date | None = None
-    red_flags: list[str] = []
+    red_flags: list[str] = Field([], description="the form's red-flag questions answered yes")
+    red_flags_found: list[RedFlagPublic] = Field(
+        [], description="the red flags the triage engine read, most urgent first")
     suggested_pathway: str | None = None
     suggestion_reasons: list[SuggestionReason] = []
     pathway: str | None = None
@@ -194,13 +205,16 @@ class TriageResult(BaseModel):
 
 
 class OverrideReportRow(BaseModel):
-    """How often a rule's suggestion was confirmed or overridden, and to what."""
+    """How often a rule's suggestion was confirmed or overridden, and to what. A suggestion
+    that is not a pathway ("unsure") is never overridden: `chosen` shows what reception made
+    of it."""
 
     suggested_pathway: str
-    rule: str
+    rule: str = Field(description='the vocabulary\'s rule ("(none)": the engine gave no reason)')
     triaged: int
     overridden: int
     overridden_to: dict[str, int]
+    chosen: dict[str, int] = Field({}, description="every pathway reception confirmed")
 
 
 class ClaimPublic(BaseModel):
@@ -283,3 +297,45 @@ class StaffAccountPublic(BaseModel):
     role: str
     therapist_id: uuid.UUID | None
     active: bool
+
+
+BodyAreaName = Annotated[str, StringConstraints(min_length=1, max_length=30,
+                                                pattern=r"^[a-z][a-z_]*$")]
+QuestionName = Annotated[str, StringConstraints(min_length=1, max_length=60,
+                                                pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class SuggestionRequest(BaseModel):
+    """What a patient wrote (an e-mail, a call's notes, a form) for the engine to read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=8000)]
+    after_surgery: bool = False
+    surgery: Annotated[str | None, StringConstraints(strip_whitespace=True,
+                                                     max_length=500)] = None
+    body_areas: Annotated[list[BodyAreaName], Field(
+        max_length=10, description="e.g. lower_back, hip (the request form's names)")] = []
+    ticked: Annotated[list[QuestionName], Field(
+        max_length=20, description="the form's red-flag questions answered yes, e.g. "
+                                   "saddle_numbness")] = []
+
+    _no_nul_text = field_validator("text", "surgery", mode="before")(_no_nul)
+
+
+class RedFlagAdvice(BaseModel):
+    """A red flag read in the text, in the patient's words, and what they should do now."""
+
+    category: str
+    phrase: str
+    advice: str
+
+
+class SuggestionAnswer(BaseModel):
+    """The engine's reading: urgency, red flags with advice, a pathway and the reasons."""
+
+    pathway: SuggestedPathway
+    urgent: bool
+    red_flags: list[RedFlagAdvice]
+    reasons: list[SuggestionReason]

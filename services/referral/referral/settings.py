@@ -1,7 +1,6 @@
 """referral's settings, from the environment."""
 
 from functools import lru_cache
-from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, SecretStr
@@ -17,10 +16,6 @@ class ReferralSettings(ServiceSettings):
         validation_alias="REFERRAL_DATABASE_URL",
     )
     worker_metrics_port: int = Field(default=9102, validation_alias="WORKER_METRICS_PORT")
-    pathway_rules_file: str = Field(
-        default=str(Path(__file__).parent / "rules" / "pathways.json"),
-        description="the pathway suggestion rules (JSON) a clinic may edit; read at start-up",
-    )
     claim_minutes: int = Field(default=15, ge=1, le=24 * 60,
                                description="how long a receptionist's claim on an entry lasts")
     auto_assign: bool = Field(

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import func, select
+from sqlalchemy import String, case, func, literal, select
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared import audit as audit_trail
@@ -22,6 +23,7 @@ from clinic_shared.outbox import add_event
 from referral import assignment, lifecycle
 from referral.caseload import episode_public
 from referral.models import QUEUE_ORDER, Episode, Referral, TriageEntry, audit, outbox
+from referral.pathways import disciplines_for, is_pathway
 from referral.schemas import (
     ClaimPublic,
     Discipline,
@@ -35,9 +37,9 @@ from referral.schemas import (
     TriageResult,
 )
 from referral.settings import ReferralSettings
-from referral.suggestion import disciplines_for, rules_from
 
 DESK = (Role.receptionist, Role.admin)
+NO_RULE = "(none)"  # the override report's rule for a suggestion the engine gave no reason for
 
 
 def _now() -> datetime:
@@ -75,7 +77,6 @@ def _work_on(entry: TriageEntry, staff: Principal, now: datetime, claim_for: tim
 def triage_router(sessions: sessionmaker[Session],
                   settings: ReferralSettings | None = None) -> APIRouter:
     settings = settings or ReferralSettings()
-    rules = rules_from(settings.pathway_rules_file)  # a malformed rule file stops start-up
     claim_for = timedelta(minutes=settings.claim_minutes)
     router = APIRouter(tags=["triage"])
 
@@ -150,14 +151,18 @@ def triage_router(sessions: sessionmaker[Session],
     def triage_entry(entry_id: uuid.UUID, body: TriageDecision,
                      staff: StaffDep) -> TriageResult:
         """Confirm the suggested pathway or override it with a reason. Opens an episode with
-        one referral per discipline (two linked referrals for "both"), in the suggested order."""
+        one referral per discipline (two linked referrals for "both"), in the suggested order.
+
+        When the suggestion is not a pathway, reception picks one: after "unsure" (ask the
+        patient) that is no override and needs no reason; after "urgent_review" (a red flag)
+        it is an override, and the reason says why therapy is right now."""
         now = _now()
         with sessions.begin() as session:
             entry = _locked_entry(session, entry_id)
             _work_on(entry, staff, now, claim_for)
             lifecycle.check(entry.status, "triaged", "triage entry")
             suggested = entry.suggested_pathway or body.pathway
-            overridden = body.pathway != suggested
+            overridden = body.pathway != suggested and suggested != "unsure"
             if overridden and not body.reason:
                 raise HTTPException(
                     status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -166,7 +171,7 @@ def triage_router(sessions: sessionmaker[Session],
             episode = Episode(id=uuid.uuid4(), pathway=body.pathway, created_by=staff.subject)
             session.add(episode)
             session.flush()
-            order = disciplines_for(rules, body.pathway, entry.suggested_order)
+            order = disciplines_for(body.pathway, entry.suggested_order)
             for sequence, discipline in enumerate(order, start=1):
                 session.add(Referral(id=uuid.uuid4(), triage_entry_id=entry.id,
                                      discipline=discipline, therapist_id=None,
@@ -178,7 +183,9 @@ def triage_router(sessions: sessionmaker[Session],
             session.flush()
             add_event(session, outbox, ReferralTriagedV1(
                 triage_entry_id=entry.id, request_id=entry.request_id, episode_id=episode.id,
-                suggested=suggested,  # type: ignore[arg-type]
+                # referral.triaged v1 knows only pathways: after "unsure" or
+                # "urgent_review" it carries the pathway chosen, and `overridden` says which
+                suggested=suggested if is_pathway(suggested) else body.pathway,  # type: ignore[arg-type]
                 pathway=body.pathway, overridden=overridden, triaged_by=staff.subject,
                 triaged_at=now,
             ), source="referral")
@@ -225,7 +232,7 @@ def triage_router(sessions: sessionmaker[Session],
             if discipline is not None:
                 wanted = [discipline]
             else:
-                wanted = disciplines_for(rules, entry.pathway or entry.suggested_pathway or "both",
+                wanted = disciplines_for(entry.pathway or entry.suggested_pathway or "both",
                                          entry.suggested_order)
             audit_trail.record(session, audit, staff, "rank-therapists", "triage_entry",
                                entry.id)
@@ -234,25 +241,36 @@ def triage_router(sessions: sessionmaker[Session],
     @router.get("/api/reports/suggestion-overrides", response_model=list[OverrideReportRow],
                 **allow(Role.admin))
     def suggestion_overrides() -> list[OverrideReportRow]:
-        """Per suggested pathway and rule: how many triaged, how many overridden, to what.
-        An entry counts once under each rule that matched it."""
-        rule = func.unnest(TriageEntry.suggestion_rules).label("rule")
-        inner = (select(TriageEntry.suggested_pathway, TriageEntry.pathway, rule)
+        """Per suggested pathway and rule: how many triaged, how many overridden, to what, and
+        every pathway chosen. An entry counts once under each rule that gave a reason for its
+        suggestion ("(none)" when the engine gave none)."""
+        rules = case((func.cardinality(TriageEntry.suggestion_rules) > 0,
+                      TriageEntry.suggestion_rules),
+                     else_=array([literal(NO_RULE, String)]))
+        rule = func.unnest(rules).label("rule")
+        inner = (select(TriageEntry.suggested_pathway, TriageEntry.pathway,
+                        TriageEntry.overridden, rule)
                  .where(TriageEntry.pathway.is_not(None),
                         TriageEntry.suggested_pathway.is_not(None))
                  .subquery())
-        query = (select(inner.c.suggested_pathway, inner.c.rule, inner.c.pathway, func.count())
-                 .group_by(inner.c.suggested_pathway, inner.c.rule, inner.c.pathway))
-        totals: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        query = (select(inner.c.suggested_pathway, inner.c.rule, inner.c.pathway,
+                        func.coalesce(inner.c.overridden, False), func.count())
+                 .group_by(inner.c.suggested_pathway, inner.c.rule, inner.c.pathway,
+                           inner.c.overridden))
+        chosen: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        overrides: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         with sessions() as session:
-            for suggested, rule_id, chosen, count in session.execute(query):
-                totals[(suggested, rule_id)][chosen] = count
+            for suggested, rule_id, pathway, overridden, count in session.execute(query):
+                chosen[(suggested, rule_id)][pathway] += count
+                if overridden:
+                    overrides[(suggested, rule_id)][pathway] += count
         return [
             OverrideReportRow(
-                suggested_pathway=suggested, rule=rule_id, triaged=sum(chosen.values()),
-                overridden=sum(n for p, n in chosen.items() if p != suggested),
-                overridden_to={p: n for p, n in sorted(chosen.items()) if p != suggested})
-            for (suggested, rule_id), chosen in sorted(totals.items())
+                suggested_pathway=suggested, rule=rule_id, triaged=sum(picked.values()),
+                overridden=sum(overrides[(suggested, rule_id)].values()),
+                overridden_to=dict(sorted(overrides[(suggested, rule_id)].items())),
+                chosen=dict(sorted(picked.items())))
+            for (suggested, rule_id), picked in sorted(chosen.items())
         ]
 
     return router

@@ -7,17 +7,17 @@ from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
 from referral.handlers import NOTIFY_HANDLERS, handlers_for
 from referral.models import inbox, outbox
+from referral.reading import warm
 from referral.settings import ReferralSettings
-from referral.suggestion import rules_from
 
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, ReferralSettings)
-    rules = rules_from(settings.pathway_rules_file)  # a malformed rule file stops start-up here
+    triage = warm(settings)  # a malformed triage vocabulary stops the worker as it starts
     engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 2,
                          ping_every_checkout=False)
     sessions = make_session_factory(engine)
-    consumer = EventConsumer.for_service(settings, "booking", handlers_for(rules), sessions, inbox)
+    consumer = EventConsumer.for_service(settings, "booking", handlers_for(triage), sessions, inbox)
     from_notify = EventConsumer.for_service(settings, "notify", NOTIFY_HANDLERS, sessions, inbox)
     return [
         Loop("booking-events", consumer.run),
