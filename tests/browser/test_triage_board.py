@@ -41,7 +41,7 @@ def test_the_board_lists_requests_urgent_first_with_live_countdowns(stack: Stack
     page = signed_in(browser, stack, "reception", "/board")
     expect(page.get_by_role("heading", name="Triage board")).to_be_visible()
     normal_item = entry_on_board(page, stack, str(normal["reference"]))
-    entry_on_board(page, stack, str(urgent["reference"]))
+    urgent_item = entry_on_board(page, stack, str(urgent["reference"]))
     references = page.locator("li.queue-entry").evaluate_all(
         "items => items.map(i => i.dataset.reference)")
     assert references.index(urgent["reference"]) < references.index(normal["reference"])
@@ -51,6 +51,11 @@ def test_the_board_lists_requests_urgent_first_with_live_countdowns(stack: Stack
     expect(countdown).to_have_class("countdown countdown-ok")
     expect(normal_item).to_contain_text("Moorgate")
     expect(normal_item).to_contain_text("Suggested:")
+    # the red flag's category title and what the patient answered, on the row itself
+    expect(urgent_item.locator(".red-flags li").first).to_contain_text(
+        "ticked on the form: bladder bowel change")
+    expect(urgent_item).to_contain_text("Suggested: Urgent medical review")
+    expect(normal_item.locator(".red-flags")).to_have_count(0)
 
     set_contact_by(stack, normal_id, datetime.now(UTC) + timedelta(minutes=5))
     page.get_by_role("link", name="Refresh").click()
@@ -80,6 +85,9 @@ def test_an_entry_shows_the_patients_words_as_text_and_confirms_the_pathway(stac
     expect(page.get_by_text("Suggested pathway:")).to_be_visible()
     screenshot(page, "21-triage-entry")
 
+    if page.locator("input[name=pathway]:checked").count() == 0:
+        # the engine suggested no pathway ("unsure"): reception chooses, no reason needed
+        page.get_by_label("Manual therapy").check()
     page.get_by_role("button", name="Confirm pathway").click()
     expect(page.get_by_role("status")).to_contain_text("Triaged as")
     entry = httpx.get(stack.url("referral", f"/api/triage-entries/{entry_id}"),

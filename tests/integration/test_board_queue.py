@@ -1,5 +1,7 @@
 """The board's polled queue fragment: 204 while nothing changed (no patient data read or
-audited), the new queue when an entry arrives; the entry's work panel ranks therapists."""
+audited), the new queue when an entry arrives; the entry's work panel ranks therapists; an
+urgent entry tops the board with its red flags in the patient's words, and suggestions read in
+plain words."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
+from clinic_shared.triage import triage_engine
 from referral.models import Referral, Therapist, TriageEntry, audit
 from tests.support.apps import build_app
 
@@ -80,4 +83,54 @@ def test_the_queue_fragment_answers_204_until_something_changes(migrated_databas
     anonymous = TestClient(app, follow_redirects=False).get(
         "/board/queue", headers={"accept": "text/html"})
     assert anonymous.status_code == 303
+    engine.dispose()
+
+
+def test_an_urgent_entry_tops_the_board_with_its_red_flag_and_the_suggestion_in_plain_words(
+        migrated_database, infra, auth_keys, tmp_path):
+    url = migrated_database("referral", "board_red_flags")
+    engine = create_engine(url)
+    calm, unsure, urgent = entry("CCC-3333"), entry("DDD-4444"), entry("EEE-5555")
+    calm.status = unsure.status = urgent.status = "new"
+    calm.pathway = unsure.pathway = urgent.pathway = None
+    calm.suggested_pathway = "manual_therapy"
+    calm.suggestion_reasons = [{"rule": "stiffness", "phrases": ["Stiff"]}]
+    unsure.suggested_pathway = "unsure"
+    unsure.contact_by = calm.contact_by + timedelta(minutes=10)
+    urgent.urgent, urgent.suggested_pathway = True, "urgent_review"
+    urgent.contact_by = calm.contact_by + timedelta(minutes=30)  # later, and still first
+    urgent.red_flags_found = [{"category": "cauda_equina",
+                               "phrase": "numb <b>down there</b>"},
+                              {"category": "cauda_equina", "phrase": "ticked: saddle numbness"}]
+    urgent_id, calm_id = urgent.id, calm.id
+    with Session(engine) as session, session.begin():
+        session.add_all([calm, unsure, urgent])
+    app = build_app("referral", database_url=url, amqp_url=infra.amqp_url, keys=auth_keys,
+                    mail_dir=tmp_path)
+    token = TokenIssuer(auth_keys[0], "clinic", "clinic-staff").issue(
+        Principal(subject="desk", role=Role.receptionist))
+    desk = TestClient(app, headers={"Authorization": f"Bearer {token}", "accept": "text/html"})
+    title = triage_engine("").title("cauda_equina")
+
+    board = desk.get("/board")
+    assert board.status_code == 200
+    rows = board.text.split('<li class="queue-entry')[1:]
+    assert [row.split('data-reference="')[1][:8] for row in rows] == [
+        "EEE-5555", "CCC-3333", "DDD-4444"]
+    assert title in rows[0]
+    assert "\u201cnumb &lt;b&gt;down there&lt;/b&gt;\u201d" in rows[0]  # their words, as text
+    assert "ticked on the form: saddle numbness" in rows[0]
+    assert "Suggested: Urgent medical review" in rows[0]
+    assert "Suggested: Manual therapy" in rows[1] and title not in rows[1]
+    assert "Suggested: Unsure \u2014 ask the patient" in rows[2]
+
+    page = desk.get(f"/board/{urgent_id}")
+    assert page.status_code == 200
+    assert 'id="red-flags"' in page.text and title in page.text
+    assert "\u201cnumb &lt;b&gt;down there&lt;/b&gt;\u201d" in page.text
+    assert "Suggested pathway: Urgent medical review" in page.text
+    assert "Why a therapy pathway is right now" in page.text
+    calm_page = desk.get(f"/board/{calm_id}").text
+    assert 'id="red-flags"' not in calm_page
+    assert "\u201cStiff\u201d" in calm_page
     engine.dispose()

@@ -50,6 +50,8 @@ from referral.models import (
     TriageEntry,
     audit,
 )
+from referral.pathways import is_pathway
+from referral.reading import engine_for, rule_description
 from referral.settings import ReferralSettings
 from referral.sla_report import MAX_DAYS, SlaReport, build_report
 from referral.staff_auth import root_of
@@ -62,7 +64,9 @@ BOARD_LIMIT = 200
 DESK = (Role.receptionist, Role.admin)
 PATHWAYS = [("manual_therapy", "Manual therapy"), ("rehab_physio", "Rehab physio"),
             ("both", "Both (rehab first)")]
-PATHWAY_NAMES = dict(PATHWAYS) | {"both": "Both"}
+# what a suggestion says in plain words (the engine may suggest no pathway: reception decides)
+PATHWAY_NAMES = dict(PATHWAYS) | {"both": "Both", "unsure": "Unsure \u2014 ask the patient",
+                                  "urgent_review": "Urgent medical review"}
 DISCIPLINE_NAMES = {"manual_therapy": "Manual therapy", "rehab_physio": "Rehab physio"}
 DISCHARGE_OUTCOMES = [("goals_met", "Goals met"), ("partially_met", "Goals partly met"),
                       ("self_discharged", "Patient discharged themselves"),
@@ -122,19 +126,33 @@ def local_time(moment: datetime) -> str:
     return moment.astimezone(LONDON).strftime("%H:%M %a %-d %b")
 
 
+def patient_words(phrase: str) -> str:
+    """A phrase the engine read, as the pages show it: the patient's words in quotation marks,
+    or what was ticked on the form ("ticked: ..."), said as such."""
+    if phrase.startswith("ticked: "):
+        return "ticked on the form: " + phrase.removeprefix("ticked: ")
+    return f"\u201c{phrase}\u201d"
+
+
 def pages_router(sessions: sessionmaker[Session],
                  settings: ReferralSettings | None = None) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     secure = settings.cookie_secure if settings is not None else False
     booking_url = (settings.pages_booking_url if settings is not None else "/booking").rstrip("/")
     notify_url = (settings.pages_notify_url if settings is not None else "/notify").rstrip("/")
+    triage = engine_for(settings or ReferralSettings())  # red-flag titles, advice, rule texts
+
+    def rule_text(rule: str) -> str:
+        return rule_description(triage, rule)
 
     def render(request: Request, viewer: Principal, name: str, status_code: int = 200,
                **extra: Any) -> HTMLResponse:
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
         response = templates.TemplateResponse(request, name, {
             "viewer": viewer, "csrf_token": csrf, "pathway_names": PATHWAY_NAMES,
-            "discipline_names": DISCIPLINE_NAMES, "local": local_time, **extra},
+            "discipline_names": DISCIPLINE_NAMES, "local": local_time,
+            "flag_title": triage.title, "flag_advice": triage.advice, "rule_text": rule_text,
+            "patient_words": patient_words, "is_pathway": is_pathway, **extra},
             status_code=status_code)
         if CSRF_COOKIE not in request.cookies:
             response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict",
