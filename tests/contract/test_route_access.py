@@ -239,3 +239,19 @@ def test_route_refuses_whom_it_should(route, caller, clients, auth_keys, foreign
         assert response.status_code == int(caller.expect), where
     if caller.expect == "401":
         assert response.headers.get("www-authenticate") == "Bearer", where
+
+
+# Rules that are part of a route's design, pinned: the matrix above proves each route does what
+# it declares, not that the declaration is the intended one (a loosened rule would pass it).
+PINNED_ACCESS = {
+    # the triage engine reads any text for reception; a therapist has no triage queue
+    ("referral", "POST", "/api/suggestions"): ("admin", "receptionist"),
+}
+
+
+@pytest.mark.parametrize(("key", "access"), PINNED_ACCESS.items(),
+                         ids=[" ".join(key) for key in PINNED_ACCESS])
+def test_pinned_routes_declare_their_designed_rule(key, access):
+    declared = {(r.service, r.method, r.path): r.access for r in ROUTES}
+    assert key in declared, f"{' '.join(key)} is not a route any more"
+    assert declared[key] == access
