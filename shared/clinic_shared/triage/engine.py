@@ -34,7 +34,7 @@ from clinic_shared.triage.vocabulary import (
 SPANS = "triage"
 # a concept is context for a sign ("back" for a cancer history): only its absence rules it out
 CONCEPT_EXCLUDED = frozenset({"NEGATED_EXISTENCE"})
-GAPS = {"*": {"OP": "{0,3}"}, "**": {"OP": "{0,6}"}}  # any few words; a few more
+GAPS = {"*": {"OP": "{0,3}"}, "**": {"OP": "{0,6}"}, "***": {"OP": "{0,10}"}}
 # what rules out pathway evidence: absent, someone else's or feared (an operation: long ago too)
 EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL"})
 SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
@@ -85,7 +85,9 @@ class TriageEngine:
         matcher.add(self._target_rules())
         context: ConText = self._nlp.add_pipe(
             "medspacy_context", config={"rules": None, "input_span_type": "group",
-                                        "span_group_name": SPANS, "span_attrs": None})
+                                        "span_group_name": SPANS, "span_attrs": None,
+                                        # "no" in "no urge to pee" is the sign, not a cue
+                                        "prune_on_target_overlap": True})
         context.add(self._context_rules())
 
     # -- building --------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def _check_phrase(phrase: str) -> str:
         raise ValueError("a phrase needs at least one word")
     if "".join("".join(found).split()) != "".join(phrase.split()):
         raise ValueError(f"{phrase!r}: unbalanced or nested brackets")
-    if found[0] in ("*", "**") or found[-1] in ("*", "**"):
+    if found[0].strip("*") == "" or found[-1].strip("*") == "":
         raise ValueError(f"{phrase!r}: '*' (any few words) may only stand between words")
     if any(not part.strip() for slot in found for part in slot.strip("()").split("|")):
         raise ValueError(f"{phrase!r}: an empty alternative in 'a|b'")
