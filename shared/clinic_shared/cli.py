@@ -34,6 +34,8 @@ class ServiceProcess:
     metrics_port: int
 
 
+DEFAULT_CORPORA = (Path("tests/triage_corpus/dev.jsonl"), Path("tests/triage_corpus/heldout.jsonl"))
+
 SERVICES = (
     ServiceProcess("booking", 8001, 9101),
     ServiceProcess("referral", 8002, 9102),
@@ -170,6 +172,17 @@ def main(argv: list[str] | None = None) -> None:
                                help="references listed per kind (counts are always whole)")
     topology_cmd = commands.add_parser("topology", help="print the broker definitions (JSON)")
     topology_cmd.add_argument("--prefix", default="")
+    eval_cmd = commands.add_parser(
+        "triage-eval", help="measure the triage engine against labelled inquiries: red-flag "
+        "recall and false alarms per category, pathway agreement, confusion matrix (exit 1 "
+        "when a red flag is missed)")
+    eval_cmd.add_argument("files", nargs="*", type=Path,
+                          help="JSON-lines corpora (default: tests/triage_corpus/dev.jsonl "
+                          "and heldout.jsonl)")
+    eval_cmd.add_argument("--vocabulary", default="",
+                          help="a vocabulary file to try (default: TRIAGE_VOCABULARY_FILE or "
+                          "the shipped one)")
+    eval_cmd.add_argument("--json", action="store_true", help="the figures as JSON")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -206,6 +219,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0 if report.clean else 1)
     elif args.command == "topology":
         print(json.dumps(Topology(args.prefix).definitions(), indent=2))
+    elif args.command == "triage-eval":
+        from clinic_shared.triage.evaluation import run_evaluation  # loads spaCy: only here
+
+        vocabulary = args.vocabulary or ServiceSettings().triage_vocabulary_file
+        sys.exit(run_evaluation(args.files or list(DEFAULT_CORPORA), vocabulary, args.json))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from clinic_shared.triage.engine import FormAnswers, TriageEngine
+from clinic_shared.triage.engine import FormAnswers, TriageEngine, triage_engine
 
 LABELS = ("urgent", "manual_therapy", "rehab_physio", "both", "unsure")
 Label = str
@@ -164,3 +164,11 @@ def summary(evaluation: Evaluation) -> dict[str, object]:
 
 def print_json(evaluations: list[Evaluation]) -> str:
     return json.dumps([summary(e) for e in evaluations], indent=2)
+
+
+def run_evaluation(files: list[Path], vocabulary_file: str = "", as_json: bool = False) -> int:
+    """`clinic triage-eval`: the figures for each corpus file; 1 when any red flag is missed."""
+    engine = triage_engine(vocabulary_file or None)
+    results = [evaluate(engine, file.stem, load_corpus(file)) for file in files]
+    print(print_json(results) if as_json else "\n\n".join(render(e) for e in results))
+    return 1 if any(e.missed for e in results) else 0

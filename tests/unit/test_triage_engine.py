@@ -1,0 +1,156 @@
+"""The triage engine reads patients' own words: red flags in context, and the pathway split."""
+
+import logging
+import textwrap
+from pathlib import Path
+
+import pytest
+from loguru import logger as loguru_logger
+
+from clinic_shared.triage import FormAnswers, VocabularyError, triage_engine
+from clinic_shared.triage.evaluation import evaluate, load_corpus
+from clinic_shared.triage.vocabulary import DEFAULT_VOCABULARY, load_vocabulary
+
+CORPUS = Path(__file__).resolve().parents[1] / "triage_corpus"
+BERT_FIRST = (
+    "Good morning all, I am currently going through rehab post spinal fusion and right hip key "
+    "hole. I'm in desperate need to get back to good flexibility, fitness and mobility levels "
+    "but feel I could do with some of your help. I'm just wondering what you offer in house as "
+    "I, understandably, have temporarily lost a lot of flexibility, mobility and strength in the "
+    "obvious areas around my lower back going down into my legs. If someone could get back to "
+    "me that would be great, my number is 07400 123456.")
+BERT_REPLY = (
+    "The main areas of concern for me are targeted around the sight of the fusion at lower back "
+    "L5/S1 (achy, sometimes sharp pains and limited movement) and right knee pain with extremely "
+    "tight hamstrings, calves, glute med, hips flexors & adductors all on the right side. My "
+    "hamstrings and calves keep cramping up and I think this is due to my hamstrings just not "
+    "really firing up thus are extremely weak compared to previous years.")
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return triage_engine()
+
+
+def quoted(reading) -> set[str]:
+    return {phrase.lower() for reason in reading.reasons for phrase in reason.phrases}
+
+
+@pytest.mark.parametrize("text", [BERT_FIRST, BERT_REPLY])
+def test_the_seed_patients_typed_as_they_wrote_need_both_with_their_own_words(engine, text):
+    reading = engine.read(text)
+    assert (reading.pathway, reading.urgent) == ("both", False)
+    assert reading.order == ("rehab_physio", "manual_therapy")
+    words = quoted(reading)
+    assert "fusion" in words
+    assert words & {"flexibility", "limited movement", "tight"}  # stiff: manual therapy
+    assert words & {"strength", "weak", "cramping"}  # weak: rehab physio
+    assert all(phrase.lower() in text.lower() for phrase in words)  # the patient's own words
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("I can't control my bladder since my back went on Saturday", "cauda_equina"),
+    ("cant feel anything when i wipe and my back is agony", "cauda_equina"),
+    ("Numbnes down both legs and my bits feel numb", "cauda_equina"),
+    ("My foot keeps slapping down when I walk and it's getting worse", "neurological_deficit"),
+    ("Back pain for a month, worst at 3 am, I've been treated for breast cancer before.",
+     "cancer"),
+    ("Feverish and shivery with this back pain, I inject heroin", "infection"),
+    ("Thrown from a horse on Saturday, neck very sore, and now my hands feel odd.", "fracture"),
+    ("My calf is hot and swollen since my knee replacement last week", "vascular"),
+    ("chest pain going into my left arm when I walk up the hill", "vascular"),
+    ("My face is drooping on one side and my speech is slurred", "vascular"),
+    ("The wound from my back op is oozing and I have a temperature", "post_op_complication"),
+])
+def test_a_red_flag_in_lay_words_makes_the_request_urgent(engine, text, category):
+    reading = engine.read(text)
+    assert reading.urgent and reading.pathway == "urgent_review"
+    assert reading.order == ()
+    assert category in {flag.category for flag in reading.red_flags}
+    assert all(flag.phrase in text for flag in reading.red_flags)
+
+
+@pytest.mark.parametrize("text", [
+    "Some low back ache after a long drive. No leg symptoms, no numbness, waterworks normal.",
+    "My dad had prostate cancer. My knee is stiff after gardening.",
+    "I had a DVT ten years ago, all sorted. Now my knee is stiff and won't bend.",
+    "I'm worried it could be cauda equina but I have no other symptoms, just a stiff back.",
+    "Did my back in lifting a box, didn't hit my head, it's just stiff.",
+])
+def test_negated_historical_family_and_hypothetical_mentions_are_not_red_flags(engine, text):
+    reading = engine.read(text)
+    assert not reading.urgent, reading.red_flags
+
+
+@pytest.mark.parametrize(("text", "pathway"), [
+    ("Shoulder's been stiff since the winter, I can't get my jacket on without a struggle.",
+     "manual_therapy"),
+    ("Keep going over on my left ankle playing netball, it feels loose.", "rehab_physio"),
+    ("New shoulder in August; it's tight reaching up to the cupboard and my arm tires holding "
+     "the kettle.", "both"),
+    ("Lost my confidence after a slipped disc last year; I avoid bending and want to trust my "
+     "back again.", "rehab_physio"),
+    ("Hi, could someone ring me about my back?", "unsure"),
+])
+def test_the_labelling_guides_examples_get_their_pathway(engine, text, pathway):
+    assert engine.read(text).pathway == pathway
+
+
+def test_tick_boxes_are_evidence_and_urgent_ones_win(engine):
+    reading = engine.read("stiff knee", FormAnswers(after_surgery=True))
+    assert reading.pathway == "both"
+    assert any("ticked" in phrase for reason in reading.reasons for phrase in reason.phrases)
+    urgent = engine.read("stiff knee", FormAnswers(ticked=["saddle_numbness"]))
+    assert urgent.urgent and urgent.red_flags[0].category == "cauda_equina"
+
+
+def test_advice_is_per_category_and_the_most_urgent_comes_first(engine):
+    reading = engine.read("Chest pain into my jaw, and I've wet myself without knowing")
+    advice = engine.advice_for(reading)
+    assert [title for title, _ in advice][0] == engine.title("vascular")
+    assert "999" in advice[0][1]
+    assert "A&E" in dict(advice)[engine.title("cauda_equina")]
+
+
+def test_every_red_flag_of_the_development_corpus_is_caught(engine):
+    result = evaluate(engine, "dev", load_corpus(CORPUS / "dev.jsonl"))
+    assert len(result.outcomes) >= 250
+    assert [o.item.id for o in result.missed] == []
+    assert result.false_alarm_rate <= 0.03
+    assert result.pathway_agreement >= 0.9
+
+
+def test_a_malformed_vocabulary_stops_with_its_file_line_and_reason(tmp_path):
+    good = DEFAULT_VOCABULARY.read_text(encoding="utf-8")
+    broken = tmp_path / "vocabulary.yaml"
+    broken.write_text(good.replace("    rank: 1\n", "    rank: first\n", 1), encoding="utf-8")
+    line = good[:good.index("    rank: 1\n")].count("\n") + 1
+    with pytest.raises(VocabularyError) as refused:
+        load_vocabulary(broken)
+    assert str(refused.value).startswith(f"{broken}:{line}: red_flags.cauda_equina.rank:")
+
+    broken.write_text(good.replace("needs: [spinal_pain]", "needs: [spine_ache]", 1),
+                      encoding="utf-8")
+    with pytest.raises(VocabularyError, match="unknown concept"):
+        load_vocabulary(broken)
+
+    broken.write_text(textwrap.dedent("""\
+        version: 1
+        modifiers: [
+    """), encoding="utf-8")
+    with pytest.raises(VocabularyError, match=rf"^{broken}:\d+: not valid YAML"):
+        load_vocabulary(broken)
+
+
+def test_no_patient_text_reaches_any_log(engine, caplog):
+    caught: list[str] = []
+    sink = loguru_logger.add(caught.append, level="TRACE")
+    try:
+        with caplog.at_level(logging.DEBUG):
+            logging.getLogger().setLevel(logging.DEBUG)
+            engine.read("Zanzibarquux numbness between my legs, wobblefrond bladder gone")
+            engine.read("Zanzibarquux stiff neck " * 50)
+    finally:
+        loguru_logger.remove(sink)
+    logged = "\n".join(caught) + caplog.text
+    assert "zanzibarquux" not in logged.lower() and "wobblefrond" not in logged.lower()
