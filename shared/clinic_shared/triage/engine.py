@@ -26,7 +26,6 @@ from clinic_shared.triage.vocabulary import (
     SIGN_EXCLUDED,
     Sign,
     Vocabulary,
-    VocabularyError,
     load_vocabulary,
     slots,
 )
@@ -106,8 +105,9 @@ class TriageEngine:
 
     def _patterns(self, phrase: str) -> list[list[dict]]:
         """spaCy token patterns on NORM for a phrase. A slot is a word, `a|b` (one word each),
-        `(a b|c)` (alternatives of several words), `=word` (exactly that word) or a gap; alternatives of several words (or a
-        word spaCy splits, "post-op") make patterns of their own."""
+        `(a b|c)` (alternatives of several words), `=word` (exactly that word) or a gap
+        (`*`, `**`, `***`); an alternative of several words, or a word spaCy splits ("post-op"),
+        makes patterns of its own."""
         patterns: list[list[dict]] = [[]]
         for slot in slots(phrase):
             if slot in GAPS:

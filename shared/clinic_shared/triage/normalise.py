@@ -12,8 +12,8 @@ from functools import lru_cache
 from nltk.stem.snowball import SnowballStemmer
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
-from spellchecker import SpellChecker
 from spacy.tokens import Doc
+from spellchecker import SpellChecker
 
 CACHE_SIZE = 50_000
 
