@@ -9,7 +9,7 @@ PYTHON ?= python3.11
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint definitions keys bench bench-quick bench-slots bench-triage clean
+.PHONY: install run test lint definitions keys bench bench-quick bench-slots bench-triage bench-text clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,9 @@ bench-quick: install
 
 bench-slots: install
 	$(VENV)/bin/python -m bench.slot_search
+
+bench-text: install
+	$(VENV)/bin/python -m bench.triage_text
 
 bench-triage: install
 	$(VENV)/bin/python -m bench.triage_queue

@@ -120,7 +120,10 @@ class TriageEngine:
                              for t in self._nlp.make_doc(words)]
                             for words in slot.strip("()").split("|")]
             single = sorted({norms[0] for norms in alternatives if len(norms) == 1})
-            branches = [[{"NORM": {"IN": single}}]] if single else []
+            if patterns == [[]]:  # the first word: one pattern each, so spaCy's matcher tries a
+                branches = [[{"NORM": norm}] for norm in single]  # pattern by a plain compare
+            else:
+                branches = [[{"NORM": {"IN": single}}]] if single else []
             branches += [[{"NORM": norm} for norm in norms]
                          for norms in alternatives if len(norms) > 1]
             patterns = [[*pattern, *branch] for pattern in patterns for branch in branches]
