@@ -5,12 +5,13 @@ referral's relay publishes them; booking's consumer keeps its copy). The assignm
 `referral.assigned`; booking answers with slot offers and `appointment.offered`.
 """
 
+import uuid
 from datetime import UTC, datetime, time
 
 import httpx
 from sqlalchemy import text
 
-from tests.e2e.helpers import submit, triage_entry_id
+from tests.e2e.helpers import manage_link, submit, triage_entry_id
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
 
@@ -93,3 +94,41 @@ def test_assigned_request_gets_offers_from_booking(stack: Stack) -> None:
             "AND payload -> 'data' ->> 'referral_id' = :r"),
             {"r": assigned.json()["id"]}).scalar()
     assert sent is not None, "referral's relay published the assignment"
+
+
+URGENT_IN_WORDS = "I can't feel anything when I wipe and I've wet myself twice today"
+
+
+def test_an_urgent_request_is_offered_no_slots_and_cannot_self_book(stack: Stack) -> None:
+    """Free text alone makes it urgent: booking hears the assignment and offers nothing (the
+    clinic calls); the patient's link refuses a booking with 409."""
+    priya = seeded_therapist(stack, "Priya Shah")
+    wait_for_booking_to_know(stack, priya, "Priya Shah")
+    ensure_moorgate_rota(stack, priya)
+
+    body, created = submit(stack, mode="clinic", site="moorgate", reason=URGENT_IN_WORDS)
+    assert created["urgent"] is True and "A&E" in created["urgent_advice"]
+    token = manage_link(stack, str(body["email"]))  # before the assignment's own e-mail
+    entry_id = triage_entry_id(stack, created["id"])
+    assigned = httpx.post(stack.url("referral", f"/api/triage-entries/{entry_id}/referrals"),
+                          json={"discipline": "manual_therapy", "therapist_id": priya},
+                          headers=stack.auth("receptionist", subject="reception"))
+    assert assigned.status_code == 201, assigned.text
+
+    def assignment_handled() -> bool:
+        with stack.engines["referral"].connect() as conn:
+            event_id = conn.execute(text(
+                "SELECT event_id FROM outbox_messages WHERE event_type = 'referral.assigned' "
+                "AND payload -> 'data' ->> 'referral_id' = :r"),
+                {"r": assigned.json()["id"]}).scalar()
+        with stack.engines["booking"].connect() as conn:
+            return bool(event_id) and bool(conn.execute(text(
+                "SELECT 1 FROM inbox_messages WHERE event_id = :e"), {"e": event_id}).first())
+
+    wait_until(assignment_handled, timeout=30, message="booking to hear of the assignment")
+    with stack.engines["booking"].connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM slot_offers WHERE request_id = :r"),
+                            {"r": created["id"]}).scalar() == 0
+    refused = httpx.post(stack.url(
+        "booking", f"/api/my-request/{token}/offers/{uuid.uuid4()}/book"))
+    assert refused.status_code == 409 and "clinic will call" in refused.json()["detail"]
