@@ -1,5 +1,6 @@
 """referral's pathways and readings: the referrals a confirmed pathway makes, and how a request's
-reading (booking's v2, or the engine's for a v1 event) becomes a triage entry's columns.
+reading (booking's v2, or the engine's for a v1 event) becomes a triage entry's columns, and a
+malformed vocabulary stopping the API and the worker as they start.
 
 The rules themselves live in the shared triage engine's vocabulary and are tested with it.
 """
@@ -16,7 +17,7 @@ from clinic_shared.messaging.contracts import (
     SuggestionReason,
     TriageReading,
 )
-from clinic_shared.triage import triage_engine
+from clinic_shared.triage import VocabularyError, triage_engine
 from referral.pathways import disciplines_for, is_pathway
 from referral.reading import entry_values, humanise, reading_of
 
@@ -96,3 +97,20 @@ def test_entry_values_keep_the_patients_words():
         "red_flags_found": [],
     }
     assert humanise("post_op_spinal") == "Post op spinal"
+
+
+# --- start-up ----------------------------------------------------------------------------------
+
+def test_a_malformed_vocabulary_stops_the_api_and_the_worker_as_they_start(tmp_path):
+    from referral.api import create_app
+    from referral.settings import ReferralSettings
+    from referral.worker import build_loops
+
+    broken = tmp_path / "vocabulary.yaml"
+    broken.write_text("red_flags:\n  cauda_equina:\n    title: x\n", encoding="utf-8")
+    settings = ReferralSettings(triage_vocabulary_file=str(broken),
+                               database_url="postgresql+psycopg://nobody@127.0.0.1:1/never")
+    with pytest.raises(VocabularyError, match=r"vocabulary\.yaml"):
+        create_app(settings)
+    with pytest.raises(VocabularyError, match=r"vocabulary\.yaml"):
+        build_loops(settings)
