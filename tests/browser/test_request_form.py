@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import screenshot
 from tests.support.stack import Stack
+from tests.support.waiting import wait_until
 
 
 def test_mistakes_are_shown_next_to_their_fields_and_typing_is_kept(stack: Stack, phone: Page):
@@ -82,3 +83,31 @@ def test_red_flag_answers_tell_the_patient_to_seek_urgent_care_at_once(stack: St
     expect(urgent).to_contain_text("999")
     screenshot(phone, "26-request-urgent-advice")
     expect(urgent).to_contain_text("111")
+
+
+def test_cauda_equina_in_free_text_gets_a_and_e_advice_and_alerts_the_lead_at_once(
+        stack: Stack, phone: Page):
+    reason = ("Hurt my back lifting on Saturday. Since this morning I can't feel anything when "
+              "I wipe and I've wet myself twice without realising.")
+    lead_mail_before = len(stack.smtp.to("lead@example.org"))
+    phone.goto(stack.url("booking", "/"))
+    phone.get_by_label("Your name").fill("Carol Example")
+    phone.get_by_label("Phone number").fill("07400 123456")
+    phone.get_by_label("Phone call").check()
+    phone.get_by_label("By video").check()
+    phone.get_by_label("What is the problem?").fill(reason)  # no tick box answered
+    phone.get_by_label("I agree to be contacted about this request").check()
+    phone.get_by_role("button", name="Send my request").click()
+
+    urgent = phone.get_by_role("alert")
+    expect(urgent).to_contain_text("A&E")
+    expect(urgent).to_contain_text("cauda equina")
+    screenshot(phone, "27-free-text-cauda-equina-advice")
+    reference = phone.locator("#reference").inner_text()
+
+    def lead_alert():
+        return [m for m in stack.smtp.to("lead@example.org")[lead_mail_before:]
+                if reference in m.text]
+
+    alert = wait_until(lead_alert, timeout=15, message="the clinic lead's urgent alert")[0]
+    assert "wipe" not in alert.text and "wet myself" not in alert.text  # no patient text
