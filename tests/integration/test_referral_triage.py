@@ -24,6 +24,7 @@ from clinic_shared.db import make_session_factory
 from clinic_shared.messaging.contracts import (
     AppointmentRequestedV1,
     AppointmentRequestedV2,
+    PatientErasedV1,
     RedFlagFound,
     ReferralTriagedV1,
     SuggestionReason,
@@ -31,7 +32,7 @@ from clinic_shared.messaging.contracts import (
 )
 from clinic_shared.messaging.envelope import Envelope
 from clinic_shared.triage import FormAnswers, triage_engine
-from referral.handlers import handlers_for, on_appointment_requested
+from referral.handlers import handlers_for, on_appointment_requested, on_patient_erased
 from referral.models import TriageEntry, audit, outbox
 from tests.support.apps import build_app
 
@@ -223,6 +224,21 @@ def test_an_urgent_entry_tops_the_queue_with_its_red_flag_in_the_patients_words(
     assert 'id="red-flags"' in page and title in page
     assert triage_engine("").advice("cauda_equina") in html_text.unescape(page)
     assert "Suggested pathway: Urgent medical review" in page
+
+
+def test_erasure_leaves_none_of_the_patients_words_in_the_reading(sessions):
+    entry_id = request_arrives(sessions, "I can't feel anything when I wipe",
+                               reading("urgent_review", ("stiffness", ("stiff",)),
+                                       red_flags=(CAUDA_EQUINA,)))
+    with sessions() as session:
+        request_id = session.get(TriageEntry, entry_id).request_id
+    data = PatientErasedV1(request_ids=[request_id], erased_at=datetime.now(UTC))
+    with sessions.begin() as session:
+        on_patient_erased(session, data, Envelope.wrap(data, "booking"))
+    with sessions() as session:
+        entry = session.get(TriageEntry, entry_id)
+        assert entry.red_flags_found == [] and entry.suggestion_reasons == []
+        assert entry.urgent is True  # the counts survive
 
 
 # --- confirm / override -----------------------------------------------------------------------
