@@ -2,19 +2,20 @@
 
 from booking.handlers import NOTIFY_HANDLERS, handlers_for
 from booking.models import inbox, outbox
-from booking.reading import engine_for
 from booking.settings import BookingSettings
 from booking.sla_clock import SlaClock
 from clinic_shared.consumer import EventConsumer
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
+from clinic_shared.triage.vocabulary import load_vocabulary
 from clinic_shared.worker import Loop
 
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, BookingSettings)
-    engine_for(settings)  # a malformed triage vocabulary stops the worker as it starts
+    # the worker reads no text: a malformed triage vocabulary still stops it as it starts
+    load_vocabulary(settings.triage_vocabulary_file or None)
     engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 3,
                          ping_every_checkout=False)
     sessions = make_session_factory(engine)

@@ -7,13 +7,12 @@ urgency and the category *names*: staff e-mails name the categories in plain wor
 the request's reference on the board; the patient's phrase and the reasons never go into an
 e-mail (e-mail is not where clinical text should travel), nor into a notification row.
 
-Titles come from the clinic's triage vocabulary through the shared engine
-(`triage_engine(TRIAGE_VOCABULARY_FILE).title(category)`) when it can be imported and loaded;
+Titles come from the clinic's triage vocabulary (TRIAGE_VOCABULARY_FILE, read without loading
+the spaCy engine) when it can be loaded;
 otherwise, or for a category the vocabulary does not know, the category's name in words
 ("cauda_equina" -> "Cauda equina"). An alert is never lost for want of a title: notify keeps
 acknowledging patients and alerting staff with a missing or malformed vocabulary (booking, which
-reads the text, refuses to start with one). The engine (spaCy) takes seconds to load, so the
-worker loads it as it starts (`warm_titles`), not inside the first urgent request's transaction.
+reads the text, refuses to start with one). The worker reads it as it starts (`warm_titles`).
 """
 
 from collections.abc import Callable, Iterable
@@ -52,19 +51,20 @@ def plain_title(category: str) -> str:
 
 @cache
 def _vocabulary_titler(vocabulary_file: str) -> Titler | None:
-    """The engine's `title`, loaded once per process and vocabulary; None when unavailable."""
+    """Category titles from the vocabulary, read once per process; None when unavailable."""
+    from clinic_shared.triage.vocabulary import load_vocabulary  # no spaCy: titles only
+
     try:
-        # imported here: the engine is optional for notify and heavy to load
-        from clinic_shared.triage import triage_engine
-    except ImportError:
-        log.info("red_flags.engine_unavailable", fallback="category names")
-        return None
-    try:
-        titler: Titler = triage_engine(vocabulary_file).title
+        vocabulary = load_vocabulary(vocabulary_file or None)
     except Exception as exc:  # a bad vocabulary must not stop an urgent alert
         log.warning("red_flags.vocabulary_unavailable", error=type(exc).__name__,
                     fallback="category names")
         return None
+    titles = {name: category.title for name, category in vocabulary.red_flags.items()}
+
+    def titler(category: str) -> str:
+        return titles.get(category) or plain_title(category)
+
     return titler
 
 

@@ -6,10 +6,23 @@
     engine.advice("cauda_equina")   # what the patient should do now, in plain words
 
 The vocabulary (categories, phrases, context modifiers, pathway evidence) is data the clinic
-edits: `vocabulary.yaml` beside this file, or the file TRIAGE_VOCABULARY_FILE names.
+edits: `vocabulary.yaml` beside this file, or the file TRIAGE_VOCABULARY_FILE names. The engine
+(spaCy) is imported only when asked for: a process that needs just the vocabulary (its titles, a
+check at start) uses `clinic_shared.triage.vocabulary.load_vocabulary` and stays light.
 """
 
-from clinic_shared.triage.engine import FormAnswers, TriageEngine, triage_engine
+from typing import Any
+
 from clinic_shared.triage.vocabulary import VocabularyError
 
+_ENGINE_NAMES = {"FormAnswers", "TriageEngine", "triage_engine"}
+
 __all__ = ["FormAnswers", "TriageEngine", "VocabularyError", "triage_engine"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINE_NAMES:
+        from clinic_shared.triage import engine
+
+        return getattr(engine, name)
+    raise AttributeError(name)
