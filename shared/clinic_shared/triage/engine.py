@@ -9,6 +9,7 @@ pathway evidence suggests manual therapy, rehab physio, both, or "unsure".
 """
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -68,10 +69,12 @@ def _line_breaks(doc: Doc) -> Doc:
 
 
 class TriageEngine:
-    """One vocabulary, compiled into a spaCy pipeline; `read` is safe to call from any thread."""
+    """One vocabulary, compiled into a spaCy pipeline; `read` may be called from any thread
+    (one text at a time)."""
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
+        self._lock = threading.Lock()  # spaCy's shared string store is not made for threads
         self._nlp = spacy.blank("en")
         self._normaliser = Normaliser(self._vocabulary_words(), vocabulary.spelling.text_speak,
                                       vocabulary.spelling.min_length)
@@ -156,7 +159,8 @@ class TriageEngine:
 
     def doc(self, text: str) -> Doc:
         """The text read through the pipeline (its findings are in `doc.spans["triage"]`)."""
-        return self._nlp(self._normaliser.set_norms(self._nlp.make_doc(text)))
+        with self._lock:
+            return self._nlp(self._normaliser.set_norms(self._nlp.make_doc(text)))
 
     def read(self, text: str, form: FormAnswers | None = None) -> TriageReading:
         """What the text (and the form's answers) say: red flags, then a pathway with reasons."""
