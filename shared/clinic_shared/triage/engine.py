@@ -84,12 +84,14 @@ class TriageEngine:
         matcher: TargetMatcher = self._nlp.add_pipe(
             "medspacy_target_matcher", config={"result_type": "group",
                                                "span_group_name": SPANS, "prune": False})
+        _trust_patterns(matcher._TargetMatcher__matcher)
         matcher.add(self._target_rules())
         context: ConText = self._nlp.add_pipe(
             "medspacy_context", config={"rules": None, "input_span_type": "group",
                                         "span_group_name": SPANS, "span_attrs": None,
                                         # "no" in "no urge to pee" is the sign, not a cue
                                         "prune_on_target_overlap": True})
+        _trust_patterns(context._ConText__matcher)
         context.add(self._context_rules())
 
     # -- building --------------------------------------------------------------------------
@@ -260,6 +262,14 @@ class TriageEngine:
         ranked = sorted(categories, key=lambda c: getattr(
             self.vocabulary.red_flags.get(c), "rank", 99))
         return [(self.title(c), self.advice(c)) for c in ranked]
+
+
+def _trust_patterns(medspacy_matcher: object) -> None:
+    """spaCy checks every pattern added to a Matcher against its schema (a third of the start-up
+    time here); ours are built by `_patterns` from a vocabulary already checked on load."""
+    spacy_matcher = getattr(medspacy_matcher, "_MedspacyMatcher__matcher", None)
+    if spacy_matcher is not None:
+        spacy_matcher.validate = False
 
 
 def _runs(tokens: set[int]) -> int:
