@@ -6,7 +6,8 @@
 At a fixed rate each request is due at start + i / rate whatever happened to the earlier ones
 (wrk2-style: no coordinated omission); latency is measured from when it was due. Keep-alive
 HTTP/1.1 over asyncio streams, so the generator itself costs little CPU. Each request comes
-from its own client address (X-Forwarded-For), as a crowd of patients would. One JSON line per
+from its own client address (X-Forwarded-For), as a crowd of patients would, with what a patient
+writes (`reasons`: the triage corpus's routine inquiries, in turn). One JSON line per
 request: i, email, due, sent, done (epoch seconds), status.
 """
 
@@ -16,6 +17,8 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 import uvloop
 
@@ -32,12 +35,27 @@ def client_address(i: int) -> str:
     return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
 
 
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "triage_corpus" / "dev.jsonl"
+
+
+@cache
+def reasons() -> tuple[str, ...]:
+    """What patients write, as the triage engine must read it: the development corpus's routine
+    inquiries (one-liners to 1,200-character e-mails; urgent ones left out, so every request takes
+    the same path through the services), or one line where the corpus is absent."""
+    if not CORPUS.exists():
+        return ("Benchmark request: lower back stiffness",)
+    items = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
+    return tuple(item["text"] for item in items if item["label"] != "urgent")
+
+
 def request_body(tag: str, i: int) -> bytes:
     """One appointment request, unique by e-mail address (how the bench follows it) and phone."""
+    texts = reasons()
     return json.dumps({
         "name": "Bench Patient", "phone": f"07400{i % 1_000_000:06d}", "email": email_for(tag, i),
         "contact_channel": "email", "mode": "virtual", "consent": True,
-        "reason": "Benchmark request: lower back stiffness",
+        "reason": texts[i % len(texts)],
     }).encode()
 
 
