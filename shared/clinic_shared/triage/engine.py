@@ -82,12 +82,14 @@ class TriageEngine:
         self._nlp.add_pipe("sentencizer")
         self._nlp.add_pipe("clinic_line_breaks")
         matcher: TargetMatcher = self._nlp.add_pipe(
-            "medspacy_target_matcher", config={"result_type": "group",
-                                               "span_group_name": SPANS, "prune": False})
+            "medspacy_target_matcher", config={"result_type": "group", "prune": False,
+                                               "phrase_matcher_attr": "NORM",
+                                               "span_group_name": SPANS})
         _trust_patterns(matcher._TargetMatcher__matcher)
         matcher.add(self._target_rules())
         context: ConText = self._nlp.add_pipe(
             "medspacy_context", config={"rules": None, "input_span_type": "group",
+                                        "phrase_matcher_attr": "NORM",
                                         "span_group_name": SPANS, "span_attrs": None,
                                         # "no" in "no urge to pee" is the sign, not a cue
                                         "prune_on_target_overlap": True})
@@ -134,9 +136,35 @@ class TriageEngine:
             patterns = [[*pattern, *branch] for pattern in patterns for branch in branches]
         return patterns
 
+    def _literals(self, phrase: str) -> list[str] | None:
+        """The word sequences (as NORMs, space-separated) a phrase without gaps or exact words
+        stands for, for spaCy's PhraseMatcher: it finds any number of them in one pass over the
+        text, where the token Matcher tries every pattern at every word. None: it needs the
+        token Matcher."""
+        sequences: list[tuple[str, ...]] = [()]
+        for slot in slots(phrase):
+            if slot in GAPS or slot.startswith("="):
+                return None
+            alternatives = [tuple(self._normaliser.of_vocabulary(t.norm_)
+                                  for t in self._nlp.make_doc(words))
+                            for words in slot.strip("()").split("|")]
+            sequences = [(*done, *words) for done in sequences for words in alternatives]
+        literals = [" ".join(words) for words in dict.fromkeys(sequences)]
+        # spaCy reads a literal with its own NORMs; use it only where they are ours
+        if any(tuple(t.norm_ for t in self._nlp.make_doc(literal)) != words
+               for literal, words in zip(literals, dict.fromkeys(sequences), strict=True)):
+            return None
+        return literals
+
     def _rules(self, phrases: list[str], label: str) -> list[TargetRule]:
-        return [TargetRule(phrase, label, pattern=pattern)
-                for phrase in phrases for pattern in self._patterns(phrase)]
+        rules = []
+        for phrase in phrases:
+            literals = self._literals(phrase)
+            if literals is None:
+                rules += [TargetRule(phrase, label, pattern=p) for p in self._patterns(phrase)]
+            else:
+                rules += [TargetRule(literal, label) for literal in literals]
+        return rules
 
     def _target_rules(self) -> list[TargetRule]:
         rules = []
@@ -152,10 +180,18 @@ class TriageEngine:
         return rules
 
     def _context_rules(self) -> list[ConTextRule]:
-        return [ConTextRule(phrase, modifier.category, direction=modifier.direction,
-                            pattern=pattern, max_scope=modifier.max_scope)
-                for modifier in self.vocabulary.modifiers for phrase in modifier.phrases
-                for pattern in self._patterns(phrase)]
+        rules = []
+        for modifier in self.vocabulary.modifiers:
+            options = {"direction": modifier.direction, "max_scope": modifier.max_scope}
+            for phrase in modifier.phrases:
+                literals = self._literals(phrase)
+                if literals is None:
+                    rules += [ConTextRule(phrase, modifier.category, pattern=p, **options)
+                              for p in self._patterns(phrase)]
+                else:
+                    rules += [ConTextRule(literal, modifier.category, **options)
+                              for literal in literals]
+        return rules
 
     # -- reading ---------------------------------------------------------------------------
 
