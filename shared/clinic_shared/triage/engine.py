@@ -35,7 +35,11 @@ from clinic_shared.triage.vocabulary import (
 SPANS = "triage"
 # a concept is context for a sign ("back" for a cancer history): only its absence rules it out
 CONCEPT_EXCLUDED = frozenset({"NEGATED_EXISTENCE"})
-GAPS = {"*": {"OP": "{0,3}"}, "**": {"OP": "{0,6}"}, "***": {"OP": "{0,10}"}}
+# a gap in a phrase: any few words of one sentence, none of them a negation or "used (to)"
+# ("the wound has healed, no redness" is not "wound ... redness")
+_GAP_WORD = {"IS_SENT_START": False,
+             "NORM": {"NOT_IN": ["no", "not", "never", "nil", "without", "use", "none"]}}
+GAPS = {gap: {**_GAP_WORD, "OP": f"{{0,{n}}}"} for gap, n in (("*", 3), ("**", 6), ("***", 10))}
 # what rules out pathway evidence: absent, someone else's or feared (an operation: long ago too)
 EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL"})
 SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
@@ -99,16 +103,9 @@ class TriageEngine:
 
     # -- building --------------------------------------------------------------------------
 
-    def _all_phrases(self) -> list[str]:
-        v = self.vocabulary
-        return ([p for m in v.modifiers for p in m.phrases]
-                + [p for ps in v.concepts.values() for p in ps]
-                + [p for c in v.red_flags.values() for s in c.signs for p in s.phrases]
-                + [p for e in v.pathways.evidence.values() for p in e.phrases])
-
     def _vocabulary_words(self) -> set[str]:
-        return {token.lower_ for phrase in self._all_phrases()
-                for alternative in phrase.replace("|", " ").split()
+        return {token.lower_ for phrase in self.vocabulary.phrases()
+                for alternative in self.vocabulary.expand(phrase).replace("|", " ").split()
                 for token in self._nlp.make_doc(alternative)}
 
     def _patterns(self, phrase: str) -> list[list[dict]]:
@@ -117,7 +114,7 @@ class TriageEngine:
         (`*`, `**`, `***`); an alternative of several words, or a word spaCy splits ("post-op"),
         makes patterns of its own."""
         patterns: list[list[dict]] = [[]]
-        for slot in slots(phrase):
+        for slot in slots(self.vocabulary.expand(phrase)):
             if slot in GAPS:
                 patterns = [[*pattern, GAPS[slot]] for pattern in patterns]
                 continue
@@ -143,7 +140,7 @@ class TriageEngine:
         text, where the token Matcher tries every pattern at every word. None: it needs the
         token Matcher."""
         sequences: list[tuple[str, ...]] = [()]
-        for slot in slots(phrase):
+        for slot in slots(self.vocabulary.expand(phrase)):
             if slot in GAPS or slot.startswith("="):
                 return None
             alternatives = [tuple(self._normaliser.of_vocabulary(t.norm_)

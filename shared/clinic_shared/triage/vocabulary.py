@@ -43,6 +43,8 @@ def _check_phrase(phrase: str) -> str:
         raise ValueError(f"{phrase!r}: unbalanced or nested brackets")
     if found[0].strip("*") == "" or found[-1].strip("*") == "":
         raise ValueError(f"{phrase!r}: '*' (any few words) may only stand between words")
+    if any("@" in slot and not re.fullmatch(r"@[a-z][a-z0-9_]*", slot) for slot in found):
+        raise ValueError(f"{phrase!r}: a word list (@name) stands alone as a slot")
     if any(not part.strip() for slot in found for part in slot.strip("()").split("|")):
         raise ValueError(f"{phrase!r}: an empty alternative in 'a|b'")
     return phrase
@@ -112,9 +114,16 @@ class Spelling(Strict):
     min_length: Annotated[int, Field(ge=3, le=20)] = 5
 
 
+WordList = Annotated[list[Annotated[str, Field(min_length=1, max_length=200,
+                                               pattern=r"^[^()|*@=]+$")]], Field(min_length=1)]
+_WORD_LIST = re.compile(r"@([a-z][a-z0-9_]*)")
+
+
 class Vocabulary(Strict):
     version: Literal[1]
     spelling: Spelling = Spelling()
+    # named lists of words or short phrases, used in any phrase as `@name` ("numb *** @saddle")
+    words: dict[Identifier, WordList] = {}
     modifiers: list[Modifier]
     concepts: dict[Identifier, Phrases] = {}
     red_flags: dict[Identifier, Category]
@@ -129,11 +138,27 @@ class Vocabulary(Strict):
                 if missing:
                     raise ValueError(f"red_flags.{name}: sign {sign.id!r} needs unknown "
                                      f"concept(s) {missing}")
+        for phrase in self.phrases():
+            unknown = [name for name in _WORD_LIST.findall(phrase) if name not in self.words]
+            if unknown:
+                raise ValueError(f"{phrase!r} uses unknown word list(s) "
+                                 f"{['@' + name for name in unknown]}")
         for question, category_name in self.form_questions.items():
             if category_name not in self.red_flags:
                 raise ValueError(f"form_questions.{question}: no red-flag category "
                                  f"{category_name!r}")
         return self
+
+    def phrases(self) -> list[str]:
+        """Every phrase as written (modifiers, concepts, signs, pathway evidence)."""
+        return ([p for m in self.modifiers for p in m.phrases]
+                + [p for ps in self.concepts.values() for p in ps]
+                + [p for c in self.red_flags.values() for s in c.signs for p in s.phrases]
+                + [p for e in self.pathways.evidence.values() for p in e.phrases])
+
+    def expand(self, phrase: str) -> str:
+        """The phrase with each `@name` written out as its word list's group `(a|b c|d)`."""
+        return _WORD_LIST.sub(lambda m: "(" + "|".join(self.words[m.group(1)]) + ")", phrase)
 
 
 class _LineLoader(yaml.SafeLoader):
