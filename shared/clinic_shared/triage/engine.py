@@ -41,7 +41,7 @@ _GAP_WORD = {"IS_SENT_START": False,
              "NORM": {"NOT_IN": ["no", "not", "never", "nil", "without", "use", "none"]}}
 GAPS = {gap: {**_GAP_WORD, "OP": f"{{0,{n}}}"} for gap, n in (("*", 3), ("**", 6), ("***", 10))}
 # what rules out pathway evidence: absent, someone else's or feared (an operation: long ago too)
-EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL"})
+EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "DENIED", "FAMILY", "HYPOTHETICAL"})
 SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
 # one discipline's evidence outweighs the other's this many times over: that discipline alone
 DOMINANCE = 3
@@ -206,8 +206,11 @@ class TriageEngine:
         findings = list(doc.spans[SPANS])
         concepts = {span.label_.split("|")[1] for span in findings
                     if span.label_.startswith("concept|") and _present(span, CONCEPT_EXCLUDED)}
-        red_flags = self._red_flags(findings, concepts) + self._ticked(form.ticked)
-        reasons, evidence = self._evidence(findings, form)
+        # asking for someone else: what the writer says of that relative is the patient's own
+        own = ({"FAMILY"} if self.vocabulary.writing_for_someone in concepts
+               else set[str]())
+        red_flags = self._red_flags(findings, concepts, own) + self._ticked(form.ticked)
+        reasons, evidence = self._evidence(findings, form, own)
         if red_flags:
             return TriageReading(pathway="urgent_review", urgent=True,
                                  red_flags=tuple(red_flags), reasons=tuple(reasons))
@@ -215,13 +218,14 @@ class TriageEngine:
         return TriageReading(pathway=pathway, urgent=False, reasons=tuple(reasons),
                              order=self._order(pathway))
 
-    def _red_flags(self, findings: list[Span], concepts: set[str]) -> list[RedFlagFound]:
+    def _red_flags(self, findings: list[Span], concepts: set[str], own: set[str]
+                   ) -> list[RedFlagFound]:
         found: dict[str, list[str]] = {}
         for span in findings:
             if span.label_ not in self._signs:
                 continue
             category, sign = self._signs[span.label_]
-            if not _present(span, SIGN_EXCLUDED - set(sign.counts_when)):
+            if not _present(span, SIGN_EXCLUDED - set(sign.counts_when) - own):
                 continue
             if not set(sign.needs) <= concepts:
                 continue
@@ -237,7 +241,7 @@ class TriageEngine:
                              phrase=f"ticked: {question.replace('_', ' ')}")
                 for question in questions if question in self.vocabulary.form_questions]
 
-    def _evidence(self, findings: list[Span], form: FormAnswers
+    def _evidence(self, findings: list[Span], form: FormAnswers, own: set[str]
                   ) -> tuple[list[SuggestionReason], dict[str, int]]:
         """Reasons quoting the patient, and how many places in the text each evidence has."""
         surgery = self.vocabulary.pathways.surgery
@@ -246,7 +250,7 @@ class TriageEngine:
         for span in findings:
             kind, _, name = span.label_.partition("|")
             excluded = SURGERY_EXCLUDED if name == surgery else EVIDENCE_EXCLUDED
-            if kind == "evidence" and _present(span, excluded):
+            if kind == "evidence" and _present(span, excluded - own):
                 phrases = quoted.setdefault(name, [])
                 if span.text not in phrases:
                     phrases.append(span.text)

@@ -13,11 +13,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 DEFAULT_VOCABULARY = Path(__file__).with_name("vocabulary.yaml")
 
-ModifierCategory = Literal["NEGATED_EXISTENCE", "HISTORICAL", "FAMILY", "HYPOTHETICAL",
-                           "POSSIBLE_EXISTENCE", "STABLE", "MECHANICAL", "PSEUDO", "TERMINATE"]
+ModifierCategory = Literal["NEGATED_EXISTENCE", "DENIED", "HISTORICAL", "EARLIER", "FAMILY",
+                           "HYPOTHETICAL", "POSSIBLE_EXISTENCE", "STABLE", "MECHANICAL", "PSEUDO",
+                           "TERMINATE"]
 # what makes a red-flag sign not the patient's present problem (a sign may accept some of these)
-SIGN_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "HISTORICAL", "STABLE",
-                           "MECHANICAL"})
+# (DENIED, a plain "not", rules out pathway evidence only: "I can't control my bladder")
+SIGN_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "HISTORICAL", "EARLIER",
+                           "STABLE", "MECHANICAL"})
 Direction = Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "PSEUDO", "TERMINATE"]
 PathwayName = Literal["manual_therapy", "rehab_physio", "both"]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
@@ -74,7 +76,7 @@ class Sign(Strict):
     phrases: Phrases
     needs: list[Identifier] = []
     # modifiers that do not rule this sign out (a cancer history counts however long ago)
-    counts_when: list[Literal["HISTORICAL", "STABLE", "MECHANICAL"]] = []
+    counts_when: list[Literal["HISTORICAL", "EARLIER", "STABLE", "MECHANICAL"]] = []
 
 
 class Category(Strict):
@@ -129,6 +131,9 @@ class Vocabulary(Strict):
     red_flags: dict[Identifier, Category]
     form_questions: dict[Identifier, Identifier] = {}
     pathways: Pathways
+    # a concept meaning the writer asks for someone else ("writing for my dad"): then what they
+    # say of that relative is the patient's own, not family history
+    writing_for_someone: Identifier | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "Vocabulary":
@@ -143,6 +148,8 @@ class Vocabulary(Strict):
             if unknown:
                 raise ValueError(f"{phrase!r} uses unknown word list(s) "
                                  f"{['@' + name for name in unknown]}")
+        if self.writing_for_someone and self.writing_for_someone not in self.concepts:
+            raise ValueError(f"writing_for_someone: no concept {self.writing_for_someone!r}")
         for question, category_name in self.form_questions.items():
             if category_name not in self.red_flags:
                 raise ValueError(f"form_questions.{question}: no red-flag category "
