@@ -35,10 +35,11 @@ from clinic_shared.triage.vocabulary import (
 SPANS = "triage"
 # a concept is context for a sign ("back" for a cancer history): only its absence rules it out
 CONCEPT_EXCLUDED = frozenset({"NEGATED_EXISTENCE"})
-# a gap in a phrase: any few words of one sentence, none of them a negation or "used (to)"
-# ("the wound has healed, no redness" is not "wound ... redness")
+# a gap in a phrase: any few words of one sentence, none of them a negation, "used (to)" or a
+# word of getting better ("the wound has healed, no redness" is not "wound ... redness")
 _GAP_WORD = {"IS_SENT_START": False,
-             "NORM": {"NOT_IN": ["no", "not", "never", "nil", "without", "use", "none"]}}
+             "NORM": {"NOT_IN": ["no", "not", "never", "nil", "without", "use", "none", "better",
+                                 "stronger", "improv"]}}
 GAPS = {gap: {**_GAP_WORD, "OP": f"{{0,{n}}}"} for gap, n in (("*", 3), ("**", 6), ("***", 10))}
 # what rules out pathway evidence: absent, someone else's or feared (an operation: long ago too)
 EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "DENIED", "FAMILY", "HYPOTHETICAL"})
@@ -168,6 +169,7 @@ class TriageEngine:
         rules = []
         for name, phrases in self.vocabulary.concepts.items():
             rules += self._rules(phrases, f"concept|{name}")
+        rules += self._rules(self.vocabulary.harmless, "harmless")
         for category_name, category in self.vocabulary.red_flags.items():
             for sign in category.signs:
                 label = f"flag|{category_name}|{sign.id}"
@@ -221,8 +223,11 @@ class TriageEngine:
     def _red_flags(self, findings: list[Span], concepts: set[str], own: set[str]
                    ) -> list[RedFlagFound]:
         found: dict[str, list[str]] = {}
+        harmless = [(s.start, s.end) for s in findings if s.label_ == "harmless"]
         for span in findings:
             if span.label_ not in self._signs:
+                continue
+            if any(start <= span.start and span.end <= end for start, end in harmless):
                 continue
             category, sign = self._signs[span.label_]
             if not _present(span, SIGN_EXCLUDED - set(sign.counts_when) - own):

@@ -128,6 +128,8 @@ class Vocabulary(Strict):
     words: dict[Identifier, WordList] = {}
     modifiers: list[Modifier]
     concepts: dict[Identifier, Phrases] = {}
+    # phrases in which a sign's words are harmless ("hay fever", "a temperature of 30 degrees")
+    harmless: list[Phrase] = []
     red_flags: dict[Identifier, Category]
     form_questions: dict[Identifier, Identifier] = {}
     pathways: Pathways
@@ -159,7 +161,7 @@ class Vocabulary(Strict):
     def phrases(self) -> list[str]:
         """Every phrase as written (modifiers, concepts, signs, pathway evidence)."""
         return ([p for m in self.modifiers for p in m.phrases]
-                + [p for ps in self.concepts.values() for p in ps]
+                + [p for ps in self.concepts.values() for p in ps] + list(self.harmless)
                 + [p for c in self.red_flags.values() for s in c.signs for p in s.phrases]
                 + [p for e in self.pathways.evidence.values() for p in e.phrases])
 
