@@ -8,6 +8,9 @@ VENV := .venv
 PYTHON ?= python3.11
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# precompiled bytecode: every process (each test stack starts several) imports spaCy and the rest
+# without compiling it again, wherever PYTHONDONTWRITEBYTECODE is set (as on CI machines)
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: install run test lint definitions keys bench bench-quick bench-slots bench-triage bench-text clean
 

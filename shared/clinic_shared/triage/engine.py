@@ -23,6 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from clinic_shared.messaging.contracts import RedFlagFound, SuggestionReason, TriageReading
+from clinic_shared.triage.chains import ChainMatcher
 from clinic_shared.triage.normalise import Normaliser
 from clinic_shared.triage.vocabulary import (
     SIGN_EXCLUDED,
@@ -37,10 +38,11 @@ SPANS = "triage"
 CONCEPT_EXCLUDED = frozenset({"NEGATED_EXISTENCE"})
 # a gap in a phrase: any few words of one sentence, none of them a negation, "used (to)" or a
 # word of getting better ("the wound has healed, no redness" is not "wound ... redness")
-_GAP_WORD = {"IS_SENT_START": False,
-             "NORM": {"NOT_IN": ["no", "not", "never", "nil", "without", "use", "none", "better",
-                                 "stronger", "improv"]}}
-GAPS = {gap: {**_GAP_WORD, "OP": f"{{0,{n}}}"} for gap, n in (("*", 3), ("**", 6), ("***", 10))}
+GAP_STOPS = ("no", "not", "never", "nil", "without", "use", "none", "better", "stronger",
+             "improv")
+GAP_WORDS = {"*": 3, "**": 6, "***": 10}
+_GAP_WORD = {"IS_SENT_START": False, "NORM": {"NOT_IN": list(GAP_STOPS)}}
+GAPS = {gap: {**_GAP_WORD, "OP": f"{{0,{n}}}"} for gap, n in GAP_WORDS.items()}
 # what rules out pathway evidence: absent, someone else's or feared (an operation: long ago too)
 EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "DENIED", "FAMILY", "HYPOTHETICAL"})
 SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
@@ -85,6 +87,7 @@ class TriageEngine:
         self._normaliser = Normaliser(self._vocabulary_words(), vocabulary.spelling.text_speak,
                                       vocabulary.spelling.min_length)
         self._signs: dict[str, tuple[str, Sign]] = {}
+        self._chains = ChainMatcher(self._nlp.vocab, GAP_STOPS)
         self._nlp.add_pipe("sentencizer")
         self._nlp.add_pipe("clinic_line_breaks")
         matcher: TargetMatcher = self._nlp.add_pipe(
@@ -122,9 +125,7 @@ class TriageEngine:
             if slot.startswith("="):  # this very word, as written: no stem, no correction
                 patterns = [[*pattern, {"LOWER": slot[1:].lower()}] for pattern in patterns]
                 continue
-            alternatives = [[self._normaliser.of_vocabulary(t.norm_)
-                             for t in self._nlp.make_doc(words)]
-                            for words in slot.strip("()").split("|")]
+            alternatives = self._alternatives(slot)
             single = sorted({norms[0] for norms in alternatives if len(norms) == 1})
             if patterns == [[]]:  # the first word: one pattern each, so spaCy's matcher tries a
                 branches = [[{"NORM": norm}] for norm in single]  # pattern by a plain compare
@@ -135,35 +136,58 @@ class TriageEngine:
             patterns = [[*pattern, *branch] for pattern in patterns for branch in branches]
         return patterns
 
-    def _literals(self, phrase: str) -> list[str] | None:
-        """The word sequences (as NORMs, space-separated) a phrase without gaps or exact words
-        stands for, for spaCy's PhraseMatcher: it finds any number of them in one pass over the
-        text, where the token Matcher tries every pattern at every word. None: it needs the
-        token Matcher."""
-        sequences: list[tuple[str, ...]] = [()]
+    def _alternatives(self, slot: str) -> list[tuple[str, ...]]:
+        """The word sequences (as NORMs) a slot `a|b` or `(a b|c)` stands for."""
+        return [self._norms_of(words) for words in slot.strip("()").split("|")]
+
+    @cache  # noqa: B019 - one engine per process; the words of a vocabulary repeat a lot
+    def _norms_of(self, words: str) -> tuple[str, ...]:
+        return tuple(self._normaliser.of_vocabulary(t.norm_) for t in self._nlp.make_doc(words))
+
+    def _segments(self, phrase: str) -> tuple[list[list[tuple[str, ...]]], list[int]] | None:
+        """A phrase as runs of words (each the sequences it may be) and the gaps between them;
+        None when it has an exact word (`=word`), which only the token Matcher can match."""
+        segments: list[list[tuple[str, ...]]] = [[()]]
+        gaps: list[int] = []
         for slot in slots(self.vocabulary.expand(phrase)):
-            if slot in GAPS or slot.startswith("="):
+            if slot.startswith("="):
                 return None
-            alternatives = [tuple(self._normaliser.of_vocabulary(t.norm_)
-                                  for t in self._nlp.make_doc(words))
-                            for words in slot.strip("()").split("|")]
-            sequences = [(*done, *words) for done in sequences for words in alternatives]
-        literals = [" ".join(words) for words in dict.fromkeys(sequences)]
-        # spaCy reads a literal with its own NORMs; use it only where they are ours
-        if any(tuple(t.norm_ for t in self._nlp.make_doc(literal)) != words
-               for literal, words in zip(literals, dict.fromkeys(sequences), strict=True)):
-            return None
-        return literals
+            if slot in GAP_WORDS:
+                segments.append([()])
+                gaps.append(GAP_WORDS[slot])
+                continue
+            segments[-1] = [(*done, *words) for done in segments[-1]
+                            for words in self._alternatives(slot)]
+        return [list(dict.fromkeys(sequences)) for sequences in segments], gaps
 
     def _rules(self, phrases: list[str], label: str) -> list[TargetRule]:
+        """Rules for medspaCy's TargetMatcher: a phrase without gaps as literals for its
+        PhraseMatcher (one pass, whatever their number); a phrase with gaps goes to the chain
+        matcher instead; one with an exact word is a token pattern."""
         rules = []
         for phrase in phrases:
-            literals = self._literals(phrase)
-            if literals is None:
+            split = self._segments(phrase)
+            if split is None:
                 rules += [TargetRule(phrase, label, pattern=p) for p in self._patterns(phrase)]
+            elif split[1]:
+                self._chains.add(label, *split)
             else:
+                literals = self._literals(split[0][0])
                 rules += [TargetRule(literal, label) for literal in literals]
+                rest = [words for words in split[0][0] if " ".join(words) not in literals]
+                if rest:
+                    self._chains.add(label, [rest], [])
         return rules
+
+    def _literals(self, sequences: list[tuple[str, ...]]) -> list[str]:
+        """The word sequences medspaCy can take as literals: those whose NORMs, as spaCy reads
+        the literal, are ours (the others go to the chain matcher, which sets NORMs itself)."""
+        literals = []
+        for words in sequences:
+            literal = " ".join(words)
+            if tuple(t.norm_ for t in self._nlp.make_doc(literal)) == words:
+                literals.append(literal)
+        return literals
 
     def _target_rules(self) -> list[TargetRule]:
         rules = []
@@ -184,8 +208,9 @@ class TriageEngine:
         for modifier in self.vocabulary.modifiers:
             options = {"direction": modifier.direction, "max_scope": modifier.max_scope}
             for phrase in modifier.phrases:
-                literals = self._literals(phrase)
-                if literals is None:
+                split = self._segments(phrase)
+                literals = self._literals(split[0][0]) if split and not split[1] else None
+                if literals is None or len(literals) < len(split[0][0]):  # type: ignore[index]
                     rules += [ConTextRule(phrase, modifier.category, pattern=p, **options)
                               for p in self._patterns(phrase)]
                 else:
@@ -198,7 +223,12 @@ class TriageEngine:
     def doc(self, text: str) -> Doc:
         """The text read through the pipeline (its findings are in `doc.spans["triage"]`)."""
         with self._lock:
-            return self._nlp(self._normaliser.set_norms(self._nlp.make_doc(text)))
+            doc = self._normaliser.set_norms(self._nlp.make_doc(text))
+            for name, component in self._nlp.pipeline:
+                doc = component(doc)
+                if name == "medspacy_target_matcher":  # before ConText reads the findings
+                    doc.spans[SPANS] = [*doc.spans[SPANS], *self._chains(doc)]
+            return doc
 
     def read(self, text: str, form: FormAnswers | None = None) -> TriageReading:
         """What the text (and the form's answers) say: red flags, then a pathway with reasons."""
