@@ -227,7 +227,7 @@ class TriageEngine:
             for name, component in self._nlp.pipeline:
                 doc = component(doc)
                 if name == "medspacy_target_matcher":  # before ConText reads the findings
-                    doc.spans[SPANS] = [*doc.spans[SPANS], *self._chains(doc)]
+                    doc.spans[SPANS].extend(self._chains(doc))
             return doc
 
     def read(self, text: str, form: FormAnswers | None = None) -> TriageReading:
