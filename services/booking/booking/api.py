@@ -10,7 +10,7 @@ from booking.form_limits import FormLimits, client_address, counted_even_when_in
 from booking.models import AppointmentRequest, audit, rate_limits
 from booking.pages import pages_router
 from booking.patient_api import patient_router
-from booking.reading import engine_for, urgent_answer
+from booking.reading import engine_for, read_form, urgent_answer
 from booking.requests import PlaceNotServed, cancel_request, submit_request
 from booking.scheduling_api import scheduling_router
 from booking.schemas import (
@@ -64,7 +64,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         admit = form_limits.admit(client_address(request), form)
         try:
             stored, created = await run_in_threadpool(
-                submit_request, sessions, form, settings, idempotency_key, links, admit)
+                submit_request, sessions, form, settings, idempotency_key, links, admit,
+                read_form(settings, form))
         except OverLimit as exc:
             raise too_many(exc.wait) from None
         except PlaceNotServed as exc:

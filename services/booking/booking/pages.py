@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from booking.form_limits import FormLimits, client_address, too_many
 from booking.models import Appointment, AppointmentRequest, Clinic, SlotOfferRow, Therapist
-from booking.reading import URGENT_CLOSING, URGENT_OPENING, urgent_answer
+from booking.reading import URGENT_CLOSING, URGENT_OPENING, read_form, urgent_answer
 from booking.requests import PlaceNotServed, submit_request
 from booking.schedule import LONDON
 from booking.schemas import AppointmentRequestCreate
@@ -123,7 +123,7 @@ def pages_router(settings: BookingSettings, sessions: sessionmaker[Session], lin
         try:
             created, _ = await run_in_threadpool(
                 submit_request, sessions, parsed, settings, None, links,
-                form_limits.admit(client_address(request), parsed))
+                form_limits.admit(client_address(request), parsed), read_form(settings, parsed))
         except OverLimit as exc:
             raise too_many(exc.wait) from None
         except PlaceNotServed as exc:

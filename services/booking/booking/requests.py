@@ -53,11 +53,14 @@ def submit_request(
     idempotency_key: str | None = None,
     links: PatientLinks | None = None,
     admit: Callable[[Connection], None] | None = None,
+    reading: TriageReading | None = None,
 ) -> tuple[StoredRequest, bool]:
     """Store the request and stage `appointment.requested` (v2, with the triage engine's
     reading); (request, created).
 
-    The engine reads the form once, before the transaction. Then one transaction: `admit`
+    The engine reads the form once, before the transaction (or the caller passes that
+    `reading`: the API reads on its event loop, where CPU work does not wait for the GIL behind
+    the request threads' database calls). Then one transaction: `admit`
     first (e.g. counting rate limits; it may refuse by raising `OverLimit`), then a repeated
     Idempotency-Key returns the first request instead of creating a second. A refusal
     (`OverLimit`, `PlaceNotServed`) keeps what `admit` counted.
@@ -68,7 +71,7 @@ def submit_request(
     links = links or PatientLinks(settings.secret_key.get_secret_value(),
                                   settings.patient_link_days)
     engine: Engine = sessions.kw["bind"]
-    reading = read_form(settings, form)
+    reading = reading or read_form(settings, form)
     categories = categories_most_urgent_first(settings, reading)
     for attempt in range(REFERENCE_ATTEMPTS):
         with engine.connect() as conn:

@@ -10,7 +10,6 @@ pathway evidence suggests manual therapy, rehab physio, both, or "unsure".
 
 import gc
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -77,12 +76,14 @@ def _line_breaks(doc: Doc) -> Doc:
 
 
 class TriageEngine:
-    """One vocabulary, compiled into a spaCy pipeline; `read` may be called from any thread
-    (one text at a time)."""
+    """One vocabulary, compiled into a spaCy pipeline. `read` is CPU work that holds the GIL
+    from start to end (spaCy's matchers do not release it): call it where that costs least, e.g.
+    on an API's event loop rather than in a thread that competes with the loop for the GIL (a
+    lock around it made request threads queue behind one another: form p99 3.4 s at 100
+    req/s)."""
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
-        self._lock = threading.Lock()  # spaCy's shared string store is not made for threads
         self._nlp = spacy.blank("en")
         self._normaliser = Normaliser(self._vocabulary_words(), vocabulary.spelling.text_speak,
                                       vocabulary.spelling.min_length)
@@ -222,13 +223,12 @@ class TriageEngine:
 
     def doc(self, text: str) -> Doc:
         """The text read through the pipeline (its findings are in `doc.spans["triage"]`)."""
-        with self._lock:
-            doc = self._normaliser.set_norms(self._nlp.make_doc(text))
-            for name, component in self._nlp.pipeline:
-                doc = component(doc)
-                if name == "medspacy_target_matcher":  # before ConText reads the findings
-                    doc.spans[SPANS].extend(self._chains(doc))
-            return doc
+        doc = self._normaliser.set_norms(self._nlp.make_doc(text))
+        for name, component in self._nlp.pipeline:
+            doc = component(doc)
+            if name == "medspacy_target_matcher":  # before ConText reads the findings
+                doc.spans[SPANS].extend(self._chains(doc))
+        return doc
 
     def read(self, text: str, form: FormAnswers | None = None) -> TriageReading:
         """What the text (and the form's answers) say: red flags, then a pathway with reasons."""
