@@ -34,7 +34,8 @@ class ServiceProcess:
     metrics_port: int
 
 
-DEFAULT_CORPORA = (Path("tests/triage_corpus/dev.jsonl"), Path("tests/triage_corpus/heldout.jsonl"))
+DEFAULT_CORPORA = tuple(Path("tests/triage_corpus") / f"{part}.jsonl"
+                        for part in ("dev", "dev2", "dev3", "heldout", "heldout2"))
 
 SERVICES = (
     ServiceProcess("booking", 8001, 9101),
@@ -177,8 +178,8 @@ def main(argv: list[str] | None = None) -> None:
         "recall and false alarms per category, pathway agreement, confusion matrix (exit 1 "
         "when a red flag is missed)")
     eval_cmd.add_argument("files", nargs="*", type=Path,
-                          help="JSON-lines corpora (default: tests/triage_corpus/dev.jsonl "
-                          "and heldout.jsonl)")
+                          help="JSON-lines corpora (default: every part in "
+                          "tests/triage_corpus/)")
     eval_cmd.add_argument("--vocabulary", default="",
                           help="a vocabulary file to try (default: TRIAGE_VOCABULARY_FILE or "
                           "the shipped one)")
