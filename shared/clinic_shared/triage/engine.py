@@ -175,7 +175,8 @@ class TriageEngine:
             else:
                 literals = self._literals(split[0][0])
                 rules += [TargetRule(literal, label) for literal in literals]
-                rest = [words for words in split[0][0] if " ".join(words) not in literals]
+                taken = set(literals)
+                rest = [words for words in split[0][0] if " ".join(words) not in taken]
                 if rest:
                     self._chains.add(label, [rest], [])
         return rules
