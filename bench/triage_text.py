@@ -47,6 +47,7 @@ def main() -> None:
     # what every service process imports anyway (pydantic, the contracts): not the engine's cost
     import clinic_shared.messaging.contracts
     import clinic_shared.settings  # noqa: F401
+    from clinic_shared.runtime import freeze_startup_heap
 
     before = _rss_mb()
     started = time.perf_counter()
@@ -54,6 +55,7 @@ def main() -> None:
 
     engine = triage_engine()
     loaded = time.perf_counter() - started
+    freeze_startup_heap()  # as every service does once it has started
     engine.read(e_mails[0])  # the first read fills spaCy's and the normaliser's caches
     print(f"load: {loaded:.2f} s (import spaCy/medspaCy + compile the vocabulary)")
     print(f"memory: +{_rss_mb() - before:.0f} MB resident after loading and one read")

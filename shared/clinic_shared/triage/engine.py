@@ -8,7 +8,6 @@ patient's own, present symptoms: any red-flag sign makes the request urgent; oth
 pathway evidence suggests manual therapy, rehab physio, both, or "unsure".
 """
 
-import gc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -360,11 +359,7 @@ def _present(span: Span, excluded: frozenset[str] | set[str]) -> bool:
 def triage_engine(vocabulary_file: str | None = None) -> TriageEngine:
     """The engine for a vocabulary file (the shipped one when empty), built once per process.
 
-    spaCy's vocabulary and the compiled rules are hundreds of thousands of long-lived objects;
-    once built they are frozen out of the garbage collector's full collections, which otherwise
-    walk them all now and then and hold up every request in flight (a 70 ms pause in a run of
-    1,900 reads, 6 ms frozen)."""
-    engine = TriageEngine(load_vocabulary(vocabulary_file or None))
-    gc.collect()
-    gc.freeze()
-    return engine
+    Services build it as they start, before `clinic_shared.runtime.freeze_startup_heap` moves
+    what start-up loaded out of the garbage collector's full collections (spaCy's vocabulary and
+    the compiled rules are hundreds of thousands of long-lived objects)."""
+    return TriageEngine(load_vocabulary(vocabulary_file or None))
