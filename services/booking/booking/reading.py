@@ -13,37 +13,34 @@ URGENT_CLOSING = ("If you are not sure what to do, call 111; in an emergency, ca
                   "We will still contact you.")
 
 
+def form_answers(form: AppointmentRequestCreate) -> FormAnswers:
+    """What the form adds to the text: surgery, body areas, the red-flag questions ticked."""
+    return FormAnswers(after_surgery=form.after_surgery, surgery=form.surgery,
+                       body_areas=list(form.body_areas), ticked=form.red_flags.answered_yes())
+
+
 def engine_for(settings: BookingSettings) -> TriageEngine:
-    """The clinic's engine, loaded once per process (a malformed vocabulary raises here)."""
+    """The clinic's engine, built once per process (a malformed vocabulary raises here)."""
     return triage_engine(settings.triage_vocabulary_file)
 
 
 def read_form(settings: BookingSettings, form: AppointmentRequestCreate) -> TriageReading:
-    """The engine's one reading of what the patient wrote, ticked and told us of surgery."""
-    answers = FormAnswers(after_surgery=form.after_surgery, surgery=form.surgery,
-                          body_areas=list(form.body_areas),
-                          ticked=form.red_flags.answered_yes())
-    return engine_for(settings).read(form.reason, answers)
+    """The engine's one reading of the form. The engine holds the GIL while it reads: the API
+    calls this on its event loop, not in a request thread that would compete with the loop."""
+    return engine_for(settings).read(form.reason, form_answers(form))
 
 
 def categories_most_urgent_first(settings: BookingSettings,
                                  reading: TriageReading) -> list[str]:
-    """Each red-flag category found once, in the order the engine gives its advice."""
-    engine = engine_for(settings)
-    found = list(dict.fromkeys(flag.category for flag in reading.red_flags))
-    order = [title for title, _ in engine.advice_for(reading)]
-
-    def rank(category: str) -> int:
-        title = engine.title(category)
-        return order.index(title) if title in order else len(order)
-
-    return sorted(found, key=rank)
+    """Each red-flag category found once, the most urgent first (the advice's order)."""
+    return engine_for(settings).vocabulary.most_urgent_first(
+        flag.category for flag in reading.red_flags)
 
 
 def urgent_actions(settings: BookingSettings, categories: Sequence[str]) -> list[UrgentAction]:
     """Title and advice for each stored category, in the stored order (most urgent first)."""
-    engine = engine_for(settings)
-    return [UrgentAction(title=engine.title(category), advice=engine.advice(category))
+    vocabulary = engine_for(settings).vocabulary
+    return [UrgentAction(title=vocabulary.title(category), advice=vocabulary.advice(category))
             for category in categories]
 
 

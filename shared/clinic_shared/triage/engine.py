@@ -322,18 +322,14 @@ class TriageEngine:
     # -- what to tell people ---------------------------------------------------------------
 
     def title(self, category: str) -> str:
-        found = self.vocabulary.red_flags.get(category)
-        return found.title if found else category.replace("_", " ").capitalize()
+        return self.vocabulary.title(category)
 
     def advice(self, category: str) -> str:
-        found = self.vocabulary.red_flags.get(category)
-        return found.advice if found else "Call 111 now for advice."
+        return self.vocabulary.advice(category)
 
     def advice_for(self, reading: TriageReading) -> list[tuple[str, str]]:
         """(title, advice) for each red-flag category of `reading`, most urgent first."""
-        categories = dict.fromkeys(flag.category for flag in reading.red_flags)
-        ranked = sorted(categories, key=lambda c: getattr(
-            self.vocabulary.red_flags.get(c), "rank", 99))
+        ranked = self.vocabulary.most_urgent_first(flag.category for flag in reading.red_flags)
         return [(self.title(c), self.advice(c)) for c in ranked]
 
 

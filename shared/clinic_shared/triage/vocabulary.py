@@ -5,6 +5,7 @@ A malformed file stops the process with the file, the line and the reason
 """
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -164,6 +165,19 @@ class Vocabulary(Strict):
                 + [p for ps in self.concepts.values() for p in ps] + list(self.harmless)
                 + [p for c in self.red_flags.values() for s in c.signs for p in s.phrases]
                 + [p for e in self.pathways.evidence.values() for p in e.phrases])
+
+    def title(self, category: str) -> str:
+        found = self.red_flags.get(category)
+        return found.title if found else category.replace("_", " ").capitalize()
+
+    def advice(self, category: str) -> str:
+        found = self.red_flags.get(category)
+        return found.advice if found else "Call 111 now for advice."
+
+    def most_urgent_first(self, categories: Iterable[str]) -> list[str]:
+        """Each category once, the most urgent (lowest rank) first."""
+        return sorted(dict.fromkeys(categories),
+                      key=lambda c: getattr(self.red_flags.get(c), "rank", 99))
 
     def expand(self, phrase: str) -> str:
         """The phrase with each `@name` written out as its word list's group `(a|b c|d)`."""
