@@ -35,7 +35,7 @@ class ServiceProcess:
 
 
 DEFAULT_CORPORA = tuple(Path("tests/triage_corpus") / f"{part}.jsonl"
-                        for part in ("dev", "dev2", "dev3", "heldout", "heldout2"))
+                        for part in ("dev", "dev2", "dev3", "dev4", "dev5", "heldout", "heldout2"))
 
 SERVICES = (
     ServiceProcess("booking", 8001, 9101),

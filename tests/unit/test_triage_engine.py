@@ -112,13 +112,13 @@ def test_advice_is_per_category_and_the_most_urgent_comes_first(engine):
     assert "A&E" in dict(advice)[engine.title("cauda_equina")]
 
 
-DEVELOPMENT_PARTS = ("dev", "dev2", "dev3")
+DEVELOPMENT_PARTS = ("dev", "dev2", "dev3", "dev4", "dev5")
 
 
 @pytest.mark.parametrize("part", DEVELOPMENT_PARTS)
 def test_every_red_flag_of_the_development_corpus_is_caught(engine, part):
     result = evaluate(engine, part, load_corpus(CORPUS / f"{part}.jsonl"))
-    assert len(result.outcomes) >= 200
+    assert len(result.outcomes) >= 150  # the whole part was read
     assert [o.item.id for o in result.missed] == []
     assert result.false_alarm_rate <= 0.03
 
@@ -142,6 +142,11 @@ def test_a_malformed_vocabulary_stops_with_its_file_line_and_reason(tmp_path):
     broken.write_text(good.replace("needs: [spinal_pain]", "needs: [spine_ache]", 1),
                       encoding="utf-8")
     with pytest.raises(VocabularyError, match="unknown concept"):
+        load_vocabulary(broken)
+
+    # "=word" (exactly this word) cannot be one alternative of "a|b": it would match nothing
+    broken.write_text(good.replace('"fixation|plated"', '"fixation|=plated"', 1), encoding="utf-8")
+    with pytest.raises(VocabularyError, match="exact word"):
         load_vocabulary(broken)
 
     broken.write_text(textwrap.dedent("""\

@@ -50,6 +50,9 @@ def _check_phrase(phrase: str) -> str:
         raise ValueError(f"{phrase!r}: a word list (@name) stands alone as a slot")
     if any(not part.strip() for slot in found for part in slot.strip("()").split("|")):
         raise ValueError(f"{phrase!r}: an empty alternative in 'a|b'")
+    if any(re.search(r"[|(\s]=\w", slot) for slot in found):  # "a|=b": "=" must lead a slot
+        raise ValueError(f"{phrase!r}: an exact word (=word) stands alone as a slot; "
+                         "write its alternatives as phrases of their own")
     return phrase
 
 
