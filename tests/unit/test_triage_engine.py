@@ -96,6 +96,21 @@ def test_the_labelling_guides_examples_get_their_pathway(engine, text, pathway):
     assert engine.read(text).pathway == pathway
 
 
+@pytest.mark.parametrize(("text", "pathway"), [
+    # a sport named in passing is context, not a second problem
+    ("Thoracic spine feels stuck, can't rotate to the right when I swing my golf club.",
+     "manual_therapy"),
+    ("I play netball on Saturdays and want to get back to it.", "rehab_physio"),
+    # an operation talked of, not had, is not "after surgery"
+    ("Dislocated my shoulder twice playing rugby; it feels like it could pop out when I throw. "
+     "Surgeon says try physio first before any op.", "rehab_physio"),
+    ("Pins and needles in my foot after sitting cross-legged, gone in a minute. My big toe is "
+     "stiff and won't bend when I push off.", "manual_therapy"),
+])
+def test_context_and_operations_not_had_do_not_tip_the_pathway(engine, text, pathway):
+    assert engine.read(text).pathway == pathway
+
+
 def test_tick_boxes_are_evidence_and_urgent_ones_win(engine):
     reading = engine.read("stiff knee", FormAnswers(after_surgery=True))
     assert reading.pathway == "both"

@@ -299,10 +299,11 @@ class TriageEngine:
 
     def _pathway(self, evidence: dict[str, int]) -> str:
         pathways = self.vocabulary.pathways
-        weight = {"manual_therapy": 0, "rehab_physio": 0, "both": 0}
+        weight = {"manual_therapy": 0.0, "rehab_physio": 0.0, "both": 0.0}
         for name, count in evidence.items():
             if name != pathways.movement_back:
-                weight[pathways.evidence[name].points_to] += count
+                group = pathways.evidence[name]
+                weight[group.points_to] += count * group.weight
         manual, rehab = weight["manual_therapy"], weight["rehab_physio"]
         if pathways.surgery in evidence:
             moving = pathways.movement_back in evidence and not manual

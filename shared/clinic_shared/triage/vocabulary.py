@@ -97,6 +97,9 @@ class Evidence(Strict):
 
     points_to: PathwayName
     description: str = ""
+    # how much one place in the text counts: context such as a sport named in passing
+    # ("when I swing my golf club") weighs less than a symptom ("it gives way")
+    weight: Annotated[float, Field(gt=0, le=1)] = 1.0
     phrases: Phrases
 
 
