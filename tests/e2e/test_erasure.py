@@ -257,3 +257,26 @@ def test_erasure_leaves_no_canary_in_any_column_and_spares_the_look_alike(stack:
         assert where in still, still
     assert _scalar(stack, "booking", "SELECT erased_at IS NULL FROM appointment_requests "
                    "WHERE id = :r", r=other["id"])
+
+
+def test_dry_run_lists_what_each_service_holds_and_changes_nothing(stack: Stack) -> None:
+    body, created = submit(stack)
+    triage_entry_id(stack, str(created["id"]))
+    manage_link(stack, str(body["email"]))
+    _, other = submit(stack)
+
+    result = _erase(stack, "--email", str(body["email"]).upper(), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert created["reference"] in lines["booking"], result.stdout
+    assert f"{created['reference']}: triage entry" in lines["referral"], result.stdout
+    assert "contact details" in lines["notify"] and "request_acknowledgement (email)" in \
+        lines["notify"], result.stdout
+    assert other["reference"] not in result.stdout
+    assert body["email"] not in result.stdout and REASON not in result.stdout
+    assert _scalar(stack, "booking", "SELECT erased_at IS NULL AND email = :e FROM "
+                   "appointment_requests WHERE id = :r", r=created["id"], e=body["email"])
+    assert _scalar(stack, "referral", "SELECT erased_at IS NULL FROM triage_entries "
+                   "WHERE request_id = :r", r=created["id"])
+    assert _scalar(stack, "notify", "SELECT count(*) FROM request_contacts "
+                   "WHERE request_id = :r", r=created["id"]) == 1
