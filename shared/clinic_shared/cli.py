@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     erase_cmd.add_argument("--email")
     erase_cmd.add_argument("--phone")
     erase_cmd.add_argument("--reference")
+    erase_cmd.add_argument("--dry-run", action="store_true",
+                           help="list what each service would erase; change nothing")
     keys_cmd = commands.add_parser("keys", help="create the staff-token key pair if missing")
     keys_cmd.add_argument("--dir", default="var/keys")
     dead_cmd = commands.add_parser(
@@ -195,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
                          args.minutes))
     elif args.command == "erase":
         forwarded = [f"--{key}={value}" for key in ("email", "phone", "reference")
-                     if (value := getattr(args, key))]
+                     if (value := getattr(args, key)) is not None]
+        forwarded += ["--dry-run"] if args.dry_run else []
         sys.exit(subprocess.run(_python("booking", "erase", *forwarded)).returncode)
     elif args.command == "keys":
         folder = Path(args.dir)

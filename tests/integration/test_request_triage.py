@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from booking.api import create_app
 from booking.demo_schedule import demo_therapist_id, seed_reference_data
-from booking.erasure import erase_patient
+from booking.erasure import PatientIdentity, erase_patient
 from booking.handlers import handlers_for
 from booking.models import AppointmentRequest, SlotOfferRow, outbox
 from booking.settings import BookingSettings
@@ -203,7 +203,7 @@ def test_erasure_clears_the_red_flag_categories(api, sessions, settings) -> None
     answer = api.post("/api/appointment-requests", json=form(
         CAUDA_EQUINA, red_flags={"fever": True}, after_surgery=True, surgery="L5/S1 fusion",
         body_areas=["lower_back"])).json()
-    assert erase_patient(settings, reference=answer["reference"]) == 1
+    assert len(erase_patient(settings, PatientIdentity.parse(reference=answer["reference"]))) == 1
     with sessions() as db:
         stored = db.get_one(AppointmentRequest, uuid.UUID(answer["id"]))
     assert (stored.red_flag_categories, stored.red_flags, stored.surgery,

@@ -1,77 +1,169 @@
-"""Right to erasure: anonymise one patient's requests here and tell every other service."""
+"""Right to erasure: anonymise one patient's requests here and tell every other service.
+
+The patient is named by one exact identity: an e-mail address (compared case-insensitively,
+character for character: `_` and `%` are letters here, never wildcards), a phone number (in
+E.164, read as the form reads it) or a request's reference. `--dry-run` lists what each service
+holds and changes nothing.
+"""
 
 import argparse
+import re
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select, text
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy.orm import Session
 
-from booking.models import AppointmentRequest, outbox
+from booking.models import Appointment, AppointmentRequest, outbox
+from booking.references import ALPHABET
 from booking.schemas import to_e164
 from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.erasure_preview import holdings
 from clinic_shared.log import configure_logging, get_logger
 from clinic_shared.messaging.contracts import PatientErasedV1
 from clinic_shared.outbox import add_event
+from clinic_shared.reconcile import database_urls
 
 log = get_logger(__name__)
 
 ERASED = "(erased)"
+WILDCARDS = re.compile(r"[%*?\[\]]")
+REFERENCE = re.compile(f"[{ALPHABET}]{{3}}-[{ALPHABET}]{{4}}")
+# Every event about the requests, sent or not, is locked (a relay publishing one finishes
+# first); then those already published keep only the request id, and those not yet published
+# (they would carry the patient to the other services after the erasure) are dropped.
+LOCK_EVENTS = text("""
+    SELECT id FROM outbox_messages WHERE payload->'data'->>'request_id' = ANY(:ids)
+    ORDER BY id FOR UPDATE
+""")
 SCRUB_PUBLISHED_EVENTS = text("""
     UPDATE outbox_messages
     SET payload = jsonb_set(payload, '{data}', jsonb_build_object(
-        'request_id', payload->'data'->'request_id', 'erased', true))
+        'request_id', payload->'data'->'request_id', 'erased', true)), last_error = NULL
     WHERE sent_at IS NOT NULL AND payload->'data'->>'request_id' = ANY(:ids)
+""")
+DROP_UNPUBLISHED_EVENTS = text("""
+    DELETE FROM outbox_messages
+    WHERE sent_at IS NULL AND payload->'data'->>'request_id' = ANY(:ids)
 """)
 
 
-def erase_patient(settings: BookingSettings, *, email: str | None = None,
-                  phone: str | None = None, reference: str | None = None) -> int:
-    """Anonymise every request matching any of the given details; returns how many.
+class NotAnIdentity(ValueError):
+    """What the operator typed names no single patient exactly; says why."""
 
-    Rows stay (with their times, mode and status) so SLA reports keep their counts.
-    """
-    conditions = []
-    if email:
-        conditions.append(AppointmentRequest.email.ilike(email.strip()))
-    if phone:
-        conditions.append(AppointmentRequest.phone == to_e164(phone))
-    if reference:
-        conditions.append(AppointmentRequest.reference == reference.strip().upper())
-    if not conditions:
-        raise ValueError("name the patient by --email, --phone or --reference")
+
+@dataclass(frozen=True)
+class PatientIdentity:
+    """One exact way to name a patient: which field, and its value as booking stores it."""
+
+    field: str  # "email", "phone" or "reference"
+    value: str
+
+    @classmethod
+    def parse(cls, *, email: str | None = None, phone: str | None = None,
+              reference: str | None = None) -> "PatientIdentity":
+        """The one identity given, normalised as the form stores it; `NotAnIdentity` if none,
+        more than one, empty, wildcard-looking or unreadable."""
+        given = {name: value for name, value in
+                 (("email", email), ("phone", phone), ("reference", reference))
+                 if value is not None}
+        if len(given) != 1:
+            raise NotAnIdentity("name the patient by exactly one of --email, --phone or "
+                                "--reference")
+        [(name, raw)] = given.items()
+        value = raw.strip()
+        if not value:
+            raise NotAnIdentity(f"--{name} is empty: give the patient's exact {name}")
+        if WILDCARDS.search(value):
+            raise NotAnIdentity(f"--{name} {value!r} looks like a pattern: erasure matches one "
+                                f"exact {name}, and %, *, ?, [ and ] are never wildcards")
+        if name == "email":
+            try:
+                value = validate_email(value, check_deliverability=False).normalized
+            except EmailNotValidError as exc:
+                raise NotAnIdentity(f"--email {value!r} is not an e-mail address: {exc}") \
+                    from None
+            return cls("email", value.lower())
+        if name == "phone":
+            try:
+                return cls("phone", to_e164(value))
+            except ValueError as exc:
+                raise NotAnIdentity(f"--phone {value!r}: {exc}") from None
+        if not REFERENCE.fullmatch(value.upper()):
+            raise NotAnIdentity(f"--reference {value!r} is not a reference (like K7P-4MXQ)")
+        return cls("reference", value.upper())
+
+    def condition(self) -> ColumnElement[bool]:
+        """Exactly this identity: equality, never a pattern."""
+        if self.field == "email":
+            return func.lower(AppointmentRequest.email) == self.value
+        if self.field == "phone":
+            return AppointmentRequest.phone == self.value
+        return AppointmentRequest.reference == self.value
+
+
+@dataclass(frozen=True)
+class Matched:
+    request_id: uuid.UUID
+    reference: str
+
+
+def _matching(session: Session, identity: PatientIdentity, *,
+              lock: bool) -> list[AppointmentRequest]:
+    query = (select(AppointmentRequest)
+             .where(identity.condition(), AppointmentRequest.erased_at.is_(None))
+             .order_by(AppointmentRequest.created_at))
+    return list(session.scalars(query.with_for_update() if lock else query).all())
+
+
+def erase_patient(settings: BookingSettings, identity: PatientIdentity, *,
+                  dry_run: bool = False) -> list[Matched]:
+    """Anonymise every request of the patient `identity` names (with `dry_run`, only find
+    them); returns them. Rows stay (with their times, mode, status and urgency) so SLA reports
+    keep their counts; referral and notify follow on `patient.erased`."""
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         with make_session_factory(engine).begin() as session:
-            requests = session.scalars(
-                select(AppointmentRequest)
-                .where(or_(*conditions), AppointmentRequest.erased_at.is_(None))
-                .with_for_update()
-            ).all()
-            if not requests:
-                return 0
+            requests = _matching(session, identity, lock=not dry_run)
+            matched = [Matched(r.id, r.reference) for r in requests]
+            if dry_run or not requests:
+                session.rollback()
+                return matched
             now = datetime.now(UTC)
             for request in requests:
                 _anonymise(request, now)
-            ids = [str(r.id) for r in requests]
-            # Events already published keep no copy of the patient here either.
-            session.execute(SCRUB_PUBLISHED_EVENTS, {"ids": ids})
-            add_event(session, outbox, PatientErasedV1(
-                request_ids=[r.id for r in requests], erased_at=now), source="booking")
-            return len(requests)
+            ids = [r.id for r in requests]
+            session.execute(update(Appointment).where(Appointment.request_id.in_(ids))
+                            .values(idempotency_key=None))
+            as_text = [str(i) for i in ids]
+            session.execute(LOCK_EVENTS, {"ids": as_text}).all()
+            session.execute(SCRUB_PUBLISHED_EVENTS, {"ids": as_text})
+            session.execute(DROP_UNPUBLISHED_EVENTS, {"ids": as_text})
+            add_event(session, outbox, PatientErasedV1(request_ids=ids, erased_at=now),
+                      source="booking")
+            return matched
     finally:
         engine.dispose()
 
 
 def _anonymise(request: AppointmentRequest, now: datetime) -> None:
-    """Nothing of the patient stays: who they are, what they wrote, ticked or were found to
-    have (red-flag categories), their operation. Times, mode, status and urgency stay."""
+    """Nothing of the patient stays: who they are, where they live, when they like to be
+    called, what they wrote, ticked or were found to have (red-flag categories), their
+    operation. Times, mode, site, status and urgency stay."""
     request.name = ERASED
     request.phone = None
     request.email = None
+    request.postcode = None
+    request.contact_time = None
     request.reason = ERASED
     request.body_areas = []
+    request.after_surgery = False
     request.surgery = None
     request.surgery_date = None
+    request.preferred_times = []
     request.red_flags = []
     request.red_flag_categories = []
     request.idempotency_key = None
@@ -81,17 +173,32 @@ def _anonymise(request: AppointmentRequest, now: datetime) -> None:
 def erase_main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m booking erase",
-        description="Erase one patient's personal data in every service (right to erasure).")
-    parser.add_argument("--email")
-    parser.add_argument("--phone")
-    parser.add_argument("--reference")
+        description="Erase one patient's personal data in every service (right to erasure), "
+                    "named by one exact e-mail address, phone number or reference.")
+    parser.add_argument("--email", help="compared case-insensitively, character for character")
+    parser.add_argument("--phone", help="a UK number as the patient typed it, or E.164")
+    parser.add_argument("--reference", help="a request's reference, e.g. K7P-4MXQ")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list what each service would erase; change nothing")
     args = parser.parse_args(argv)
+    try:
+        identity = PatientIdentity.parse(email=args.email, phone=args.phone,
+                                         reference=args.reference)
+    except NotAnIdentity as exc:
+        parser.error(str(exc))
     settings = BookingSettings()
     configure_logging("booking", settings.log_level, settings.log_format)
-    try:
-        count = erase_patient(settings, email=args.email, phone=args.phone,
-                              reference=args.reference)
-    except ValueError as exc:
-        parser.error(str(exc))
-    log.info("erasure.done", requests=count)
-    print(f"Erased {count} appointment request(s); referral and notify follow via the broker.")
+    matched = erase_patient(settings, identity, dry_run=args.dry_run)
+    references = ", ".join(m.reference for m in matched) or "nothing"
+    if args.dry_run:
+        print(f"Dry run: nothing was changed. Erasing would anonymise {len(matched)} "
+              "appointment request(s).")
+        print(f"  booking   {references}")
+        if matched:
+            for service, held in holdings(database_urls(),
+                                          [m.request_id for m in matched]).items():
+                print(f"  {service:<9} {held}")
+        return
+    log.info("erasure.done", requests=len(matched))
+    print(f"Erased {len(matched)} appointment request(s) ({references}); referral and notify "
+          "follow via the broker.")

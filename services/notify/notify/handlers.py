@@ -30,7 +30,7 @@ their number is a UK mobile (+447), else nothing (reception's call covers it).
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import case, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from clinic_shared.consumer import Handler
@@ -54,6 +54,7 @@ from notify.models import (
     Appointment,
     CallbackTask,
     ContactClock,
+    DeliveryAttempt,
     Notification,
     RequestContact,
     outbox,
@@ -312,20 +313,42 @@ def on_booking_sla(session: Session, data: EventData, envelope: Envelope,
         "appointment_by": data.appointment_by.isoformat()}, data.reference)
 
 
+# notification.failed quotes what the mail server or SMS gateway said (a bounce names the
+# address): notify's events about the requests, published or not, keep only a plain reason
+SCRUB_FAILURE_REASONS = text("""
+    UPDATE outbox_messages SET payload = jsonb_set(payload, '{data,reason}', '"(erased)"')
+    WHERE payload->'data'->>'request_id' = ANY(:ids) AND payload->'data' ? 'reason'
+""")
+
+
 def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) -> None:
     """Forget the patient's address and name; keep each notification's status and times.
 
-    Staff alerts about the request (reception, clinic lead) name no patient and stay as
-    they are, so an urgent alert still goes out."""
+    Staff alerts about the request (reception, clinic lead) name no patient and stay, without
+    the red-flag categories, so an urgent alert still goes out."""
     assert isinstance(data, PatientErasedV1)
+    patients = (Notification.request_id.in_(data.request_ids),
+                Notification.kind.in_(PATIENT_KINDS))
+    # what the other side said of an address (a bounce quotes it) goes with it
+    session.execute(update(DeliveryAttempt)
+                    .where(DeliveryAttempt.notification_id.in_(
+                        select(Notification.id).where(*patients)))
+                    .values(detail=None))
     session.execute(
         update(Notification)
-        .where(Notification.request_id.in_(data.request_ids),
-               Notification.kind.in_(PATIENT_KINDS))
-        .values(recipient="(erased)", context={},
+        .where(*patients)
+        .values(recipient="(erased)", context={}, last_error=None,
                 status=case((Notification.status == "queued", "erased"),
                             else_=Notification.status))
     )
+    # staff alerts keep the reference and deadlines, not the patient's red-flag categories
+    session.execute(
+        update(Notification)
+        .where(Notification.request_id.in_(data.request_ids),
+               Notification.kind.not_in(PATIENT_KINDS))
+        .values(context=Notification.context.op("-")(text("ARRAY['red_flag_categories', "
+                                                          "'red_flag_titles']"))))
+    session.execute(SCRUB_FAILURE_REASONS, {"ids": [str(i) for i in data.request_ids]})
     session.execute(delete(CallbackTask).where(CallbackTask.request_id.in_(data.request_ids)))
     session.execute(delete(RequestContact)
                     .where(RequestContact.request_id.in_(data.request_ids)))

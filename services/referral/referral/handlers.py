@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -151,17 +151,32 @@ def on_appointment_cancelled(session: Session, data: EventData, envelope: Envelo
     _move_referrals(session, data.request_id, data.therapist_id)
 
 
+# referral.assigned carries a home visit's postcode: events about the requests, published or
+# not, keep none (the field is optional, so an unpublished one still goes out, without it)
+SCRUB_EVENTS = text("""
+    UPDATE outbox_messages SET payload = jsonb_set(payload, '{data,postcode}', 'null')
+    WHERE payload->'data'->>'request_id' = ANY(:ids) AND payload->'data' ? 'postcode'
+""")
+
+
 def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) -> None:
-    """Anonymise the patient's entries; keep the rows (and their times) for SLA counts."""
+    """Anonymise the patient's entries, their referrals' clinical notes and the postcode in
+    referral's own events; keep the rows (and their times) for SLA counts."""
     assert isinstance(data, PatientErasedV1)
     session.execute(
         update(TriageEntry)
         .where(TriageEntry.request_id.in_(data.request_ids))
         .values(patient_name=ERASED, phone=None, email=None, postcode=None, reason=ERASED,
-                surgery=None, surgery_date=None, body_areas=[], red_flags=[],
-                red_flags_found=[], suggestion_reasons=[], override_reason=None,
+                surgery=None, surgery_date=None, body_areas=[], after_surgery=False,
+                red_flags=[], red_flags_found=[], suggestion_reasons=[], override_reason=None,
                 erased_at=datetime.now(UTC))
     )
+    session.execute(
+        update(Referral)
+        .where(Referral.triage_entry_id.in_(
+            select(TriageEntry.id).where(TriageEntry.request_id.in_(data.request_ids))))
+        .values(discharge_note=None))
+    session.execute(SCRUB_EVENTS, {"ids": [str(i) for i in data.request_ids]})
 
 
 # booking's appointment events (same queue as appointment.requested): see lifecycle.py; the
