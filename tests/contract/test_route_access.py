@@ -246,6 +246,15 @@ def test_route_refuses_whom_it_should(route, caller, clients, auth_keys, foreign
 PINNED_ACCESS = {
     # the triage engine reads any text for reception; a therapist has no triage queue
     ("referral", "POST", "/api/suggestions"): ("admin", "receptionist"),
+    # a treating therapist reads their own patients' appointments (others' answer 404, as
+    # missing ones: tests/e2e/test_staff_access.py); changing them stays with the desk
+    ("booking", "GET", "/api/appointments/{appointment_id}"):
+        ("admin", "receptionist", "therapist"),
+    ("booking", "GET", "/api/appointments/{appointment_id}/calendar.ics"):
+        ("admin", "receptionist", "therapist"),
+    ("booking", "POST", "/api/appointments/{appointment_id}/cancel"): ("admin", "receptionist"),
+    ("booking", "POST", "/api/appointments/{appointment_id}/reschedule"):
+        ("admin", "receptionist"),
 }
 
 

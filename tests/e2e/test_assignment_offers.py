@@ -132,3 +132,85 @@ def test_an_urgent_request_is_offered_no_slots_and_cannot_self_book(stack: Stack
     refused = httpx.post(stack.url(
         "booking", f"/api/my-request/{token}/offers/{uuid.uuid4()}/book"))
     assert refused.status_code == 409 and "clinic will call" in refused.json()["detail"]
+
+
+def assignment_heard(stack: Stack, referral_id: str) -> bool:
+    """Whether booking has handled referral's `referral.assigned` for this referral."""
+    with stack.engines["referral"].connect() as conn:
+        event_id = conn.execute(text(
+            "SELECT event_id FROM outbox_messages WHERE event_type = 'referral.assigned' "
+            "AND payload -> 'data' ->> 'referral_id' = :r"), {"r": referral_id}).scalar()
+    with stack.engines["booking"].connect() as conn:
+        return bool(event_id) and bool(conn.execute(text(
+            "SELECT 1 FROM inbox_messages WHERE event_id = :e"), {"e": event_id}).first())
+
+
+def both_disciplines_assigned(stack: Stack, first_assigned: tuple[str, str],
+                              then: tuple[str, str], order: list[str] | None = None) -> tuple:
+    """A Moorgate request triaged "both" (in the order the suggestion gives, when `order` is
+    set as the clinic's vocabulary would set it), then its two referrals assigned one after the
+    other, each heard by booking. (the patient's private link, the request's id)"""
+    for therapist_id, name in (first_assigned, then):
+        wait_for_booking_to_know(stack, therapist_id, name)
+        ensure_moorgate_rota(stack, therapist_id)
+    body, created = submit(stack, mode="clinic", site="moorgate")
+    token = manage_link(stack, str(body["email"]))
+    entry_id = triage_entry_id(stack, created["id"])
+    if order is not None:
+        with stack.engines["referral"].begin() as conn:
+            conn.execute(text("UPDATE triage_entries SET suggested_pathway = 'both', "
+                              "suggested_order = :order WHERE id = :id"),
+                         {"order": order, "id": entry_id})
+    desk = stack.auth("receptionist", subject="reception")
+    triaged = httpx.post(stack.url("referral", f"/api/triage-entries/{entry_id}/triage"),
+                         json={"pathway": "both", "reason": "needs both"}, headers=desk)
+    assert triaged.status_code == 200, triaged.text
+    for therapist_id, name in (first_assigned, then):
+        discipline = "manual_therapy" if name == "Priya Shah" else "rehab_physio"
+        assigned = httpx.post(
+            stack.url("referral", f"/api/triage-entries/{entry_id}/referrals"),
+            json={"discipline": discipline, "therapist_id": therapist_id}, headers=desk)
+        assert assigned.status_code == 201, assigned.text
+        referral_id = assigned.json()["id"]
+        wait_until(lambda r=referral_id: assignment_heard(stack, r), timeout=30,
+                   message=f"booking to hear of the {discipline} assignment")
+    return token, created["id"]
+
+
+def offered_therapists(stack: Stack, token: str) -> list[str]:
+    mine = httpx.get(stack.url("booking", f"/api/my-request/{token}"))
+    assert mine.status_code == 200, mine.text
+    return [offer["therapist_id"] for offer in mine.json()["offers"]]
+
+
+def test_rehab_first_episode_offers_rehab_first(stack: Stack) -> None:
+    """"Both (rehab first)": the rehab physio is assigned, then the manual therapist (whose
+    rota starts earlier in the day). The patient is offered the rehab physio's slots only; the
+    manual therapist's are not offered before rehab has begun."""
+    tom = (seeded_therapist(stack, "Tom Reid"), "Tom Reid")  # rehab physio
+    priya = (seeded_therapist(stack, "Priya Shah"), "Priya Shah")  # manual therapist
+    token, _ = both_disciplines_assigned(stack, tom, priya)
+    offered = offered_therapists(stack, token)
+    assert offered, "the patient is offered slots"
+    assert offered[0] == tom[0], "the first offer is rehab"
+    assert set(offered) == {tom[0]}, "no manual-therapy slot is offered before rehab"
+
+
+def test_manual_first_episode_offers_manual_first_even_when_rehab_is_assigned_first(
+        stack: Stack) -> None:
+    """A clinic whose vocabulary orders "both" manual therapy first: the rehab physio's
+    assignment arrives first and is offered, then the manual therapist's withdraws those
+    offers and puts its own first."""
+    tom = (seeded_therapist(stack, "Tom Reid"), "Tom Reid")
+    priya = (seeded_therapist(stack, "Priya Shah"), "Priya Shah")
+    token, request_id = both_disciplines_assigned(
+        stack, tom, priya, order=["manual_therapy", "rehab_physio"])
+    offered = offered_therapists(stack, token)
+    assert offered, "the patient is offered slots"
+    assert offered[0] == priya[0], "the first offer is manual therapy"
+    assert set(offered) == {priya[0]}
+    with stack.engines["booking"].connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM slot_offers WHERE request_id = :r "
+                                 "AND therapist_id = :t"),
+                            {"r": request_id, "t": tom[0]}).scalar()
+    assert left == 0, "the rehab offers made before manual therapy was assigned are withdrawn"

@@ -1,6 +1,7 @@
 """Staff sign in, see what their role allows, and every read of a patient's record is audited."""
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -131,3 +132,64 @@ def test_staff_reads_are_audited_and_the_trail_is_append_only(stack: Stack) -> N
     with pytest.raises(DBAPIError, match="append-only"), \
             stack.engines["booking"].begin() as conn:
         conn.execute(text("DELETE FROM audit_events"))
+
+
+def next_slot(stack: Stack, therapist_id: str, days_ahead: int) -> dict:
+    start = (datetime.now(UTC) + timedelta(days=days_ahead)).replace(hour=0, minute=0)
+    slots = httpx.get(stack.url("booking", "/api/slots"), headers=stack.auth("receptionist"),
+                      params={"therapist_id": therapist_id, "mode": "virtual",
+                              "start": start.isoformat(), "days": 7}).json()
+    assert slots, "the demo rota gives this therapist virtual slots every week"
+    return slots[0]
+
+
+def test_treating_therapist_reads_their_patients_appointments_and_nobody_elses(
+        stack: Stack) -> None:
+    """Tom treats the patient (an appointment with him); Alex sees the same patient for the
+    other discipline; Priya does not treat them. Tom and Alex read both appointments and their
+    calendar files; Priya is answered as if they did not exist."""
+    directory = therapists(stack)
+    tom, alex, priya = directory["Tom Reid"], directory["Alex Morgan"], directory["Priya Shah"]
+    _, created = submit(stack, mode="virtual")
+    desk = stack.auth("receptionist")
+    booked = {}
+    for who, days_ahead in ((tom, 9), (alex, 9)):
+        slot = next_slot(stack, who, days_ahead)
+        made = httpx.post(stack.url("booking", "/api/appointments"), headers=desk, json={
+            "request_id": created["id"], "therapist_id": who, "starts_at": slot["starts_at"],
+            "mode": "virtual"})
+        assert made.status_code == 201, made.text
+        booked[who] = made.json()["id"]
+
+    def as_therapist(therapist_id: str) -> dict[str, str]:
+        return stack.auth("therapist", subject=f"t-{therapist_id[:8]}",
+                          therapist_id=uuid.UUID(therapist_id))
+
+    for reader in (tom, alex):
+        for appointment_id in booked.values():
+            read = httpx.get(stack.url("booking", f"/api/appointments/{appointment_id}"),
+                             headers=as_therapist(reader))
+            assert read.status_code == 200, read.text
+            assert read.json()["request_id"] == created["id"]
+            ics = httpx.get(
+                stack.url("booking", f"/api/appointments/{appointment_id}/calendar.ics"),
+                headers=as_therapist(reader))
+            assert ics.status_code == 200 and created["reference"] in ics.text
+
+    made_up = httpx.get(stack.url("booking", f"/api/appointments/{uuid.uuid4()}"),
+                        headers=as_therapist(priya))
+    assert made_up.status_code == 404
+    for appointment_id in booked.values():
+        for path in (f"/api/appointments/{appointment_id}",
+                     f"/api/appointments/{appointment_id}/calendar.ics"):
+            refused = httpx.get(stack.url("booking", path), headers=as_therapist(priya))
+            assert refused.status_code == 404, refused.text
+            assert refused.json() == made_up.json(), "a refusal must not reveal it exists"
+        # reading is not changing: a therapist still may not cancel, even their own
+        cancel = httpx.post(stack.url("booking", f"/api/appointments/{appointment_id}/cancel"),
+                            headers=as_therapist(tom))
+        assert cancel.status_code == 403
+
+    trail = httpx.get(stack.url("booking", "/api/audit-events"),
+                      params={"record_id": booked[tom]}, headers=stack.auth("admin")).json()
+    assert ("therapist", "read") in {(e["role"], e["action"]) for e in trail}

@@ -5,7 +5,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from booking.models import AppointmentRequest, Therapist
-from booking.offers import propose_offers
+from booking.offers import offered_earlier_in_episode, propose_offers
 from booking.settings import BookingSettings
 from clinic_shared.consumer import Handler
 from clinic_shared.log import get_logger
@@ -67,7 +67,8 @@ def handlers_for(settings: BookingSettings) -> dict[str, Handler]:
     """booking's handlers of referral's events; offering slots needs the settings."""
 
     def on_referral_assigned(session: Session, data: EventData, _envelope: Envelope) -> None:
-        """Once a therapist is assigned, offer the patient that therapist's earliest slots."""
+        """Once a therapist is assigned, offer the patient that therapist's earliest slots
+        (an episode's first referral before a later one: offers.propose_offers)."""
         assert isinstance(data, ReferralAssignedV1)
         request = session.get(AppointmentRequest, data.request_id, with_for_update=True)
         if request is None or request.cancelled_at is not None or request.erased_at is not None:
@@ -80,8 +81,12 @@ def handlers_for(settings: BookingSettings) -> dict[str, Handler]:
         known = session.scalar(select(Therapist.id).where(Therapist.id == data.therapist_id))
         if known is None:
             raise TherapistNotKnownYet(f"therapist {data.therapist_id} not known to booking yet")
+        if offered_earlier_in_episode(session, request.id, data.sequence):
+            log.info("offers.skipped", request_id=str(request.id),
+                     reason="an earlier referral of the episode is offered first")
+            return
         offers = propose_offers(session, settings, request, data.therapist_id, data.mode,
-                                data.site)
+                                data.site, sequence=data.sequence)
         log.info("offers.proposed", request_id=str(request.id), offers=len(offers))
 
     return {

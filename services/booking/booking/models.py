@@ -208,3 +208,5 @@ class SlotOfferRow(Base):
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the assignment's place in the referral's episode (referral.assigned `sequence`)
+    sequence: Mapped[int] = mapped_column(Integer, server_default="1")

@@ -3,6 +3,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from booking.models import AppointmentRequest, SlotOfferRow, outbox
@@ -14,16 +15,31 @@ from clinic_shared.outbox import add_event
 FALLBACK_DAYS = 14
 
 
+def offered_earlier_in_episode(session: Session, request_id: uuid.UUID, sequence: int) -> bool:
+    """Whether the patient holds offers for an earlier referral of their episode (rehab before
+    manual therapy in "both (rehab first)"): a later one is not offered before it."""
+    return session.scalar(select(SlotOfferRow.id).where(
+        SlotOfferRow.request_id == request_id, SlotOfferRow.sequence < sequence).limit(1)
+    ) is not None
+
+
 def propose_offers(session: Session, settings: BookingSettings, request: AppointmentRequest,
                    therapist_id: uuid.UUID, mode: str, site_id: str | None,
-                   now: datetime | None = None) -> list[SlotOfferRow]:
+                   now: datetime | None = None, sequence: int = 1) -> list[SlotOfferRow]:
     """Store and announce the earliest slots with this therapist in this mode.
 
     Slots inside the 24-hour promise come first; if there are none, the earliest after it
     (reception sees the promise is at risk from the clock's events). None for an urgent
-    request: the clinic calls that patient and staff book the appointment."""
+    request: the clinic calls that patient and staff book the appointment.
+
+    `sequence` is the referral's place in its episode: offers of a later place (assigned
+    first) are withdrawn, so the patient's first offers are the discipline the episode starts
+    with. The patient holds one appointment through their link (taking another offer moves
+    it), so a later discipline is booked by staff when its turn comes."""
     if request.urgent:
         return []
+    session.execute(delete(SlotOfferRow).where(SlotOfferRow.request_id == request.id,
+                                               SlotOfferRow.sequence > sequence))
     now = now or datetime.now(UTC)
     query = SlotQuery(window_start=now, window_end=max(request.appointment_by, now),
                       therapist_id=therapist_id, mode=mode, site_id=site_id,
@@ -34,7 +50,7 @@ def propose_offers(session: Session, settings: BookingSettings, request: Appoint
         later = SlotQuery(**{**query.__dict__,
                              "window_end": now + timedelta(days=FALLBACK_DAYS)})
         slots = find_slots(session, later, settings, now=now)
-    rows = [_row(request.id, slot) for slot in slots]
+    rows = [_row(request.id, slot, sequence) for slot in slots]
     session.add_all(rows)
     session.flush()
     if rows:
@@ -48,7 +64,7 @@ def propose_offers(session: Session, settings: BookingSettings, request: Appoint
     return rows
 
 
-def _row(request_id: uuid.UUID, slot: Slot) -> SlotOfferRow:
+def _row(request_id: uuid.UUID, slot: Slot, sequence: int) -> SlotOfferRow:
     return SlotOfferRow(id=uuid.uuid4(), request_id=request_id, therapist_id=slot.therapist_id,
                         mode=slot.mode, site_id=slot.site_id, starts_at=slot.starts_at,
-                        ends_at=slot.ends_at)
+                        ends_at=slot.ends_at, sequence=sequence)

@@ -1,7 +1,7 @@
 """Local time, postcodes and appointment lengths: the rules slot search and booking share."""
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from booking.settings import BookingSettings
@@ -13,8 +13,17 @@ POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 
 
 def local_moment(day: date, at: time) -> datetime:
-    """`day` at wall-clock `at` in London, as an aware datetime (GMT or BST as that day has)."""
-    return datetime.combine(day, at, tzinfo=LONDON)
+    """The instant (in UTC) London's clock shows `at` on `day`, GMT or BST as that day has.
+
+    In UTC, so slot arithmetic steps through real time: Python adds to and compares datetimes
+    of one zone by their wall-clock fields, which on the clock-change nights offered a skipped
+    hour's times (as the hour after, twice) and left out the repeated hour. Rotas are wall-clock
+    hours: 00:00-04:00 runs from when the clock shows 00:00 until it shows 04:00 (three real
+    hours on the night the clocks go forward, five on the night they go back, the repeated
+    01:00-01:59 worked in BST and again in GMT). A time shown twice means its first showing; a
+    time the clock skips is read on the clock before the change (01:30 -> 02:30 BST), as
+    zoneinfo and PostgreSQL read it."""
+    return datetime.combine(day, at, tzinfo=LONDON).astimezone(UTC)
 
 
 def to_london(moment: datetime) -> datetime:

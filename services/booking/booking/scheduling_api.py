@@ -37,9 +37,10 @@ from booking.slots import Slot, SlotQuery, find_slots
 from clinic_shared import audit as audit_trail
 from clinic_shared.api import field_error
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow
-from clinic_shared.auth.principal import STAFF, Role
+from clinic_shared.auth.principal import STAFF, Principal, Role
 
 DESK = (Role.receptionist, Role.admin)
+NO_SUCH_APPOINTMENT = HTTPException(status.HTTP_404_NOT_FOUND, "No such appointment")
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": SlotTakenBody, "description": "Taken: here are the next free slots"},
 }
@@ -65,6 +66,21 @@ def ics_response(session: Session, appointment: Appointment, clinic_name: str) -
     body = appointment_ics(appointment, clinic, therapist.name, clinic_name, request.reference)
     return Response(body, media_type="text/calendar", headers={
         "Content-Disposition": f'attachment; filename="appointment-{request.reference}.ics"'})
+
+
+def may_read(session: Session, staff: Principal, appointment: Appointment) -> bool:
+    """Desk staff read any appointment; a therapist their own patients': an appointment with
+    them, or another of a patient who has one booked with them."""
+    if staff.role is not Role.therapist:
+        return True
+    if staff.therapist_id is None:
+        return False
+    if appointment.therapist_id == staff.therapist_id:
+        return True
+    return session.scalar(select(Appointment.id).where(
+        Appointment.request_id == appointment.request_id,
+        Appointment.therapist_id == staff.therapist_id,
+        Appointment.status == "booked").limit(1)) is not None
 
 
 def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]) -> APIRouter:
@@ -194,24 +210,26 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
         return AppointmentPublic.model_validate(appointment)
 
     @router.get("/api/appointments/{appointment_id}", response_model=AppointmentPublic,
-                **allow(*DESK))
+                **allow(*STAFF))
     def read_appointment(appointment_id: uuid.UUID, staff: StaffDep) -> AppointmentPublic:
-        """One appointment."""
+        """One appointment. A therapist reads only their own patients' (another's is answered
+        like a missing one)."""
         with sessions.begin() as session:
             appointment = session.get(Appointment, appointment_id)
-            if appointment is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "No such appointment")
+            if appointment is None or not may_read(session, staff, appointment):
+                raise NO_SUCH_APPOINTMENT
             audit_trail.record(session, audit, staff, "read", "appointment", appointment_id)
             return AppointmentPublic.model_validate(appointment)
 
     @router.get("/api/appointments/{appointment_id}/calendar.ics", response_class=Response,
-                **allow(*DESK))
-    def appointment_calendar(appointment_id: uuid.UUID) -> Response:
-        """The appointment as a calendar file (no clinical detail)."""
+                **allow(*STAFF))
+    def appointment_calendar(appointment_id: uuid.UUID, staff: StaffDep) -> Response:
+        """The appointment as a calendar file (no clinical detail); a therapist's own patients'
+        only."""
         with sessions() as session:
             appointment = session.get(Appointment, appointment_id)
-            if appointment is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "No such appointment")
+            if appointment is None or not may_read(session, staff, appointment):
+                raise NO_SUCH_APPOINTMENT
             return ics_response(session, appointment, settings.clinic_name)
 
     @router.post("/api/appointments/{appointment_id}/cancel", response_model=AppointmentPublic,

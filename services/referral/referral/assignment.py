@@ -119,7 +119,7 @@ def assign(session: Session, entry: TriageEntry, discipline: str, therapist_id: 
         referral_id=referral.id, request_id=entry.request_id,
         therapist_id=therapist.id, therapist_name=therapist.name,
         discipline=discipline, mode=entry.mode,  # type: ignore[arg-type]
-        site=entry.site, postcode=entry.postcode, assigned_at=now,
+        site=entry.site, postcode=entry.postcode, assigned_at=now, sequence=referral.sequence,
     ), source="referral")
     refresh_entry_status(session, entry)
     return referral

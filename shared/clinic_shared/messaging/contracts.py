@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from clinic_shared.messaging.envelope import Envelope, EventData
 
@@ -145,6 +145,9 @@ class ReferralAssignedV1(EventData):
     site: str | None = None
     postcode: str | None = None
     assigned_at: datetime
+    # the referral's place in its episode ("both": the discipline seen first is 1); booking
+    # offers the patient slots for the earliest place assigned, never a later one before it
+    sequence: int = Field(default=1, ge=1)
 
 
 class SlotOffer(BaseModel):
