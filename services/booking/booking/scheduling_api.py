@@ -38,6 +38,7 @@ from clinic_shared import audit as audit_trail
 from clinic_shared.api import field_error
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Role
+from clinic_shared.strict_types import IsoDatetime
 
 DESK = (Role.receptionist, Role.admin)
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -85,7 +86,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
         postcode: Annotated[str | None, Query(max_length=10)] = None,
         therapist_id: uuid.UUID | None = None,
         request_id: uuid.UUID | None = None,
-        start: datetime | None = None,
+        start: IsoDatetime | None = None,
         days: Annotated[int, Query(ge=1, le=31)] = 7,
         appointment_type: Annotated[str, Query(
             pattern="^(initial_assessment|follow_up)$")] = "initial_assessment",
