@@ -27,6 +27,7 @@ from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.idempotency import KeyReused, key_reused
 from clinic_shared.ratelimit import OverLimit, RateLimiter
 from clinic_shared.web import mount_static
 
@@ -70,6 +71,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             raise too_many(exc.wait) from None
         except PlaceNotServed as exc:
             raise field_error(exc.field, str(exc)) from None
+        except KeyReused:
+            raise key_reused() from None
         public = AppointmentRequestPublic.model_validate(stored).model_copy(
             update=urgent_answer(settings, stored.urgent, stored.red_flag_categories))
         # answered as FastAPI would answer the model (the same JSON), without validating it again

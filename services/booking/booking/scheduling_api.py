@@ -38,6 +38,7 @@ from clinic_shared import audit as audit_trail
 from clinic_shared.api import field_error
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Role
+from clinic_shared.idempotency import KeyReused, fingerprint, key_reused
 from clinic_shared.strict_types import IsoDatetime
 
 DESK = (Role.receptionist, Role.admin)
@@ -181,7 +182,10 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
                 sessions, settings, request_id=body.request_id, therapist_id=body.therapist_id,
                 mode=body.mode, site_id=body.site_id, starts_at=body.starts_at,
                 appointment_type=body.appointment_type, booked_by="staff",
-                idempotency_key=idempotency_key)
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint(body) if idempotency_key else None)
+        except KeyReused:
+            raise key_reused() from None
         except booking_service.SlotTaken as exc:
             return slot_taken(exc)
         except booking_service.NotBookable as exc:
