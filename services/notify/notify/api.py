@@ -199,11 +199,14 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             return ContactClockPublic.model_validate(clock)
 
     @app.get("/api/mail-sink/messages", tags=["operator"], **allow(Role.admin))
-    def mail_sink_messages(limit: int = 50) -> list[dict[str, Any]]:
-        """Mail caught by the embedded sink (development, no SMTP server configured)."""
+    def mail_sink_messages(staff: StaffDep, limit: int = 50) -> list[dict[str, Any]]:
+        """Mail caught by the embedded sink (development, no SMTP server configured). Every
+        patient's e-mail is there, private links included: each read is audited."""
         if not settings.uses_mail_sink or settings.environment is Environment.production:
             raise HTTPException(404, "the mail sink is off: mail goes to the SMTP server")
-        return read_sink(Path(settings.mail_sink_dir), limit=min(max(limit, 1), 500))
+        with sessions.begin() as session:
+            audit_trail.record(session, audit, staff, "list", "mail_sink")
+            return read_sink(Path(settings.mail_sink_dir), limit=min(max(limit, 1), 500))
 
     app.include_router(inbound_sms_router(settings, sessions))
     app.include_router(audit_router(sessions, audit))
