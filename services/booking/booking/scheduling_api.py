@@ -39,6 +39,7 @@ from clinic_shared.api import field_error
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Role
 from clinic_shared.idempotency import KeyReused, fingerprint, key_reused
+from clinic_shared.refusals import NOT_FOUND, replayed
 from clinic_shared.strict_types import IsoDatetime
 
 DESK = (Role.receptionist, Role.admin)
@@ -79,7 +80,8 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
             clinics = session.scalars(select(Clinic).where(Clinic.active).order_by(Clinic.name))
             return [ClinicPublic.model_validate(c) for c in clinics]
 
-    @router.get("/api/slots", response_model=list[SlotPublic], **allow(*STAFF))
+    @router.get("/api/slots", response_model=list[SlotPublic],
+                responses=NOT_FOUND, **allow(*STAFF))
     def search_slots(
         discipline: Annotated[str | None, Query(pattern="^(manual_therapy|rehab_physio)$")] = None,
         mode: Annotated[str | None, Query(pattern="^(clinic|virtual|home_visit)$")] = None,
@@ -128,7 +130,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
                 WorkingPattern.weekday, WorkingPattern.starts))
             return [WorkingPatternIn.model_validate(r) for r in rows]
 
-    @router.put("/api/therapists/{therapist_id}/working-patterns",
+    @router.put("/api/therapists/{therapist_id}/working-patterns", responses=NOT_FOUND,
                 response_model=list[WorkingPatternIn], **allow(Role.admin))
     def replace_working_patterns(therapist_id: uuid.UUID, patterns: list[WorkingPatternIn],
                                  staff: StaffDep) -> list[WorkingPatternIn]:
@@ -152,7 +154,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
                                therapist_id)
         return patterns
 
-    @router.post("/api/therapists/{therapist_id}/exceptions",
+    @router.post("/api/therapists/{therapist_id}/exceptions", responses=NOT_FOUND,
                  response_model=ScheduleExceptionPublic, status_code=status.HTTP_201_CREATED,
                  **allow(*DESK))
     def add_exception(therapist_id: uuid.UUID, body: ScheduleExceptionIn,
@@ -171,7 +173,8 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
             return ScheduleExceptionPublic.model_validate(row)
 
     @router.post("/api/appointments", response_model=AppointmentPublic,
-                 status_code=status.HTTP_201_CREATED, responses=CONFLICT_RESPONSES,
+                 status_code=status.HTTP_201_CREATED,
+                 responses=CONFLICT_RESPONSES | replayed(AppointmentPublic),
                  **allow(*DESK))
     def book_appointment(body: AppointmentCreate, staff: StaffDep, response: Response,
                          idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
@@ -199,7 +202,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
         return AppointmentPublic.model_validate(appointment)
 
     @router.get("/api/appointments/{appointment_id}", response_model=AppointmentPublic,
-                **allow(*DESK))
+                responses=NOT_FOUND, **allow(*DESK))
     def read_appointment(appointment_id: uuid.UUID, staff: StaffDep) -> AppointmentPublic:
         """One appointment."""
         with sessions.begin() as session:
@@ -210,7 +213,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
             return AppointmentPublic.model_validate(appointment)
 
     @router.get("/api/appointments/{appointment_id}/calendar.ics", response_class=Response,
-                **allow(*DESK))
+                responses=NOT_FOUND, **allow(*DESK))
     def appointment_calendar(appointment_id: uuid.UUID) -> Response:
         """The appointment as a calendar file (no clinical detail)."""
         with sessions() as session:
@@ -220,7 +223,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
             return ics_response(session, appointment, settings.clinic_name)
 
     @router.post("/api/appointments/{appointment_id}/cancel", response_model=AppointmentPublic,
-                 **allow(*DESK))
+                 responses=NOT_FOUND, **allow(*DESK))
     def cancel_appointment(appointment_id: uuid.UUID, staff: StaffDep) -> AppointmentPublic:
         """Cancel an appointment (the time becomes free again)."""
         try:
@@ -232,7 +235,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
         return AppointmentPublic.model_validate(appointment)
 
     @router.post("/api/appointments/{appointment_id}/reschedule",
-                 response_model=AppointmentPublic, responses=CONFLICT_RESPONSES,
+                 response_model=AppointmentPublic, responses=CONFLICT_RESPONSES | NOT_FOUND,
                  **allow(*DESK))
     def reschedule_appointment(appointment_id: uuid.UUID, body: AppointmentReschedule,
                                staff: StaffDep) -> Any:
