@@ -2,12 +2,14 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -18,12 +20,22 @@ from clinic_shared.body_limit import BodySizeLimit
 from clinic_shared.http_middleware import CORRELATION_HEADER, CorrelationAndMetrics
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import broker_answers
+from clinic_shared.refusals import document_refusals
 from clinic_shared.runtime import freeze_startup_heap
 from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
 
 CORS_HEADERS = ["Content-Type", "X-CSRF-Token", "Idempotency-Key", CORRELATION_HEADER]
+
+
+class Readiness(BaseModel):
+    """What /readyz answers: each dependency "ok" or "down", and which are down."""
+
+    status: Literal["ready", "unavailable"]
+    service: str
+    checks: dict[str, Literal["ok", "down"]]
+    down: list[str]
 
 
 def database_answers(engine: Engine) -> bool:
@@ -64,6 +76,7 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
         yield
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    document_refusals(app)
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(
         issuer=settings.auth_issuer,
@@ -113,7 +126,10 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
         """The process is alive."""
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["health"], **PUBLIC)
+    @app.get("/readyz", tags=["health"], responses={
+        200: {"model": Readiness, "description": "The database and the broker answer"},
+        503: {"model": Readiness, "description": "Something is down: `down` names it"}},
+        **PUBLIC)
     async def readyz() -> JSONResponse:
         """200 when the database and the broker answer; 503 naming what is down."""
         checks = {

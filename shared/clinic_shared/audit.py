@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinic_shared.auth.access import allow
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.correlation import correlation_id_var
+from clinic_shared.strict_types import IsoDatetime
 
 
 def define_audit_table(metadata: MetaData) -> Table:
@@ -77,7 +78,7 @@ def audit_router(sessions: sessionmaker[Session], audit: Table) -> APIRouter:
         actor: str | None = None,
         record_id: str | None = None,
         record_type: str | None = None,
-        since: datetime | None = None,
+        since: IsoDatetime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Any:
         """The audit trail, newest first (clinic lead / admin)."""

@@ -1,8 +1,12 @@
-"""Without an SMTP server configured, notify's mail lands in the embedded sink an operator reads."""
+"""Without an SMTP server configured, notify's mail lands in the embedded sink an operator reads:
+in development only, and every read is audited."""
 
 import uuid
 
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from sqlalchemy import create_engine, select
 
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
@@ -10,15 +14,17 @@ from notify.api import create_app
 from notify.email_sender import SmtpSender
 from notify.mail_sink import start_sink
 from notify.messages import MessageRenderer
-from notify.models import Notification
+from notify.models import Notification, audit
 from notify.settings import NotifySettings
 from tests.support.ports import free_port
 
 
-def test_mail_sent_without_smtp_server_is_readable_from_the_sink(tmp_path, infra, auth_keys):
+def test_mail_sent_without_smtp_server_is_readable_from_the_sink(tmp_path, infra, auth_keys,
+                                                                 migrated_database):
+    database_url = migrated_database("notify", "sink")
     settings = NotifySettings(smtp_host="", mail_sink_port=free_port(),
                               mail_sink_dir=str(tmp_path / "mail"), amqp_url=infra.amqp_url,
-                              auth_public_key=auth_keys[1])
+                              auth_public_key=auth_keys[1], database_url=database_url)
     controller = start_sink(settings)
     assert controller is not None
     try:
@@ -42,11 +48,35 @@ def test_mail_sent_without_smtp_server_is_readable_from_the_sink(tmp_path, infra
     assert "ABC-2345" in mail["subject"]
     assert "09:00 on Monday 23 November" in mail["text"]
 
+    # each read (every patient's e-mail, private links included) is on the audit trail
+    assert api.get("/api/mail-sink/messages", headers=admin(auth_keys)).status_code == 200
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        reads = conn.execute(select(audit.c.actor, audit.c.role, audit.c.action,
+                                    audit.c.record_type)).all()
+    engine.dispose()
+    assert reads == [("lead", "admin", "list", "mail_sink")] * 2
+    trail = api.get("/api/audit-events", params={"record_type": "mail_sink"},
+                    headers=admin(auth_keys))
+    assert [event["actor"] for event in trail.json()] == ["lead", "lead"]
+
 
 def test_sink_listing_is_off_when_a_real_server_is_configured(infra, auth_keys):
     settings = NotifySettings(smtp_host="mail.example.org", amqp_url=infra.amqp_url,
                               auth_public_key=auth_keys[1])
     api = TestClient(create_app(settings))
+    assert api.get("/api/mail-sink/messages", headers=admin(auth_keys)).status_code == 404
+
+
+def test_production_refuses_the_mail_sink(infra, auth_keys):
+    production = {"environment": "production", "secret_key": "s" * 40,
+                  "amqp_url": "amqp://clinic:s3cret@rabbitmq:5672/%2F",
+                  "auth_public_key": auth_keys[1]}
+    with pytest.raises(ValidationError, match="SMTP_HOST is empty"):
+        NotifySettings(_env_file=None, smtp_host="", **production)
+    # with a real server configured, the listing is not there at all
+    api = TestClient(create_app(NotifySettings(_env_file=None, smtp_host="mail.example.org",
+                                               **production)))
     assert api.get("/api/mail-sink/messages", headers=admin(auth_keys)).status_code == 404
 
 

@@ -27,7 +27,9 @@ from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.idempotency import KeyReused, key_reused
 from clinic_shared.ratelimit import OverLimit, RateLimiter
+from clinic_shared.refusals import NOT_FOUND, TOO_MANY, replayed
 from clinic_shared.web import mount_static
 
 DESK = (Role.receptionist, Role.admin)
@@ -54,7 +56,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
                             route_class=counted_even_when_invalid(form_limits))
 
     @form_router.post("/api/appointment-requests", status_code=status.HTTP_201_CREATED,
-                      response_model=AppointmentRequestPublic, **PUBLIC)
+                      response_model=AppointmentRequestPublic,
+                      responses=replayed(AppointmentRequestPublic) | TOO_MANY, **PUBLIC)
     async def create_appointment_request(
         form: AppointmentRequestCreate,
         request: Request,
@@ -70,13 +73,15 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             raise too_many(exc.wait) from None
         except PlaceNotServed as exc:
             raise field_error(exc.field, str(exc)) from None
+        except KeyReused:
+            raise key_reused() from None
         public = AppointmentRequestPublic.model_validate(stored).model_copy(
             update=urgent_answer(settings, stored.urgent, stored.red_flag_categories))
         # answered as FastAPI would answer the model (the same JSON), without validating it again
         return Response(public.model_dump_json().encode(), media_type="application/json",
                         status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @router.get("/api/appointment-requests/{request_id}",
+    @router.get("/api/appointment-requests/{request_id}", responses=NOT_FOUND,
                 response_model=AppointmentRequestStaffView, **allow(*DESK))
     def read_appointment_request(request_id: uuid.UUID,
                                  staff: StaffDep) -> AppointmentRequestStaffView:
@@ -88,7 +93,7 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             audit_trail.record(session, audit, staff, "read", "appointment_request", request.id)
             return AppointmentRequestStaffView.model_validate(request)
 
-    @router.post("/api/appointment-requests/{request_id}/cancel",
+    @router.post("/api/appointment-requests/{request_id}/cancel", responses=NOT_FOUND,
                  response_model=AppointmentRequestStaffView, **allow(*DESK))
     def cancel_as_staff(request_id: uuid.UUID, staff: StaffDep) -> AppointmentRequestStaffView:
         """Withdraw a request on the patient's behalf."""

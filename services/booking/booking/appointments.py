@@ -17,6 +17,7 @@ from booking.schedule import duration, travel
 from booking.settings import BookingSettings
 from booking.slot_flights import flights
 from booking.slots import Slot, SlotQuery, find_slots, fits_schedule
+from clinic_shared.idempotency import check_same_body
 from clinic_shared.messaging.contracts import (
     AppointmentBookedV1,
     AppointmentCancelledV1,
@@ -52,13 +53,16 @@ class NotFound(Exception):
 def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_id: uuid.UUID,
          therapist_id: uuid.UUID, mode: str, site_id: str | None, starts_at: datetime,
          appointment_type: str, booked_by: Actor,
-         idempotency_key: str | None = None) -> tuple[Appointment, bool]:
-    """Book one appointment; (appointment, created). A repeated idempotency key books once."""
-    if idempotency_key and (existing := _by_key(sessions, idempotency_key)) is not None:
+         idempotency_key: str | None = None,
+         fingerprint: str | None = None) -> tuple[Appointment, bool]:
+    """Book one appointment; (appointment, created). A repeated idempotency key books once;
+    with another body's `fingerprint` it raises `KeyReused` (clinic_shared.idempotency)."""
+    key = (idempotency_key, fingerprint)
+    if idempotency_key and (existing := _by_key(sessions, *key)) is not None:
         return existing, False
     with flights.leading(therapist_id, starts_at) as flight:
         if flight is None:  # the attempt ahead of this one found that time gone
-            if idempotency_key and (existing := _by_key(sessions, idempotency_key)) is not None:
+            if idempotency_key and (existing := _by_key(sessions, *key)) is not None:
                 return existing, False  # …and it was this very request, retried
             raise SlotTaken(_next_slots(sessions, settings, therapist_id, mode, site_id,
                                         starts_at, appointment_type))
@@ -66,11 +70,11 @@ def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_
             booked = _book(sessions, settings, request_id=request_id,
                            therapist_id=therapist_id, mode=mode, site_id=site_id,
                            starts_at=starts_at, appointment_type=appointment_type,
-                           booked_by=booked_by, idempotency_key=idempotency_key)
+                           booked_by=booked_by, idempotency=key)
         except SlotTaken as taken:
             flight.gone = taken.therapist_busy
             # the time may have gone to this very request, retried while it was being booked
-            if idempotency_key and (existing := _by_key(sessions, idempotency_key)) is not None:
+            if idempotency_key and (existing := _by_key(sessions, *key)) is not None:
                 return existing, False
             raise
         flight.gone = booked[1]
@@ -80,7 +84,7 @@ def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_
 def _book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_id: uuid.UUID,
           therapist_id: uuid.UUID, mode: str, site_id: str | None, starts_at: datetime,
           appointment_type: str, booked_by: Actor,
-          idempotency_key: str | None) -> tuple[Appointment, bool]:
+          idempotency: tuple[str | None, str | None]) -> tuple[Appointment, bool]:
     try:
         with sessions.begin() as session:
             if _taken_once_it_is_our_turn(session, settings, therapist_id, mode, starts_at,
@@ -89,7 +93,7 @@ def _book(sessions: sessionmaker[Session], settings: BookingSettings, *, request
             request = _open_request(session, request_id)
             appointment = _new_appointment(session, settings, request, therapist_id, mode,
                                            site_id, starts_at, appointment_type, booked_by,
-                                           idempotency_key)
+                                           idempotency)
             session.flush()
             request.status = "booked"
             request.booked_at = request.booked_at or datetime.now(UTC)
@@ -101,8 +105,8 @@ def _book(sessions: sessionmaker[Session], settings: BookingSettings, *, request
         raise SlotTaken(_next_slots(sessions, settings, therapist_id, mode, site_id, starts_at,
                                     appointment_type)) from None
     except IntegrityError as exc:
-        if isinstance(exc.orig, pg_errors.UniqueViolation) and idempotency_key:
-            existing = _by_key(sessions, idempotency_key)
+        if isinstance(exc.orig, pg_errors.UniqueViolation) and idempotency[0]:
+            existing = _by_key(sessions, *idempotency)
             if existing is not None:
                 return existing, False
         if isinstance(exc.orig, pg_errors.ExclusionViolation):
@@ -186,7 +190,7 @@ def _appointment(session: Session, appointment_id: uuid.UUID,
 def _new_appointment(session: Session, settings: BookingSettings, request: AppointmentRequest,
                      therapist_id: uuid.UUID, mode: str, site_id: str | None,
                      starts_at: datetime, appointment_type: str, booked_by: Actor,
-                     idempotency_key: str | None) -> Appointment:
+                     idempotency: tuple[str | None, str | None]) -> Appointment:
     if starts_at.tzinfo is None:
         raise NotBookable("starts_at", "give the time with its offset, e.g. 2026-11-23T09:00Z")
     if starts_at < datetime.now(UTC):
@@ -208,7 +212,8 @@ def _new_appointment(session: Session, settings: BookingSettings, request: Appoi
         site_id=site_id, appointment_type=appointment_type, starts_at=starts_at,
         ends_at=ends_at, slot=Range(starts_at, ends_at),
         busy=Range(starts_at - around, ends_at + around), status="booked",
-        booked_by=booked_by, idempotency_key=idempotency_key,
+        booked_by=booked_by, idempotency_key=idempotency[0],
+        idempotency_fingerprint=idempotency[1],
     )
     session.add(appointment)
     return appointment
@@ -257,10 +262,15 @@ def _taken_once_it_is_our_turn(session: Session, settings: BookingSettings,
         Appointment.busy.overlaps(Range(starts_at - around, ends_at + around)))) > 0
 
 
-def _by_key(sessions: sessionmaker[Session], key: str) -> Appointment | None:
+def _by_key(sessions: sessionmaker[Session], key: str | None,
+            fingerprint: str | None = None) -> Appointment | None:
+    """The appointment first booked with this key; `KeyReused` if it came with another body."""
     with sessions() as session:
-        return session.scalars(select(Appointment).where(
+        existing = session.scalars(select(Appointment).where(
             Appointment.idempotency_key == key)).first()
+    if existing is not None:
+        check_same_body(existing.idempotency_fingerprint, fingerprint)
+    return existing
 
 
 _recent_answers: dict[tuple[object, ...], tuple[float, list[Slot]]] = {}

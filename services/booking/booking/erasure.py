@@ -167,6 +167,7 @@ def _anonymise(request: AppointmentRequest, now: datetime) -> None:
     request.red_flags = []
     request.red_flag_categories = []
     request.idempotency_key = None
+    request.idempotency_fingerprint = None
     request.erased_at = now
 
 

@@ -17,6 +17,7 @@ from booking.schedule import district_covered
 from booking.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.auth.patient_links import PatientLinks
+from clinic_shared.idempotency import KeyReused, check_same_body, fingerprint
 from clinic_shared.messaging.contracts import (
     AppointmentRequestCancelledV1,
     AppointmentRequestedV2,
@@ -62,8 +63,9 @@ def submit_request(
     `reading`: the API reads on its event loop, where CPU work does not wait for the GIL behind
     the request threads' database calls). Then one transaction: `admit`
     first (e.g. counting rate limits; it may refuse by raising `OverLimit`), then a repeated
-    Idempotency-Key returns the first request instead of creating a second. A refusal
-    (`OverLimit`, `PlaceNotServed`) keeps what `admit` counted.
+    Idempotency-Key returns the first request instead of creating a second, if it came with
+    the same form (else `KeyReused`). A refusal (`OverLimit`, `PlaceNotServed`, `KeyReused`)
+    keeps what `admit` counted.
 
     The transaction is a Core connection of the sessions' engine: nothing here needs the ORM's
     identity map or unit of work, and their bookkeeping cost more than the statements.
@@ -73,21 +75,22 @@ def submit_request(
     engine: Engine = sessions.kw["bind"]
     reading = reading or read_form(settings, form)
     categories = categories_most_urgent_first(settings, reading)
+    body = fingerprint(form) if idempotency_key else None
     for attempt in range(REFERENCE_ATTEMPTS):
         with engine.connect() as conn:
             try:
                 if admit is not None:
                     admit(conn)
-                existing = _by_idempotency_key(conn, idempotency_key)
+                existing = _by_idempotency_key(conn, idempotency_key, body)
                 if existing is not None:
                     conn.commit()
                     return existing, False
                 _check_place(conn, form)
-                stored = _insert(conn, form, settings, idempotency_key, links,
+                stored = _insert(conn, form, settings, (idempotency_key, body), links,
                                  _Read(reading, categories))
                 conn.commit()
                 return stored, True
-            except (OverLimit, PlaceNotServed):
+            except (OverLimit, PlaceNotServed, KeyReused):
                 conn.commit()
                 raise
             except IntegrityError as exc:
@@ -107,7 +110,7 @@ _REQUEST_COLUMNS = (
     "id", "reference", "name", "phone", "email", "contact_channel", "mode", "reason", "consent",
     "urgent", "status", "site_id", "postcode", "contact_time", "body_areas", "after_surgery",
     "surgery", "surgery_date", "preferred_times", "red_flags", "red_flag_categories",
-    "idempotency_key", "created_at", "contact_by", "appointment_by",
+    "idempotency_key", "idempotency_fingerprint", "created_at", "contact_by", "appointment_by",
 )
 _OUTBOX_COLUMNS = ("event_id", "event_type", "routing_key", "payload", "headers")
 
@@ -136,7 +139,7 @@ def _insert(
     conn: Connection,
     form: AppointmentRequestCreate,
     settings: BookingSettings,
-    idempotency_key: str | None,
+    idempotency: tuple[str | None, str | None],  # the key and the form's fingerprint
     links: PatientLinks,
     read: _Read,
 ) -> StoredRequest:
@@ -178,7 +181,8 @@ def _insert(
         "request_preferred_times": list(form.preferred_times),
         "request_red_flags": red_flags,
         "request_red_flag_categories": stored.red_flag_categories,
-        "request_idempotency_key": idempotency_key,
+        "request_idempotency_key": idempotency[0],
+        "request_idempotency_fingerprint": idempotency[1],
         "request_created_at": now,
         "request_contact_by": stored.contact_by,
         "request_appointment_by": stored.appointment_by,
@@ -263,12 +267,19 @@ def cancel_request(sessions: sessionmaker[Session], request_id: uuid.UUID,
 
 
 _BY_IDEMPOTENCY_KEY = select(
-    *(AppointmentRequest.__table__.c[field.name] for field in fields(StoredRequest))
+    *(AppointmentRequest.__table__.c[field.name] for field in fields(StoredRequest)),
+    AppointmentRequest.idempotency_fingerprint,
 ).where(AppointmentRequest.idempotency_key == bindparam("key"))
 
 
-def _by_idempotency_key(conn: Connection, key: str | None) -> StoredRequest | None:
+def _by_idempotency_key(conn: Connection, key: str | None,
+                        body: str | None) -> StoredRequest | None:
+    """The request first stored with this key; `KeyReused` if it came with another form."""
     if not key:
         return None
     row = conn.execute(_BY_IDEMPOTENCY_KEY, {"key": key}).first()
-    return None if row is None else StoredRequest(*row)
+    if row is None:
+        return None
+    *stored, stored_body = row
+    check_same_body(stored_body, body)
+    return StoredRequest(*stored)

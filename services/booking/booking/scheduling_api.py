@@ -38,6 +38,9 @@ from clinic_shared import audit as audit_trail
 from clinic_shared.api import field_error
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Principal, Role
+from clinic_shared.idempotency import KeyReused, fingerprint, key_reused
+from clinic_shared.refusals import NOT_FOUND, replayed
+from clinic_shared.strict_types import IsoDatetime
 
 DESK = (Role.receptionist, Role.admin)
 NO_SUCH_APPOINTMENT = HTTPException(status.HTTP_404_NOT_FOUND, "No such appointment")
@@ -93,7 +96,8 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
             clinics = session.scalars(select(Clinic).where(Clinic.active).order_by(Clinic.name))
             return [ClinicPublic.model_validate(c) for c in clinics]
 
-    @router.get("/api/slots", response_model=list[SlotPublic], **allow(*STAFF))
+    @router.get("/api/slots", response_model=list[SlotPublic],
+                responses=NOT_FOUND, **allow(*STAFF))
     def search_slots(
         discipline: Annotated[str | None, Query(pattern="^(manual_therapy|rehab_physio)$")] = None,
         mode: Annotated[str | None, Query(pattern="^(clinic|virtual|home_visit)$")] = None,
@@ -101,7 +105,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
         postcode: Annotated[str | None, Query(max_length=10)] = None,
         therapist_id: uuid.UUID | None = None,
         request_id: uuid.UUID | None = None,
-        start: datetime | None = None,
+        start: IsoDatetime | None = None,
         days: Annotated[int, Query(ge=1, le=31)] = 7,
         appointment_type: Annotated[str, Query(
             pattern="^(initial_assessment|follow_up)$")] = "initial_assessment",
@@ -142,7 +146,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
                 WorkingPattern.weekday, WorkingPattern.starts))
             return [WorkingPatternIn.model_validate(r) for r in rows]
 
-    @router.put("/api/therapists/{therapist_id}/working-patterns",
+    @router.put("/api/therapists/{therapist_id}/working-patterns", responses=NOT_FOUND,
                 response_model=list[WorkingPatternIn], **allow(Role.admin))
     def replace_working_patterns(therapist_id: uuid.UUID, patterns: list[WorkingPatternIn],
                                  staff: StaffDep) -> list[WorkingPatternIn]:
@@ -166,7 +170,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
                                therapist_id)
         return patterns
 
-    @router.post("/api/therapists/{therapist_id}/exceptions",
+    @router.post("/api/therapists/{therapist_id}/exceptions", responses=NOT_FOUND,
                  response_model=ScheduleExceptionPublic, status_code=status.HTTP_201_CREATED,
                  **allow(*DESK))
     def add_exception(therapist_id: uuid.UUID, body: ScheduleExceptionIn,
@@ -185,7 +189,8 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
             return ScheduleExceptionPublic.model_validate(row)
 
     @router.post("/api/appointments", response_model=AppointmentPublic,
-                 status_code=status.HTTP_201_CREATED, responses=CONFLICT_RESPONSES,
+                 status_code=status.HTTP_201_CREATED,
+                 responses=CONFLICT_RESPONSES | replayed(AppointmentPublic),
                  **allow(*DESK))
     def book_appointment(body: AppointmentCreate, staff: StaffDep, response: Response,
                          idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
@@ -196,7 +201,10 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
                 sessions, settings, request_id=body.request_id, therapist_id=body.therapist_id,
                 mode=body.mode, site_id=body.site_id, starts_at=body.starts_at,
                 appointment_type=body.appointment_type, booked_by="staff",
-                idempotency_key=idempotency_key)
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint(body) if idempotency_key else None)
+        except KeyReused:
+            raise key_reused() from None
         except booking_service.SlotTaken as exc:
             return slot_taken(exc)
         except booking_service.NotBookable as exc:
@@ -210,7 +218,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
         return AppointmentPublic.model_validate(appointment)
 
     @router.get("/api/appointments/{appointment_id}", response_model=AppointmentPublic,
-                **allow(*STAFF))
+                responses=NOT_FOUND, **allow(*STAFF))
     def read_appointment(appointment_id: uuid.UUID, staff: StaffDep) -> AppointmentPublic:
         """One appointment. A therapist reads only their own patients' (another's is answered
         like a missing one)."""
@@ -222,7 +230,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
             return AppointmentPublic.model_validate(appointment)
 
     @router.get("/api/appointments/{appointment_id}/calendar.ics", response_class=Response,
-                **allow(*STAFF))
+                responses=NOT_FOUND, **allow(*STAFF))
     def appointment_calendar(appointment_id: uuid.UUID, staff: StaffDep) -> Response:
         """The appointment as a calendar file (no clinical detail); a therapist's own patients'
         only."""
@@ -233,7 +241,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
             return ics_response(session, appointment, settings.clinic_name)
 
     @router.post("/api/appointments/{appointment_id}/cancel", response_model=AppointmentPublic,
-                 **allow(*DESK))
+                 responses=NOT_FOUND, **allow(*DESK))
     def cancel_appointment(appointment_id: uuid.UUID, staff: StaffDep) -> AppointmentPublic:
         """Cancel an appointment (the time becomes free again)."""
         try:
@@ -245,7 +253,7 @@ def scheduling_router(settings: BookingSettings, sessions: sessionmaker[Session]
         return AppointmentPublic.model_validate(appointment)
 
     @router.post("/api/appointments/{appointment_id}/reschedule",
-                 response_model=AppointmentPublic, responses=CONFLICT_RESPONSES,
+                 response_model=AppointmentPublic, responses=CONFLICT_RESPONSES | NOT_FOUND,
                  **allow(*DESK))
     def reschedule_appointment(appointment_id: uuid.UUID, body: AppointmentReschedule,
                                staff: StaffDep) -> Any:

@@ -1,13 +1,12 @@
 """The appointment request as the API takes and returns it."""
 
 import uuid
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -16,6 +15,7 @@ from pydantic import (
 )
 
 from booking.schedule import normalise_postcode
+from clinic_shared.strict_types import IsoAwareDatetime, IsoDate, IsoTime, StrictBool
 
 PHONE_REGION = "GB"
 
@@ -60,11 +60,11 @@ class RedFlags(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    saddle_numbness: bool = Field(False, description="numbness between the legs or buttocks")
-    bladder_bowel_change: bool = Field(False, description="new bladder or bowel trouble")
-    fever: bool = Field(False, description="fever or feeling very unwell")
-    unexplained_weight_loss: bool = False
-    constant_night_pain: bool = Field(False, description="constant pain, worse at night")
+    saddle_numbness: StrictBool = Field(False, description="numbness between the legs or buttocks")
+    bladder_bowel_change: StrictBool = Field(False, description="new bladder or bowel trouble")
+    fever: StrictBool = Field(False, description="fever or feeling very unwell")
+    unexplained_weight_loss: StrictBool = False
+    constant_night_pain: StrictBool = Field(False, description="constant pain, worse at night")
 
     def answered_yes(self) -> list[str]:
         return [name for name, value in self if value]
@@ -82,16 +82,17 @@ class AppointmentRequestCreate(BaseModel):
     contact_time: Literal["any", "morning", "afternoon", "evening"] = "any"
     mode: Literal["clinic", "virtual", "home_visit"]
     site: Annotated[str | None, Field(max_length=40, description="clinic id (mode clinic)")] = None
-    postcode: Annotated[str | None, Field(max_length=10, description="for home visits")] = None
+    postcode: Annotated[str | None, Field(max_length=10, description="for home visits",
+                                          validate_default=True)] = None
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
     body_areas: Annotated[list[BodyArea], Field(max_length=10)] = []
-    after_surgery: bool = False
+    after_surgery: StrictBool = False
     surgery: Annotated[str | None, Field(max_length=200)] = None
-    surgery_date: date | None = None
+    surgery_date: IsoDate | None = None
     preferred_times: Annotated[list[PreferredTime], Field(max_length=4)] = []
     red_flags: RedFlags = RedFlags()
-    consent: Annotated[bool, Field(json_schema_extra={"enum": [True]},
-                                   description="must be true: we may contact you")]
+    consent: Annotated[StrictBool, Field(json_schema_extra={"enum": [True]},
+                                         description="must be true: we may contact you")]
     website: Annotated[str | None, Field(
         max_length=200, description="Leave empty: a trap for automated spam")] = None
 
@@ -250,8 +251,8 @@ class WorkingPatternIn(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
     weekday: Annotated[int, Field(ge=0, le=6, description="Monday 0 … Sunday 6")]
-    starts: time
-    ends: time
+    starts: IsoTime
+    ends: IsoTime
     mode: Literal["clinic", "virtual", "home_visit"]
     site_id: str | None = None
 
@@ -259,8 +260,8 @@ class WorkingPatternIn(BaseModel):
 class ScheduleExceptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: IsoAwareDatetime
+    ends_at: IsoAwareDatetime
     reason: Literal["leave", "sickness", "training", "other"]
 
 
@@ -276,7 +277,7 @@ class AppointmentCreate(BaseModel):
 
     request_id: uuid.UUID
     therapist_id: uuid.UUID
-    starts_at: AwareDatetime
+    starts_at: IsoAwareDatetime
     mode: Literal["clinic", "virtual", "home_visit"]
     site_id: str | None = None
     appointment_type: Literal["initial_assessment", "follow_up"] = "initial_assessment"
@@ -285,7 +286,7 @@ class AppointmentCreate(BaseModel):
 class AppointmentReschedule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: AwareDatetime
+    starts_at: IsoAwareDatetime
     therapist_id: uuid.UUID | None = None
     site_id: str | None = None
 

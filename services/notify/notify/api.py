@@ -17,6 +17,7 @@ from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import ContactMadeV1
 from clinic_shared.outbox import add_event
+from clinic_shared.refusals import NOT_FOUND
 from clinic_shared.settings import Environment
 from notify.inbound_sms import inbound_sms_router
 from notify.mail_sink import read_sink
@@ -140,7 +141,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             return [_task_public(task, clock) for task, clock in rows]
 
     @app.post("/api/callbacks/{task_id}/log", response_model=CallbackTaskPublic,
-              tags=["callbacks"], **allow(*DESK))
+              tags=["callbacks"],
+              responses=NOT_FOUND, **allow(*DESK))
     def log_callback(task_id: uuid.UUID, call: CallLog, staff: StaffDep) -> CallbackTaskPublic:
         """Log a call to the patient. Any logged call stops the 1-hour clock and stages
         contact.made; the task closes when the patient was reached or a voicemail left."""
@@ -167,7 +169,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             return _task_public(task, clock)
 
     @app.get("/api/contact-clocks/{request_id}", response_model=ContactClockPublic,
-             tags=["callbacks"], **allow(*DESK))
+             tags=["callbacks"],
+             responses=NOT_FOUND, **allow(*DESK))
     def read_contact_clock(request_id: uuid.UUID, staff: StaffDep) -> ContactClockPublic:
         """A request's 1-hour clock: its deadline (by the clinic's hours; an urgent request's
         runs 24/7 from arrival, `clock_reason` "urgent"), first contact, warnings and the cause
@@ -180,7 +183,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             return ContactClockPublic.model_validate(clock)
 
     @app.post("/api/contact-clocks/{request_id}/contacts", response_model=ContactClockPublic,
-              tags=["callbacks"], **allow(*DESK))
+              tags=["callbacks"],
+              responses=NOT_FOUND, **allow(*DESK))
     def log_contact(request_id: uuid.UUID, contact: ContactLog,
                     staff: StaffDep) -> ContactClockPublic:
         """Log a human contact made outside a call-back task (e.g. a personal e-mail to a
@@ -198,12 +202,16 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             audit_trail.record(session, audit, staff, "log_contact", "contact_clock", request_id)
             return ContactClockPublic.model_validate(clock)
 
-    @app.get("/api/mail-sink/messages", tags=["operator"], **allow(Role.admin))
-    def mail_sink_messages(limit: int = 50) -> list[dict[str, Any]]:
-        """Mail caught by the embedded sink (development, no SMTP server configured)."""
+    @app.get("/api/mail-sink/messages", tags=["operator"],
+             responses=NOT_FOUND, **allow(Role.admin))
+    def mail_sink_messages(staff: StaffDep, limit: int = 50) -> list[dict[str, Any]]:
+        """Mail caught by the embedded sink (development, no SMTP server configured). Every
+        patient's e-mail is there, private links included: each read is audited."""
         if not settings.uses_mail_sink or settings.environment is Environment.production:
             raise HTTPException(404, "the mail sink is off: mail goes to the SMTP server")
-        return read_sink(Path(settings.mail_sink_dir), limit=min(max(limit, 1), 500))
+        with sessions.begin() as session:
+            audit_trail.record(session, audit, staff, "list", "mail_sink")
+            return read_sink(Path(settings.mail_sink_dir), limit=min(max(limit, 1), 500))
 
     app.include_router(inbound_sms_router(settings, sessions))
     app.include_router(audit_router(sessions, audit))

@@ -32,6 +32,7 @@ from clinic_shared.auth.access import PUBLIC
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import ContactMadeV1
 from clinic_shared.outbox import add_event
+from clinic_shared.refusals import refusal
 from notify.models import ContactClock, RequestContact, inbox, outbox
 from notify.settings import NotifySettings
 
@@ -117,8 +118,11 @@ def inbound_sms_router(settings: NotifySettings, sessions: sessionmaker[Session]
                               "From", "To", "Body", "MessageSid", "AccountSid")}}}}}}
 
     @router.post(PATH, tags=["sms"], response_class=Response, openapi_extra=documented,
-                 responses={200: {"description": "empty TwiML: no reply is sent",
-                                  "content": {"text/xml": {}}}})
+                 responses=refusal(400, "The form is not UTF-8")
+                 | refusal(403, f"{SIGNATURE_HEADER} does not match the request")
+                 | refusal(415, f"Not sent as {FORM}")
+                 | {200: {"description": "empty TwiML: no reply is sent",
+                          "content": {"text/xml": {}}}})
     async def sms_inbound(request: Request) -> Response:
         """The SMS provider's webhook for a patient's reply (Twilio-signed): stops the clock."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()

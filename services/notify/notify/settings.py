@@ -4,9 +4,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
-from clinic_shared.settings import ServiceSettings
+from clinic_shared.settings import Environment, ServiceSettings
 
 
 class NotifySettings(ServiceSettings):
@@ -68,6 +68,14 @@ class NotifySettings(ServiceSettings):
     @property
     def uses_mail_sink(self) -> bool:
         return not self.smtp_host
+
+    @model_validator(mode="after")
+    def _no_mail_sink_in_production(self) -> "NotifySettings":
+        """The embedded sink keeps every patient's e-mail on disk: development only."""
+        if self.environment is Environment.production and self.uses_mail_sink:
+            raise ValueError("refusing to start with ENVIRONMENT=production: SMTP_HOST is "
+                             "empty, and the embedded mail sink is for development only")
+        return self
 
     @property
     def smtp_endpoint(self) -> tuple[str, int]:

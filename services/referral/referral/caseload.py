@@ -15,6 +15,7 @@ from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.messaging.contracts import ReferralAcceptedV1, ReferralDischargedV1
 from clinic_shared.outbox import add_event
+from clinic_shared.refusals import CONFLICT, NOT_FOUND
 from referral import lifecycle
 from referral.assignment import refresh_entry_status
 from referral.models import Appointment, Episode, Referral, Therapist, TriageEntry, audit, outbox
@@ -138,7 +139,7 @@ def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
         return referral
 
     @router.post("/api/referrals/{referral_id}/accept", response_model=ReferralPublic,
-                 **allow(Role.therapist, Role.admin))
+                 responses=NOT_FOUND | CONFLICT, **allow(Role.therapist, Role.admin))
     def accept_referral(referral_id: uuid.UUID, staff: StaffDep) -> ReferralPublic:
         """The assigned therapist takes the referral on (409 from any state but assigned)."""
         now = datetime.now(UTC)
@@ -156,6 +157,7 @@ def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
             return ReferralPublic.model_validate(referral)
 
     @router.post("/api/referrals/{referral_id}/start-treatment", response_model=ReferralPublic,
+                 responses=NOT_FOUND | CONFLICT,
                  **allow(Role.receptionist, Role.therapist, Role.admin))
     def start_treatment(referral_id: uuid.UUID, staff: StaffDep) -> ReferralPublic:
         """The first appointment has happened: booked → in_treatment. 409 before it starts."""
@@ -178,7 +180,7 @@ def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
             return ReferralPublic.model_validate(referral)
 
     @router.post("/api/referrals/{referral_id}/discharge", response_model=ReferralPublic,
-                 **allow(Role.therapist, Role.admin))
+                 responses=NOT_FOUND | CONFLICT, **allow(Role.therapist, Role.admin))
     def discharge_referral(referral_id: uuid.UUID, body: DischargeRequest,
                            staff: StaffDep) -> ReferralPublic:
         """The therapist ends the referral with an outcome (and an optional note, which stays
@@ -199,7 +201,8 @@ def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
             audit_trail.record(session, audit, staff, "discharge", "referral", referral.id)
             return ReferralPublic.model_validate(referral)
 
-    @router.get("/api/referrals/{referral_id}", response_model=ReferralDetail, **allow(*STAFF))
+    @router.get("/api/referrals/{referral_id}", response_model=ReferralDetail,
+                responses=NOT_FOUND, **allow(*STAFF))
     def read_referral(referral_id: uuid.UUID, staff: StaffDep) -> ReferralDetail:
         """One referral with its patient. A therapist sees only referrals assigned to them;
         any other id is answered as if it did not exist."""
@@ -212,7 +215,8 @@ def caseload_router(sessions: sessionmaker[Session]) -> APIRouter:
             return ReferralDetail(referral=ReferralPublic.model_validate(referral),
                                   patient=TriageEntryPublic.model_validate(entry))
 
-    @router.get("/api/episodes/{episode_id}", response_model=EpisodePublic, **allow(*STAFF))
+    @router.get("/api/episodes/{episode_id}", response_model=EpisodePublic,
+                responses=NOT_FOUND, **allow(*STAFF))
     def read_episode(episode_id: uuid.UUID, staff: StaffDep) -> EpisodePublic:
         """A patient's episode and all its referrals: every therapist holding one of them sees
         the others (who else treats the patient, for what); other therapists get 404."""

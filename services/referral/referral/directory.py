@@ -18,6 +18,7 @@ from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Role
 from clinic_shared.messaging.contracts import TherapistChangedV1
 from clinic_shared.outbox import add_event
+from clinic_shared.refusals import NOT_FOUND
 from referral.models import Therapist, audit, outbox
 from referral.schemas import TherapistAdmin, TherapistCreate, TherapistUpdate
 
@@ -68,7 +69,7 @@ def directory_router(sessions: sessionmaker[Session]) -> APIRouter:
             return TherapistAdmin.model_validate(therapist)
 
     @router.patch("/api/therapists/{therapist_id}", response_model=TherapistAdmin,
-                  **allow(Role.admin))
+                  responses=NOT_FOUND, **allow(Role.admin))
     def update_therapist(therapist_id: uuid.UUID, body: TherapistUpdate,
                          staff: StaffDep) -> TherapistAdmin:
         """Change a therapist's entry; fields left out keep their value. `active: false`

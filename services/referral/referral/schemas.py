@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from clinic_shared.strict_types import StrictBool
+
 Discipline = Literal["manual_therapy", "rehab_physio"]
 Mode = Literal["clinic", "virtual", "home_visit"]
 SiteId = Annotated[str, StringConstraints(min_length=1, max_length=40,
@@ -127,7 +129,7 @@ class TherapistUpdate(BaseModel):
     sites: Annotated[list[SiteId] | None, Field(max_length=20)] = None
     modes: Annotated[list[Mode] | None, Field(max_length=3)] = None
     capacity: Capacity | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
     _name_nul = field_validator("name", mode="before")(_no_nul)
 
@@ -312,7 +314,7 @@ class SuggestionRequest(BaseModel):
 
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                            max_length=8000)]
-    after_surgery: bool = False
+    after_surgery: StrictBool = False
     surgery: Annotated[str | None, StringConstraints(strip_whitespace=True,
                                                      max_length=500)] = None
     body_areas: Annotated[list[BodyAreaName], Field(

@@ -23,10 +23,13 @@ from clinic_shared.auth.passwords import DUMMY_HASH, verify_password
 from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer, jwks
 from clinic_shared.ratelimit import Limit, RateLimiter
+from clinic_shared.refusals import TOO_MANY, refusal
 from referral.models import StaffAccount
 from referral.schemas import Me, StaffAccountPublic, TokenResponse
 from referral.settings import ReferralSettings
 from referral.templating import templates
+
+WRONG_PASSWORD = refusal(401, "Wrong username or password")
 
 SIGN_IN_LIMIT = 10  # attempts per username and per address, per 15 minutes
 
@@ -59,7 +62,8 @@ def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
         return Principal(subject=account.username, role=Role(account.role),
                          name=account.display_name, therapist_id=account.therapist_id)
 
-    @router.post("/api/auth/token", response_model=TokenResponse, **PUBLIC)
+    @router.post("/api/auth/token", response_model=TokenResponse,
+                 responses=WRONG_PASSWORD | TOO_MANY, **PUBLIC)
     def token(request: Request,
               form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenResponse:
         """Exchange a staff username and password for a bearer token."""

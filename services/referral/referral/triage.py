@@ -20,6 +20,7 @@ from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.messaging.contracts import ReferralTriagedV1
 from clinic_shared.outbox import add_event
+from clinic_shared.refusals import CONFLICT, NOT_FOUND
 from referral import assignment, lifecycle
 from referral.caseload import episode_public
 from referral.models import QUEUE_ORDER, Episode, Referral, TriageEntry, audit, outbox
@@ -109,7 +110,7 @@ def triage_router(sessions: sessionmaker[Session],
             return [TriageEntryPublic.model_validate(e) for e in entries]
 
     @router.get("/api/triage-entries/{entry_id}", response_model=TriageEntryPublic,
-                **allow(*DESK))
+                responses=NOT_FOUND, **allow(*DESK))
     def read_triage_entry(entry_id: uuid.UUID, staff: StaffDep) -> TriageEntryPublic:
         """One entry with the patient's contact details, what they wrote and the suggestion."""
         with sessions.begin() as session:
@@ -120,7 +121,7 @@ def triage_router(sessions: sessionmaker[Session],
             return TriageEntryPublic.model_validate(entry)
 
     @router.post("/api/triage-entries/{entry_id}/claim", response_model=ClaimPublic,
-                 **allow(*DESK))
+                 responses=NOT_FOUND | CONFLICT, **allow(*DESK))
     def claim_entry(entry_id: uuid.UUID, staff: StaffDep) -> ClaimPublic:
         """Hold the entry while you work it (renews your own claim). Someone else's live
         claim answers 409 naming who holds it and until when."""
@@ -134,7 +135,7 @@ def triage_router(sessions: sessionmaker[Session],
                                claimed_until=entry.claimed_until)
 
     @router.post("/api/triage-entries/{entry_id}/release", response_model=ClaimPublic,
-                 **allow(*DESK))
+                 responses=NOT_FOUND | CONFLICT, **allow(*DESK))
     def release_entry(entry_id: uuid.UUID, staff: StaffDep) -> ClaimPublic:
         """Let go of your claim (a clinic lead may release anyone's)."""
         now = _now()
@@ -147,7 +148,7 @@ def triage_router(sessions: sessionmaker[Session],
             return ClaimPublic(entry_id=entry.id, claimed_by=None, claimed_until=None)
 
     @router.post("/api/triage-entries/{entry_id}/triage", response_model=TriageResult,
-                 **allow(*DESK))
+                 responses=NOT_FOUND | CONFLICT, **allow(*DESK))
     def triage_entry(entry_id: uuid.UUID, body: TriageDecision,
                      staff: StaffDep) -> TriageResult:
         """Confirm the suggested pathway or override it with a reason. Opens an episode with
@@ -199,7 +200,8 @@ def triage_router(sessions: sessionmaker[Session],
                                 episode=episode_public(session, episode))
 
     @router.post("/api/triage-entries/{entry_id}/referrals", response_model=ReferralPublic,
-                 status_code=status.HTTP_201_CREATED, **allow(*DESK))
+                 status_code=status.HTTP_201_CREATED,
+                 responses=NOT_FOUND | CONFLICT, **allow(*DESK))
     def assign_referral(entry_id: uuid.UUID, body: ReferralCreate,
                         staff: StaffDep) -> ReferralPublic:
         """Refer the patient to one therapist for one discipline: fills the triaged referral
@@ -214,7 +216,7 @@ def triage_router(sessions: sessionmaker[Session],
             session.refresh(referral)
             return ReferralPublic.model_validate(referral)
 
-    @router.get("/api/triage-entries/{entry_id}/therapists",
+    @router.get("/api/triage-entries/{entry_id}/therapists", responses=NOT_FOUND,
                 response_model=list[RankedTherapist], **allow(*DESK))
     def rank_therapists(
         entry_id: uuid.UUID, staff: StaffDep,

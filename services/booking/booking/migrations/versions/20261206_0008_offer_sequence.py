@@ -1,6 +1,6 @@
 """slot offers remember their place in the referral's episode (i19-correct)
 
-Revision ID: 0008_i19_correct
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06 21:00:00
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0008_i19_correct'
+revision: str = '0008'
 down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
