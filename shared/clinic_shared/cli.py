@@ -34,8 +34,11 @@ class ServiceProcess:
     metrics_port: int
 
 
-DEFAULT_CORPORA = tuple(Path("tests/triage_corpus") / f"{part}.jsonl"
-                        for part in ("dev", "dev2", "dev3", "dev4", "dev5", "heldout", "heldout2"))
+CORPUS = Path("tests/triage_corpus")
+DEVELOPMENT_CORPORA = tuple(CORPUS / f"{part}.jsonl"
+                            for part in ("dev", "dev2", "dev3", "dev4", "dev5", "dev6"))
+DEFAULT_CORPORA = (*DEVELOPMENT_CORPORA,
+                   *(CORPUS / f"{part}.jsonl" for part in ("heldout", "heldout2", "heldout3")))
 
 SERVICES = (
     ServiceProcess("booking", 8001, 9101),
@@ -175,6 +178,14 @@ def main(argv: list[str] | None = None) -> None:
                                help="references listed per kind (counts are always whole)")
     topology_cmd = commands.add_parser("topology", help="print the broker definitions (JSON)")
     topology_cmd.add_argument("--prefix", default="")
+    train_cmd = commands.add_parser(
+        "triage-train", help="train the triage engine's urgency screen on labelled inquiries "
+        "(needs the dev dependencies: scikit-learn)")
+    train_cmd.add_argument("files", nargs="*", type=Path,
+                           help="JSON-lines corpora (default: the development parts in "
+                           "tests/triage_corpus/, never the held-out ones)")
+    train_cmd.add_argument("--out", type=Path, default=None,
+                           help="where to write the model (default: the shipped one)")
     eval_cmd = commands.add_parser(
         "triage-eval", help="measure the triage engine against labelled inquiries: red-flag "
         "recall and false alarms per category, pathway agreement, confusion matrix (exit 1 "
@@ -223,6 +234,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0 if report.clean else 1)
     elif args.command == "topology":
         print(json.dumps(Topology(args.prefix).definitions(), indent=2))
+    elif args.command == "triage-train":
+        from clinic_shared.triage.screen import DEFAULT_MODEL
+        from clinic_shared.triage.screen_training import run_training
+        from clinic_shared.triage.vocabulary import load_vocabulary
+
+        categories = list(load_vocabulary(ServiceSettings().triage_vocabulary_file or None)
+                          .red_flags)
+        sys.exit(run_training(args.files or list(DEVELOPMENT_CORPORA), categories,
+                              args.out or DEFAULT_MODEL))
     elif args.command == "triage-eval":
         from clinic_shared.triage.evaluation import run_evaluation  # loads spaCy: only here
 

@@ -127,7 +127,7 @@ def test_advice_is_per_category_and_the_most_urgent_comes_first(engine):
     assert "A&E" in dict(advice)[engine.title("cauda_equina")]
 
 
-DEVELOPMENT_PARTS = ("dev", "dev2", "dev3", "dev4", "dev5")
+DEVELOPMENT_PARTS = ("dev", "dev2", "dev3", "dev4", "dev5", "dev6")
 
 
 @pytest.mark.parametrize("part", DEVELOPMENT_PARTS)

@@ -15,14 +15,14 @@ from functools import cache
 
 import spacy
 from loguru import logger as loguru_logger
-from medspacy.context import ConText, ConTextRule
-from medspacy.target_matcher import TargetMatcher, TargetRule
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from clinic_shared.messaging.contracts import RedFlagFound, SuggestionReason, TriageReading
 from clinic_shared.triage.chains import ChainMatcher
+from clinic_shared.triage.medspacy_parts import ConText, ConTextRule, TargetMatcher, TargetRule
 from clinic_shared.triage.normalise import Normaliser
+from clinic_shared.triage.screen import URGENT, UrgencyScreen
 from clinic_shared.triage.vocabulary import (
     SIGN_EXCLUDED,
     Sign,
@@ -47,6 +47,7 @@ SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
 # one discipline's evidence outweighs the other's this many times over: that discipline alone
 DOMINANCE = 3
 MAX_PHRASES_PER_FLAG = 3
+QUOTE_CHARACTERS = 160  # the sentence the screen quotes, at most
 
 # medspaCy's sentence splitter (PyRuSH) logs every token at DEBUG through loguru: patient text
 # must never reach a log, so loguru stays silent for these libraries whatever the handlers.
@@ -81,8 +82,9 @@ class TriageEngine:
     lock around it made request threads queue behind one another: form p99 3.4 s at 100
     req/s)."""
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
+    def __init__(self, vocabulary: Vocabulary, screen: UrgencyScreen | None = None) -> None:
         self.vocabulary = vocabulary
+        self.screen = screen or UrgencyScreen.load()
         self._nlp = spacy.blank("en")
         self._normaliser = Normaliser(self._vocabulary_words(), vocabulary.spelling.text_speak,
                                       vocabulary.spelling.min_length)
@@ -241,7 +243,8 @@ class TriageEngine:
         # asking for someone else: what the writer says of that relative is the patient's own
         own = ({"FAMILY"} if self.vocabulary.writing_for_someone in concepts
                else set[str]())
-        red_flags = self._red_flags(findings, concepts, own) + self._ticked(form.ticked)
+        red_flags = (self._red_flags(findings, concepts, own) + self._ticked(form.ticked)
+                     or self._screened(doc))
         reasons, evidence = self._evidence(findings, form, own)
         if red_flags:
             return TriageReading(pathway="urgent_review", urgent=True,
@@ -270,6 +273,17 @@ class TriageEngine:
         ranked = sorted(found, key=lambda name: self.vocabulary.red_flags[name].rank)
         return [RedFlagFound(category=name, phrase=phrase)
                 for name in ranked for phrase in found[name]]
+
+    def _screened(self, doc: Doc) -> list[RedFlagFound]:
+        """What the urgency screen finds when the rules found nothing: the likeliest category,
+        quoting the sentence that weighs most towards a red flag."""
+        found = self.screen.probabilities(doc.text)
+        if found[URGENT] < self.screen.threshold:
+            return []
+        category = max(self.screen.categories, key=found.__getitem__)
+        sentences = [sentence.text.strip() for sentence in doc.sents if sentence.text.strip()]
+        quote = max(sentences, key=self.screen.urgency)
+        return [RedFlagFound(category=category, phrase=_shortened(quote))]
 
     def _ticked(self, questions: Sequence[str]) -> list[RedFlagFound]:
         return [RedFlagFound(category=self.vocabulary.form_questions[question],
@@ -340,6 +354,13 @@ def _trust_patterns(medspacy_matcher: object) -> None:
     spacy_matcher = getattr(medspacy_matcher, "_MedspacyMatcher__matcher", None)
     if spacy_matcher is not None:
         spacy_matcher.validate = False
+
+
+def _shortened(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) <= QUOTE_CHARACTERS:
+        return text
+    return text[:QUOTE_CHARACTERS].rsplit(" ", 1)[0] + "…"
 
 
 def _runs(tokens: set[int]) -> int:

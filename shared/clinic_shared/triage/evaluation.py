@@ -47,6 +47,7 @@ class Outcome:
 class Evaluation:
     name: str
     outcomes: list[Outcome] = field(default_factory=list)
+    screen_learnt_from_it: bool = False  # the urgency screen was trained on these items
 
     @property
     def urgent(self) -> list[Outcome]:
@@ -113,7 +114,7 @@ def _form(item: CorpusItem) -> FormAnswers:
 
 
 def evaluate(engine: TriageEngine, name: str, items: Iterable[CorpusItem]) -> Evaluation:
-    result = Evaluation(name)
+    result = Evaluation(name, screen_learnt_from_it=name in engine.screen.trained_on)
     for item in items:
         reading = engine.read(item.text, _form(item))
         predicted = "urgent" if reading.urgent else reading.pathway
@@ -126,7 +127,9 @@ def render(evaluation: Evaluation, show_misses: bool = True) -> str:
     """The figures as text: recall and false alarms per category, agreement, confusion matrix."""
     e = evaluation
     lines = [f"== {e.name}: {len(e.outcomes)} items ({len(e.urgent)} urgent, "
-             f"{len(e.routine)} routine)"]
+             f"{len(e.routine)} routine)"
+             + ("; the urgency screen learnt from this part" if e.screen_learnt_from_it
+                else "")]
     caught = len(e.urgent) - len(e.missed)
     lines.append(f"red flags caught: {caught}/{len(e.urgent)}; false alarms: "
                  f"{len(e.false_alarms)}/{len(e.routine)} ({e.false_alarm_rate:.1%}); "

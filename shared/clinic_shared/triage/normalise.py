@@ -9,7 +9,7 @@ or two away, so a real word ("bowl", "wait") is never turned into another.
 from collections.abc import Iterable
 from functools import lru_cache
 
-from nltk.stem.snowball import SnowballStemmer
+import snowballstemmer
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 from spacy.tokens import Doc
@@ -29,7 +29,9 @@ class Normaliser:
                                   if word.isalpha() and len(word) >= min_length - 1)
         self._english = SpellChecker(language="en", distance=1)
         self._min_length = min_length
-        self._stem = SnowballStemmer("english", ignore_stopwords=False).stem
+        # the Snowball project's own English (Porter2) stemmer: NLTK's would import SciPy
+        # wherever it is installed (80 MB per process), for statistics we never use
+        self._stem = snowballstemmer.stemmer("english").stemWord
         self.of_text = lru_cache(maxsize=CACHE_SIZE)(self._of_text)
         self.of_vocabulary = lru_cache(maxsize=CACHE_SIZE)(self._of_vocabulary)
 
