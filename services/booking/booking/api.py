@@ -29,6 +29,7 @@ from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.ratelimit import OverLimit, RateLimiter
 from clinic_shared.web import mount_static
+from clinic_shared.web.refusals import RefusalPages
 
 DESK = (Role.receptionist, Role.admin)
 
@@ -47,6 +48,7 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         description="Appointment requests, schedules, slots and appointments.",
         engine=engine,
         settings=settings,
+        refusals=RefusalPages(settings.clinic_name, home=("/", "Back to the request form")),
     )
     router = APIRouter(tags=["appointment requests"])
     form_limits = FormLimits(RateLimiter(engine, rate_limits), settings)
