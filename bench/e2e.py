@@ -625,7 +625,10 @@ def main() -> None:
                 print_phase(phase)
             stack = Stack(infra=Infra(args.postgres_url, amqp_url, "bench"), name=f"bench{run}",
                           logs=folder / "logs", smtp=smtp,  # type: ignore[arg-type]
-                          extra_env={} if args.clinic_hours else always_open(folder))
+                          # the load generator stands in for the front door: each request
+                          # names its patient's address in X-Forwarded-For
+                          extra_env={"FORWARDED_ALLOW_IPS": "127.0.0.1",
+                                     **({} if args.clinic_hours else always_open(folder))})
             print("starting booking, referral and notify (API + worker each) ...")
             try:
                 stack.start()

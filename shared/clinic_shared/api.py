@@ -23,6 +23,7 @@ from clinic_shared.messaging.connection import broker_answers
 from clinic_shared.refusals import document_refusals
 from clinic_shared.runtime import freeze_startup_heap
 from clinic_shared.settings import ServiceSettings
+from clinic_shared.web.refusals import DEFAULT_CLINIC_NAME, DEFAULT_CLINIC_PHONE, RefusalPages
 
 log = get_logger(__name__)
 
@@ -69,7 +70,7 @@ def field_error(field: str, message: str, status_code: int = 422) -> HTTPExcepti
 
 
 def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSettings,
-               description: str = "") -> FastAPI:
+               description: str = "", refusals: RefusalPages | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         freeze_startup_heap()
@@ -86,14 +87,21 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
         algorithms=settings.auth_algorithms,
         role_claim=settings.auth_role_claim,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # a refusal a browser meets is a page in the clinic's look; API clients keep JSON
+    refusals = refusals or RefusalPages(
+        getattr(settings, "clinic_name", DEFAULT_CLINIC_NAME),
+        getattr(settings, "clinic_phone", DEFAULT_CLINIC_PHONE))
+    refusals.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       page=lambda scope: refusals.page(scope, 413))
     if settings.cors_origins:
         # staff pages on another origin (development, tests): credentials and the CSRF header
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_credentials=True, allow_methods=["GET", "POST", "PUT"],
                            allow_headers=CORS_HEADERS, expose_headers=[CORRELATION_HEADER],
                            max_age=600)
-    app.add_middleware(CorrelationAndMetrics, service=service)  # outermost
+    app.add_middleware(CorrelationAndMetrics, service=service,  # outermost
+                       failure_page=lambda scope: refusals.page(scope, 500))
     amqp_url = settings.amqp_url
 
     @app.exception_handler(RequestValidationError)

@@ -8,14 +8,16 @@ an unhandled error's 500 included.
 
 import time
 import uuid
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from prometheus_client import Counter, Histogram
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clinic_shared.correlation import correlation_id_var
 from clinic_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from clinic_shared.web.refusals import wants_page
 
 CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")
@@ -38,9 +40,11 @@ def incoming_correlation_id(scope: Scope) -> str:
 
 
 class CorrelationAndMetrics:
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(self, app: ASGIApp, service: str,
+                 failure_page: Callable[[Scope], Response] | None = None) -> None:
         self.app = app
         self.service = service
+        self.failure_page = failure_page  # a browser's 500 (API clients get JSON)
         # the labelled series of each (method, route, status), looked up once: `labels()`
         # checks and joins the label values under a lock on every call
         self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -92,7 +96,9 @@ class CorrelationAndMetrics:
             # A bug: answer 500 here, so it is counted and timed like any answer and carries
             # the id the logs name, then let it propagate to be logged with its traceback.
             if not answered:
-                failed = JSONResponse({"detail": "Internal server error"}, status_code=500)
+                failed = (self.failure_page(scope)
+                          if self.failure_page is not None and wants_page(scope) else
+                          JSONResponse({"detail": "Internal server error"}, status_code=500))
                 await failed(scope, receive, send_with_id)
             raise
         finally:

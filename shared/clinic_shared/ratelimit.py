@@ -18,7 +18,9 @@ from sqlalchemy import (
     TextClause,
     delete,
     func,
+    select,
     text,
+    update,
 )
 
 
@@ -91,6 +93,27 @@ class RateLimiter:
         if random.random() < 0.01:  # now and then, forget windows long past
             conn.execute(self._forget)
         return wait
+
+    def forget(self, conn: Connection, buckets: list[str]) -> None:
+        """Start these buckets afresh (every window): e.g. a sign-in's failures once it succeeds."""
+        conn.execute(delete(self.table).where(self.table.c.bucket.in_(buckets)))
+
+    def take_back(self, conn: Connection, limits: list[Limit]) -> None:
+        """Uncount one hit from each limit's current window (a hit that turned out not to count)."""
+        epoch = int(datetime.now(UTC).timestamp())
+        for limit in limits:
+            start = datetime.fromtimestamp(_window_start(limit, epoch), UTC)
+            conn.execute(update(self.table)
+                         .where(self.table.c.bucket == limit.bucket,
+                                self.table.c.window_start == start, self.table.c.hits > 0)
+                         .values(hits=self.table.c.hits - 1))
+
+    def counted_since(self, conn: Connection, bucket: str, since: datetime) -> int:
+        """Hits on a bucket in windows that began at `since` or later (windows older than two
+        days are forgotten)."""
+        return conn.execute(select(func.coalesce(func.sum(self.table.c.hits), 0))
+                            .where(self.table.c.bucket == bucket,
+                                   self.table.c.window_start >= since)).scalar_one()
 
     def _hit_in_order(self, conn: Connection, limits: list[Limit], now: datetime, epoch: int
                       ) -> int | None:

@@ -47,8 +47,12 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
     settings = service.settings()
     configure_logging(service.name, settings.log_level, settings.log_format)
     if args.command == "api":
+        # X-Forwarded-* are believed only from the proxies FORWARDED_ALLOW_IPS names (none by
+        # default): from anyone else they would choose the address the form's limits count
         uvicorn.run(service.app_factory, factory=True, host=args.host, port=args.port,
-                    log_config=None, access_log=False, proxy_headers=True,
+                    log_config=None, access_log=False,
+                    proxy_headers=bool(settings.forwarded_allow_ips),
+                    forwarded_allow_ips=settings.forwarded_allow_ips or None,
                     root_path=settings.root_path)
     elif args.command == "worker":
         faults.arm(settings.fault_points)

@@ -1,10 +1,11 @@
 """Typed settings from the environment, with local defaults refused in production."""
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clinic_shared.auth.keys import ensure_local_key_pair
@@ -57,6 +58,10 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     root_path: str = Field(default="", description="path prefix when served behind a proxy")
+    forwarded_allow_ips: str = Field(
+        default="", description="comma-separated addresses or networks of the proxies (the "
+        "front door, the ingress controller) whose X-Forwarded-For and X-Forwarded-Proto an API "
+        "believes; empty: no one's, so a client is known by the address it connects from")
     cors_allow_origins: str = Field(
         default="", description="comma-separated origins (e.g. the staff pages' own, when they "
         "are not served under one front door) whose browsers may call this API with the staff "
@@ -73,6 +78,21 @@ class ServiceSettings(BaseSettings):
     @property
     def cors_origins(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_allow_origins.split(",") if o.strip()]
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _named_proxies_only(cls, value: str) -> str:
+        """Only addresses and networks: "*" would let any client choose the address its
+        per-address limits count under, and uvicorn takes a typo for a literal host name."""
+        for entry in (e.strip() for e in value.split(",") if e.strip()):
+            if entry == "*":
+                raise ValueError("name the proxies' addresses or networks; \"*\" would trust "
+                                 "X-Forwarded-For from every client")
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return ",".join(e.strip() for e in value.split(",") if e.strip())
 
     @property
     def cookie_secure(self) -> bool:

@@ -4,6 +4,7 @@ No Docker, PostgreSQL or RabbitMQ is needed: the file is read with PyYAML (which
 `<<: *anchor` merges the same way Compose does) and cross-checked against the repository.
 """
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -403,6 +404,21 @@ def test_front_door_routes_each_prefix_to_its_api(services, name):
     assert (host, port) == (f"{name}-api", API_PORTS[name])
     assert host in services
     assert f"handle /{name}/metrics" in text, "metrics must not leak through the front door"
+
+
+def test_apis_believe_forwarded_headers_from_the_front_door_alone(compose, services):
+    """X-Forwarded-For picks the address the form's limit and the sign-in lockout count: only
+    the front door may set it, at an address no other container can be given."""
+    [subnet] = compose["networks"]["default"]["ipam"]["config"]
+    network = ipaddress.ip_network(subnet["subnet"])
+    handed_out = ipaddress.ip_network(subnet["ip_range"])
+    door = ipaddress.ip_address(services[FRONT_DOOR]["networks"]["default"]["ipv4_address"])
+    assert door in network and door not in handed_out and handed_out.subnet_of(network)
+    for name, service in services.items():
+        if name in {f"{api}-api" for api in API_PORTS}:
+            assert environment(service)["FORWARDED_ALLOW_IPS"] == str(door), name
+        else:
+            assert "FORWARDED_ALLOW_IPS" not in environment(service), name
 
 
 def test_every_app_service_gets_the_key_to_verify_staff_tokens(services):

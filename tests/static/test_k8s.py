@@ -9,6 +9,7 @@ with `ast`, not imported), against deploy/rabbitmq/definitions.json and the Dock
 """
 
 import ast
+import ipaddress
 import json
 import re
 from pathlib import Path, PurePosixPath
@@ -34,7 +35,7 @@ EXTERNAL_SECRETS = {
     "clinic-tls": {"tls.crt", "tls.key"},  # cert-manager, from the Ingress annotation
 }
 # Environment variables read by something other than the settings classes.
-NON_SETTINGS_ENV = {"FORWARDED_ALLOW_IPS"}  # uvicorn
+NON_SETTINGS_ENV: set[str] = set()
 SMTP_AND_SMS_PORTS = {587, 465, 443}
 APP_EGRESS_PORTS = {53, 5432, 5672}
 SECRET_NAME = re.compile(r"(PASS|PASSWORD|SECRET|TOKEN|_KEY)$|^SECRET")
@@ -579,6 +580,20 @@ def test_env_var_names_are_settings_the_app_reads(rendered, settings_env):
                    for m in DEPENDENT_VAR.findall(str(item["value"]))}
         unknown = set(env) - settings_env[svc] - NON_SETTINGS_ENV - helpers
         assert not unknown, f"{obj['metadata']['name']}: the app reads no {sorted(unknown)}"
+
+
+def test_apis_believe_forwarded_headers_from_the_ingress_controller_alone(rendered):
+    """X-Forwarded-For picks the address the form's limit and the sign-in lockout count: the
+    APIs believe it from named networks only (never "*" or everyone), and their port admits the
+    ingress controller and Prometheus alone (test_only_the_ingress_controller_...)."""
+    for svc, comp, obj in app_workloads(rendered):
+        if comp != "api":
+            continue
+        kind, value = env_of(rendered, the_container(obj))["FORWARDED_ALLOW_IPS"]
+        assert kind == "value" and value.strip(), obj["metadata"]["name"]
+        for entry in value.split(","):
+            network = ipaddress.ip_network(entry.strip())  # "*" or a name fails here
+            assert network.prefixlen >= 8 and network.is_private, (svc, entry)
 
 
 def test_dependent_variables_are_defined_before_use(rendered):

@@ -47,3 +47,13 @@ def test_notify_without_smtp_host_uses_the_sink(monkeypatch) -> None:
     assert NotifySettings().smtp_endpoint == ("127.0.0.1", 1025)
     monkeypatch.setenv("SMTP_HOST", "mail.example.org")
     assert NotifySettings().smtp_endpoint == ("mail.example.org", 587)
+
+
+def test_forwarded_headers_are_believed_from_named_proxies_only(monkeypatch) -> None:
+    assert BookingSettings(_env_file=None).forwarded_allow_ips == "", "no one's, by default"
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "172.30.80.10, 10.244.0.0/16")
+    assert BookingSettings().forwarded_allow_ips == "172.30.80.10,10.244.0.0/16"
+    for everyone_or_a_typo in ("*", "172.30.80.10,*", "front-door", "10.0.0.1/8"):
+        monkeypatch.setenv("FORWARDED_ALLOW_IPS", everyone_or_a_typo)
+        with pytest.raises(ValidationError, match="forwarded_allow_ips"):
+            BookingSettings()

@@ -31,6 +31,7 @@ from clinic_shared.idempotency import KeyReused, key_reused
 from clinic_shared.ratelimit import OverLimit, RateLimiter
 from clinic_shared.refusals import NOT_FOUND, TOO_MANY, replayed
 from clinic_shared.web import mount_static
+from clinic_shared.web.refusals import RefusalPages
 
 DESK = (Role.receptionist, Role.admin)
 
@@ -49,6 +50,7 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         description="Appointment requests, schedules, slots and appointments.",
         engine=engine,
         settings=settings,
+        refusals=RefusalPages(settings.clinic_name, home=("/", "Back to the request form")),
     )
     router = APIRouter(tags=["appointment requests"])
     form_limits = FormLimits(RateLimiter(engine, rate_limits), settings)

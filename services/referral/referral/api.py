@@ -7,6 +7,7 @@ from clinic_shared.audit import audit_router
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.ratelimit import RateLimiter
 from clinic_shared.web import mount_static
+from clinic_shared.web.refusals import RefusalPages
 from referral.caseload import caseload_router
 from referral.directory import directory_router
 from referral.models import audit, rate_limits
@@ -16,6 +17,7 @@ from referral.settings import ReferralSettings, get_settings
 from referral.sla_report import sla_report_router
 from referral.staff_auth import staff_router
 from referral.suggestions import router as suggestions_router
+from referral.templating import CLINIC_NAME, CLINIC_PHONE
 from referral.triage import triage_router
 
 
@@ -30,6 +32,7 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
         description="Triage queue, referrals per discipline, therapist directory and caseloads.",
         engine=engine,
         settings=settings,
+        refusals=RefusalPages(CLINIC_NAME, CLINIC_PHONE, home=("/", "Go to your start page")),
     )
     app.include_router(staff_router(settings, sessions, RateLimiter(engine, rate_limits)))
     app.include_router(triage_router(sessions, settings))

@@ -1,6 +1,5 @@
 """Local staff sign-in: the token endpoint for API clients and the sign-in page for browsers."""
 
-import hashlib
 import secrets
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -22,16 +21,22 @@ from clinic_shared.auth.access import (
 from clinic_shared.auth.passwords import DUMMY_HASH, verify_password
 from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer, jwks
-from clinic_shared.ratelimit import Limit, RateLimiter
+from clinic_shared.ratelimit import RateLimiter
 from clinic_shared.refusals import TOO_MANY, refusal
+from clinic_shared.web.refusals import retry_in_words
 from referral.models import StaffAccount
 from referral.schemas import Me, StaffAccountPublic, TokenResponse
 from referral.settings import ReferralSettings
+from referral.sign_in_limits import SignInLimits, SignInLocked
 from referral.templating import templates
 
 WRONG_PASSWORD = refusal(401, "Wrong username or password")
 
-SIGN_IN_LIMIT = 10  # attempts per username and per address, per 15 minutes
+
+def locked_out(wait: int) -> str:
+    """What a locked sign-in says: why, and when to try again."""
+    return (f"Too many failed sign-ins from here. Please try again {retry_in_words(wait)}, or "
+            "ask the clinic lead to check your account.")
 
 
 def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
@@ -39,18 +44,14 @@ def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
     router = APIRouter(tags=["staff"])
     issuer = TokenIssuer(settings.private_key_pem(), settings.auth_issuer,
                          settings.auth_audience, settings.staff_token_minutes * 60)
+    limits = SignInLimits(limiter)
 
     def authenticate(request: Request, username: str, password: str) -> Principal | None:
+        """The account these credentials sign in to, or None; `SignInLocked` while failures
+        from here (or on this account) are over their limits (sign_in_limits.py)."""
         if not 0 < len(username) <= 80 or "\x00" in username + password:
             return None  # no such account can exist; answer like any wrong password
-        client = request.client.host if request.client else "unknown"
-        user_key = hashlib.sha256(username.lower().encode()).hexdigest()[:32]
-        wait = limiter.hit([Limit(f"sign-in-user:{user_key}", SIGN_IN_LIMIT, 900),
-                            Limit(f"sign-in-ip:{client}", SIGN_IN_LIMIT * 3, 900)])
-        if wait is not None:
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
-                                "Too many sign-in attempts; try again later",
-                                headers={"Retry-After": str(wait)})
+        attempt = limits.begin(username, request.client.host if request.client else "unknown")
         with sessions() as session:
             account = session.scalars(select(StaffAccount).where(
                 StaffAccount.username == username, StaffAccount.active)).first()
@@ -59,6 +60,7 @@ def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
             return None
         if not verify_password(account.password_hash, password):
             return None
+        limits.succeeded(attempt)
         return Principal(subject=account.username, role=Role(account.role),
                          name=account.display_name, therapist_id=account.therapist_id)
 
@@ -66,8 +68,13 @@ def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
                  responses=WRONG_PASSWORD | TOO_MANY, **PUBLIC)
     def token(request: Request,
               form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenResponse:
-        """Exchange a staff username and password for a bearer token."""
-        principal = authenticate(request, form.username, form.password)
+        """Exchange a staff username and password for a bearer token (429 with Retry-After
+        while failed attempts from this address, or on this account, are over their limits)."""
+        try:
+            principal = authenticate(request, form.username, form.password)
+        except SignInLocked as exc:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, locked_out(exc.wait),
+                                headers={"Retry-After": str(exc.wait)}) from None
         if principal is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Wrong username or password",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -118,7 +125,13 @@ def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
         if not expected or not secrets.compare_digest(expected, csrf_token):
             return sign_in_page(request, "Your session expired; please try again.",
                                 _safe_next(next, request), status.HTTP_403_FORBIDDEN)
-        principal = authenticate(request, username, password)
+        try:
+            principal = authenticate(request, username, password)
+        except SignInLocked as exc:
+            locked = sign_in_page(request, locked_out(exc.wait), _safe_next(next, request),
+                                  status.HTTP_429_TOO_MANY_REQUESTS)
+            locked.headers["Retry-After"] = str(exc.wait)
+            return locked
         if principal is None:
             return sign_in_page(request, "Wrong username or password.",
                                 _safe_next(next, request), status.HTTP_401_UNAUTHORIZED)
