@@ -55,6 +55,7 @@ from clinic_shared.messaging.contracts import (
     ContactRequestedV1,
     PatientErasedV1,
     ReferralAssignedV1,
+    ReferralAssignedV2,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.outbox import add_event
@@ -249,7 +250,7 @@ def on_referral_assigned(session: Session, data: EventData, envelope: Envelope) 
     notify knows the patient's address from the acknowledgement it owed them; a patient who
     chose "phone" hears it from reception's call instead. No discipline, no clinical detail.
     """
-    assert isinstance(data, ReferralAssignedV1)
+    assert isinstance(data, ReferralAssignedV1 | ReferralAssignedV2)
     first = session.scalars(
         select(Notification)
         .where(Notification.request_id == data.request_id,

@@ -206,6 +206,24 @@ class ReferralAssignedV1(EventData):
     assigned_at: datetime
 
 
+class ReferralAssignedV2(EventData):
+    """V1 without the patient's home postcode: booking offers slots from its own copy of the
+    request, and notify only names the therapist."""
+
+    event_type = "referral.assigned"
+    version = 2
+    routing_key = "referral.referral.assigned"
+
+    referral_id: uuid.UUID
+    request_id: uuid.UUID
+    therapist_id: uuid.UUID
+    therapist_name: str
+    discipline: Discipline
+    mode: AppointmentMode
+    site: str | None = None
+    assigned_at: datetime
+
+
 class SlotOffer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -447,6 +465,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     PatientErasedV1,
     TherapistChangedV1,
     ReferralAssignedV1,
+    ReferralAssignedV2,
     AppointmentOfferedV1,
     AppointmentBookedV1,
     AppointmentRescheduledV1,
@@ -513,6 +532,7 @@ __all__ = [
     "RedFlagFound",
     "ReferralAcceptedV1",
     "ReferralAssignedV1",
+    "ReferralAssignedV2",
     "ReferralDischargedV1",
     "ReferralTriagedV1",
     "SlotOffer",
