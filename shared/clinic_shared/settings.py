@@ -55,6 +55,10 @@ class ServiceSettings(BaseSettings):
     session_cookie_secure: bool | None = None  # default: only in production
 
     patient_link_days: int = Field(default=30, ge=1)
+    # Patients' links: signed with a key only booking and notify hold (SECRET_KEY, which every
+    # service holds, signs them only in development and tests, when this is empty)
+    handles_patient_links: ClassVar[bool] = False
+    patient_link_key: SecretStr = SecretStr("")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     root_path: str = Field(default="", description="path prefix when served behind a proxy")
@@ -117,6 +121,11 @@ class ServiceSettings(BaseSettings):
             ensure_local_key_pair(private_file, Path(self.auth_public_key_file))
         return private_file.read_text() if private_file.exists() else ""
 
+    def link_key(self) -> str:
+        """The key patients' links are signed with: PATIENT_LINK_KEY, else SECRET_KEY."""
+        return (self.patient_link_key.get_secret_value()
+                or self.secret_key.get_secret_value())
+
     def amqp_config(self) -> AmqpConfig:
         return AmqpConfig(self.amqp_url, self.amqp_heartbeat, self.amqp_reconnect_max_delay)
 
@@ -139,6 +148,11 @@ class ServiceSettings(BaseSettings):
             if not (self.auth_public_key or self.auth_jwks_url
                     or Path(self.auth_public_key_file).exists()):
                 problems.append("no AUTH_PUBLIC_KEY, AUTH_PUBLIC_KEY_FILE or AUTH_JWKS_URL")
+            link_key = self.patient_link_key.get_secret_value()
+            if self.handles_patient_links and len(link_key) < 32:
+                problems.append("PATIENT_LINK_KEY must be set, at least 32 characters")
+            elif self.handles_patient_links and link_key == secret:
+                problems.append("PATIENT_LINK_KEY must differ from SECRET_KEY")
         if problems:
             raise ValueError(
                 f"refusing to start with ENVIRONMENT={self.environment.value}: "

@@ -17,17 +17,19 @@ def test_poison_message_is_dead_lettered_while_the_requests_behind_it_flow(stack
     load = new_load(stack).start()
     load.wait_accepted(20)
     poison = str(uuid.uuid4())
-    body = {"id": poison, "type": "appointment.requested", "version": 1, "source": "booking",
-            "data": {"request_id": "not-a-uuid"}}  # fails validation in every consumer
     connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
     try:
         channel = connection.channel()
         channel.confirm_delivery()
-        channel.basic_publish(stack.topology.exchange, "booking.appointment.requested",
-                              json.dumps(body).encode(),
-                              pika.BasicProperties(message_id=poison, delivery_mode=2,
-                                                   type="appointment.requested"),
-                              mandatory=True)
+        # a request's two events (referral's, notify's), each failing validation
+        for kind in ("appointment.requested", "contact.requested"):
+            body = {"id": poison, "type": kind, "version": 1, "source": "booking",
+                    "data": {"request_id": "not-a-uuid"}}
+            channel.basic_publish(stack.topology.exchange, f"booking.{kind}",
+                                  json.dumps(body).encode(),
+                                  pika.BasicProperties(message_id=poison, delivery_mode=2,
+                                                       type=kind),
+                                  mandatory=True)
     finally:
         connection.close()
     ended = now()

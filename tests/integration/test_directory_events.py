@@ -25,6 +25,7 @@ from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.contracts import (
     AppointmentRequestedV1,
     ReferralAssignedV1,
+    ReferralAssignedV2,
     TherapistChangedV1,
 )
 from clinic_shared.messaging.envelope import Envelope
@@ -244,12 +245,12 @@ def test_assignment_stages_referral_assigned_with_mode_site_and_postcode(
     [event] = [e for e in outbox_events(referral_sessions, referral_outbox,
                                         ReferralAssignedV1.event_type)
                if e["data"]["referral_id"] == assigned.json()["id"]]
-    sent = ReferralAssignedV1.model_validate(event["data"])
+    sent = ReferralAssignedV2.model_validate(event["data"])
     assert sent.request_id == data.request_id
     assert (sent.therapist_id, sent.therapist_name) == (uuid.UUID(therapist["id"]),
                                                         "Pat Visiting")
-    assert (sent.discipline, sent.mode, sent.site, sent.postcode) == (
-        "manual_therapy", "home_visit", "moorgate", "EC2Y 5AS")
+    assert (sent.discipline, sent.mode, sent.site) == ("manual_therapy", "home_visit", "moorgate")
+    assert "EC2Y" not in str(event), "the patient's home postcode stays in referral and booking"
 
 
 # --- booking: the directory's copy ------------------------------------------------------------

@@ -84,3 +84,33 @@ def admin(auth_keys) -> dict[str, str]:
     token = TokenIssuer(auth_keys[0], "clinic", "clinic-staff").issue(
         Principal(subject="lead", role=Role.admin))
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_subjects_read_from_the_sink_begin_with_their_first_word(tmp_path, infra, auth_keys):
+    settings = NotifySettings(smtp_host="", mail_sink_port=free_port(),
+                              mail_sink_dir=str(tmp_path / "mail"), amqp_url=infra.amqp_url,
+                              auth_public_key=auth_keys[1], clinic_name="Moorgate Physio")
+    controller = start_sink(settings)
+    assert controller is not None
+    renderer = MessageRenderer(settings)
+    try:
+        for kind, context in [
+            ("request_acknowledgement", {"contact_by": "2026-11-23T09:00:00+00:00",
+                                         "contact_channel": "email"}),
+            ("therapist_assigned", {"therapist_name": "Priya Shah"}),
+        ]:
+            notification = Notification(
+                id=uuid.uuid4(), event_id=uuid.uuid4(), kind=kind, channel="email",
+                recipient="ada@example.org", reference="ABC-2345",
+                context={"name": "Ada", "reference": "ABC-2345", **context})
+            [error] = SmtpSender(settings).send([renderer.email(notification)])
+            assert error is None
+    finally:
+        controller.stop()
+
+    listed = TestClient(create_app(settings)).get("/api/mail-sink/messages",
+                                                  headers=admin(auth_keys))
+    assert sorted(mail["subject"] for mail in listed.json()) == [
+        "We have your request (ABC-2345) \u2013 Moorgate Physio",
+        "Who will contact you (ABC-2345) \u2013 Moorgate Physio",
+    ]

@@ -135,11 +135,12 @@ def test_reception_logs_a_personal_email_to_a_patient_who_chose_email(sessions, 
                       headers=therapist).status_code == 403
 
 
-def test_phone_request_makes_a_callback_task_and_no_message(sessions, settings):
+def test_phone_request_makes_a_callback_task_and_its_link_goes_by_email(sessions, settings):
     add_request(sessions, settings, "phone")
     with sessions() as session:
-        assert session.scalars(select(Notification)
-                               .where(Notification.kind != "new_request_alert")).all() == []
+        assert [(n.kind, n.channel, n.recipient) for n in session.scalars(
+            select(Notification).where(Notification.kind != "new_request_alert"))] == [
+            ("request_acknowledgement", "email", "bert@example.org")]
         [task] = session.scalars(select(CallbackTask)).all()
         assert task.status == "open" and task.phone == "+447400123456"
         assert session.scalars(select(ContactClock)).one().contacted_at is None
@@ -210,7 +211,8 @@ def test_at_risk_then_breached_once_each_with_escalation_emails(sessions, settin
                                        Notification.kind != "new_request_alert")))
     assert alerts == [("contact_sla_at_risk", "desk@clinic.test"),
                       ("contact_sla_breached", "desk@clinic.test"),
-                      ("contact_sla_breached", "lead@clinic.test")]
+                      ("contact_sla_breached", "lead@clinic.test"),
+                      ("request_acknowledgement", "bert@example.org")]  # their link
 
 
 def test_two_clock_workers_raise_each_alarm_once(sessions, settings):

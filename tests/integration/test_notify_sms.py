@@ -1,5 +1,6 @@
 """SMS through the Twilio adapter against a real local HTTP server speaking Twilio's API."""
 
+import re
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -8,15 +9,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine, make_session_factory
-from clinic_shared.messaging.contracts import AppointmentRequestedV1
+from clinic_shared.messaging.contracts import AppointmentRequestedV1, ContactRequestedV1
 from clinic_shared.messaging.envelope import Envelope
 from notify.api import create_app
 from notify.dispatcher import SmsDispatcher
-from notify.handlers import on_appointment_requested
-from notify.models import DeliveryAttempt, Notification, outbox
+from notify.handlers import on_appointment_requested, on_contact_requested
+from notify.models import CallbackTask, ContactClock, DeliveryAttempt, Notification, outbox
 from notify.settings import NotifySettings
 from tests.support.sms_gateway import FakeTwilio
 from tests.support.waiting import wait_until
@@ -229,3 +231,28 @@ def test_gateway_down_then_back_texts_wait_then_go_once(sessions, gateway, auth_
         outcomes = session.scalars(select(DeliveryAttempt.outcome)
                                    .order_by(DeliveryAttempt.id)).all()
     assert outcomes.count("sent") == 2 and set(outcomes) == {"retry", "sent"}
+
+
+def test_a_phone_patient_with_only_a_mobile_gets_their_private_link_by_text(sessions, gateway):
+    settings = settings_for(gateway, public_url="https://clinic.example")
+    now = datetime.now(UTC)
+    asks_for_a_call = ContactRequestedV1(
+        request_id=uuid.uuid4(), reference="K7P-4MXQ", name="Bert Example", phone=NUMBER,
+        contact_channel="phone", mode="virtual", requested_at=now,
+        contact_by=now + timedelta(hours=1), appointment_by=now + timedelta(hours=24))
+    landline_only = asks_for_a_call.model_copy(update={
+        "request_id": uuid.uuid4(), "reference": "LND-2345", "phone": "+442079460000"})
+    with sessions.begin() as session:
+        for data in (asks_for_a_call, landline_only):
+            on_contact_requested(session, data, Envelope.wrap(data, "booking"), settings)
+    assert SmsDispatcher(settings, sessions).dispatch_batch() == 1
+
+    [sms] = gateway.sent
+    assert sms.to == NUMBER and "K7P-4MXQ" in sms.body
+    [token] = re.findall(r"https://clinic\.example/my-request/(\S+)", sms.body)
+    booking_reads = PatientLinks(settings.link_key(), settings.patient_link_days)
+    assert booking_reads.request_id(token) == asks_for_a_call.request_id
+    with sessions() as session:
+        tasks = session.scalars(select(CallbackTask.reference).order_by(CallbackTask.reference))
+        assert list(tasks) == ["K7P-4MXQ", "LND-2345"]  # both still get their call
+        assert session.get(ContactClock, asks_for_a_call.request_id).contacted_at is None

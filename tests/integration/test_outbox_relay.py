@@ -108,7 +108,7 @@ def test_relay_wakes_on_commit_without_waiting_for_its_poll(booking_db, infra, t
     try:
         time.sleep(0.5)  # let it go idle, listening
         stage(booking_db, [requested(1)])
-        ids = drain(infra, topology.queue("notify", "booking"), expected=1, timeout=5)
+        ids = drain(infra, topology.queue("referral", "booking"), expected=1, timeout=5)
     finally:
         stop.set()
         relay.join(timeout=10)

@@ -28,5 +28,5 @@ def test_a_batch_is_confirmed_together_and_an_unroutable_row_alone_stays_unsent(
     finally:
         connection.close()
     assert_left_unsent_for_later(booking_db)
-    ids = drain(infra, topology.queue("notify", "booking"), expected=39, timeout=10)
+    ids = drain(infra, topology.queue("referral", "booking"), expected=39, timeout=10)
     assert len(ids) == len(set(ids)) == 39

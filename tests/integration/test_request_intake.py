@@ -74,7 +74,8 @@ def test_concurrent_retries_with_one_key_store_one_request(sessions) -> None:
     with sessions() as db:
         assert db.scalar(select(func.count()).select_from(AppointmentRequest)
                          .where(AppointmentRequest.idempotency_key == key)) == 1
-        assert db.scalar(select(func.count()).select_from(outbox)) == 1
+        # one request's two events: appointment.requested and contact.requested
+        assert db.scalar(select(func.count()).select_from(outbox)) == 2
 
 
 def test_bad_forms_retries_and_unserved_places_count_towards_the_address_limit(api) -> None:
@@ -161,7 +162,8 @@ def test_a_reference_already_taken_is_drawn_again_in_a_new_transaction(sessions,
     assert created and (first.reference, second.reference) == ("AAA-AAAA", "BBB-BBBB")
     assert len(counted) == 3  # the second request's first attempt rolled back, then again
     with sessions() as db:
-        events = db.execute(select(outbox.c.payload)).scalars().all()
+        events = db.execute(select(outbox.c.payload).where(
+            outbox.c.event_type == "appointment.requested")).scalars().all()
         stored = db.get(AppointmentRequest, second.id)
     assert sorted(e["data"]["reference"] for e in events) == ["AAA-AAAA", "BBB-BBBB"]
     assert stored is not None and stored.reference == "BBB-BBBB"
@@ -189,10 +191,10 @@ def test_pooled_sessions_the_server_ended_do_not_fail_the_next_request(api, data
 
 
 def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
-    """booking's intake writes its outbox row in the statement that stores the request: the
+    """booking's intake writes its outbox rows in the statement that stores the request: each
     row is the one clinic_shared.outbox.add_event writes, but for the event's own id and time."""
     from clinic_shared.correlation import correlation_id_var
-    from clinic_shared.messaging.contracts import AppointmentRequestedV2
+    from clinic_shared.messaging.contracts import AppointmentRequestedV3, ContactRequestedV1
     from clinic_shared.outbox import add_event
 
     parsed = AppointmentRequestCreate.model_validate(form(
@@ -202,14 +204,19 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
     try:
         stored, _ = submit_request(sessions, parsed, BookingSettings(), "stage-event-key")
         with sessions() as db:
-            [intake] = db.execute(select(outbox)).all()
-        data = AppointmentRequestedV2.model_validate(intake.payload["data"])
+            [intake, contact] = db.execute(select(outbox).order_by(outbox.c.event_type)
+                                           ).all()
+        data = AppointmentRequestedV3.model_validate(intake.payload["data"])
+        to_notify = ContactRequestedV1.model_validate(contact.payload["data"])
         with sessions.begin() as db:
             shared = add_event(db, outbox, data, source="booking")
+            shared_contact = add_event(db, outbox, to_notify, source="booking")
     finally:
         correlation_id_var.reset(token)
     with sessions() as db:
         [again] = db.execute(select(outbox).where(outbox.c.event_id == shared.id)).all()
+        [contact_again] = db.execute(
+            select(outbox).where(outbox.c.event_id == shared_contact.id)).all()
         request = db.get(AppointmentRequest, stored.id)
 
     def comparable(row: object) -> dict[str, object]:
@@ -221,10 +228,12 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
         return values
 
     assert comparable(intake) == comparable(again)
+    assert comparable(contact) == comparable(contact_again)
+    assert to_notify.urgent and to_notify.request_id == request.id
     assert intake.sent_at is None and intake.attempts == 0
     assert request is not None and str(request.id) == intake.payload["data"]["request_id"]
     assert (request.red_flags, request.body_areas, request.idempotency_key) == (
         ["fever"], ["knee"], "stage-event-key")
-    assert intake.payload["version"] == 2 and data.reading.urgent and request.urgent
+    assert intake.payload["version"] == 3 and data.reading.urgent and request.urgent
     assert request.red_flag_categories == list(dict.fromkeys(
         flag.category for flag in data.reading.red_flags)), "the ticked fever, read once"

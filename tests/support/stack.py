@@ -50,6 +50,8 @@ class Stack:
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     keys: tuple[str, str] = field(default_factory=generate_key_pair)  # (private, public)
+    # patients' links: only booking and notify hold it
+    link_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     staff_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -131,6 +133,8 @@ class Stack:
             "PAGES_BOOKING_URL": self.url("booking"),
             "PAGES_NOTIFY_URL": self.url("notify"),
         })
+        if service in ("booking", "notify"):
+            env["PATIENT_LINK_KEY"] = self.link_key
         env.update(self.extra_env)
         return env
 

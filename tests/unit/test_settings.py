@@ -38,8 +38,27 @@ def test_production_accepts_real_secrets(monkeypatch) -> None:
     monkeypatch.setenv("AMQP_URL", "amqp://clinic:s3cret@rabbitmq:5672/%2F")
     monkeypatch.setenv("BOOKING_DATABASE_URL", "postgresql+psycopg://b:pw@db/booking")
     monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example.org/.well-known/jwks.json")
+    monkeypatch.setenv("PATIENT_LINK_KEY", "y" * 40)
     settings = BookingSettings()
     assert settings.database_url == "postgresql+psycopg://b:pw@db/booking"
+
+
+def test_production_refuses_patient_links_signed_with_the_key_every_service_holds(
+        monkeypatch) -> None:
+    """booking and notify sign patients' links with a key of their own, not SECRET_KEY."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("AMQP_URL", "amqp://clinic:s3cret@rabbitmq:5672/%2F")
+    monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example.org/.well-known/jwks.json")
+    with pytest.raises(ValidationError, match="PATIENT_LINK_KEY must be set"):
+        BookingSettings()
+    with pytest.raises(ValidationError, match="PATIENT_LINK_KEY must be set"):
+        NotifySettings()
+    monkeypatch.setenv("PATIENT_LINK_KEY", "x" * 40)
+    with pytest.raises(ValidationError, match="PATIENT_LINK_KEY must differ"):
+        NotifySettings()
+    monkeypatch.setenv("PATIENT_LINK_KEY", "z" * 40)
+    assert NotifySettings().link_key() == "z" * 40
 
 
 def test_notify_without_smtp_host_uses_the_sink(monkeypatch) -> None:

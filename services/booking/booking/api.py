@@ -43,7 +43,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
     # (pool_ping.py), not with a round trip before every request
     engine = make_engine(settings.database_url, ping_every_checkout=False)
     sessions = make_session_factory(engine)
-    links = PatientLinks(settings.secret_key.get_secret_value(), settings.patient_link_days)
+    links = PatientLinks(settings.link_key(), settings.patient_link_days,
+                         also_accept=[settings.secret_key.get_secret_value()])
     app = create_base_app(
         service="booking",
         title="Clinic booking",

@@ -13,6 +13,7 @@ from clinic_shared.messaging.contracts import (
     ContactClockStartedV1,
     ContactMadeV1,
     ReferralAssignedV1,
+    ReferralAssignedV2,
     TherapistChangedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
@@ -69,7 +70,7 @@ def handlers_for(settings: BookingSettings) -> dict[str, Handler]:
     def on_referral_assigned(session: Session, data: EventData, _envelope: Envelope) -> None:
         """Once a therapist is assigned, offer the patient that therapist's earliest slots
         (an episode's first referral before a later one: offers.propose_offers)."""
-        assert isinstance(data, ReferralAssignedV1)
+        assert isinstance(data, ReferralAssignedV1 | ReferralAssignedV2)
         request = session.get(AppointmentRequest, data.request_id, with_for_update=True)
         if request is None or request.cancelled_at is not None or request.erased_at is not None:
             log.info("offers.skipped", request_id=str(data.request_id),

@@ -20,7 +20,8 @@ from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.idempotency import KeyReused, check_same_body, fingerprint
 from clinic_shared.messaging.contracts import (
     AppointmentRequestCancelledV1,
-    AppointmentRequestedV2,
+    AppointmentRequestedV3,
+    ContactRequestedV1,
     TriageReading,
 )
 from clinic_shared.outbox import add_event, outbox_row
@@ -56,8 +57,10 @@ def submit_request(
     admit: Callable[[Connection], None] | None = None,
     reading: TriageReading | None = None,
 ) -> tuple[StoredRequest, bool]:
-    """Store the request and stage `appointment.requested` (v2, with the triage engine's
-    reading); (request, created).
+    """Store the request and stage its two events; (request, created): `appointment.requested`
+    (v3, with the triage engine's reading: for referral's triage) and `contact.requested` (who
+    to contact back, how and by when, without clinical text: for notify). Neither carries the
+    patient's link.
 
     The engine reads the form once, before the transaction (or the caller passes that
     `reading`: the API reads on its event loop, where CPU work does not wait for the GIL behind
@@ -69,9 +72,8 @@ def submit_request(
 
     The transaction is a Core connection of the sessions' engine: nothing here needs the ORM's
     identity map or unit of work, and their bookkeeping cost more than the statements.
+    `links` is no longer used (no event carries a link); it stays for the callers.
     """
-    links = links or PatientLinks(settings.secret_key.get_secret_value(),
-                                  settings.patient_link_days)
     engine: Engine = sessions.kw["bind"]
     reading = reading or read_form(settings, form)
     categories = categories_most_urgent_first(settings, reading)
@@ -86,7 +88,7 @@ def submit_request(
                     conn.commit()
                     return existing, False
                 _check_place(conn, form)
-                stored = _insert(conn, form, settings, (idempotency_key, body), links,
+                stored = _insert(conn, form, settings, (idempotency_key, body),
                                  _Read(reading, categories))
                 conn.commit()
                 return stored, True
@@ -114,13 +116,15 @@ _REQUEST_COLUMNS = (
 )
 _OUTBOX_COLUMNS = ("event_id", "event_type", "routing_key", "payload", "headers")
 
-# The request's row and its outbox row in one statement, built once: Core inserts without the
+# The request's row and its outbox rows in one statement, built once: Core inserts without the
 # ORM's unit of work (every value is known here, the id included, so nothing comes back; the
-# outbox row's id is not fetched either). Parameters: request_<column> and the outbox columns.
-# The outbox row is the one clinic_shared.outbox.add_event writes (a test holds them to it).
+# outbox rows' ids are not fetched either). Parameters: request_<column>, and the outbox columns
+# of appointment.requested as they are and of contact.requested as contact_<column>.
+# The outbox rows are the ones clinic_shared.outbox.add_event writes (a test holds them to it).
 _STORE = (
     insert(outbox).inline()
-    .values({name: bindparam(name, type_=outbox.c[name].type) for name in _OUTBOX_COLUMNS})
+    .values([{name: bindparam(f"{prefix}{name}", type_=outbox.c[name].type)
+              for name in _OUTBOX_COLUMNS} for prefix in ("", "contact_")])
     .add_cte(insert(_REQUESTS).values({
         name: bindparam(f"request_{name}", type_=_REQUESTS.c[name].type)
         for name in _REQUEST_COLUMNS}).cte("stored_request"))
@@ -140,7 +144,6 @@ def _insert(
     form: AppointmentRequestCreate,
     settings: BookingSettings,
     idempotency: tuple[str | None, str | None],  # the key and the form's fingerprint
-    links: PatientLinks,
     read: _Read,
 ) -> StoredRequest:
     now = datetime.now(UTC)
@@ -187,7 +190,7 @@ def _insert(
         "request_contact_by": stored.contact_by,
         "request_appointment_by": stored.appointment_by,
     }
-    _, staged = outbox_row(AppointmentRequestedV2(
+    _, staged = outbox_row(AppointmentRequestedV3(
         request_id=stored.id,
         reference=stored.reference,
         name=form.name,
@@ -200,19 +203,33 @@ def _insert(
         requested_at=stored.created_at,
         contact_by=stored.contact_by,
         appointment_by=stored.appointment_by,
-        manage_url=manage_url(settings, links, stored.id),
         site=form.site,
         postcode=form.postcode,
-        contact_time=form.contact_time,
         body_areas=tuple(form.body_areas),
         after_surgery=form.after_surgery,
         surgery=form.surgery,
         surgery_date=form.surgery_date,
-        preferred_times=tuple(form.preferred_times),
         red_flags=tuple(red_flags),
         reading=read.reading,
     ), source="booking")
-    conn.execute(_STORE, {**row, **staged})
+    _, contact = outbox_row(ContactRequestedV1(
+        request_id=stored.id,
+        reference=stored.reference,
+        name=form.name,
+        phone=stored.phone,
+        email=stored.email,
+        contact_channel=form.contact_channel,
+        contact_time=form.contact_time,
+        mode=form.mode,
+        site=form.site,
+        urgent=stored.urgent or bool(read.reading.red_flags),
+        red_flag_categories=tuple(dict.fromkeys(f.category for f in read.reading.red_flags)),
+        requested_at=stored.created_at,
+        contact_by=stored.contact_by,
+        appointment_by=stored.appointment_by,
+    ), source="booking")
+    conn.execute(_STORE, {**row, **staged,
+                          **{f"contact_{name}": value for name, value in contact.items()}})
     return stored
 
 
@@ -242,10 +259,6 @@ def _check_place(conn: Connection, form: AppointmentRequestCreate) -> None:
             conn.scalars(_VISITED_DISTRICTS)):
         raise PlaceNotServed("postcode", f"we do not make home visits in {form.postcode} yet; "
                              "choose a clinic or a video appointment")
-
-
-def manage_url(settings: BookingSettings, links: PatientLinks, request_id: uuid.UUID) -> str:
-    return f"{settings.public_url.rstrip('/')}/my-request/{links.token_for(request_id)}"
 
 
 def cancel_request(sessions: sessionmaker[Session], request_id: uuid.UUID,

@@ -10,6 +10,7 @@ from clinic_shared.settings import ServiceSettings
 
 class BookingSettings(ServiceSettings):
     service_name: ClassVar[str] = "booking"
+    handles_patient_links: ClassVar[bool] = True  # PATIENT_LINK_KEY
 
     database_url: str = Field(
         default="postgresql+psycopg://postgres@localhost:5432/booking",

@@ -8,7 +8,15 @@ the request is for (contact_hours: per-clinic mode, opening hours, bank holidays
 acknowledgement, reception's alert and the call-back task all carry that deadline. The
 automatic acknowledgement on the patient's chosen channel (e-mail or SMS) does NOT stop the
 clock: it tells the patient we have their request, it is not contact.
-Patients who chose "phone" get a call-back task for reception and no automatic message.
+Patients who chose "phone" get a call-back task for reception, and their acknowledgement (with
+their private link) by e-mail if they gave an address, else by text to a UK mobile: it stops no
+clock, the call still does.
+
+What notify hears of a new request is booking's `contact.requested` (who, how, by when; urgency
+and red-flag category names, never the patient's words); `appointment.requested` (clinical text,
+for triage) is no longer routed here, and an older one still queued (v1, v2) is handled alike.
+No event carries the patient's private link: notify mints it as it renders each message to the
+patient (messages.py), so neither its rows nor its events hold it.
 
 An urgent request (a red flag: a screening question answered yes, or, in v2, one the triage
 engine read in what the patient wrote) has its hour run at once and round the clock, whatever
@@ -18,8 +26,8 @@ Every new request also alerts reception (RECEPTION_EMAIL: reference, channel, mo
 "urgent" if red-flagged, never the symptoms); an urgent one alerts the clinic lead too, alone
 (never in a digest), naming the red-flag categories in plain words (notify.red_flags: category
 names only, never the patient's phrase or the reasons; the board has those), and the patient's
-acknowledgement tells them to seek urgent care (NHS 111 / 999). A patient who chose "phone" has
-no automatic acknowledgement: their call-back task is marked urgent instead.
+acknowledgement tells them to seek urgent care (NHS 111 / 999). A patient who chose "phone" also
+has their call-back task marked urgent.
 
 Appointment events (booked / rescheduled / cancelled) owe the patient a confirmation, using
 the contact details kept per request in `request_contacts`: e-mail (with an .ics) or SMS as
@@ -44,8 +52,10 @@ from clinic_shared.messaging.contracts import (
     AppointmentSlaAtRiskV1,
     AppointmentSlaBreachedV1,
     ContactClockStartedV1,
+    ContactRequestedV1,
     PatientErasedV1,
     ReferralAssignedV1,
+    ReferralAssignedV2,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.outbox import add_event
@@ -97,6 +107,31 @@ def appointment_address(contact: RequestContact) -> tuple[str, str] | None:
     return None
 
 
+def link_address(data: ContactRequestedV1) -> tuple[str, str] | None:
+    """(channel, recipient) for the acknowledgement (and the private link in it): the channel
+    the patient chose; for "phone", their e-mail, else a UK mobile, else none (the call)."""
+    if data.contact_channel == "phone":
+        if data.email:
+            return "email", data.email
+        return ("sms", data.phone) if data.phone and is_mobile(data.phone) else None
+    recipient = data.email if data.contact_channel == "email" else data.phone
+    if recipient is None:  # booking's validation makes this impossible; never guess a channel
+        raise ValueError(f"no {data.contact_channel} address on request {data.reference}")
+    return data.contact_channel, recipient
+
+
+def contact_request_of(data: AppointmentRequestedV1) -> ContactRequestedV1:
+    """What notify takes from an older `appointment.requested` (v1, v2): its contact part,
+    urgency and red-flag category names; the rest (and any link in it) is left behind."""
+    return ContactRequestedV1(
+        request_id=data.request_id, reference=data.reference, name=data.name,
+        phone=data.phone, email=data.email, contact_channel=data.contact_channel,
+        contact_time=data.contact_time, mode=data.mode, site=data.site,
+        urgent=is_urgent(data), red_flag_categories=tuple(red_flag_categories(data)),
+        requested_at=data.requested_at, contact_by=data.contact_by,
+        appointment_by=data.appointment_by)
+
+
 def fallback_address(contact: RequestContact, failed_channel: str) -> tuple[str, str] | None:
     """The other channel the patient gave, when the one tried failed for good."""
     if failed_channel == "email" and is_mobile(contact.phone):
@@ -142,12 +177,20 @@ def _owe(session: Session, rows: list[dict[str, object]]) -> None:
 
 def on_appointment_requested(session: Session, data: EventData, envelope: Envelope,
                              settings: NotifySettings | None = None) -> None:
-    """Start the contact clock (urgent: at once, 24/7), alert reception (and, if urgent, the
-    clinic lead) and owe the patient an acknowledgement on the channel they chose (no clinical
-    detail). v1 and v2 (AppointmentRequestedV2, with triage's reading) alike."""
+    """An older booking's `appointment.requested` (v1, v2) still queued: as `contact.requested`."""
     assert isinstance(data, AppointmentRequestedV1)
+    on_contact_requested(session, contact_request_of(data), envelope, settings)
+
+
+def on_contact_requested(session: Session, data: EventData, envelope: Envelope,
+                         settings: NotifySettings | None = None) -> None:
+    """Start the contact clock (urgent: at once, 24/7), alert reception (and, if urgent, the
+    clinic lead) and owe the patient an acknowledgement with their private link (no clinical
+    detail) on the channel they chose, or for "phone" (beside the call-back task) where
+    `link_address` says."""
+    assert isinstance(data, ContactRequestedV1)
     settings = settings or get_settings()
-    urgent = is_urgent(data)
+    urgent = data.urgent
     hours = contact_hours_from(settings.contact_hours_file)
     key, promise = hours.key_for(data.mode, data.site), data.contact_by - data.requested_at
     plan = hours.plan(key, data.requested_at, promise, urgent=urgent)
@@ -169,8 +212,7 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
             started_at=plan.started_at, clock_mode=plan.mode), source="notify")
     conn.execute(KEEP_CONTACT, {
         "request_id": data.request_id, "reference": data.reference, "name": data.name,
-        "contact_channel": data.contact_channel, "email": data.email, "phone": data.phone,
-        "manage_url": data.manage_url})
+        "contact_channel": data.contact_channel, "email": data.email, "phone": data.phone})
     recipients = [settings.reception_email]
     if urgent:
         recipients.append(settings.clinic_lead_email)
@@ -179,7 +221,7 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
         "mode": data.mode, "site": data.site, "contact_by": contact_by.isoformat(),
         "appointment_by": data.appointment_by.isoformat()}
     if urgent:  # category names in plain words; the patient's words stay on the board
-        categories = red_flag_categories(data)
+        categories = list(data.red_flag_categories)
         alert["red_flag_categories"] = categories
         alert["red_flag_titles"] = category_titles(
             categories, getattr(settings, "triage_vocabulary_file", ""))
@@ -192,17 +234,14 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
             "request_id": data.request_id, "reference": data.reference, "name": data.name,
             "phone": data.phone, "contact_time": data.contact_time, "urgent": urgent,
             "contact_by": contact_by, "status": "open"})
-        _owe(session, owed)
-        return
-    recipient = data.email if data.contact_channel == "email" else data.phone
-    if recipient is None:  # booking's validation makes this impossible; never guess a channel
-        raise ValueError(f"no {data.contact_channel} address on request {data.reference}")
-    owed.append(_owed(envelope, data.request_id, ACKNOWLEDGEMENT, data.contact_channel,
-                      recipient, data.reference, {
-                          "name": data.name, "reference": data.reference,
-                          "contact_by": contact_by.isoformat(),
-                          "contact_channel": data.contact_channel,
-                          "manage_url": data.manage_url, "urgent": urgent}))
+    address = link_address(data)
+    if address is not None:
+        channel, recipient = address
+        owed.append(_owed(envelope, data.request_id, ACKNOWLEDGEMENT, channel, recipient,
+                          data.reference, {
+                              "name": data.name, "reference": data.reference,
+                              "contact_by": contact_by.isoformat(),
+                              "contact_channel": data.contact_channel, "urgent": urgent}))
     _owe(session, owed)
 
 
@@ -212,20 +251,19 @@ def on_referral_assigned(session: Session, data: EventData, envelope: Envelope) 
     notify knows the patient's address from the acknowledgement it owed them; a patient who
     chose "phone" hears it from reception's call instead. No discipline, no clinical detail.
     """
-    assert isinstance(data, ReferralAssignedV1)
+    assert isinstance(data, ReferralAssignedV1 | ReferralAssignedV2)
     first = session.scalars(
         select(Notification)
         .where(Notification.request_id == data.request_id,
                Notification.kind == ACKNOWLEDGEMENT, Notification.recipient != "(erased)")
         .order_by(Notification.created_at).limit(1)).first()
-    if first is None:
+    if first is None or first.context.get("contact_channel") == "phone":
         return
     session.add(Notification(
         event_id=envelope.id, request_id=data.request_id, kind=THERAPIST_ASSIGNED,
         channel=first.channel, recipient=first.recipient, reference=first.reference,
         context={"name": first.context.get("name", ""), "reference": first.reference,
-                 "therapist_name": data.therapist_name,
-                 "manage_url": first.context.get("manage_url")},
+                 "therapist_name": data.therapist_name},
         status="queued"))
 
 
@@ -233,7 +271,7 @@ def _appointment_context(contact: RequestContact, data: AppointmentDetails) -> d
     return {"name": contact.name, "reference": data.reference,
             "appointment_id": str(data.appointment_id), "therapist_name": data.therapist_name,
             "mode": data.mode, "place": data.place, "starts_at": data.starts_at.isoformat(),
-            "ends_at": data.ends_at.isoformat(), "manage_url": contact.manage_url}
+            "ends_at": data.ends_at.isoformat()}
 
 
 def _owe_appointment_message(session: Session, envelope: Envelope, data: AppointmentDetails,
@@ -356,6 +394,7 @@ def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) ->
 
 
 HANDLERS: dict[str, Handler] = {
+    ContactRequestedV1.event_type: on_contact_requested,
     AppointmentRequestedV1.event_type: on_appointment_requested,
     PatientErasedV1.event_type: on_patient_erased,
     AppointmentBookedV1.event_type: on_appointment_booked,

@@ -57,7 +57,9 @@ def read_sink(folder: Path, limit: int = 50) -> list[dict[str, Any]]:
     box = mailbox.Maildir(folder, create=False)
     items = []
     for key, raw in box.items():
-        message = message_from_bytes(raw.as_bytes(), policy=policy.default)
+        # the bytes as they arrived: MaildirMessage.as_bytes() writes the headers again with
+        # compat32, which folds right after "Subject:" and gave every subject a leading space
+        message = message_from_bytes(box.get_bytes(key), policy=policy.default)
         body = message.get_body(preferencelist=("plain",))
         items.append({
             "id": key,

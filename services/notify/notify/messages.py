@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from clinic_shared.auth.patient_links import PatientLinks
 from notify import mime
+from notify.handlers import PATIENT_KINDS
 from notify.ics import appointment_ics
 from notify.models import Notification
 from notify.settings import NotifySettings
@@ -64,11 +66,23 @@ class MessageRenderer:
         self.env = _environment(folder)
         self.sender = parseaddr(settings.mail_from)[1]
         self.from_header = mime.address_header(settings.mail_from)
+        self.links = PatientLinks(settings.link_key(), settings.patient_link_days)
+
+    def manage_url(self, notification: Notification) -> str | None:
+        """The patient's private link, minted now for a message to the patient (never a staff
+        alert; no event and no row holds it); None for a message of no request."""
+        if notification.request_id is None or notification.kind not in PATIENT_KINDS:
+            return None
+        token = self.links.token_for(notification.request_id)
+        return f"{self.settings.public_url.rstrip('/')}/my-request/{token}"
 
     def context(self, notification: Notification) -> dict[str, Any]:
         # defaults for what older rows (or other kinds) do not carry; StrictUndefined otherwise
         ctx: dict[str, Any] = {"manage_url": None, "urgent": False, "red_flag_titles": [],
                                **notification.context}
+        minted = self.manage_url(notification)
+        if minted is not None:
+            ctx["manage_url"] = minted
         if "contact_by" in ctx:
             contact_by = datetime.fromisoformat(ctx["contact_by"]).astimezone(LONDON)
             ctx["contact_by_local"] = contact_by.strftime("%H:%M on %A %-d %B")

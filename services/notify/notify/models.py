@@ -149,8 +149,9 @@ class ContactClock(Base):
 
 
 class RequestContact(Base):
-    """How to reach the patient of one request (from appointment.requested); erased on
-    patient.erased. The only copy of their name and addresses beyond queued messages."""
+    """How to reach the patient of one request (from contact.requested); erased on
+    patient.erased. The only copy of their name and addresses beyond queued messages. No link:
+    notify mints the patient's link as it renders each message."""
 
     __tablename__ = "request_contacts"
 
@@ -160,7 +161,6 @@ class RequestContact(Base):
     contact_channel: Mapped[str] = mapped_column(String(10))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)  # inbound SMS match
-    manage_url: Mapped[str | None] = mapped_column(Text)
 
 
 class Appointment(Base):

@@ -68,7 +68,7 @@ class ReminderLoop:
                              "appointment_id": str(appointment.appointment_id),
                              "starts_at": appointment.starts_at.isoformat(),
                              "ends_at": appointment.ends_at.isoformat(),
-                             "manage_url": contact.manage_url, **appointment.details},
+                             **appointment.details},
                     status="queued"))
                 log.info("reminders.owed", reference=appointment.reference, channel=channel)
             return len(due)

@@ -11,6 +11,7 @@ from clinic_shared.settings import Environment, ServiceSettings
 
 class NotifySettings(ServiceSettings):
     service_name: ClassVar[str] = "notify"
+    handles_patient_links: ClassVar[bool] = True  # PATIENT_LINK_KEY
 
     database_url: str = Field(
         default="postgresql+psycopg://postgres@localhost:5432/notify",
@@ -29,6 +30,8 @@ class NotifySettings(ServiceSettings):
     mail_sink_port: int = 1025
     mail_sink_dir: str = "var/mail"
 
+    public_url: str = Field(default="http://127.0.0.1:8001",
+                            description="where patients reach booking: the links notify mints")
     clinic_name: str = "London Physio Clinics"
     clinic_phone: str = "020 7946 0000"
     clinic_email: str = "hello@example.org"

@@ -16,7 +16,7 @@ from fastapi import HTTPException, status
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from clinic_shared.messaging.contracts import ReferralAssignedV1
+from clinic_shared.messaging.contracts import ReferralAssignedV2
 from clinic_shared.outbox import add_event
 from referral import lifecycle
 from referral.models import Referral, Therapist, TriageEntry, outbox
@@ -115,11 +115,11 @@ def assign(session: Session, entry: TriageEntry, discipline: str, therapist_id: 
     referral.status = lifecycle.check(referral.status, "assigned")
     referral.therapist_id, referral.assigned_by = therapist.id, assigned_by
     session.flush()
-    add_event(session, outbox, ReferralAssignedV1(
+    add_event(session, outbox, ReferralAssignedV2(
         referral_id=referral.id, request_id=entry.request_id,
         therapist_id=therapist.id, therapist_name=therapist.name,
         discipline=discipline, mode=entry.mode,  # type: ignore[arg-type]
-        site=entry.site, postcode=entry.postcode, assigned_at=now, sequence=referral.sequence,
+        site=entry.site, assigned_at=now, sequence=referral.sequence,
     ), source="referral")
     refresh_entry_status(session, entry)
     return referral

@@ -13,6 +13,7 @@ from clinic_shared.messaging.contracts import (
     AppointmentDetails,
     AppointmentRequestCancelledV1,
     AppointmentRequestedV1,
+    AppointmentRequestedV3,
     AppointmentRescheduledV1,
     ContactMadeV1,
     PatientErasedV1,
@@ -42,9 +43,9 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
 def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
                      engine: TriageEngine) -> None:
     """The request as a triage entry, with the engine's reading: red flags in the patient's
-    words, the suggested pathway and why. Booking's reading (v2) is taken as it is; a v1 event
-    (an older booking) is read here, with `engine`."""
-    assert isinstance(data, AppointmentRequestedV1)
+    words, the suggested pathway and why. Booking's reading (v2, v3) is taken as it is; a v1
+    event (an older booking) is read here, with `engine`."""
+    assert isinstance(data, AppointmentRequestedV1 | AppointmentRequestedV3)
     reading = reading_of(data, engine)
     insert_entry(session, {
         "request_id": data.request_id,

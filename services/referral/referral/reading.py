@@ -2,7 +2,7 @@
 
 The clinical text engine (`clinic_shared.triage`) and its vocabulary are the one place triage
 rules live. Booking reads each request once and sends the reading in `appointment.requested`
-v2; for a v1 event (an older booking still running) referral reads the text itself.
+v2 and v3; for a v1 event (an older booking still running) referral reads the text itself.
 """
 
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from clinic_shared.messaging.contracts import (
     AppointmentRequestedV1,
     AppointmentRequestedV2,
+    AppointmentRequestedV3,
     TriageReading,
 )
 from clinic_shared.settings import ServiceSettings
@@ -33,10 +34,11 @@ def warm(settings: ServiceSettings) -> TriageEngine:
     return engine
 
 
-def reading_of(data: AppointmentRequestedV1, engine: TriageEngine) -> TriageReading:
-    """What booking's engine read (v2), or, for a v1 event, what ours reads in the same text
+def reading_of(data: AppointmentRequestedV1 | AppointmentRequestedV3,
+               engine: TriageEngine) -> TriageReading:
+    """What booking's engine read (v2, v3), or, for a v1 event, what ours reads in the same text
     and answers (the red-flag questions ticked on the form count as red flags)."""
-    if isinstance(data, AppointmentRequestedV2):
+    if isinstance(data, AppointmentRequestedV2 | AppointmentRequestedV3):
         return data.reading
     return engine.read(data.reason, FormAnswers(
         after_surgery=data.after_surgery, surgery=data.surgery,

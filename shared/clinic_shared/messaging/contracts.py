@@ -88,6 +88,65 @@ class AppointmentRequestedV2(AppointmentRequestedV1):
     reading: TriageReading
 
 
+class AppointmentRequestedV3(EventData):
+    """A patient asked for an appointment (booking → referral): what triage needs, no more.
+
+    V2 without `manage_url` (a bearer credential: no event carries one; notify mints the
+    patient's link itself), `contact_time` and `preferred_times` (no consumer reads them; they
+    stay in booking). notify no longer hears this event: it hears `contact.requested`.
+    """
+
+    event_type = "appointment.requested"
+    version = 3
+    routing_key = "booking.appointment.requested"
+
+    request_id: uuid.UUID
+    reference: str
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    contact_channel: ContactChannel
+    mode: AppointmentMode
+    reason: str
+    urgent: bool = False
+    requested_at: datetime
+    contact_by: datetime
+    appointment_by: datetime
+    site: str | None = None  # the named clinic, for mode "clinic"
+    postcode: str | None = None  # for mode "home_visit"
+    body_areas: tuple[str, ...] = ()
+    after_surgery: bool = False
+    surgery: str | None = None
+    surgery_date: date | None = None
+    red_flags: tuple[str, ...] = ()  # the screening questions answered "yes"
+    reading: TriageReading
+
+
+class ContactRequestedV1(EventData):
+    """A patient asked for an appointment (booking → notify): who to contact back, how and by
+    when. No clinical text: urgency and the red-flag category names only (the lead's alert
+    names them), never the patient's words; no link (notify mints it)."""
+
+    event_type = "contact.requested"
+    version = 1
+    routing_key = "booking.contact.requested"
+
+    request_id: uuid.UUID
+    reference: str
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    contact_channel: ContactChannel
+    contact_time: str | None = None  # when is best to call them (the call-back task)
+    mode: AppointmentMode
+    site: str | None = None  # whose contact hours the clock runs in
+    urgent: bool = False
+    red_flag_categories: tuple[str, ...] = ()
+    requested_at: datetime
+    contact_by: datetime
+    appointment_by: datetime
+
+
 class AppointmentRequestCancelledV1(EventData):
     """The patient (through their link) or staff withdrew an appointment request."""
 
@@ -148,6 +207,25 @@ class ReferralAssignedV1(EventData):
     # the referral's place in its episode ("both": the discipline seen first is 1); booking
     # offers the patient slots for the earliest place assigned, never a later one before it
     sequence: int = Field(default=1, ge=1)
+
+
+class ReferralAssignedV2(EventData):
+    """V1 without the patient's home postcode: booking offers slots from its own copy of the
+    request, and notify only names the therapist."""
+
+    event_type = "referral.assigned"
+    version = 2
+    routing_key = "referral.referral.assigned"
+
+    referral_id: uuid.UUID
+    request_id: uuid.UUID
+    therapist_id: uuid.UUID
+    therapist_name: str
+    discipline: Discipline
+    mode: AppointmentMode
+    site: str | None = None
+    assigned_at: datetime
+    sequence: int = Field(default=1, ge=1)  # the referral's place in its episode (see V1)
 
 
 class SlotOffer(BaseModel):
@@ -385,10 +463,13 @@ class ContactSlaBreachedV1(ContactDeadline):
 EVENT_MODELS: tuple[type[EventData], ...] = (
     AppointmentRequestedV1,
     AppointmentRequestedV2,
+    AppointmentRequestedV3,
+    ContactRequestedV1,
     AppointmentRequestCancelledV1,
     PatientErasedV1,
     TherapistChangedV1,
     ReferralAssignedV1,
+    ReferralAssignedV2,
     AppointmentOfferedV1,
     AppointmentBookedV1,
     AppointmentRescheduledV1,
@@ -437,11 +518,13 @@ __all__ = [
     "AppointmentRequestCancelledV1",
     "AppointmentRequestedV1",
     "AppointmentRequestedV2",
+    "AppointmentRequestedV3",
     "AppointmentRescheduledV1",
     "AppointmentSlaAtRiskV1",
     "AppointmentSlaBreachedV1",
     "ContactChannel",
     "ContactMadeV1",
+    "ContactRequestedV1",
     "ContactSlaAtRiskV1",
     "ContactSlaBreachedV1",
     "Discipline",
@@ -453,6 +536,7 @@ __all__ = [
     "RedFlagFound",
     "ReferralAcceptedV1",
     "ReferralAssignedV1",
+    "ReferralAssignedV2",
     "ReferralDischargedV1",
     "ReferralTriagedV1",
     "SlotOffer",

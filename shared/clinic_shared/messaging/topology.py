@@ -17,6 +17,8 @@ class QueueSpec:
     consumer: str
     source: str
     bindings: tuple[str, ...]
+    # bindings an older release made that must go from a live broker (removed on declare)
+    retired: tuple[str, ...] = ()
 
     @property
     def base_name(self) -> str:
@@ -25,7 +27,12 @@ class QueueSpec:
 
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("referral", "booking", ("booking.appointment.*", "booking.patient.*")),
-    QueueSpec("notify", "booking", ("booking.appointment.*", "booking.patient.*")),
+    # notify hears what it acts on, and not appointment.requested (clinical text for triage)
+    QueueSpec("notify", "booking", (
+        "booking.contact.*", "booking.patient.*", "booking.appointment.booked",
+        "booking.appointment.rescheduled", "booking.appointment.cancelled",
+        "booking.appointment.sla_at_risk", "booking.appointment.sla_breached"),
+        retired=("booking.appointment.*",)),
     QueueSpec("booking", "referral", ("referral.therapist.*", "referral.referral.*")),
     QueueSpec("booking", "notify", ("notify.contact.*",)),
     QueueSpec("referral", "notify", ("notify.contact.*", "notify.notification.*")),
@@ -76,6 +83,8 @@ class Topology:
             channel.queue_declare(name, durable=True, arguments=self.queue_arguments(name))
             for key in spec.bindings:
                 channel.queue_bind(name, self.exchange, routing_key=key)
+            for key in spec.retired:
+                channel.queue_unbind(name, self.exchange, routing_key=key)
 
     def delete(self, channel: BlockingChannel) -> None:
         """Remove everything this topology declared (test clean-up)."""
