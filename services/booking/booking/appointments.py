@@ -156,7 +156,7 @@ def reschedule(sessions: sessionmaker[Session], settings: BookingSettings,
             session.flush()
             new = _new_appointment(session, settings, request, therapist_id or old.therapist_id,
                                    old.mode, site_id or old.site_id, starts_at,
-                                   old.appointment_type, by, None)
+                                   old.appointment_type, by, (None, None))
             new.previous_appointment_id = old.id
             session.flush()
             add_event(session, outbox, AppointmentRescheduledV1(
