@@ -2,6 +2,8 @@
 
 from alembic import command, context
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, pool
 
 
@@ -19,6 +21,18 @@ def upgrade(script_location: str, database_url: str, revision: str = "head") -> 
 
 def downgrade(script_location: str, database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(script_location, database_url), revision)
+
+
+def schema_is_current(script_location: str, database_url: str) -> bool:
+    """True when the database's Alembic revision is this code's head (what the code expects)."""
+    heads = set(ScriptDirectory.from_config(alembic_config(script_location, database_url))
+                .get_heads())
+    engine = create_engine(database_url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return set(MigrationContext.configure(connection).get_current_heads()) == heads
+    finally:
+        engine.dispose()
 
 
 def run_env(target_metadata: MetaData, default_url: str) -> None:

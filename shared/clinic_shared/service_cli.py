@@ -1,16 +1,20 @@
-"""`python -m <service> api|worker|migrate|seed`: how every service process is started."""
+"""`python -m <service> api|worker|migrate|wait-for-schema|seed`: how every service process is
+started."""
 
 import argparse
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import uvicorn
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import OperationalError
 
 from clinic_shared import faults
 from clinic_shared.db import create_database_if_missing, make_engine, wait_for_database
 from clinic_shared.log import configure_logging, get_logger
-from clinic_shared.migrations import upgrade
+from clinic_shared.migrations import schema_is_current, upgrade
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop, register_scrape_time_metrics, run_loops
 
@@ -41,6 +45,10 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
     migrate.add_argument("--create-database", action="store_true",
                          help="create the database first if it does not exist")
     migrate.add_argument("--seed", action="store_true", help="seed demo data afterwards")
+    wait = commands.add_parser(
+        "wait-for-schema", help="wait until the database is migrated to this code's schema "
+        "(an init container's command: new code never serves the old schema)")
+    wait.add_argument("--timeout", type=float, default=600.0, help="seconds before giving up")
     commands.add_parser("seed", help="seed demo data (idempotent)")
     args = parser.parse_args(argv)
 
@@ -70,5 +78,25 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
         log.info("database.migrated", service=service.name)
         if args.seed and service.seed is not None:
             service.seed(settings)
+    elif args.command == "wait-for-schema":
+        if not wait_for_schema(service, settings, args.timeout):
+            log.error("database.schema_behind", service=service.name, waited=args.timeout)
+            sys.exit(1)
+        log.info("database.schema_current", service=service.name)
     elif args.command == "seed" and service.seed is not None:
         service.seed(settings)
+
+
+def wait_for_schema(service: ServiceDefinition, settings: ServiceSettings, timeout: float,
+                    interval: float = 2.0) -> bool:
+    """Poll until the database answers at the migrations' head; False after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if schema_is_current(service.migrations, settings.database_url):
+                return True
+        except OperationalError:
+            log.info("database.unreachable", service=service.name)
+        if time.monotonic() + interval > deadline:
+            return False
+        time.sleep(interval)
