@@ -19,7 +19,7 @@ from clinic_shared.auth.tokens import TokenVerifier
 from clinic_shared.body_limit import BodySizeLimit
 from clinic_shared.http_middleware import CORRELATION_HEADER, CorrelationAndMetrics
 from clinic_shared.log import get_logger
-from clinic_shared.messaging.connection import broker_answers
+from clinic_shared.messaging.broker_watch import BrokerWatch
 from clinic_shared.refusals import document_refusals
 from clinic_shared.runtime import freeze_startup_heap
 from clinic_shared.settings import ServiceSettings
@@ -31,7 +31,8 @@ CORS_HEADERS = ["Content-Type", "X-CSRF-Token", "Idempotency-Key", CORRELATION_H
 
 
 class Readiness(BaseModel):
-    """What /readyz answers: each dependency "ok" or "down", and which are down."""
+    """What /readyz answers: each dependency "ok" or "down", and which are down. Only the
+    database decides readiness: while the broker is down the outbox holds the events."""
 
     status: Literal["ready", "unavailable"]
     service: str
@@ -71,10 +72,14 @@ def field_error(field: str, message: str, status_code: int = 422) -> HTTPExcepti
 
 def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSettings,
                description: str = "", refusals: RefusalPages | None = None) -> FastAPI:
+    broker = BrokerWatch(service, settings.amqp_url)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        broker.start()
         freeze_startup_heap()
         yield
+        broker.stop()
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     document_refusals(app)
@@ -102,7 +107,6 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
                            max_age=600)
     app.add_middleware(CorrelationAndMetrics, service=service,  # outermost
                        failure_page=lambda scope: refusals.page(scope, 500))
-    amqp_url = settings.amqp_url
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -135,23 +139,26 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
         return {"status": "ok", "service": service}
 
     @app.get("/readyz", tags=["health"], responses={
-        200: {"model": Readiness, "description": "The database and the broker answer"},
-        503: {"model": Readiness, "description": "Something is down: `down` names it"}},
+        200: {"model": Readiness, "description": "The database answers (`down` may name the "
+                                                 "broker: the outbox holds events meanwhile)"},
+        503: {"model": Readiness, "description": "The database is down: `down` names it"}},
         **PUBLIC)
     async def readyz() -> JSONResponse:
-        """200 when the database and the broker answer; 503 naming what is down."""
+        """200 while the database answers; the broker's state is in the body (one long-lived
+        connection per process, never one per probe); 503 when the database is down."""
+        broker.start(wait=2.0)  # started by the lifespan; here too for an app run without one
         checks = {
             "database": await run_in_threadpool(database_answers, engine),
-            "broker": await run_in_threadpool(broker_answers, amqp_url),
+            "broker": broker.connected,
         }
         down = [name for name, ok in checks.items() if not ok]
         body = {
-            "status": "ready" if not down else "unavailable",
+            "status": "unavailable" if "database" in down else "ready",
             "service": service,
             "checks": {name: "ok" if ok else "down" for name, ok in checks.items()},
             "down": down,
         }
-        return JSONResponse(body, status_code=503 if down else 200)
+        return JSONResponse(body, status_code=503 if "database" in down else 200)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False, **PUBLIC)
     def metrics() -> Response:

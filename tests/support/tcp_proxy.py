@@ -19,6 +19,7 @@ class TcpProxy:
         self.upstream = (upstream_host, upstream_port)
         self.reply_delay = reply_delay  # held back before each chunk the server sends: a far server
         self.port = free_port()
+        self.accepted = 0  # connections opened through the proxy
         self._blocked = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -68,6 +69,7 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             client.settimeout(None)
+            self.accepted += 1
             with self._lock:
                 self._sockets.update((client, upstream))
             for src, dst, delay in ((client, upstream, 0.0),

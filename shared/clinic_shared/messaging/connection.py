@@ -58,20 +58,6 @@ class Backoff:
         stop.wait(delay)
 
 
-def broker_answers(url: str, timeout: float = 2.0) -> bool:
-    """True when an AMQP connection can be opened now (used by /readyz)."""
-    params = pika.URLParameters(url)
-    params.connection_attempts = 1
-    params.socket_timeout = timeout
-    params.stack_timeout = timeout
-    params.blocked_connection_timeout = timeout
-    try:
-        pika.BlockingConnection(params).close()
-        return True
-    except CONNECTION_ERRORS:
-        return False
-
-
 def close_quietly(connection: pika.BlockingConnection) -> None:
     """Close a connection that may already be broken."""
     if connection.is_open:
