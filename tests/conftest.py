@@ -11,6 +11,7 @@ from clinic_shared.auth.keys import generate_key_pair
 from clinic_shared.db import create_database_if_missing, drop_database
 from clinic_shared.messaging.topology import Topology
 from clinic_shared.migrations import upgrade
+from tests.support.broker_policies import apply_policies, clear_policies
 from tests.support.infra import Infra, provide_infra
 from tests.support.smtp_server import SmtpServer
 from tests.support.stack import Stack
@@ -61,13 +62,15 @@ def migrated_database(make_database: Callable[[str], str]) -> Callable[[str, str
 
 @pytest.fixture
 def topology(infra: Infra, run_id: str) -> Iterator[Topology]:
-    """A declared topology under names no one else uses; deleted afterwards."""
+    """A declared topology under names no one else uses, with its policies; deleted afterwards."""
     topo = Topology(f"{run_id}.{uuid.uuid4().hex[:6]}.")
+    apply_policies(topo)
     connection = pika.BlockingConnection(pika.URLParameters(infra.amqp_url))
     topo.declare(connection.channel())
     yield topo
     topo.delete(connection.channel())
     connection.close()
+    clear_policies(topo)
 
 
 @pytest.fixture(scope="session")

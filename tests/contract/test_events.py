@@ -76,11 +76,16 @@ def test_committed_broker_definitions_match_the_topology() -> None:
     )
 
 
-def test_every_queue_is_quorum_with_dead_lettering_and_a_delivery_limit() -> None:
-    queues = {q["name"]: q for q in Topology().definitions()["queues"]}
+def test_every_queue_is_quorum_with_dead_lettering_and_a_delivery_limit_by_policy() -> None:
+    definitions = Topology().definitions()
+    queues = {q["name"]: q for q in definitions["queues"]}
+    policies = {p["pattern"]: p for p in definitions["policies"]}
     for spec in QUEUES:
-        args = queues[spec.base_name]["arguments"]
-        assert args["x-queue-type"] == "quorum"
-        assert args["x-delivery-limit"] >= 1
-        assert args["x-dead-letter-exchange"] == "clinic.dead-letter"
+        assert queues[spec.base_name]["arguments"] == {"x-queue-type": "quorum"}
+        policy = policies["^" + spec.base_name.replace(".", r"\.") + "$"]["definition"]
+        assert policy["delivery-limit"] >= 1
+        assert policy["dead-letter-exchange"] == "clinic.dead-letter"
+        assert policy["dead-letter-routing-key"] == spec.base_name
+        assert (policy["dead-letter-strategy"], policy["overflow"]) == (
+            "at-least-once", "reject-publish")
         assert f"{spec.base_name}.dead-letter" in queues

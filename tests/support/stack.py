@@ -25,6 +25,7 @@ from clinic_shared.messaging.topology import Topology
 from clinic_shared.migrations import upgrade
 from referral.seed import seed as referral_seed
 from referral.settings import ReferralSettings
+from tests.support.broker_policies import apply_policies, clear_policies
 from tests.support.infra import Infra
 from tests.support.ports import free_port
 from tests.support.smtp_server import SmtpServer
@@ -70,6 +71,7 @@ class Stack:
         return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{self.proxy.port}"))
 
     def start(self) -> "Stack":
+        apply_policies(self.topology)
         if self.through_proxy:
             params = pika.URLParameters(self.infra.amqp_url)
             self.proxy = TcpProxy(params.host, params.port).start()
@@ -196,6 +198,7 @@ class Stack:
             self.topology.delete(connection.channel())
         finally:
             connection.close()
+        clear_policies(self.topology)
 
     def log_tail(self, lines: int = 40) -> str:
         out = []

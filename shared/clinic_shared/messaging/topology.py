@@ -1,8 +1,14 @@
-"""Exchanges, queues and bindings: declared by every worker, exported as broker definitions."""
+"""Exchanges, queues and bindings: declared by every worker, exported as broker definitions.
+
+Queue behaviour (delivery limit, dead-lettering, overflow) is the broker's policies, not queue
+arguments: a worker declares a missing queue with its type alone and never redeclares an
+existing one, so an operator changes a limit with a policy, without PRECONDITION_FAILED.
+"""
 
 from dataclasses import dataclass
 from typing import Any
 
+import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 EVENTS_EXCHANGE = "clinic.events"
@@ -64,12 +70,26 @@ class Topology:
         return [self.prefix + q.base_name for q in QUEUES if q.consumer == consumer]
 
     def queue_arguments(self, queue: str) -> dict[str, Any]:
+        """Only what a policy cannot set: the type."""
+        return {"x-queue-type": "quorum"}
+
+    def policy(self, queue: str) -> dict[str, Any]:
+        """A consumed queue's behaviour: a poison message is dead-lettered after the delivery
+        limit, at least once (the dead-letter queue confirms it before the source drops it,
+        which needs `overflow: reject-publish`) to `<queue>.dead-letter`."""
         return {
-            "x-queue-type": "quorum",
-            "x-delivery-limit": DELIVERY_LIMIT,
-            "x-dead-letter-exchange": self.dead_letter_exchange,
-            "x-dead-letter-routing-key": queue,
+            "delivery-limit": DELIVERY_LIMIT,
+            "dead-letter-exchange": self.dead_letter_exchange,
+            "dead-letter-routing-key": queue,
+            "dead-letter-strategy": "at-least-once",
+            "overflow": "reject-publish",
         }
+
+    def policies(self, vhost: str = "/") -> list[dict[str, Any]]:
+        """One policy per consumed queue, in RabbitMQ's definitions format."""
+        return [{"vhost": vhost, "name": name, "pattern": "^" + name.replace(".", r"\.") + "$",
+                 "apply-to": "queues", "priority": 10, "definition": self.policy(name)}
+                for name in (self.prefix + spec.base_name for spec in QUEUES)]
 
     def declare(self, channel: BlockingChannel) -> None:
         """Declare everything (idempotent), so publishers never race consumers' first start."""
@@ -78,13 +98,27 @@ class Topology:
         for spec in QUEUES:
             name = self.prefix + spec.base_name
             dlq = self.dead_letter_queue(name)
-            channel.queue_declare(dlq, durable=True, arguments={"x-queue-type": "quorum"})
+            self._create_if_missing(channel, dlq)
             channel.queue_bind(dlq, self.dead_letter_exchange, routing_key=name)
-            channel.queue_declare(name, durable=True, arguments=self.queue_arguments(name))
+            self._create_if_missing(channel, name)
             for key in spec.bindings:
                 channel.queue_bind(name, self.exchange, routing_key=key)
             for key in spec.retired:
                 channel.queue_unbind(name, self.exchange, routing_key=key)
+
+    def _create_if_missing(self, channel: BlockingChannel, queue: str) -> None:
+        """Declare `queue` only if it does not exist: an existing queue is never redeclared, so
+        one an older release made with x-delivery-limit or x-dead-letter-* arguments is used as
+        it is (redeclaring it without them would be PRECONDITION_FAILED)."""
+        probe = channel.connection.channel()  # a failed passive declare closes its channel
+        try:
+            probe.queue_declare(queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 404:
+                raise
+            channel.queue_declare(queue, durable=True, arguments=self.queue_arguments(queue))
+        else:
+            probe.close()
 
     def delete(self, channel: BlockingChannel) -> None:
         """Remove everything this topology declared (test clean-up)."""
@@ -111,7 +145,7 @@ class Topology:
             queues.append({"name": name, "vhost": vhost, "durable": True, "auto_delete": False,
                            "arguments": self.queue_arguments(name)})
             queues.append({"name": dlq, "vhost": vhost, "durable": True, "auto_delete": False,
-                           "arguments": {"x-queue-type": "quorum"}})
+                           "arguments": self.queue_arguments(dlq)})
             bindings.append({"source": self.dead_letter_exchange, "vhost": vhost,
                              "destination": dlq, "destination_type": "queue",
                              "routing_key": name, "arguments": {}})
@@ -120,4 +154,5 @@ class Topology:
                  "destination_type": "queue", "routing_key": key, "arguments": {}}
                 for key in spec.bindings
             )
-        return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
+        return {"exchanges": exchanges, "queues": queues, "bindings": bindings,
+                "policies": self.policies(vhost)}
