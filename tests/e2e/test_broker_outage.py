@@ -40,7 +40,8 @@ def test_requests_wait_in_outbox_while_broker_is_down_and_flow_after(
 
     with stack.engines["booking"].connect() as conn:
         unsent = conn.execute(text(
-            "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL")).scalar_one()
+            "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL "
+            "AND event_type = 'appointment.requested'")).scalar_one()
     assert unsent == REQUESTS
 
     stack.proxy.unblock()
