@@ -36,7 +36,6 @@ lint: install
 # Regenerate the broker definitions from the topology in shared/ (a test checks they match).
 definitions: install
 	$(VENV)/bin/clinic topology > deploy/rabbitmq/definitions.json
-	cp deploy/rabbitmq/definitions.json deploy/k8s/base/broker/definitions.json
 
 # The staff-token key pair docker compose mounts as secrets (var/keys/, git-ignored).
 keys: install

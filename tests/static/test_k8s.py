@@ -22,6 +22,7 @@ K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
 DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
+TOPOLOGY = ROOT / "shared" / "clinic_shared" / "messaging" / "topology.py"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 
 SERVICES = {"booking": (8001, 9101), "referral": (8002, 9102), "notify": (8003, 9103)}
@@ -278,6 +279,8 @@ def env_of(r, container):
 
 def secret_keys(r):
     keys = {name: set(k) for name, k in EXTERNAL_SECRETS.items()}
+    for user in r.of("User"):  # the Messaging Topology Operator writes each user's login
+        keys[f"{user['metadata']['name']}-user-credentials"] = {"username", "password"}
     for secret in r.of("Secret"):
         keys[secret["metadata"]["name"]] = set(secret.get("data", {})) | set(
             secret.get("stringData", {}))
@@ -313,8 +316,8 @@ def secret_references(r):
             for role in spec.get("managed", {}).get("roles", []):
                 if "passwordSecret" in role:
                     yield where, role["passwordSecret"]["name"], "password"
-            creds = spec.get("backup", {}).get("barmanObjectStore", {}).get("s3Credentials", {})
-            for ref in creds.values():
+        if obj["kind"] == "ObjectStore":
+            for ref in spec["configuration"].get("s3Credentials", {}).values():
                 yield where, ref["name"], ref["key"]
 
 
@@ -381,12 +384,6 @@ def test_secret_inputs_are_git_ignored_and_not_committed(overlay):
         assert (path.parent / "README.md").is_file(), "say which secret files to create"
 
 
-def test_broker_definitions_copy_matches_the_generated_file():
-    copy = BASE / "broker" / "definitions.json"
-    assert json.loads(copy.read_text()) == json.loads(DEFINITIONS.read_text()), (
-        "deploy/k8s/base/broker/definitions.json is stale: copy deploy/rabbitmq/definitions.json")
-
-
 # ------------------------------------------------------------------------------------------------
 # Every object
 # ------------------------------------------------------------------------------------------------
@@ -412,6 +409,9 @@ EXPECTED_API_VERSIONS = {
     "ScaledObject": "keda.sh/v1alpha1", "TriggerAuthentication": "keda.sh/v1alpha1",
     "RabbitmqCluster": "rabbitmq.com/v1beta1", "Cluster": "postgresql.cnpg.io/v1",
     "Database": "postgresql.cnpg.io/v1", "ScheduledBackup": "postgresql.cnpg.io/v1",
+    "User": "rabbitmq.com/v1beta1", "Permission": "rabbitmq.com/v1beta1",
+    "Policy": "rabbitmq.com/v1beta1", "ObjectStore": "barmancloud.cnpg.io/v1",
+    "PodMonitor": "monitoring.coreos.com/v1", "PrometheusRule": "monitoring.coreos.com/v1",
 }
 
 
@@ -456,12 +456,11 @@ def test_deployment_selectors_match_their_pod_labels(rendered):
         assert selects(selector, obj["spec"]["template"]["metadata"]["labels"])
 
 
-def test_apis_have_probes_on_the_health_endpoints_and_two_replicas(rendered):
+def test_apis_have_probes_on_the_health_endpoints(rendered):
     for svc, comp, obj in app_workloads(rendered):
         if comp != "api":
             continue
         container = the_container(obj)
-        assert obj["spec"]["replicas"] >= 2, obj["metadata"]["name"]
         for probe, path in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")]:
             get = container[probe]["httpGet"]
             assert get["path"] == path, (svc, probe)
@@ -508,7 +507,7 @@ def test_every_pod_runs_non_root_with_a_read_only_root_filesystem(rendered):
             assert pod.get("runAsUser", 0) != 0, name
             assert pod.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
             assert spec.get("automountServiceAccountToken") is False, name
-            for container in spec["containers"]:
+            for container in spec.get("initContainers", []) + spec["containers"]:
                 ctx = container.get("securityContext", {})
                 assert ctx.get("readOnlyRootFilesystem") is True, name
                 assert ctx.get("allowPrivilegeEscalation") is False, name
@@ -516,7 +515,7 @@ def test_every_pod_runs_non_root_with_a_read_only_root_filesystem(rendered):
                 assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), (
                     f"{name}: a read-only root needs a writable /tmp")
             tmp_volumes = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
-            for container in spec["containers"]:
+            for container in spec.get("initContainers", []) + spec["containers"]:
                 tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
                 assert tmp["name"] in tmp_volumes, name
     for _, _, obj in app_workloads(rendered):
@@ -747,7 +746,15 @@ def test_ingress_routes_each_prefix_to_its_api_and_strips_it(rendered):
         for path in rule["http"]["paths"]:
             pod, port = service_port(rendered, path["backend"])
             routes[path["path"]] = (pod["metadata"]["name"], port)
-    assert routes == {f"/{svc}(/|$)(.*)": (f"{svc}-api", API_PORTS[svc]) for svc in SERVICES}
+    assert {name for name, _ in routes.values()} == {f"{svc}-api" for svc in SERVICES}
+    for svc in SERVICES:
+        # nginx matches these (case-insensitively) as PCRE; Python's re reads this subset alike
+        [(path, target)] = [(p, t) for p, t in routes.items() if p.startswith(f"/{svc}(")]
+        assert target == (f"{svc}-api", API_PORTS[svc])
+        for public, upstream in [(f"/{svc}", "/"), (f"/{svc}/", "/"),
+                                 (f"/{svc}/api/x", "/api/x"), (f"/{svc}/readyz", "/readyz")]:
+            match = re.fullmatch(path, public, re.I)
+            assert match and "/" + match[2] == upstream, (path, public)
     tls_hosts = {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
     assert {rule["host"] for rule in ingress["spec"]["rules"]} <= tls_hosts
 
@@ -760,11 +767,23 @@ def test_apis_autoscale_and_keep_two_replicas(rendered):
         assert target["kind"] == "Deployment" and rendered.get("Deployment", name)
         assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
         assert hpa["spec"]["metrics"], name
-        replicas = rendered.get("Deployment", name)["spec"]["replicas"]
-        assert hpa["spec"]["minReplicas"] <= replicas <= hpa["spec"]["maxReplicas"], name
+    broker_pods = {"app.kubernetes.io/name": rendered.of("RabbitmqCluster")[0]["metadata"]["name"]}
     for pdb in rendered.of("PodDisruptionBudget"):
         selector = pdb["spec"]["selector"]["matchLabels"]
+        if selector == broker_pods:  # the operator's pods: test_broker_survives_...
+            continue
         assert any(selects(selector, labels) for _, labels in pod_templates(rendered))
+
+
+def test_no_replicas_where_an_autoscaler_owns_the_count(rendered):
+    """`replicas:` beside an HPA or a ScaledObject resets the scale at every apply."""
+    owned = {h["spec"]["scaleTargetRef"]["name"] for h in rendered.of("HorizontalPodAutoscaler")}
+    owned |= {so["spec"]["scaleTargetRef"]["name"] for so in rendered.of("ScaledObject")}
+    assert owned
+    for name in owned:
+        deployment = rendered.get("Deployment", name)
+        assert deployment and "replicas" not in deployment["spec"], (
+            f"Deployment {name} sets replicas although an autoscaler owns the count")
 
 
 def definitions_queues():
@@ -865,7 +884,176 @@ def test_only_the_ingress_controller_and_prometheus_reach_the_apis(rendered):
 # Broker and database (operators' custom resources)
 # ------------------------------------------------------------------------------------------------
 
-def test_broker_is_a_three_node_rabbitmq_cluster_with_its_topology_imported(rendered):
+def test_apps_wait_for_their_schema_before_serving(rendered):
+    """Migrations before code: every API and worker pod starts only once its database is at
+    the image's Alembic head (the init container), whatever order `kubectl apply` takes."""
+    for svc, comp, obj in app_workloads(rendered):
+        if comp == "migrate":
+            continue
+        spec = next(pod_specs(obj))
+        [init] = spec.get("initContainers", [])
+        main = the_container(obj)
+        assert init["command"][:4] == ["python", "-m", svc, "wait-for-schema"], init["command"]
+        assert init["image"] == main["image"], "the schema the new image expects"
+        assert env_of(rendered, init)[f"{svc.upper()}_DATABASE_URL"] == env_of(
+            rendered, main)[f"{svc.upper()}_DATABASE_URL"]
+    source = (ROOT / "shared" / "clinic_shared" / "service_cli.py").read_text()
+    assert '"wait-for-schema"' in source, "the command the init containers run"
+
+
+def broker_permissions(r, user):
+    [permission] = [p for p in r.of("Permission") if p["spec"]["userReference"]["name"] == user]
+    return permission["spec"]["permissions"]
+
+
+def test_apps_and_keda_use_a_broker_user_each_never_the_administrator(rendered):
+    broker = rendered.of("RabbitmqCluster")[0]["metadata"]["name"]
+    admin = f"{broker}-default-user"
+    for where, name, _ in secret_references(rendered):
+        assert name != admin, f"{where} uses the broker's administrator"
+    users = {u["metadata"]["name"]: u for u in rendered.of("User")}
+    for user in users.values():
+        assert user["spec"]["rabbitmqClusterReference"]["name"] == broker
+        assert "administrator" not in user["spec"].get("tags", []), user["metadata"]["name"]
+    topology = json.loads(DEFINITIONS.read_text())
+    queues = {q["name"] for q in topology["queues"]}
+    for svc, _, obj in app_workloads(rendered):
+        env = env_of(rendered, the_container(obj))
+        credentials = f"{svc}-broker-user-credentials"
+        assert env["AMQP_USERNAME"] == ("secret", credentials, "username"), svc
+        assert env["AMQP_PASSWORD"] == ("secret", credentials, "password"), svc
+        assert f"{svc}-broker" in users
+        read = re.compile(broker_permissions(rendered, f"{svc}-broker")["read"])
+        for queue in queues:  # consumes its own queues, nobody else's
+            assert bool(read.fullmatch(queue)) == queue.startswith(f"{svc}."), (svc, queue)
+        configure = re.compile(broker_permissions(rendered, f"{svc}-broker")["configure"])
+        assert all(configure.fullmatch(q) for q in queues), "workers declare the topology"
+    auth = rendered.get("TriggerAuthentication", "clinic-rabbitmq")
+    refs = {ref["parameter"]: ref["name"] for ref in auth["spec"]["secretTargetRef"]}
+    assert refs["username"] == refs["password"] == "keda-broker-user-credentials"
+    assert users["keda-broker"]["spec"]["tags"] == ["monitoring"]
+    assert set(broker_permissions(rendered, "keda-broker").values()) == {"^$"}
+
+
+QUEUE_BEHAVIOUR_ARGUMENTS = {"x-delivery-limit", "x-dead-letter-exchange",
+                             "x-dead-letter-routing-key", "x-dead-letter-strategy",
+                             "x-overflow", "x-max-length", "x-message-ttl"}
+
+
+def topology_policies():
+    """Topology().policies() as the code defines them, read without importing the app."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("clinic_topology", TOPOLOGY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Topology().policies()
+
+
+def test_queue_behaviour_is_broker_policies_not_queue_arguments(rendered):
+    """A queue argument is fixed at declaration: changing it fails with PRECONDITION_FAILED. A
+    policy changes a live queue. The definitions and the Policy objects say the same."""
+    definitions = json.loads(DEFINITIONS.read_text())
+    for queue in definitions["queues"]:
+        fixed = set(queue["arguments"]) & QUEUE_BEHAVIOUR_ARGUMENTS
+        assert not fixed, f"{queue['name']}: {fixed} belong in a policy"
+    expected = topology_policies()
+    assert definitions["policies"] == expected
+    live = {q["name"] for q in definitions["queues"] if not q["name"].endswith(".dead-letter")}
+    found = {}
+    for policy in rendered.of("Policy"):
+        spec = policy["spec"]
+        assert spec["rabbitmqClusterReference"]["name"] == rendered.of(
+            "RabbitmqCluster")[0]["metadata"]["name"]
+        found[spec["name"]] = {"vhost": spec["vhost"], "name": spec["name"],
+                               "pattern": spec["pattern"], "apply-to": spec["applyTo"],
+                               "priority": spec["priority"], "definition": spec["definition"]}
+    assert sorted(found.values(), key=lambda p: p["name"]) == sorted(
+        expected, key=lambda p: p["name"])
+    for queue in live:
+        [policy] = [p for p in found.values() if re.fullmatch(p["pattern"], queue)]
+        definition = policy["definition"]
+        assert definition["delivery-limit"] >= 1
+        assert definition["dead-letter-exchange"] and definition[
+            "dead-letter-routing-key"] == queue
+        assert (definition["dead-letter-strategy"], definition["overflow"]) == (
+            "at-least-once", "reject-publish"), "dead-lettering must not lose a message"
+
+
+def test_broker_survives_a_node_drain_on_a_supported_rabbitmq(rendered):
+    broker = rendered.of("RabbitmqCluster")[0]
+    name = broker["metadata"]["name"]
+    image = broker["spec"]["image"]
+    _, tag, _ = split_image(image)
+    assert int(tag.split(".")[0]) >= 4, f"{image}: 3.x is out of community support"
+    pdbs = [p for p in rendered.of("PodDisruptionBudget")
+            if p["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}]
+    assert len(pdbs) == 1 and pdbs[0]["spec"].get("maxUnavailable") == 1, (
+        "a drain may take one node of three at a time, never the quorum")
+    anti = broker["spec"]["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]
+    assert any(term["topologyKey"] == "kubernetes.io/hostname" and term["labelSelector"][
+        "matchLabels"] == {"app.kubernetes.io/name": name} for term in anti), (
+        "two broker nodes on one machine lose the quorum with it")
+
+
+def test_metrics_are_scraped_by_podmonitors_and_never_public(rendered):
+    monitors = rendered.of("PodMonitor")
+    for _, comp, obj in app_workloads(rendered):
+        if comp == "migrate":
+            continue
+        labels = obj["spec"]["template"]["metadata"]["labels"]
+        container = the_container(obj)
+        scraped = [e for m in monitors if selects(m["spec"]["selector"]["matchLabels"], labels)
+                   for e in m["spec"]["podMetricsEndpoints"]
+                   if resolve_port(container, e["port"]) is not None]
+        assert scraped, f"{obj['metadata']['name']}: no PodMonitor scrapes it"
+    broker = rendered.of("RabbitmqCluster")[0]["metadata"]["name"]
+    db = rendered.of("Cluster")[0]["metadata"]["name"]
+    selectors = [m["spec"]["selector"]["matchLabels"] for m in monitors]
+    assert {"app.kubernetes.io/name": broker} in selectors
+    assert {"cnpg.io/cluster": db} in selectors
+    ingress = rendered.of("Ingress")[0]
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            for svc in SERVICES:
+                for public in (f"/{svc}/metrics", f"/{svc}/METRICS", f"/{svc}/metrics/"):
+                    assert not re.fullmatch(path["path"], public, re.I), (
+                        f"{path['path']} lets {public} out")
+
+
+# The alerts the operations guide (deploy/README.md, "Metrics and what to watch") lists
+ALERTS = {
+    "outbox lag": "outbox_oldest_unsent_age_seconds",
+    "queue depth": "rabbitmq_detailed_queue_messages_ready",
+    "dead letters": "dead_letter_messages",
+    "24-hour breaches": "booking_sla_events_raised_total",
+    "1-hour breaches": "notify_contact_breaches_total",
+    "backup age": "last_available_backup_timestamp",
+}
+
+
+def test_the_operations_guide_alerts_exist(rendered):
+    expressions = [rule["expr"] for r in rendered.of("PrometheusRule")
+                   for group in r["spec"]["groups"] for rule in group["rules"] if "alert" in rule]
+    code = "\n".join(p.read_text() for p in [*(ROOT / "shared").rglob("*.py"),
+                                             *(ROOT / "services").rglob("*.py")])
+    for what, metric in ALERTS.items():
+        assert any(metric in expr for expr in expressions), f"no alert on {what} ({metric})"
+        if not metric.startswith(("rabbitmq_", "last_")):
+            assert metric in code, f"{metric}: no process exports it"
+
+
+def test_notify_gets_the_clinic_lead_and_its_sms_login(rendered):
+    for comp in ("api", "worker"):
+        env = env_of(rendered, the_container(rendered.get("Deployment", f"notify-{comp}")))
+        assert env["CLINIC_LEAD_EMAIL"][0] == "value" and "@" in env["CLINIC_LEAD_EMAIL"][1]
+        assert env["SMS_ACCOUNT_SID"] == ("secret", "notify-sms", "SMS_ACCOUNT_SID")
+        assert env["SMS_AUTH_TOKEN"] == ("secret", "notify-sms", "SMS_AUTH_TOKEN")
+        assert "SMS_FROM" in env
+
+
+def test_broker_is_a_three_node_rabbitmq_cluster(rendered):
     clusters = rendered.of("RabbitmqCluster")
     assert len(clusters) == 1
     broker = clusters[0]
@@ -873,11 +1061,6 @@ def test_broker_is_a_three_node_rabbitmq_cluster_with_its_topology_imported(rend
     assert broker["spec"]["persistence"]["storage"]
     assert "load_definitions" not in broker["spec"].get("rabbitmq", {}).get(
         "additionalConfig", ""), "see deploy/rabbitmq/rabbitmq.conf"
-    job = rendered.get("Job", "rabbitmq-definitions")
-    command = " ".join(the_container(job)["command"] + the_container(job)["args"])
-    assert f"--host={broker['metadata']['name']}" in command and " import " in command
-    cm = rendered.get("ConfigMap", "rabbitmq-definitions")
-    assert json.loads(cm["data"]["definitions.json"]) == json.loads(DEFINITIONS.read_text())
 
 
 def test_amqp_urls_point_at_the_broker_service(rendered):
@@ -911,20 +1094,60 @@ def test_postgres_is_a_three_instance_cnpg_cluster_with_a_database_per_service(r
     assert spec.get("enableSuperuserAccess") is False
 
 
-def test_postgres_is_backed_up(rendered):
+BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
+
+
+def test_postgres_is_backed_up_by_the_barman_cloud_plugin_from_its_first_day(rendered):
     cluster = rendered.of("Cluster")[0]
-    store = cluster["spec"]["backup"]["barmanObjectStore"]
-    assert re.match(r"(s3|gs|https)://", store["destinationPath"])
-    assert cluster["spec"]["backup"]["retentionPolicy"]
+    [plugin] = [p for p in cluster["spec"].get("plugins", []) if p["name"] == BARMAN_PLUGIN]
+    assert plugin["isWALArchiver"] is True, "WAL archiving gives point-in-time recovery"
+    store = rendered.get("ObjectStore", plugin["parameters"]["barmanObjectName"])
+    assert store, "the plugin's ObjectStore does not exist"
+    assert re.match(r"(s3|gs|https)://", store["spec"]["configuration"]["destinationPath"])
+    assert store["spec"]["retentionPolicy"]
     schedules = rendered.of("ScheduledBackup")
     assert schedules and all(s["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
                              for s in schedules)
     for s in schedules:
         assert len(s["spec"]["schedule"].split()) == 6, "CNPG cron has a seconds field"
+        assert s["spec"]["method"] == "plugin"
+        assert s["spec"]["pluginConfiguration"]["name"] == BARMAN_PLUGIN
+    assert any(s["spec"].get("immediate") is True for s in schedules), (
+        "no base backup until the first night: the cluster is unrecoverable until then")
+
+
+# Fields the operators deprecated: (kind, path in spec, why)
+DEPRECATED_FIELDS = [
+    ("Cluster", ("backup", "barmanObjectStore"),
+     "CloudNativePG's built-in object store backup, removed in 1.31: use the Barman Cloud "
+     "plugin's ObjectStore"),
+    ("Cluster", ("monitoring", "enablePodMonitor"),
+     "deprecated by CloudNativePG: declare the PodMonitor yourself"),
+    ("Cluster", ("externalClusters", "barmanObjectStore"), "use the plugin's ObjectStore"),
+    ("ScheduledBackup", ("method", "barmanObjectStore"), "use method: plugin"),
+]
+
+
+def has_field(value, path):
+    if not path:
+        return True
+    if isinstance(value, list):
+        return any(has_field(item, path) for item in value)
+    if isinstance(value, dict):
+        head = path[0]
+        return head in value and has_field(value[head], path[1:])
+    return value == path[0] if len(path) == 1 else False
+
+
+def test_no_deprecated_operator_fields(rendered):
+    for kind, path, why in DEPRECATED_FIELDS:
+        for obj in rendered.of(kind):
+            assert not has_field(obj["spec"], path), (
+                f"{kind}/{obj['metadata']['name']}: spec.{'.'.join(path)}: {why}")
 
 
 def test_overlay_sets_a_real_backup_bucket(overlay):
-    path = overlay.of("Cluster")[0]["spec"]["backup"]["barmanObjectStore"]["destinationPath"]
+    path = overlay.of("ObjectStore")[0]["spec"]["configuration"]["destinationPath"]
     assert "CHANGE-ME" not in path
 
 
