@@ -18,9 +18,8 @@ from clinic_shared.triage.screen import DEFAULT_MODEL, UrgencyScreen, char_wb_ng
 from clinic_shared.triage.screen_training import run_training, train
 
 ROOT = Path(__file__).resolve().parents[2]
-# misspelt ("bowl"), text-speak, no phrase of the rules: a cancer history with new back pain
-MISSED_BY_THE_RULES = ("had bowl cancer 3 yrs ago, now my back is killing me since xmas. dont "
-                       "no why i didnt do anything to it")
+# text-speak, no phrase of the rules: legs failing and the bladder changing, with back pain
+MISSED_BY_THE_RULES = "legs gone heavy n wobbly this week, back killing, peeing is weird"
 TEXTS = [
     "Numbnes  round my bum,\tcan't  wee properly!!",
     "post-op L5/S1 fusion; hip key-hole... cramping & weak",
@@ -42,7 +41,7 @@ def never_fires(labels: list[str]) -> UrgencyScreen:
 def test_the_screen_catches_a_red_flag_the_rules_miss_and_quotes_the_patient(engine):
     reading = engine.read(MISSED_BY_THE_RULES)
     assert reading.urgent and reading.pathway == "urgent_review"
-    assert reading.red_flags[0].category == "cancer"
+    assert reading.red_flags[0].category in ("cauda_equina", "neurological_deficit")
     assert reading.red_flags[0].phrase in " ".join(MISSED_BY_THE_RULES.split())
 
     rules_only = TriageEngine(engine.vocabulary, never_fires(engine.screen.labels))
