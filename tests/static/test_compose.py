@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.compose import runtime_user_and_folders
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
 RABBITMQ_DIR = ROOT / "deploy" / "rabbitmq"
-DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 
 API_PORTS = {"booking": 8001, "referral": 8002, "notify": 8003}
 WORKER_METRICS_PORTS = {"booking": 9101, "referral": 9102, "notify": 9103}
@@ -524,18 +525,6 @@ def test_every_app_service_gets_the_key_to_verify_staff_tokens(services):
         assert depends_on(service).get(KEYS) == "service_completed_successfully", name
 
 
-def dockerfile_runtime_user_and_folders():
-    """The runtime image's USER uid, and {folder: (owner uid, mode)} it makes with install -d."""
-    runtime = DOCKERFILE.read_text().split("AS runtime", 1)[1]
-    uid = int(re.search(r"^USER (\d+)", runtime, re.MULTILINE)[1])
-    folders = {}
-    for owner, mode, paths in re.findall(r"install -d -o (\d+) -g \d+ -m (\d+) ([^\n\\&]+)",
-                                         runtime):
-        for path in paths.split():
-            folders[path] = (int(owner), int(mode, 8))
-    return uid, folders
-
-
 def test_the_key_pair_is_made_by_the_user_who_reads_it(compose, services):
     """Compose file secrets are bind mounts: a key made on the host keeps the host user's owner
     and mode 0600, and the services (uid 10001) cannot read it. The pair is made inside a
@@ -545,7 +534,7 @@ def test_the_key_pair_is_made_by_the_user_who_reads_it(compose, services):
     for name, service in services.items():
         assert not service.get("secrets"), name
         assert not any("keys" in source for source in bind_sources(service)), name
-    uid, folders = dockerfile_runtime_user_and_folders()
+    uid, folders = runtime_user_and_folders()
     job = services[KEYS]
     assert is_one_shot(job)
     assert str(job.get("user", uid)).split(":")[0] == str(uid), "keys must run as the image's user"
