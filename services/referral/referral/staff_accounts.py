@@ -101,7 +101,7 @@ def read_password(password_file: Path | None) -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def staff_main(argv: list[str]) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m referral staff",
         description="Local staff sign-in accounts (the first admin, then anyone the clinic "
@@ -119,6 +119,11 @@ def staff_main(argv: list[str]) -> None:
     create.add_argument("--if-missing", action="store_true",
                         help="an existing account of that name is left unchanged, exit 0 "
                              "(for a Job that may run again)")
+    return parser
+
+
+def staff_main(argv: list[str]) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     settings = ReferralSettings()
