@@ -189,22 +189,25 @@ def _contact_clock(data: ContactRequestedV1, settings: NotifySettings
     open time before the deadline). A v2 carries the clock booking set as the request arrived:
     kept as it is. A v1 (an older booking's plain hour) is planned here by the clinic's hours."""
     hours = contact_hours_from(settings.contact_hours_file)
-    urgent = data.urgent
+    around_the_clock = data.urgent
     if isinstance(data, ContactRequestedV2):
         plan = ClockPlan(data.contact_hours, data.contact_clock, data.contact_started_at,
                          data.contact_by)
-        key, promise = plan.hours_key, data.contact_by - data.contact_started_at
-        start, urgent = data.contact_started_at, urgent or data.contact_clock == "always"
-        if data.contact_clock == "opening_hours":  # the open time between start and deadline
-            promise = hours.open_time(key, start, data.contact_by)
+        key, start = plan.hours_key, data.contact_started_at
+        promise = data.contact_by - start
+        if not around_the_clock and data.contact_clock == "opening_hours":  # open time to the end
+            open_time = hours.open_time(key, start, data.contact_by)
+            if open_time > timedelta(0):  # else notify's hours file is not booking's: wall time
+                promise = open_time
+        around_the_clock = promise == data.contact_by - start
     else:
         key, promise = hours.key_for(data.mode, data.site), data.contact_by - data.requested_at
-        plan = hours.plan(key, data.requested_at, promise, urgent=urgent)
+        plan = hours.plan(key, data.requested_at, promise, urgent=around_the_clock)
         start = data.requested_at
         if data.mode == "clinic" and data.site and plan.hours_key != data.site:
             log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
     warn = hours.plan(key, start, promise - timedelta(minutes=settings.contact_at_risk_minutes),
-                      urgent=urgent)
+                      urgent=around_the_clock)
     return plan, ClockPlan(key, plan.mode, plan.started_at, min(warn.contact_by, plan.contact_by))
 
 
