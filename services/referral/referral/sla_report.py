@@ -147,7 +147,7 @@ def build_report(session: Session, days: int, now: datetime | None = None) -> Sl
                           TriageEntry.appointment_by <= now + AT_RISK)).label("booking_at_risk"))
         .select_from(TriageEntry)
         .outerjoin(SlaMark, SlaMark.request_id == TriageEntry.request_id)
-        .where(london_day >= since)
+        .where(london_day >= since, london_day <= today)
         .group_by("day", "clinic", "channel")).mappings().all()
 
     total = _Tally()
