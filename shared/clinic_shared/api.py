@@ -76,7 +76,6 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        broker.start()
         freeze_startup_heap()
         yield
         broker.stop()
@@ -146,7 +145,8 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
     async def readyz() -> JSONResponse:
         """200 while the database answers; the broker's state is in the body (one long-lived
         connection per process, never one per probe); 503 when the database is down."""
-        broker.start(wait=2.0)  # started by the lifespan; here too for an app run without one
+        broker.start(wait=2.0)  # the first probe starts the watch (an app that is never
+        # probed, as in tests, opens no connection) and waits for its first answer
         checks = {
             "database": await run_in_threadpool(database_answers, engine),
             "broker": broker.connected,
