@@ -39,6 +39,7 @@ class MailboxReader:
         self.engine: Engine = sessions.kw["bind"]
         self.mailbox = (f"{settings.inquiries_imap_user}@{settings.inquiries_imap_host}/"
                         f"{settings.inquiries_imap_folder}")
+        self.outages = 0  # times the mailbox went away (or never answered)
 
     def run(self, stop: threading.Event) -> None:
         """Read until `stop`; a mailbox or database that is down delays and loses nothing."""
@@ -49,6 +50,7 @@ class MailboxReader:
                     backoff.reset()
                     self._follow(imap, stop)
             except MAILBOX_DOWN as exc:
+                self.outages += 1
                 log.warning("mailbox.unreachable", error=type(exc).__name__)
                 backoff.sleep(stop)
 
@@ -99,7 +101,9 @@ class MailboxReader:
         if cursor and cursor[0] != uid_validity:
             # the folder was rebuilt: every UID is new; Message-IDs keep each inquiry once
             log.warning("mailbox.uidvalidity_changed")
-        sizes = imap.fetch(f"{last + 1}:*", ["RFC822.SIZE"])
+        # "n:*" names the last message even when its UID is below n: hence the filter
+        new = [uid for uid in imap.search(["UID", f"{last + 1}:*"]) if uid > last]
+        sizes = imap.fetch(new, ["RFC822.SIZE"]) if new else {}
         waiting = sorted((uid, int(data.get(b"RFC822.SIZE", 0)))
                          for uid, data in sizes.items() if uid > last)
         taken = 0
