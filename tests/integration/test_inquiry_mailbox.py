@@ -12,13 +12,18 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from booking.api import create_app
 from booking.demo_schedule import seed_reference_data
+from booking.inquiry_answers import AnswerSender
 from booking.mailbox import MailboxReader
 from booking.models import AppointmentRequest, InquiryEmail, outbox
 from booking.settings import BookingSettings
+from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_session_factory
 from tests.support.imap_server import PASSWORD, ImapServer, private_dovecot
 from tests.support.waiting import wait_until
@@ -57,10 +62,8 @@ def dovecot() -> Iterator[ImapServer]:
 
 
 @pytest.fixture
-def mailbox_user(dovecot: ImapServer) -> str:
-    user = f"inquiries-{uuid.uuid4().hex[:8]}"
-    dovecot.add_user(user)
-    return user
+def mailbox_user() -> str:
+    return f"inquiries-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -120,7 +123,7 @@ def requests(sessions: sessionmaker[Session]) -> list[AppointmentRequest]:
 
 def emails(sessions: sessionmaker[Session]) -> list[InquiryEmail]:
     with sessions() as db:
-        return list(db.scalars(select(InquiryEmail).order_by(InquiryEmail.at)))
+        return list(db.scalars(select(InquiryEmail).order_by(InquiryEmail.seq)))
 
 
 def test_berts_first_email_becomes_one_request_from_when_it_arrived(
@@ -304,3 +307,65 @@ def test_a_mailbox_that_is_down_delays_and_loses_nothing(
         stop.set()
         worker.join(timeout=10)
     assert sorted(r.email for r in requests(sessions)) == ["a@example.org", "b@example.org"]
+
+
+def staff_token(auth_keys, role: Role) -> dict[str, str]:
+    issued = TokenIssuer(auth_keys[0], "clinic", "clinic-staff").issue(
+        Principal(subject=f"test-{role.value}", role=role))
+    return {"Authorization": f"Bearer {issued}"}
+
+
+@pytest.fixture
+def answering(settings, auth_keys, smtp_server) -> BookingSettings:
+    return settings.model_copy(update={
+        "inquiries_address": "London Physio Clinics <inquiries@clinic.example>",
+        "inquiries_smtp_host": "127.0.0.1", "inquiries_smtp_port": smtp_server.port,
+        "inquiries_smtp_starttls": False, "auth_public_key": auth_keys[1]})
+
+
+def test_an_answer_from_the_entry_goes_out_threaded_and_berts_reply_joins_it(
+        dovecot, mailbox_user, answering, sessions, smtp_server, auth_keys) -> None:
+    first = mail(BERT_FIRST, subject="Post op rehab Spinal fusion",
+                 sender=f"Bert Example <bert.{uuid.uuid4().hex[:6]}@example.org>")
+    deliver(dovecot, mailbox_user, first)
+    reader = MailboxReader(answering, sessions)
+    reader.read_waiting()
+    [request] = requests(sessions)
+
+    with TestClient(create_app(answering)) as api:
+        desk = staff_token(auth_keys, Role.receptionist)
+        assert api.post(f"/api/appointment-requests/{request.id}/emails", json={"text": " "},
+                        headers=desk).status_code == 422  # an empty answer: refused, nothing kept
+        therapist = staff_token(auth_keys, Role.therapist)
+        assert api.post(f"/api/appointment-requests/{request.id}/emails",
+                        json={"text": "Hi"}, headers=therapist).status_code == 403
+        kept = api.post(f"/api/appointment-requests/{request.id}/emails",
+                        json={"text": "Hi Bert, let me hook you up with Jules at Moorgate."},
+                        headers=desk)
+        assert kept.status_code == 201, kept.text
+        assert AnswerSender(answering, sessions).send_waiting() == 1
+
+        [sent] = smtp_server.to(request.email)
+        assert sent.message["In-Reply-To"] == first["Message-ID"]
+        assert sent.message["References"] == first["Message-ID"]
+        assert request.reference in sent.message["Subject"]
+        assert sent.message["Subject"].startswith("Re: Post op rehab Spinal fusion")
+        assert "hook you up with Jules" in sent.text
+        with sessions() as db:
+            [answered] = db.scalars(select(outbox.c.payload).where(
+                outbox.c.event_type == "contact.answered")).all()
+        assert answered["data"]["request_id"] == str(request.id)
+        assert "Jules" not in str(answered)  # the answer's words stay in booking
+        assert AnswerSender(answering, sessions).send_waiting() == 0  # sent once
+
+        # Bert answers the clinic's e-mail: it joins the same entry
+        deliver(dovecot, mailbox_user, mail(
+            BERT_REPLY, sender=first["From"], subject=f"Re: {sent.message['Subject']}",
+            In_Reply_To=sent.message["Message-ID"],
+            References=f"{first['Message-ID']} {sent.message['Message-ID']}"))
+        reader.read_waiting()
+        assert [r.id for r in requests(sessions)] == [request.id]
+        shown = api.get(f"/api/appointment-requests/{request.id}/emails", headers=desk).json()
+    assert [(e["direction"], e["body"][:14]) for e in shown] == [
+        ("in", "Good morning a"), ("out", "Hi Bert, let m"), ("in", "Thanks for the")]
+    assert shown[1]["sent_by"] == "test-receptionist" and shown[1]["sent_at"]

@@ -1,5 +1,6 @@
 """A private Dovecot IMAP server the tests start: its own config, mail folder, users and port.
 
+Every user name logs in with PASSWORD and has a mailbox of its own (a fresh name per test).
 Debian's `dovecot-imapd` (`.ci/run` installs it, as it does Chromium). Nothing of a system-wide
 Dovecot is used or touched: the instance reads only the config written here, keeps its state
 under the test's folder and listens on a free port of 127.0.0.1 (plain IMAP, no TLS).
@@ -42,8 +43,8 @@ default_internal_user = {internal}
 default_login_user = {login}
 mail_location = maildir:{root}/mail/%u
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users
+  driver = static
+  args = password={password}
 }}
 userdb {{
   driver = static
@@ -104,10 +105,6 @@ class ImapServer:
         except OSError:
             return False
 
-    def add_user(self, user: str) -> None:
-        with (self.root / "users").open("a") as users:
-            users.write(f"{user}:{{PLAIN}}{PASSWORD}\n")
-
     def client(self, user: str) -> IMAPClient:
         imap = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
         imap.login(user, PASSWORD)
@@ -152,11 +149,11 @@ def private_dovecot() -> Iterator[ImapServer]:
         (root / folder).mkdir()
     for folder in ("mail", "home"):
         os.chown(root / folder, uid, gid)
-    (root / "users").touch()
     port = free_port()
     server = ImapServer(root=root, port=port)
     server.config.write_text(_CONFIG.format(
-        root=root, port=port, uid=uid, gid=gid, internal=internal, login=login))
+        root=root, port=port, uid=uid, gid=gid, internal=internal, login=login,
+        password=PASSWORD))
     server.start()
     try:
         yield server

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -223,9 +224,16 @@ class InquiryEmail(Base):
     erasure. Attachments are not kept, only their names and sizes."""
 
     __tablename__ = "inquiry_emails"
-    __table_args__ = (CheckConstraint("direction IN ('in', 'out')", name="direction"),)
+    __table_args__ = (
+        CheckConstraint("direction IN ('in', 'out')", name="direction"),
+        Index("ix_inquiry_emails_unsent", "at",
+              postgresql_where=text("direction = 'out' AND sent_at IS NULL")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # the order the clinic took them in: a conversation reads in this order (an e-mail's own
+    # arrival time has whole seconds, and the sender's clock is not ours)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
     request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_requests.id"),
                                                   index=True)
     direction: Mapped[str] = mapped_column(String(3))
@@ -235,7 +243,9 @@ class InquiryEmail(Base):
     body: Mapped[str] = mapped_column(Text)
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     sent_by: Mapped[str | None] = mapped_column(String(120))  # the member of staff (out)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # arrived or sent
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # arrived, or written (out)
+    # when the SMTP server took an answer (out); NULL while it waits to go
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MailboxCursor(Base):

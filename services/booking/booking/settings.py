@@ -41,6 +41,14 @@ class BookingSettings(ServiceSettings):
     inquiries_imap_folder: str = "INBOX"
     inquiries_poll_seconds: float = Field(default=30.0, gt=0,
                                           description="when the server offers no IDLE")
+    # answers to e-mail inquiries go out from the mailbox's own address over its SMTP server
+    inquiries_address: str = Field(default="", description='e.g. "Clinic <hello@clinic.org>"')
+    inquiries_smtp_host: str = ""
+    inquiries_smtp_port: int = Field(default=587, ge=1, le=65535)
+    inquiries_smtp_starttls: bool = True
+    inquiries_smtp_user: str = Field(default="", description="empty: the IMAP user")
+    inquiries_smtp_password: SecretStr = Field(default=SecretStr(""),
+                                               description="empty: the IMAP password")
     inquiries_batch_bytes: int = Field(default=8_000_000, ge=100_000,
                                        description="fetched at once (a bigger message alone)")
 

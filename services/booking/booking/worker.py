@@ -1,6 +1,7 @@
 """booking's background loops. Run with `python -m booking worker`."""
 
 from booking.handlers import NOTIFY_HANDLERS, handlers_for
+from booking.inquiry_answers import AnswerSender
 from booking.mailbox import MailboxReader
 from booking.models import inbox, outbox
 from booking.settings import BookingSettings
@@ -31,4 +32,6 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
     ]
     if settings.inquiries_imap_host:
         loops.append(Loop("inquiries-mailbox", MailboxReader(settings, sessions).run))
+    if settings.inquiries_smtp_host:
+        loops.append(Loop("inquiry-answers", AnswerSender(settings, sessions).run))
     return loops

@@ -21,6 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "inquiry_emails",
         sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=True), nullable=False),
         sa.Column("request_id", sa.Uuid(), sa.ForeignKey(
             "appointment_requests.id", name="fk_inquiry_emails_request_id_appointment_requests"),
             nullable=False),
@@ -32,11 +33,14 @@ def upgrade() -> None:
         sa.Column("attachments", postgresql.JSONB(), server_default="[]", nullable=False),
         sa.Column("sent_by", sa.String(120)),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True)),
         sa.CheckConstraint("direction IN ('in', 'out')", name="ck_inquiry_emails_direction"),
         sa.UniqueConstraint("message_id", name="uq_inquiry_emails_message_id"),
         sa.PrimaryKeyConstraint("id", name="pk_inquiry_emails"),
     )
     op.create_index("ix_inquiry_emails_request_id", "inquiry_emails", ["request_id"])
+    op.create_index("ix_inquiry_emails_unsent", "inquiry_emails", ["at"],
+                    postgresql_where=sa.text("direction = 'out' AND sent_at IS NULL"))
     op.create_table(
         "mailbox_cursors",
         sa.Column("mailbox", sa.String(300), nullable=False),
@@ -50,5 +54,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("mailbox_cursors")
+    op.drop_index("ix_inquiry_emails_unsent", table_name="inquiry_emails")
     op.drop_index("ix_inquiry_emails_request_id", table_name="inquiry_emails")
     op.drop_table("inquiry_emails")
