@@ -143,7 +143,7 @@ def test_the_seed_conversation_by_email(mailbox_stack: Stack, dovecot: ImapServe
     assert contacted[1] == "message_sent"  # type: ignore[index]
 
     dovecot.deliver("inquiries", bert_writes(
-        REPLY, bert, f"Re: {answer['Subject']}", In_Reply_To=answer["Message-ID"],
+        REPLY, bert, str(answer["Subject"]), In_Reply_To=answer["Message-ID"],
         References=f"{first['Message-ID']} {answer['Message-ID']}").as_bytes())
     wait_until(lambda: one(stack, "booking", "SELECT count(*) FROM inquiry_emails "
                            "WHERE request_id = :r HAVING count(*) = 3", r=request_id),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from booking.inquiries import MailboxPosition, read_cursor, take_in
 from booking.inquiry_mail import read_mail, received_at
 from booking.settings import BookingSettings
+from clinic_shared.faults import MAILBOX_AFTER_TAKE, crash_point
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import Backoff
 
@@ -143,3 +144,4 @@ class MailboxReader:
             MailboxPosition(self.mailbox, uid_validity, uid))
         # the UID and outcome only: never the sender, subject or text
         log.info("mailbox.message_taken", uid=uid, outcome=outcome)
+        crash_point(MAILBOX_AFTER_TAKE)
