@@ -161,14 +161,25 @@ def test_an_email_without_a_request_to_call_is_answered_by_email(
         "email", "ann@example.org", "+447400123457")
 
 
-def test_cauda_equina_by_email_is_urgent(dovecot, mailbox_user, settings, sessions) -> None:
-    deliver(dovecot, mailbox_user, mail(
-        "Since yesterday I can't feel my bottom when I wipe and I can't control my bladder. "
-        "My back is agony."))
-    MailboxReader(settings, sessions).read_waiting()
+def test_cauda_equina_by_email_is_urgent_and_answered_at_once_with_the_advice(
+        dovecot, mailbox_user, answering, sessions, smtp_server) -> None:
+    sender = f"cath.{uuid.uuid4().hex[:6]}@example.org"
+    first = mail("Since yesterday I can't feel my bottom when I wipe and I can't control my "
+                 "bladder. My back is agony.", sender=f"Cath <{sender}>", subject="Back")
+    deliver(dovecot, mailbox_user, first)
+    MailboxReader(answering, sessions).read_waiting()
     [request] = requests(sessions)
     assert request.urgent
     assert request.red_flag_categories == ["cauda_equina"]
+
+    assert AnswerSender(answering, sessions).send_waiting() == 1  # at once, nobody asked
+    [advice] = smtp_server.to(sender)
+    assert advice.message["Auto-Submitted"] == "auto-replied"  # no auto-reply loops
+    assert advice.message["In-Reply-To"] == first["Message-ID"]
+    assert "999" in advice.text and "A&E" in advice.text
+    with sessions() as db:  # automatic: the clock still runs until a person contacts them
+        assert db.scalars(select(outbox.c.event_type).where(
+            outbox.c.event_type == "contact.answered")).all() == []
 
 
 def test_a_reply_joins_its_request_by_its_headers_or_the_reference(

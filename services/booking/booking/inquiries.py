@@ -14,8 +14,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from booking.inquiry_answers import urgent_reply
 from booking.inquiry_mail import InquiryMail, NotAnInquiry
 from booking.models import AppointmentRequest, InquiryEmail, MailboxCursor
+from booking.reading import urgent_actions, urgent_advice_text
 from booking.requests import StoredRequest, submit_request
 from booking.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
@@ -87,8 +89,14 @@ def take_in(sessions: sessionmaker[Session], settings: BookingSettings,
         log.warning("inquiry.unanswerable", uid=at.uid)
         return "passed_over"
 
+    name = form.name
+
     def keep_and_move(conn: Connection, stored: StoredRequest) -> None:
         _keep(conn, stored.id, mail, arrived_at)
+        if stored.urgent and stored.email and settings.inquiries_address:
+            advice = urgent_advice_text(urgent_actions(settings, stored.red_flag_categories))
+            urgent_reply(conn, settings, stored.id, stored.reference, name, mail.subject,
+                         advice)
         move_cursor(conn, at)
 
     try:

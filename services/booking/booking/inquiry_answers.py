@@ -14,7 +14,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.models import AppointmentRequest, InquiryEmail, outbox
@@ -72,17 +72,35 @@ def answer(session: Session, settings: BookingSettings, request_id: uuid.UUID, t
         raise NotAnswerable("the patient gave no e-mail address: call or text them instead")
     earlier = conversation(session, request_id)
     subject = next((e.subject for e in earlier if e.direction == "in" and e.subject), "")
-    subject = subject if subject.lower().startswith("re:") else f"Re: {subject or 'Your inquiry'}"
-    if request.reference not in subject:
-        subject = f"{subject} [{request.reference}]"
     row = InquiryEmail(
         id=uuid.uuid4(), request_id=request_id, direction="out",
-        message_id=make_msgid(domain=_domain(settings)), sender=None, subject=subject,
-        body=text, attachments=[], sent_by=staff[:120], at=datetime.now(UTC))
+        message_id=make_msgid(domain=_domain(settings)), sender=None,
+        subject=answer_subject(subject, request.reference), body=text, attachments=[],
+        sent_by=staff[:120], at=datetime.now(UTC))
     session.add(row)
     session.flush()
     return ConversationEntry(row.id, row.direction, row.sender, row.subject, row.body, [],
                              row.sent_by, row.at, None)
+
+
+def answer_subject(subject: str, reference: str) -> str:
+    """"Re: <their subject> [<reference>]": a reply to it comes back with the reference."""
+    subject = subject if subject.lower().startswith("re:") else f"Re: {subject or 'Your inquiry'}"
+    return subject if reference in subject else f"{subject} [{reference}]"
+
+
+def urgent_reply(conn: Connection, settings: BookingSettings, request_id: uuid.UUID,
+                 reference: str, name: str, subject: str, advice: str) -> None:
+    """Queue the immediate answer to an urgent e-mail: what to do now (the engine's advice for
+    each category found). Automatic (no member of staff): it goes out marked
+    `Auto-Submitted: auto-replied` and does not stop the clock; a person still contacts them."""
+    conn.execute(insert(InquiryEmail.__table__).values(
+        id=uuid.uuid4(), request_id=request_id, direction="out",
+        message_id=make_msgid(domain=_domain(settings)), sender=None,
+        subject=answer_subject(subject, reference), attachments=[], sent_by=None,
+        at=datetime.now(UTC),
+        body=(f"Dear {name},\n\nThank you for your e-mail. Your reference is {reference}.\n\n"
+              f"{advice}\n\n{settings.clinic_name}")))
 
 
 def _domain(settings: BookingSettings) -> str:
@@ -129,11 +147,13 @@ class AnswerSender:
                         continue
                     smtp.send_message(self._message(session, row, request.email))
                     row.sent_at = datetime.now(UTC)
-                    add_event(session, outbox, ContactAnsweredV1(
-                        request_id=request.id, reference=request.reference,
-                        by=row.sent_by or "staff", at=row.sent_at), source="booking")
                     sent += 1
                     log.info("inquiry_answers.sent", request_id=str(request.id))
+                    if row.sent_by is None:
+                        continue  # automatic (urgent advice): not a person's contact
+                    add_event(session, outbox, ContactAnsweredV1(
+                        request_id=request.id, reference=request.reference,
+                        by=row.sent_by, at=row.sent_at), source="booking")
         return sent
 
     def _smtp(self) -> smtplib.SMTP:
@@ -167,6 +187,6 @@ class AnswerSender:
             message["In-Reply-To"] = theirs[-1]
         if ids:
             message["References"] = " ".join(ids)
-        message["Auto-Submitted"] = "no"
+        message["Auto-Submitted"] = "no" if row.sent_by else "auto-replied"
         message.set_content(row.body)
         return message
