@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from booking.api import create_app
 from booking.demo_schedule import seed_reference_data
+from booking.erasure import PatientIdentity, erase_patient
 from booking.inquiry_answers import AnswerSender
 from booking.mailbox import MailboxReader
 from booking.models import AppointmentRequest, InquiryEmail, outbox
@@ -380,3 +381,16 @@ def test_an_answer_from_the_entry_goes_out_threaded_and_berts_reply_joins_it(
     assert [(e["direction"], e["body"][:14]) for e in shown] == [
         ("in", "Good morning a"), ("out", "Hi Bert, let m"), ("in", "Thanks for the")]
     assert shown[1]["sent_by"] == "test-receptionist" and shown[1]["sent_at"]
+
+
+def test_erasure_deletes_the_patients_emails(dovecot, mailbox_user, settings, sessions) -> None:
+    deliver(dovecot, mailbox_user, mail(BERT_FIRST, sender="Bert Example <bert@example.org>"))
+    deliver(dovecot, mailbox_user, mail("Another patient's knee", sender="Kay <kay@example.org>"))
+    MailboxReader(settings, sessions).read_waiting()
+
+    erase_patient(settings, PatientIdentity.parse(email="bert@example.org"))
+
+    assert [e.sender for e in emails(sessions)] == ["kay@example.org"]
+    with sessions() as db:
+        assert db.scalar(select(func.count()).select_from(InquiryEmail).where(
+            InquiryEmail.body.contains("spinal fusion"))) == 0
