@@ -15,7 +15,7 @@ from clinic_shared import audit as audit_trail
 from clinic_shared.api import field_error
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Role
-from clinic_shared.refusals import NOT_FOUND
+from clinic_shared.refusals import CONFLICT, NOT_FOUND
 
 DESK = (Role.receptionist, Role.admin)
 
@@ -67,7 +67,7 @@ def inquiry_router(settings: BookingSettings, sessions: sessionmaker[Session]) -
             return conversation(session, request_id)
 
     @router.post("/api/appointment-requests/{request_id}/emails",
-                 status_code=status.HTTP_201_CREATED, responses=NOT_FOUND,
+                 status_code=status.HTTP_201_CREATED, responses=NOT_FOUND | CONFLICT,
                  response_model=ConversationEmailPublic, **allow(*DESK))
     def answer_by_email(request_id: uuid.UUID, body: EmailAnswerCreate,
                         staff: StaffDep) -> ConversationEntry:
