@@ -51,9 +51,9 @@ RATES = (50, 100, 200, 400)
 # --- contact hours, ports ------------------------------------------------------------------------
 
 def always_open(folder: Path) -> dict[str, str]:
-    """notify's contact hours for the bench: the hour runs from arrival, as it does for every
-    request in opening hours (where the clinics' own hours would make the figures depend on
-    the hour the bench runs at)."""
+    """The contact hours for the bench (booking sets each deadline by them): the hour runs
+    from arrival, as it does for every request in opening hours (where the clinics' own hours
+    would make the figures depend on the hour the bench runs at)."""
     hours = folder / "contact-hours-always.json"
     hours.write_text(json.dumps({"default": {"name": "bench: 24/7", "mode": "always"}}))
     return {"CONTACT_HOURS_FILE": str(hours)}

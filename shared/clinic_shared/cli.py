@@ -161,6 +161,14 @@ def main(argv: list[str] | None = None) -> None:
                            help="list what each service would erase; change nothing")
     keys_cmd = commands.add_parser("keys", help="create the staff-token key pair if missing")
     keys_cmd.add_argument("--dir", default="var/keys")
+    keys_cmd.add_argument("--public-dir", help="where the public key goes (default: --dir); "
+                          "compose keeps it apart from the private key, which only referral "
+                          "mounts")
+    staff_cmd = commands.add_parser(
+        "staff", help="local staff accounts, e.g. the first admin: staff create --role admin "
+        "--username lead --name 'Clinic lead' (referral's REFERRAL_DATABASE_URL)",
+        add_help=False)
+    staff_cmd.add_argument("staff_args", nargs=argparse.REMAINDER)
     dead_cmd = commands.add_parser(
         "dead-letters", help="count, inspect or re-drive dead-lettered messages")
     dead_cmd.add_argument("--queue", help="a dead-letter queue, e.g. referral.booking-events"
@@ -211,10 +219,12 @@ def main(argv: list[str] | None = None) -> None:
                      if (value := getattr(args, key)) is not None]
         forwarded += ["--dry-run"] if args.dry_run else []
         sys.exit(subprocess.run(_python("booking", "erase", *forwarded)).returncode)
+    elif args.command == "staff":
+        sys.exit(subprocess.run(_python("referral", "staff", *args.staff_args)).returncode)
     elif args.command == "keys":
-        folder = Path(args.dir)
-        ensure_local_key_pair(folder / "jwt-private.pem", folder / "jwt-public.pem")
-        print(f"staff-token key pair in {folder}/ (jwt-private.pem, jwt-public.pem)")
+        folder, public_folder = Path(args.dir), Path(args.public_dir or args.dir)
+        ensure_local_key_pair(folder / "jwt-private.pem", public_folder / "jwt-public.pem")
+        print(f"staff-token key pair: {folder}/jwt-private.pem, {public_folder}/jwt-public.pem")
     elif args.command == "dead-letters":
         settings = ServiceSettings()
         if args.queue is None:

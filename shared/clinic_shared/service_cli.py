@@ -26,6 +26,8 @@ class ServiceDefinition:
     loops: Callable[[ServiceSettings], list[Loop]]
     migrations: str  # Alembic script location, "package:folder"
     seed: Callable[[ServiceSettings], None] | None = None
+    # what every deployment needs after each migration (booking's clinics), never demo data
+    reference_data: Callable[[ServiceSettings], None] | None = None
     # the service's own gauges read at scrape time (e.g. booking's SLA figures)
     collectors: Callable[[ServiceSettings], list[Collector]] | None = None
 
@@ -68,6 +70,8 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
         engine.dispose()
         upgrade(service.migrations, settings.database_url)
         log.info("database.migrated", service=service.name)
+        if service.reference_data is not None:
+            service.reference_data(settings)
         if args.seed and service.seed is not None:
             service.seed(settings)
     elif args.command == "seed" and service.seed is not None:

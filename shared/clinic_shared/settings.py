@@ -78,6 +78,9 @@ class ServiceSettings(BaseSettings):
     worker_metrics_port: int = 9100
     # Crash points for the fault suite (clinic_shared/faults.py); refused in production.
     fault_points: str = ""
+    clock_file: str = Field(default="", description=(
+        "tests only: a file holding the ISO 8601 instant that stands for now where a request "
+        "arrives and where the reports count (clinic_shared.clock)"))
 
     @property
     def cors_origins(self) -> list[str]:
@@ -143,6 +146,8 @@ class ServiceSettings(BaseSettings):
         if self.environment is Environment.production:
             if self.fault_points:
                 problems.append("FAULT_POINTS is for the fault suite only")
+            if self.clock_file:
+                problems.append("CLOCK_FILE is for tests only")
             if "guest:guest@" in self.amqp_url:
                 problems.append("AMQP_URL uses the default guest account")
             if not (self.auth_public_key or self.auth_jwks_url

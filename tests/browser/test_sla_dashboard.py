@@ -101,3 +101,48 @@ def test_the_dashboard_shows_shares_a_chart_and_breaches_with_causes(stack: Stac
     assert response is not None and response.status == 403
     expect(desk.get_by_role("heading", name="Not allowed")).to_be_visible()
     screenshot(desk, "12-not-allowed")
+
+
+def test_the_headline_says_how_many_were_decided_waiting_at_risk_and_breached(
+        stack: Stack, browser: Browser):
+    """Wednesday 15 January 2025 at Moorgate (open from 07:00): one request from 09:00 never
+    called back, one from 10:00 called at 10:10, three more from 10:00 and two from 10:30
+    waiting. At 10:50 two are decided (one kept, one breached), five wait, three of them in
+    their last 15 minutes; no 24-hour promise is decided yet."""
+    def at(hour: int, minute: int) -> datetime:
+        return datetime(2025, 1, 15, hour, minute, tzinfo=UTC)  # GMT: London = UTC
+
+    try:
+        stack.set_clock(at(9, 0))
+        submit(stack)
+        stack.set_clock(at(10, 0))
+        _, called = submit(stack)
+        for _ in range(3):
+            submit(stack)
+        stack.set_clock(at(10, 30))
+        for _ in range(2):
+            submit(stack)
+        publish(stack, ContactMadeV1(request_id=called["id"], channel="phone",
+                                     outcome="reached", by="reception", at=at(10, 10)), "notify")
+        stack.set_clock(at(10, 50))
+        lead = signed_in(browser, stack, "lead", "/dashboard?days=1")
+        contact = lead.locator("#headline-contact")
+
+        def all_in() -> bool:
+            lead.reload()
+            return contact.locator(".decided").inner_text() == "2 of 7"
+
+        wait_until(all_in, timeout=30, interval=0.5, message="the seven requests, one called")
+        expect(contact.locator("#total-contacted")).to_have_text("50%")
+        expect(contact.locator(".waiting")).to_have_text("5")
+        expect(contact.locator(".at-risk")).to_have_text("3")
+        expect(contact.locator(".breached")).to_have_text("1")
+        booking = lead.locator("#headline-booking")
+        expect(booking.locator("#total-booked")).to_have_text("\u2013")
+        expect(booking.locator(".decided")).to_have_text("0 of 7")
+        expect(booking.locator(".waiting")).to_have_text("7")
+        expect(booking.locator(".at-risk")).to_have_text("0")
+        expect(booking.locator(".breached")).to_have_text("0")
+        screenshot(lead, "11b-sla-dashboard-headline")
+    finally:
+        stack.set_clock(None)

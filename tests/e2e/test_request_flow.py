@@ -8,6 +8,7 @@ import httpx
 import pika
 from sqlalchemy import text
 
+from clinic_shared.contact_hours import DEFAULT_FILE, load_contact_hours
 from tests.e2e.helpers import REASON, request_body
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
@@ -36,7 +37,9 @@ def test_request_becomes_triage_entry_and_acknowledgement_email(stack: Stack) ->
     assert re.fullmatch(r"[A-Z2-9]{3}-[A-Z2-9]{4}", created["reference"])
     assert created["phone"] == "+447400123456"
     requested = datetime.fromisoformat(created["created_at"])
-    assert datetime.fromisoformat(created["contact_by"]) - requested == timedelta(hours=1)
+    hours = load_contact_hours(DEFAULT_FILE)  # the hour counts Moorgate's open time only
+    assert datetime.fromisoformat(created["contact_by"]) == hours.plan(
+        hours.key_for("clinic", "moorgate"), requested, timedelta(hours=1)).contact_by
     assert datetime.fromisoformat(created["appointment_by"]) - requested == timedelta(hours=24)
     assert response.headers["X-Correlation-ID"] == "corr-flow-0001"
 

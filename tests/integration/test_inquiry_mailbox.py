@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,6 +27,7 @@ from booking.settings import BookingSettings
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_session_factory
+from tests.support.contact_hours import write_hours
 from tests.support.imap_server import PASSWORD, ImapServer, private_dovecot
 from tests.support.waiting import wait_until
 
@@ -85,9 +87,12 @@ def sessions(database: str) -> Iterator[sessionmaker[Session]]:
 
 
 @pytest.fixture
-def settings(database: str, dovecot: ImapServer, mailbox_user: str) -> BookingSettings:
+def settings(database: str, dovecot: ImapServer, mailbox_user: str,
+             tmp_path: Path) -> BookingSettings:
+    """The hour runs round the clock here (one test sets the clinic's hours)."""
     return BookingSettings(
-        database_url=database, inquiries_imap_host="127.0.0.1",
+        database_url=database, contact_hours_file=write_hours(tmp_path, "always"),
+        inquiries_imap_host="127.0.0.1",
         inquiries_imap_port=dovecot.port, inquiries_imap_ssl=False,
         inquiries_imap_user=mailbox_user, inquiries_imap_password=PASSWORD,
         inquiries_poll_seconds=0.2)
@@ -150,6 +155,19 @@ def test_berts_first_email_becomes_one_request_from_when_it_arrived(
     [kept] = emails(sessions)
     assert (kept.request_id, kept.direction, kept.body.startswith("Good morning all")) == (
         request.id, "in", True)
+
+
+def test_the_clinics_hours_count_from_when_the_email_arrived(
+        dovecot, mailbox_user, settings, sessions, tmp_path) -> None:
+    in_hours = settings.model_copy(update={
+        "contact_hours_file": write_hours(tmp_path, "opening_hours")})  # weekdays 09:00-18:00
+    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)  # read days later, after an outage
+    deliver(dovecot, mailbox_user, mail("Sore knee, can you help?"), saturday)
+    MailboxReader(in_hours, sessions).read_waiting()
+    [request] = requests(sessions)
+    assert request.created_at == saturday
+    assert request.contact_by == datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # Monday's opening + 1 h
+    assert request.appointment_by == saturday + timedelta(hours=24)
 
 
 def test_an_email_without_a_request_to_call_is_answered_by_email(

@@ -70,6 +70,7 @@ def test_sink_listing_is_off_when_a_real_server_is_configured(infra, auth_keys):
 
 def test_production_refuses_the_mail_sink(infra, auth_keys):
     production = {"environment": "production", "secret_key": "s" * 40,
+                  "patient_link_key": "p" * 40,
                   "amqp_url": "amqp://clinic:s3cret@rabbitmq:5672/%2F",
                   "auth_public_key": auth_keys[1]}
     with pytest.raises(ValidationError, match="SMTP_HOST is empty"):
@@ -86,10 +87,12 @@ def admin(auth_keys) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_subjects_read_from_the_sink_begin_with_their_first_word(tmp_path, infra, auth_keys):
+def test_subjects_read_from_the_sink_begin_with_their_first_word(tmp_path, infra, auth_keys,
+                                                                migrated_database):
     settings = NotifySettings(smtp_host="", mail_sink_port=free_port(),
                               mail_sink_dir=str(tmp_path / "mail"), amqp_url=infra.amqp_url,
-                              auth_public_key=auth_keys[1], clinic_name="Moorgate Physio")
+                              auth_public_key=auth_keys[1], clinic_name="Moorgate Physio",
+                              database_url=migrated_database("notify", "subjects"))
     controller = start_sink(settings)
     assert controller is not None
     renderer = MessageRenderer(settings)

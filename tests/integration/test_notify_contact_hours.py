@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from booking.demo_schedule import CLINICS
 from clinic_shared.auth.principal import Role
+from clinic_shared.contact_hours import DEFAULT_FILE, load_contact_hours
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
 from notify.api import create_app
 from notify.contact_clock import NO_CALL_ATTEMPTED, ContactClockLoop
-from notify.contact_hours import DEFAULT_FILE, load_contact_hours
 from notify.handlers import on_appointment_requested
 from notify.models import ContactClock, Notification, outbox
 from notify.settings import NotifySettings

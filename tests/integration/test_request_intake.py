@@ -194,7 +194,7 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
     """booking's intake writes its outbox rows in the statement that stores the request: each
     row is the one clinic_shared.outbox.add_event writes, but for the event's own id and time."""
     from clinic_shared.correlation import correlation_id_var
-    from clinic_shared.messaging.contracts import AppointmentRequestedV3, ContactRequestedV1
+    from clinic_shared.messaging.contracts import AppointmentRequestedV3, ContactRequestedV2
     from clinic_shared.outbox import add_event
 
     parsed = AppointmentRequestCreate.model_validate(form(
@@ -207,7 +207,7 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
             [intake, contact] = db.execute(select(outbox).order_by(outbox.c.event_type)
                                            ).all()
         data = AppointmentRequestedV3.model_validate(intake.payload["data"])
-        to_notify = ContactRequestedV1.model_validate(contact.payload["data"])
+        to_notify = ContactRequestedV2.model_validate(contact.payload["data"])
         with sessions.begin() as db:
             shared = add_event(db, outbox, data, source="booking")
             shared_contact = add_event(db, outbox, to_notify, source="booking")

@@ -103,10 +103,11 @@ def test_shares_breaches_and_the_dashboard(migrated_database, infra, auth_keys, 
     total = report["total"]
     assert total["requests"] == 4
     # contact: kept met; late (called late) and withdrawn (never) missed; waiting not counted
-    assert total["contacted_within_1h"] == {"met": 1, "missed": 2, "pending": 1}
+    assert total["contacted_within_1h"] == {"met": 1, "missed": 2, "pending": 1,
+                                            "at_risk": 0}
     assert total["contacted_share"] == round(1 / 3, 4)
     # booking: kept met, late missed, waiting pending, the withdrawn one does not count
-    assert total["booked_within_24h"] == {"met": 1, "missed": 1, "pending": 1}
+    assert total["booked_within_24h"] == {"met": 1, "missed": 1, "pending": 1, "at_risk": 0}
     assert total["booked_share"] == 0.5
     clinics = {g["key"]: g for g in report["by_clinic"]}
     assert set(clinics) == {"moorgate", "virtual", "home_visit"}

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.compose import runtime_user_and_folders
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -21,9 +23,13 @@ RABBITMQ_DIR = ROOT / "deploy" / "rabbitmq"
 API_PORTS = {"booking": 8001, "referral": 8002, "notify": 8003}
 WORKER_METRICS_PORTS = {"booking": 9101, "referral": 9102, "notify": 9103}
 FRONT_DOOR = "front-door"
-FRONT_DOOR_PORT = 8080
-ONE_SHOT_JOBS = {f"{name}-migrate" for name in API_PORTS} | {"rabbitmq-definitions"}
-INFRASTRUCTURE = {"postgres", "rabbitmq", "rabbitmq-definitions", "mailpit", FRONT_DOOR}
+FRONT_DOOR_PORTS = [80, 443]
+KEYS = "keys"
+DEMO_DATA = {"booking-demo", "referral-demo"}
+ONE_SHOT_JOBS = ({f"{name}-migrate" for name in API_PORTS} | {"rabbitmq-definitions", KEYS}
+                 | DEMO_DATA)
+INFRASTRUCTURE = {"postgres", "rabbitmq", "rabbitmq-definitions", "mailpit", FRONT_DOOR, KEYS}
+KEY_VOLUMES = {"jwt-private", "jwt-public"}
 
 SECRET_NAME = re.compile(r"(PASS|PASSWORD|SECRET|TOKEN|_KEY)$|^SECRET")
 WHOLE_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-?][^}]*)?\}$")
@@ -118,18 +124,40 @@ def app_services(services):
     }
 
 
+def service_processes(services):
+    """App services that run one of a service's own roles (`python -m <service> <role>`)."""
+    return {name: arg for name, arg in app_services(services).items() if name != KEYS}
+
+
+def named_volume_mounts(service):
+    """{volume name: (target, read_only)} of the service's named-volume mounts."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target, *options = volume.split(":")
+            if not source.startswith((".", "/")):
+                mounts[source] = (target, "ro" in options)
+        elif volume.get("type") == "volume":
+            mounts[volume["source"]] = (volume["target"], bool(volume.get("read_only")))
+    return mounts
+
+
+def profiles(service):
+    return set(service.get("profiles", []))
+
+
 # --- shape ---------------------------------------------------------------------------------
 
 
 def test_the_expected_services_are_defined(services):
-    expected = set(INFRASTRUCTURE)
+    expected = set(INFRASTRUCTURE) | DEMO_DATA
     for name in API_PORTS:
         expected |= {f"{name}-migrate", f"{name}-api", f"{name}-worker"}
     assert set(services) == expected
 
 
 def test_every_app_service_is_built_for_the_service_it_runs(services):
-    apps = app_services(services)
+    apps = service_processes(services)
     assert set(apps) == {n for n in services if n.split("-")[0] in API_PORTS}
     for name, service_arg in apps.items():
         assert name.split("-")[0] == service_arg, f"{name} builds SERVICE={service_arg}"
@@ -208,7 +236,7 @@ def test_ports_agree_between_command_healthcheck_and_settings(services, name):
 
 
 def test_commands_run_service_packages_that_exist(services):
-    for name, service_arg in app_services(services).items():
+    for name, service_arg in service_processes(services).items():
         command = services[name]["command"]
         assert command[:2] == ["python", "-m"], name
         module, role = command[2], command[3]
@@ -216,10 +244,25 @@ def test_commands_run_service_packages_that_exist(services):
         assert (ROOT / "services" / module / module / "__main__.py").is_file(), (
             f"{name}: services/{module}/{module}/__main__.py does not exist"
         )
-        expected_role = name.rsplit("-", 1)[1]
+        expected_role = {"demo": "seed"}.get(name.rsplit("-", 1)[1], name.rsplit("-", 1)[1])
         assert role == expected_role, f"{name} runs role {role}"
-        if role == "migrate":
-            assert "--seed" in command
+
+
+def test_demo_data_only_under_the_demo_profile(services):
+    """Demo patients (with surgery details) go through the real acknowledgement and SLA flows:
+    a clinic's own `docker compose up` must never make them, nor demo staff accounts."""
+    for name, service in services.items():
+        command = " ".join(strings(service.get("command", [])))
+        seeds = "--seed" in command or re.search(r"-m \S+ seed\b", command)
+        demo_accounts = "SEED_STAFF_PASSWORD" in environment(service)
+        if seeds or demo_accounts:
+            assert profiles(service) == {"demo"}, f"{name} makes demo data outside the profile"
+        if profiles(service):
+            assert profiles(service) == {"demo"} and name in DEMO_DATA, name
+    assert {services[name]["command"][3] for name in DEMO_DATA} == {"seed"}
+    for name in DEMO_DATA:  # nothing a clinic runs may wait for what only a demo starts
+        for other, service in services.items():
+            assert name not in depends_on(service), f"{other} depends on {name}"
 
 
 # --- files, ports, volumes -------------------------------------------------------------------
@@ -258,7 +301,7 @@ def test_published_ports(services):
     assert len(all_ports) == len(set(all_ports)), f"a host port is published twice: {published}"
 
     # The front door is the only way in; the APIs publish nothing so they can be scaled.
-    assert published[FRONT_DOOR] == [("", FRONT_DOOR_PORT)]
+    assert sorted(published[FRONT_DOOR]) == [("", port) for port in FRONT_DOOR_PORTS]
     for name in API_PORTS:
         for role in ("api", "worker", "migrate"):
             assert published[f"{name}-{role}"] == [], f"{name}-{role} publishes a host port"
@@ -313,13 +356,37 @@ def test_each_service_gets_production_settings_and_only_its_own_database(service
         assert url.endswith(f"@postgres:5432/{name}")
 
 
-def test_notify_mails_the_catcher_without_tls(services):
-    for role in ("api", "worker"):
-        env = environment(services[f"notify-{role}"])
-        assert env["SMTP_HOST"] == "mailpit"
-        assert str(env["SMTP_PORT"]) == "1025"
-        assert str(env["SMTP_STARTTLS"]).lower() == "false"
-        assert {"MAIL_FROM", "RECEPTION_EMAIL", "SMTP_USERNAME", "SMTP_PASSWORD"} <= set(env)
+OUTSIDE_SETTINGS = {  # every address or account outside the server, and its safe default
+    "SMTP_HOST": "mailpit", "SMTP_PORT": "1025", "SMTP_STARTTLS": "false",
+    "SMTP_USERNAME": "", "SMTP_PASSWORD": "", "MAIL_FROM": None, "RECEPTION_EMAIL": None,
+    "CLINIC_LEAD_EMAIL": None, "SMS_BASE_URL": None, "SMS_ACCOUNT_SID": "",
+    "SMS_AUTH_TOKEN": "", "SMS_FROM": "",
+}
+
+
+@pytest.mark.parametrize("role", ["api", "worker"])
+def test_every_outside_setting_comes_from_env_with_a_safe_default(services, role):
+    """Real mail, texts and the clinic lead's address are set in .env, never by editing the
+    compose file; unset, mail stays in the Mailpit catcher and no text is sent."""
+    env = environment(services[f"notify-{role}"])
+    documented = env_example_values()
+    for name, safe in OUTSIDE_SETTINGS.items():
+        reference = re.fullmatch(rf"\$\{{{name}:-(?P<default>[^}}]*)\}}", str(env.get(name)))
+        assert reference, f"notify-{role}: {name} must come from .env, is {env.get(name)!r}"
+        if safe is not None:
+            assert reference["default"] == safe, f"{name} defaults to {reference['default']!r}"
+            assert documented.get(name) == safe, f".env.example: {name}={documented.get(name)!r}"
+        else:
+            assert reference["default"] == documented.get(name), name
+
+
+def test_no_default_password_outside_development(compose):
+    """A secret is never given a default: `${X:-value}` would put a known password in
+    production when .env forgets it."""
+    text = COMPOSE_FILE.read_text()
+    for name, default in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-([^}]*)\}", text):
+        if SECRET_NAME.search(name):
+            assert default == "", f"{name} has the default {default!r}"
 
 
 # --- PostgreSQL and RabbitMQ provisioning ----------------------------------------------------
@@ -389,11 +456,32 @@ def test_front_door_mounts_its_caddyfile(services):
     assert any(source.endswith("deploy/caddy/Caddyfile") for source in bind_sources(door))
 
 
+def test_front_door_serves_https_so_secure_cookies_work(services):
+    """Production sets Secure on staff cookies: a plain-HTTP front door would let no one sign
+    in except on localhost. Caddy's automatic HTTPS names the site by CLINIC_HOST."""
+    text = CADDYFILE.read_text()
+    active = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
+    assert "auto_https" not in active, "automatic HTTPS must stay on"
+    assert re.search(r"^\{\$CLINIC_HOST:localhost\}\s*\{", active, re.MULTILINE)
+    plain = re.findall(r"^(http://\S*|:\d+)\s*\{", active, re.MULTILINE)
+    assert plain == ["http://:8080"], f"plain-HTTP sites: {plain}"
+    assert caddy_blocks(active, "http://:8080")[0].split() == [
+        "respond", "/healthz", '"ok"', "200", "respond", "404"], "8080 is for the healthcheck"
+    door = services[FRONT_DOOR]
+    assert environment(door)["CLINIC_HOST"] == "${CLINIC_HOST:-localhost}"
+    assert "caddy-data" in named_volume_mounts(door), "certificates and the local CA are kept"
+    assert "http://127.0.0.1:8080/healthz" in " ".join(door["healthcheck"]["test"])
+    for name in ("booking", "notify"):
+        for role in ("api", "worker"):
+            url = environment(services[f"{name}-{role}"])["PUBLIC_URL"]
+            assert url == "https://${CLINIC_HOST:-localhost}/booking", f"{name}-{role}: {url}"
+
+
 @pytest.mark.parametrize("name", sorted(API_PORTS))
 def test_front_door_routes_each_prefix_to_its_api(services, name):
     text = CADDYFILE.read_text()
-    assert re.search(rf"^:{FRONT_DOOR_PORT}\s*\{{", text, re.MULTILINE)
-    blocks = caddy_blocks(text, f"handle /{name}/*")
+    assert caddy_blocks(text, "{$CLINIC_HOST:localhost}") == ["\n\timport clinic_routes\n"]
+    blocks = caddy_blocks(caddy_blocks(text, "(clinic_routes)")[0], f"handle /{name}/*")
     assert len(blocks) == 1, f"expected one `handle /{name}/*` block"
     body = blocks[0]
     assert f"uri strip_prefix /{name}" in body
@@ -422,16 +510,45 @@ def test_apis_believe_forwarded_headers_from_the_front_door_alone(compose, servi
 
 
 def test_every_app_service_gets_the_key_to_verify_staff_tokens(services):
-    for name in app_services(services):
+    for name in service_processes(services):
         service = services[name]
-        assert "jwt_public_key" in service.get("secrets", []), name
-        assert environment(service)["AUTH_PUBLIC_KEY_FILE"] == "/run/secrets/jwt_public_key"
+        mounts = named_volume_mounts(service)
+        target, read_only = mounts["jwt-public"]
+        assert read_only, name
+        assert environment(service)["AUTH_PUBLIC_KEY_FILE"] == f"{target}/jwt-public.pem"
         signs = name.startswith("referral-")
-        assert ("jwt_private_key" in service.get("secrets", [])) is signs, name
+        assert ("jwt-private" in mounts) is signs, name
+        if signs:
+            target, read_only = mounts["jwt-private"]
+            assert read_only, name
+            assert environment(service)["AUTH_PRIVATE_KEY_FILE"] == f"{target}/jwt-private.pem"
+        assert depends_on(service).get(KEYS) == "service_completed_successfully", name
 
 
-def test_declared_secrets_point_at_the_git_ignored_key_folder(compose):
-    gitignore = (ROOT / ".gitignore").read_text().split()
-    assert "var/" in gitignore
-    for name, secret in compose["secrets"].items():
-        assert secret["file"].startswith("./var/keys/"), name
+def test_the_key_pair_is_made_by_the_user_who_reads_it(compose, services):
+    """Compose file secrets are bind mounts: a key made on the host keeps the host user's owner
+    and mode 0600, and the services (uid 10001) cannot read it. The pair is made inside a
+    one-shot container, as the image's user, in named volumes whose folders the image gives
+    that user (an empty volume takes its folder's owner and mode from the image)."""
+    assert not compose.get("secrets"), "no key may come from a host file (a bind mount)"
+    for name, service in services.items():
+        assert not service.get("secrets"), name
+        assert not any("keys" in source for source in bind_sources(service)), name
+    uid, folders = runtime_user_and_folders()
+    job = services[KEYS]
+    assert is_one_shot(job)
+    assert str(job.get("user", uid)).split(":")[0] == str(uid), "keys must run as the image's user"
+    mounts = named_volume_mounts(job)
+    assert set(mounts) == KEY_VOLUMES and not any(ro for _, ro in mounts.values())
+    command = job["command"]
+    assert command[:2] == ["clinic", "keys"]
+    assert command[command.index("--dir") + 1] == mounts["jwt-private"][0]
+    assert command[command.index("--public-dir") + 1] == mounts["jwt-public"][0]
+    for volume, (target, _) in mounts.items():
+        assert volume in (compose.get("volumes") or {}), volume
+        assert folders.get(target, (None,))[0] == uid, (
+            f"the image does not give {target} to uid {uid}: {volume} would be root's")
+    assert folders[mounts["jwt-private"][0]][1] & 0o077 == 0, "the private key's folder is open"
+    for name, service in services.items():  # every reader is that user too
+        if KEY_VOLUMES & set(named_volume_mounts(service)) and name != KEYS:
+            assert str(service.get("user", uid)).split(":")[0] == str(uid), name

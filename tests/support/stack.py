@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -124,6 +125,7 @@ class Stack:
             "AUTH_PUBLIC_KEY": self.keys[1],
             "SEED_STAFF_PASSWORD": self.staff_password,
             "PUBLIC_URL": f"http://127.0.0.1:{self.api_ports['booking']}",
+            "CLOCK_FILE": str(self.clock_file),  # empty: the real clock (set_clock)
             "FORM_LIMIT_PER_ADDRESS": "100000",
             "FORM_LIMIT_PER_CONTACT": "100000",
             # nothing may leave this machine: no real SMS provider in tests
@@ -137,6 +139,15 @@ class Stack:
             env["PATIENT_LINK_KEY"] = self.link_key
         env.update(self.extra_env)
         return env
+
+    @property
+    def clock_file(self) -> Path:
+        return self.logs / "clock.txt"
+
+    def set_clock(self, moment: datetime | None) -> None:
+        """Make `moment` now where requests arrive and reports count (None: the real clock)."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.clock_file.write_text(moment.isoformat() if moment else "", encoding="utf-8")
 
     def token(self, role: str, subject: str | None = None,
               therapist_id: uuid.UUID | None = None, ttl_seconds: int = 3600) -> str:

@@ -50,6 +50,7 @@ def test_production_refuses_patient_links_signed_with_the_key_every_service_hold
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("AMQP_URL", "amqp://clinic:s3cret@rabbitmq:5672/%2F")
     monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example.org/.well-known/jwks.json")
+    monkeypatch.setenv("SMTP_HOST", "mail.example.org")  # production mail needs a real server
     with pytest.raises(ValidationError, match="PATIENT_LINK_KEY must be set"):
         BookingSettings()
     with pytest.raises(ValidationError, match="PATIENT_LINK_KEY must be set"):

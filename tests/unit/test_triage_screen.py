@@ -11,16 +11,15 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from clinic_shared.cli import DEVELOPMENT_CORPORA
-from clinic_shared.triage import triage_engine
-from clinic_shared.triage.engine import TriageEngine
+from clinic_shared.triage import FormAnswers, triage_engine
+from clinic_shared.triage.engine import READ_AS_ROUTINE, TriageEngine
 from clinic_shared.triage.evaluation import load_corpus
 from clinic_shared.triage.screen import DEFAULT_MODEL, UrgencyScreen, char_wb_ngrams, word_ngrams
 from clinic_shared.triage.screen_training import run_training, train
 
 ROOT = Path(__file__).resolve().parents[2]
-# misspelt ("bowl"), text-speak, no phrase of the rules: a cancer history with new back pain
-MISSED_BY_THE_RULES = ("had bowl cancer 3 yrs ago, now my back is killing me since xmas. dont "
-                       "no why i didnt do anything to it")
+# text-speak, no phrase of the rules: legs failing and the bladder changing, with back pain
+MISSED_BY_THE_RULES = "legs gone heavy n wobbly this week, back killing, peeing is weird"
 TEXTS = [
     "Numbnes  round my bum,\tcan't  wee properly!!",
     "post-op L5/S1 fusion; hip key-hole... cramping & weak",
@@ -42,11 +41,25 @@ def never_fires(labels: list[str]) -> UrgencyScreen:
 def test_the_screen_catches_a_red_flag_the_rules_miss_and_quotes_the_patient(engine):
     reading = engine.read(MISSED_BY_THE_RULES)
     assert reading.urgent and reading.pathway == "urgent_review"
-    assert reading.red_flags[0].category == "cancer"
+    assert reading.red_flags[0].category in ("cauda_equina", "neurological_deficit")
     assert reading.red_flags[0].phrase in " ".join(MISSED_BY_THE_RULES.split())
 
     rules_only = TriageEngine(engine.vocabulary, never_fires(engine.screen.labels))
     assert not rules_only.read(MISSED_BY_THE_RULES).urgent
+
+
+def test_the_screen_overrules_a_rule_it_is_all_but_sure_is_routine_and_says_so(engine):
+    text = ("My osteoporosis was picked up on a routine scan - no fractures, no falls, no pain. "
+            "I'd like an exercise programme for my bones and my balance.")
+    rules_only = TriageEngine(engine.vocabulary, never_fires(engine.screen.labels))
+    assert rules_only.read(text).urgent  # the rules read "osteoporosis" as a red flag
+    reading = engine.read(text)
+    assert not reading.urgent and reading.pathway == "rehab_physio"
+    overruled = {r.rule: r.phrases for r in reading.reasons}[READ_AS_ROUTINE]
+    assert overruled == ("fracture: osteoporosis",)  # reception still sees the words
+    # a ticked box is the patient's own answer: never overruled
+    ticked = engine.read(text, FormAnswers(ticked=["saddle_numbness"]))
+    assert ticked.urgent and ticked.red_flags[0].category == "cauda_equina"
 
 
 def test_routine_text_and_ruled_out_red_flags_stay_routine(engine):

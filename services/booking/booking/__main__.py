@@ -4,7 +4,7 @@ import sys
 
 from booking.erasure import erase_main
 from booking.metrics import collectors
-from booking.seed import seed
+from booking.seed import seed, seed_clinics
 from booking.settings import BookingSettings
 from booking.worker import build_loops
 from clinic_shared.service_cli import ServiceDefinition, main
@@ -17,6 +17,7 @@ SERVICE = ServiceDefinition(
     loops=build_loops,
     migrations="booking:migrations",
     seed=seed,
+    reference_data=seed_clinics,
     collectors=collectors,
 )
 

@@ -27,6 +27,7 @@ from clinic_shared.audit import audit_router
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.auth.principal import Role
+from clinic_shared.contact_hours import contact_hours_from
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.idempotency import KeyReused, key_reused
 from clinic_shared.ratelimit import OverLimit, RateLimiter
@@ -40,6 +41,7 @@ DESK = (Role.receptionist, Role.admin)
 def create_app(settings: BookingSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine_for(settings)  # a malformed vocabulary stops the API here; the first form is quick
+    contact_hours_from(settings.contact_hours_file)  # so does a malformed hours file
     # a pooled connection is pinged only when its socket shows the server ended it
     # (pool_ping.py), not with a round trip before every request
     engine = make_engine(settings.database_url, ping_every_checkout=False)

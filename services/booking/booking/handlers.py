@@ -53,7 +53,8 @@ def on_contact_made(session: Session, data: EventData, _envelope: Envelope) -> N
 
 
 def on_contact_clock_started(session: Session, data: EventData, _envelope: Envelope) -> None:
-    """notify set the contact-back deadline by the clinic's hours: keep the same one."""
+    """notify set the contact-back deadline of a request taken before booking set it itself
+    (contact.requested v1, still queued): keep the same one. Since v2 notify announces none."""
     assert isinstance(data, ContactClockStartedV1)
     session.execute(update(AppointmentRequest)
                     .where(AppointmentRequest.id == data.request_id)

@@ -17,11 +17,13 @@ from booking.schedule import district_covered
 from booking.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.auth.patient_links import PatientLinks
+from clinic_shared.clock import now as clock_now
+from clinic_shared.contact_hours import ClockPlan, contact_hours_from
 from clinic_shared.idempotency import KeyReused, check_same_body, fingerprint
 from clinic_shared.messaging.contracts import (
     AppointmentRequestCancelledV1,
     AppointmentRequestedV3,
-    ContactRequestedV1,
+    ContactRequestedV2,
     TriageReading,
 )
 from clinic_shared.outbox import add_event, outbox_row
@@ -153,19 +155,21 @@ def _insert(
     read: _Read,
     arrived_at: datetime | None = None,
 ) -> StoredRequest:
-    now = arrived_at or datetime.now(UTC)
+    now = arrived_at or clock_now(settings)
     red_flags = form.red_flags.answered_yes()
+    urgent = read.reading.urgent or bool(red_flags)  # text or tick boxes: urgent wins
+    clock = contact_clock(settings, form, now, urgent or bool(read.reading.red_flags))
     stored = StoredRequest(
         id=uuid.uuid4(),
         reference=new_reference(),
-        urgent=read.reading.urgent or bool(red_flags),  # text or tick boxes: urgent wins
+        urgent=urgent,
         phone=form.phone,
         email=form.email,
         contact_channel=form.contact_channel,
         mode=form.mode,
         status="requested",
         created_at=now,
-        contact_by=now + timedelta(minutes=settings.contact_back_minutes),
+        contact_by=clock.contact_by,
         appointment_by=now + timedelta(hours=settings.appointment_within_hours),
         red_flag_categories=read.categories,
     )
@@ -219,7 +223,7 @@ def _insert(
         red_flags=tuple(red_flags),
         reading=read.reading,
     ), source="booking")
-    _, contact = outbox_row(ContactRequestedV1(
+    _, contact = outbox_row(ContactRequestedV2(
         request_id=stored.id,
         reference=stored.reference,
         name=form.name,
@@ -234,10 +238,24 @@ def _insert(
         requested_at=stored.created_at,
         contact_by=stored.contact_by,
         appointment_by=stored.appointment_by,
+        contact_started_at=clock.started_at,
+        contact_clock=clock.mode,
+        contact_hours=clock.hours_key,
     ), source="booking")
     conn.execute(_STORE, {**row, **staged,
                           **{f"contact_{name}": value for name, value in contact.items()}})
     return stored
+
+
+def contact_clock(settings: BookingSettings, form: AppointmentRequestCreate, arrived: datetime,
+                  urgent: bool) -> ClockPlan:
+    """The contact-back promise, set once here as the request arrives: the hour counted in the
+    hours of the clinic it is for (reception's for video and home visits), from the next
+    opening when closed, skipping bank holidays; an urgent request's runs at once, round the
+    clock. Every page, message and report shows this deadline; no service recomputes it."""
+    hours = contact_hours_from(settings.contact_hours_file)
+    return hours.plan(hours.key_for(form.mode, form.site), arrived,
+                      timedelta(minutes=settings.contact_back_minutes), urgent=urgent)
 
 
 class PlaceNotServed(Exception):

@@ -40,6 +40,14 @@ DEMO_REQUESTS = [
 ]
 
 
+def seed_clinics(settings: ServiceSettings) -> None:
+    """The group's clinics and their hours, after every migration (no demo rota, no patients)."""
+    engine = make_engine(settings.database_url, pool_size=1)
+    with make_session_factory(engine).begin() as session:
+        seed_reference_data(session, demo_rota=False)
+    engine.dispose()
+
+
 def seed(settings: ServiceSettings) -> None:
     assert isinstance(settings, BookingSettings)
     engine = make_engine(settings.database_url, pool_size=1)

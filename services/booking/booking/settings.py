@@ -5,6 +5,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
+from clinic_shared.contact_hours import DEFAULT_FILE
 from clinic_shared.settings import ServiceSettings
 
 
@@ -19,6 +20,9 @@ class BookingSettings(ServiceSettings):
     worker_metrics_port: int = Field(default=9101, validation_alias="WORKER_METRICS_PORT")
     contact_back_minutes: int = Field(default=60, ge=1)
     appointment_within_hours: int = Field(default=24, ge=1)
+    contact_hours_file: str = Field(
+        default=str(DEFAULT_FILE),
+        description="per-clinic contact-back hours (JSON) a clinic may edit; read at start-up")
     public_url: str = Field(default="http://127.0.0.1:8001",
                             description="where patients reach booking (their private links)")
     initial_assessment_minutes: int = Field(default=45, ge=5)

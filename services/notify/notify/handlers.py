@@ -42,6 +42,7 @@ from sqlalchemy import case, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from clinic_shared.consumer import Handler
+from clinic_shared.contact_hours import ClockPlan, contact_hours_from
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import (
     AppointmentBookedV1,
@@ -55,13 +56,13 @@ from clinic_shared.messaging.contracts import (
     ContactClockStartedV1,
     ContactMadeV1,
     ContactRequestedV1,
+    ContactRequestedV2,
     PatientErasedV1,
     ReferralAssignedV1,
     ReferralAssignedV2,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.outbox import add_event
-from notify.contact_hours import contact_hours_from
 from notify.models import (
     Appointment,
     CallbackTask,
@@ -184,6 +185,34 @@ def on_appointment_requested(session: Session, data: EventData, envelope: Envelo
     on_contact_requested(session, contact_request_of(data), envelope, settings)
 
 
+def _contact_clock(data: ContactRequestedV1, settings: NotifySettings
+                   ) -> tuple[ClockPlan, ClockPlan]:
+    """The request's contact clock and when it is at risk (`contact_at_risk_minutes` of its
+    open time before the deadline). A v2 carries the clock booking set as the request arrived:
+    kept as it is. A v1 (an older booking's plain hour) is planned here by the clinic's hours."""
+    hours = contact_hours_from(settings.contact_hours_file)
+    around_the_clock = data.urgent
+    if isinstance(data, ContactRequestedV2):
+        plan = ClockPlan(data.contact_hours, data.contact_clock, data.contact_started_at,
+                         data.contact_by)
+        key, start = plan.hours_key, data.contact_started_at
+        promise = data.contact_by - start
+        if not around_the_clock and data.contact_clock == "opening_hours":  # open time to the end
+            open_time = hours.open_time(key, start, data.contact_by)
+            if open_time > timedelta(0):  # else notify's hours file is not booking's: wall time
+                promise = open_time
+        around_the_clock = promise == data.contact_by - start
+    else:
+        key, promise = hours.key_for(data.mode, data.site), data.contact_by - data.requested_at
+        plan = hours.plan(key, data.requested_at, promise, urgent=around_the_clock)
+        start = data.requested_at
+        if data.mode == "clinic" and data.site and plan.hours_key != data.site:
+            log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
+    warn = hours.plan(key, start, promise - timedelta(minutes=settings.contact_at_risk_minutes),
+                      urgent=around_the_clock)
+    return plan, ClockPlan(key, plan.mode, plan.started_at, min(warn.contact_by, plan.contact_by))
+
+
 def on_contact_requested(session: Session, data: EventData, envelope: Envelope,
                          settings: NotifySettings | None = None) -> None:
     """Start the contact clock (urgent: at once, 24/7), alert reception (and, if urgent, the
@@ -193,22 +222,15 @@ def on_contact_requested(session: Session, data: EventData, envelope: Envelope,
     assert isinstance(data, ContactRequestedV1)
     settings = settings or get_settings()
     urgent = data.urgent
-    hours = contact_hours_from(settings.contact_hours_file)
-    key, promise = hours.key_for(data.mode, data.site), data.contact_by - data.requested_at
-    plan = hours.plan(key, data.requested_at, promise, urgent=urgent)
+    plan, warn = _contact_clock(data, settings)
     contact_by = plan.contact_by
-    warn = hours.plan(key, data.requested_at,
-                      promise - timedelta(minutes=settings.contact_at_risk_minutes),
-                      urgent=urgent)
-    if data.mode == "clinic" and data.site and plan.hours_key != data.site:
-        log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
     conn = session.connection()
     conn.execute(START_CLOCK, {
         "request_id": data.request_id, "reference": data.reference, "urgent": urgent,
-        "contact_by": contact_by, "at_risk_due": min(warn.contact_by, contact_by),
+        "contact_by": contact_by, "at_risk_due": warn.contact_by,
         "channel": data.contact_channel, "requested_at": data.requested_at,
         "started_at": plan.started_at, "hours_key": plan.hours_key, "clock_mode": plan.mode})
-    if contact_by != data.contact_by:  # booking and referral hold the plain hour until told
+    if contact_by != data.contact_by:  # a v1's plain hour: booking and referral hold it
         add_event(session, outbox, ContactClockStartedV1(
             request_id=data.request_id, reference=data.reference, contact_by=contact_by,
             started_at=plan.started_at, clock_mode=plan.mode), source="notify")

@@ -1,11 +1,11 @@
 """notify's settings, from the environment."""
 
 from functools import lru_cache
-from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
+from clinic_shared.contact_hours import DEFAULT_FILE
 from clinic_shared.settings import Environment, ServiceSettings
 
 
@@ -52,7 +52,7 @@ class NotifySettings(ServiceSettings):
         "provider (Twilio signs it); empty: the URL the request arrived at")
 
     contact_hours_file: str = Field(
-        default=str(Path(__file__).parent / "hours" / "contact_hours.json"),
+        default=str(DEFAULT_FILE),
         description="per-clinic contact-back hours (JSON) a clinic may edit; read at start-up")
     contact_at_risk_minutes: int = Field(default=15, ge=0)
     contact_check_interval: float = Field(default=5.0, gt=0)

@@ -3,13 +3,13 @@
 import threading
 
 from clinic_shared.consumer import EventConsumer
+from clinic_shared.contact_hours import contact_hours_from
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import get_logger
 from clinic_shared.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
 from notify.contact_clock import ContactClockLoop
-from notify.contact_hours import contact_hours_from
 from notify.crew import Crew
 from notify.dispatcher import EmailDispatcher, SmsDispatcher
 from notify.handlers import REFERRAL_HANDLERS, booking_handlers

@@ -1,8 +1,11 @@
-"""`python -m referral api|worker|migrate`."""
+"""`python -m referral api|worker|migrate|seed|staff`."""
+
+import sys
 
 from clinic_shared.service_cli import ServiceDefinition, main
 from referral.seed import seed
 from referral.settings import ReferralSettings
+from referral.staff_accounts import staff_main
 from referral.worker import build_loops
 
 SERVICE = ServiceDefinition(
@@ -16,4 +19,7 @@ SERVICE = ServiceDefinition(
 )
 
 if __name__ == "__main__":
-    main(SERVICE)
+    if sys.argv[1:2] == ["staff"]:
+        staff_main(sys.argv[2:])
+    else:
+        main(SERVICE)

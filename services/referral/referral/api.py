@@ -40,7 +40,7 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     app.include_router(caseload_router(sessions))
     app.include_router(directory_router(sessions))
     app.include_router(audit_router(sessions, audit))
-    app.include_router(sla_report_router(sessions))
+    app.include_router(sla_report_router(sessions, settings))
     app.include_router(pages_router(sessions, settings))
     mount_static(app)
     return app

@@ -41,6 +41,7 @@ from clinic_shared.auth.access import (
     current_principal,
 )
 from clinic_shared.auth.principal import STAFF, Principal, Role
+from clinic_shared.clock import now as clock_now
 from referral import assignment
 from referral.models import (
     QUEUE_ORDER,
@@ -53,12 +54,12 @@ from referral.models import (
 from referral.pathways import is_pathway
 from referral.reading import engine_for, rule_description
 from referral.settings import ReferralSettings
-from referral.sla_report import MAX_DAYS, SlaReport, build_report
+from referral.sla_report import AT_RISK, MAX_DAYS, SlaReport, build_report
 from referral.staff_auth import root_of
 from referral.templating import templates
 
 LONDON = ZoneInfo("Europe/London")
-AT_RISK_SECONDS = 15 * 60
+AT_RISK_SECONDS = int(AT_RISK.total_seconds())
 BOARD_STATUSES = ("new", "triaged", "assigned", "accepted")  # still needs reception's eye
 BOARD_LIMIT = 200
 DESK = (Role.receptionist, Role.admin)
@@ -319,7 +320,8 @@ def pages_router(sessions: sessionmaker[Session],
             return refused
         assert viewer is not None
         with sessions.begin() as session:
-            report = build_report(session, days)
+            report = build_report(session, days,
+                                  clock_now(settings) if settings is not None else None)
             audit_trail.record(session, audit, viewer, "read", "sla_report")
         return render(request, viewer, "dashboard.html", report=report, days=days,
                       chart=chart_geometry(report))

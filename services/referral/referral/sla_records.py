@@ -31,8 +31,9 @@ def mark(session: Session, request_id: uuid.UUID, column: str, at: datetime) -> 
 
 
 def on_contact_clock_started(session: Session, data: EventData, _envelope: Envelope) -> None:
-    """notify set the contact-back deadline by the clinic's hours: the queue orders by it and
-    the dashboard judges by it. Kept in sla_marks too, for an entry that has not arrived yet."""
+    """notify set the contact-back deadline of a request booking took before it set the clock
+    itself (contact.requested v1): the queue orders by it and the dashboard judges by it. Kept
+    in sla_marks too, for an entry that has not arrived yet. Since v2 notify announces none."""
     assert isinstance(data, ContactClockStartedV1)
     statement = insert(SlaMark).values(request_id=data.request_id, contact_by=data.contact_by)
     session.execute(statement.on_conflict_do_update(

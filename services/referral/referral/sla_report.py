@@ -1,9 +1,10 @@
 """The SLA figures for the clinic lead: share contacted within the hour and booked within 24
 hours, by day, clinic and channel, and the breaches with their causes (JSON and page share it).
 
-A request counts for a promise once its deadline has passed or the promise was met; until then
-it is "pending" and stays out of the share. A request withdrawn before it was booked does not
-count against the 24-hour promise."""
+A request counts for a promise once its deadline has passed or the promise was met ("decided");
+until then it is "pending" (waiting) and stays out of the share, and "at risk" when its deadline
+is less than AT_RISK away. A request withdrawn before it was booked does not count against the
+24-hour promise. "Now" is the service's clock (clinic_shared.clock: tests may set it)."""
 
 import uuid
 from collections import defaultdict
@@ -19,9 +20,12 @@ from sqlalchemy.types import Date
 
 from clinic_shared.auth.access import allow
 from clinic_shared.auth.principal import Role
+from clinic_shared.clock import now as clock_now
+from clinic_shared.settings import ServiceSettings
 from referral.models import SlaBreach, SlaMark, TriageEntry
 
 MAX_DAYS = 90
+AT_RISK = timedelta(minutes=15)  # the board's countdown turns amber this long before
 BREACH_LIMIT = 200
 UNKNOWN_CAUSE = "unknown"
 CLINIC_NAMES = {"virtual": "Virtual (video)", "home_visit": "Home visit"}
@@ -34,6 +38,7 @@ class PromiseFigures(BaseModel):
     met: int = 0
     missed: int = 0
     pending: int = 0
+    at_risk: int = 0  # of the pending, those whose deadline is less than AT_RISK away
 
     @property
     def counted(self) -> int:
@@ -93,6 +98,7 @@ class _Tally:
             promise.met += row[f"{prefix}_met"]
             promise.missed += row[f"{prefix}_missed"]
             promise.pending += row[f"{prefix}_pending"]
+            promise.at_risk += row[f"{prefix}_at_risk"]
 
     def figures(self, key: str, label: str) -> GroupFigures:
         return GroupFigures(key=key, label=label, requests=self.requests,
@@ -129,15 +135,19 @@ def build_report(session: Session, days: int, now: datetime | None = None) -> Sl
                      ).label("contact_missed"),
                count(and_(contacted.is_(None), TriageEntry.contact_by > now)
                      ).label("contact_pending"),
+               count(and_(contacted.is_(None), TriageEntry.contact_by > now,
+                          TriageEntry.contact_by <= now + AT_RISK)).label("contact_at_risk"),
                count(booked <= TriageEntry.appointment_by).label("booking_met"),
                count(or_(booked > TriageEntry.appointment_by,
                          and_(booked.is_(None), ~withdrawn,
                               TriageEntry.appointment_by <= now))).label("booking_missed"),
                count(and_(booked.is_(None), ~withdrawn, TriageEntry.appointment_by > now)
-                     ).label("booking_pending"))
+                     ).label("booking_pending"),
+               count(and_(booked.is_(None), ~withdrawn, TriageEntry.appointment_by > now,
+                          TriageEntry.appointment_by <= now + AT_RISK)).label("booking_at_risk"))
         .select_from(TriageEntry)
         .outerjoin(SlaMark, SlaMark.request_id == TriageEntry.request_id)
-        .where(london_day >= since)
+        .where(london_day >= since, london_day <= today)
         .group_by("day", "clinic", "channel")).mappings().all()
 
     total = _Tally()
@@ -180,7 +190,8 @@ def build_report(session: Session, days: int, now: datetime | None = None) -> Sl
 DaysQuery = Annotated[int, Query(ge=1, le=MAX_DAYS, description="days back, today included")]
 
 
-def sla_report_router(sessions: sessionmaker[Session]) -> APIRouter:
+def sla_report_router(sessions: sessionmaker[Session],
+                      settings: ServiceSettings | None = None) -> APIRouter:
     router = APIRouter(tags=["reports"])
 
     @router.get("/api/reports/sla", response_model=SlaReport, **allow(Role.admin))
@@ -188,6 +199,6 @@ def sla_report_router(sessions: sessionmaker[Session]) -> APIRouter:
         """Share contacted within 1 hour and booked within 24 hours, by day, clinic and channel,
         and the breaches with their causes (clinic lead)."""
         with sessions() as session:
-            return build_report(session, days)
+            return build_report(session, days, clock_now(settings) if settings else None)
 
     return router

@@ -1,5 +1,6 @@
 """The key pair behind staff tokens: generated for local use, supplied in production."""
 
+import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -26,6 +27,10 @@ def ensure_local_key_pair(private_file: Path, public_file: Path) -> None:
         return
     private, public = generate_key_pair()
     private_file.parent.mkdir(parents=True, exist_ok=True)
-    private_file.write_text(private)
+    public_file.parent.mkdir(parents=True, exist_ok=True)
+    # the owner's alone from the first byte: whoever makes it must be the user who reads it
+    with os.fdopen(os.open(private_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(private)
     private_file.chmod(0o600)
     public_file.write_text(public)
+    public_file.chmod(0o644)

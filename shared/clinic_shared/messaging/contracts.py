@@ -147,6 +147,19 @@ class ContactRequestedV1(EventData):
     appointment_by: datetime
 
 
+class ContactRequestedV2(ContactRequestedV1):
+    """V1 with the contact clock booking set at intake, once, from the clinic's hours and the
+    urgency: `contact_by` is the deadline every service shows, never recomputed; the hour
+    began to run at `contact_started_at`, in the hours of `contact_hours` ("always": round the
+    clock). A V1 carried a plain hour that notify moved by the hours (contact.clock_started)."""
+
+    version = 2
+
+    contact_started_at: datetime
+    contact_clock: Literal["always", "opening_hours"]
+    contact_hours: str  # the hours file's key: a clinic's slug, or "default" (reception)
+
+
 class AppointmentRequestCancelledV1(EventData):
     """The patient (through their link) or staff withdrew an appointment request."""
 
@@ -433,7 +446,8 @@ class ContactAnsweredV1(EventData):
 
 class ContactClockStartedV1(EventData):
     """notify set the contact-back deadline by the clinic's hours and bank holidays: the hour
-    runs from arrival, or from the next opening. Booking and referral show this deadline."""
+    runs from arrival, or from the next opening. Booking and referral show this deadline.
+    Only for a `contact.requested` V1 (a plain hour): since V2 booking sets the deadline once."""
 
     event_type = "contact.clock_started"
     version = 1
@@ -480,6 +494,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     AppointmentRequestedV2,
     AppointmentRequestedV3,
     ContactRequestedV1,
+    ContactRequestedV2,
     AppointmentRequestCancelledV1,
     PatientErasedV1,
     TherapistChangedV1,

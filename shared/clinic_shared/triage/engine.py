@@ -48,6 +48,7 @@ SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
 DOMINANCE = 3
 MAX_PHRASES_PER_FLAG = 3
 QUOTE_CHARACTERS = 160  # the sentence the screen quotes, at most
+READ_AS_ROUTINE = "red_flag_words_read_as_routine"  # a reason: the rules' words, overruled
 
 # medspaCy's sentence splitter (PyRuSH) logs every token at DEBUG through loguru: patient text
 # must never reach a log, so loguru stays silent for these libraries whatever the handlers.
@@ -243,9 +244,14 @@ class TriageEngine:
         # asking for someone else: what the writer says of that relative is the patient's own
         own = ({"FAMILY"} if self.vocabulary.writing_for_someone in concepts
                else set[str]())
-        red_flags = (self._red_flags(findings, concepts, own) + self._ticked(form.ticked)
-                     or self._screened(doc))
+        read = self._red_flags(findings, concepts, own)
         reasons, evidence = self._evidence(findings, form, own)
+        if read and self.screen.urgency(doc.text) < self.screen.veto:
+            # the screen is all but sure the words are routine: reception sees them, no alarm
+            reasons.append(SuggestionReason(rule=READ_AS_ROUTINE, phrases=tuple(
+                f"{flag.category}: {flag.phrase}" for flag in read)))
+            read = []
+        red_flags = read + self._ticked(form.ticked) or self._screened(doc)
         if red_flags:
             return TriageReading(pathway="urgent_review", urgent=True,
                                  red_flags=tuple(red_flags), reasons=tuple(reasons))

@@ -100,6 +100,8 @@ class UrgencyScreen:
     def __init__(self, model: dict) -> None:
         self.labels: list[str] = model["labels"]
         self.threshold: float = model["threshold"]
+        # below this, the screen overrules the rules' red flag (never a ticked box)
+        self.veto: float = model.get("veto", 0.0)
         self.trained_on: dict[str, int] = model.get("trained_on", {})
         self._vectorisers: list[Vectoriser] = []
         offset = 0

@@ -1,5 +1,9 @@
 """When the contact-back hour runs: per-clinic hours (an editable JSON file) and bank holidays.
 
+booking plans each request's clock here once, as the request arrives, and every service shows
+that deadline (contact.requested v2 carries it); notify plans only a v1's (an older booking's)
+and the at-risk warning of its own escalation.
+
 The file (`hours/contact_hours.json`, or CONTACT_HOURS_FILE) is keyed by booking's clinic slugs;
 "default" (reception's hours) covers virtual and home-visit requests and unlisted sites. Mode
 "always" runs the hour 24/7 from arrival. Mode "opening_hours" counts open time only: outside the
@@ -126,6 +130,17 @@ class ContactHours:
                     remaining -= end - start
             day += timedelta(days=1)
         raise ValueError(f"contact hours {key!r}: no opening within {SEARCH_DAYS} days")
+
+    def open_time(self, key: str, start: datetime, end: datetime) -> timedelta:
+        """How much of [start, end) falls in the open hours of `key`."""
+        hours, total = self.hours(key), timedelta(0)
+        day = start.astimezone(LONDON).date()
+        while datetime.combine(day, time.min, tzinfo=LONDON) < end:
+            window = self._open_window(hours, day)
+            if window is not None:
+                total += max(timedelta(0), min(window[1], end) - max(window[0], start))
+            day += timedelta(days=1)
+        return total
 
     def _open_window(self, hours: ClinicHours, day: date) -> tuple[datetime, datetime] | None:
         """That London day's opening and closing as UTC instants; None when closed."""
