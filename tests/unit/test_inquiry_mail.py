@@ -64,3 +64,13 @@ def test_garbage_is_read_without_raising() -> None:
     read_back = read_mail(b"\xff\xfe\x00garbage without headers", fallback_id="9.9@mailbox")
     assert isinstance(read_back, NotAnInquiry)  # no sender: nobody to answer
     assert read_back.message_id == "<9.9@mailbox>"
+
+
+def test_an_inquiry_is_kept_when_the_form_refuses_its_address() -> None:
+    from booking.inquiries import _as_form
+
+    no_address = read("From: Bo <bo@localhost>", "my number is 07400 123456")
+    assert isinstance(no_address, InquiryMail)
+    form = _as_form(no_address)
+    assert form is not None
+    assert (form.phone, form.email, form.contact_channel) == ("+447400123456", None, "phone")

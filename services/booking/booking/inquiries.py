@@ -146,15 +146,16 @@ def _as_form(mail: InquiryMail) -> AppointmentRequestCreate | None:
     they ask to be called and give a number. How they want to be seen is not in an e-mail:
     it is stored as virtual (reception's hours govern the clock) until reception asks."""
     phone = mail.phones[0] if mail.phones else None
-    for email in (mail.sender, None):
+    # an address or a number the form refuses: try without it (never lose the inquiry for it)
+    for phone_given, email in ((phone, mail.sender), (None, mail.sender), (phone, None)):
         try:
             return AppointmentRequestCreate(
-                name=mail.name or "Unknown sender", phone=phone, email=email,
-                contact_channel="phone" if (phone and (mail.asks_for_a_call or not email))
+                name=mail.name or "Unknown sender", phone=phone_given, email=email,
+                contact_channel="phone" if phone_given and (mail.asks_for_a_call or not email)
                 else "email",
                 mode="virtual", reason=_reason(mail), consent=True)
         except ValidationError:
-            continue  # an address the form refuses: try with the phone number alone
+            continue
     return None
 
 

@@ -65,7 +65,7 @@ def read_mail(raw: bytes, *, fallback_id: str) -> InquiryMail | NotAnInquiry:
     header, an unknown charset or no text at all still gives an answer."""
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
-    message_id = _header(message, "Message-ID").strip() or f"<{fallback_id}>"
+    message_id = (" ".join(_header(message, "Message-ID").split()) or f"<{fallback_id}>")[:998]
     why = _automatic(message)
     if why:
         return NotAnInquiry(message_id, why)
