@@ -12,7 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # without compiling it again, wherever PYTHONDONTWRITEBYTECODE is set (as on CI machines)
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install run test lint definitions keys bench bench-quick bench-slots bench-triage bench-text clean
+.PHONY: install run test lint definitions keys bench bench-quick bench-slots bench-triage bench-text bench-mailbox clean
 
 install: $(VENV)/.installed
 
@@ -57,6 +57,10 @@ bench-text: install
 
 bench-triage: install
 	$(VENV)/bin/python -m bench.triage_queue
+
+# 1,000 e-mails waiting in a private Dovecot's mailbox become requests (needs dovecot-imapd)
+bench-mailbox: install
+	$(VENV)/bin/python -m bench.mailbox
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var

@@ -16,7 +16,9 @@ log = get_logger(__name__)
 CONSUMER_AFTER_COMMIT = "consumer.after_commit"  # effect committed, message not yet acked
 RELAY_AFTER_CONFIRM = "relay.after_confirm"  # broker confirmed, row not yet marked sent
 SLA_CLOCK_AFTER_CLAIM = "sla_clock.after_claim"  # due rows locked, nothing committed
-KNOWN = frozenset((CONSUMER_AFTER_COMMIT, RELAY_AFTER_CONFIRM, SLA_CLOCK_AFTER_CLAIM))
+MAILBOX_AFTER_TAKE = "mailbox.after_take"  # one e-mail taken in, the rest of its batch not
+KNOWN = frozenset((CONSUMER_AFTER_COMMIT, RELAY_AFTER_CONFIRM, SLA_CLOCK_AFTER_CLAIM,
+                   MAILBOX_AFTER_TAKE))
 
 _armed: dict[str, int] = {}
 _lock = threading.Lock()

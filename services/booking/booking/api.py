@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from booking.form_limits import FormLimits, client_address, counted_even_when_invalid, too_many
+from booking.inquiry_api import inquiry_router
 from booking.models import AppointmentRequest, audit, rate_limits
 from booking.pages import pages_router
 from booking.patient_api import patient_router
@@ -115,5 +116,6 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
     mount_static(app)
     app.include_router(scheduling_router(settings, sessions))
     app.include_router(patient_router(settings, sessions, links))
+    app.include_router(inquiry_router(settings, sessions))
     app.include_router(audit_router(sessions, audit))
     return app

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from booking.models import Appointment, AppointmentRequest, outbox
+from booking.models import Appointment, AppointmentRequest, InquiryEmail, outbox
 from booking.references import ALPHABET
 from booking.schemas import to_e164
 from booking.settings import BookingSettings
@@ -138,6 +138,7 @@ def erase_patient(settings: BookingSettings, identity: PatientIdentity, *,
             ids = [r.id for r in requests]
             session.execute(update(Appointment).where(Appointment.request_id.in_(ids))
                             .values(idempotency_key=None))
+            session.execute(delete(InquiryEmail).where(InquiryEmail.request_id.in_(ids)))
             as_text = [str(i) for i in ids]
             session.execute(LOCK_EVENTS, {"ids": as_text}).all()
             session.execute(SCRUB_PUBLISHED_EVENTS, {"ids": as_text})

@@ -5,11 +5,13 @@ from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -214,3 +216,45 @@ class SlotOfferRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # the assignment's place in the referral's episode (referral.assigned `sequence`)
     sequence: Mapped[int] = mapped_column(Integer, server_default="1")
+
+
+class InquiryEmail(Base):
+    """One e-mail of a request's conversation: the patient's (in) or the clinic's answer (out).
+    Its text is clinical, like the request's reason: kept here only, never logged, deleted on
+    erasure. Attachments are not kept, only their names and sizes."""
+
+    __tablename__ = "inquiry_emails"
+    __table_args__ = (
+        CheckConstraint("direction IN ('in', 'out')", name="direction"),
+        Index("ix_inquiry_emails_unsent", "at",
+              postgresql_where=text("direction = 'out' AND sent_at IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # the order the clinic took them in: a conversation reads in this order (an e-mail's own
+    # arrival time has whole seconds, and the sender's clock is not ours)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_requests.id"),
+                                                  index=True)
+    direction: Mapped[str] = mapped_column(String(3))
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    sender: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(Text, server_default="")
+    body: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    sent_by: Mapped[str | None] = mapped_column(String(120))  # the member of staff (out)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # arrived, or written (out)
+    # when the SMTP server took an answer (out); NULL while it waits to go
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MailboxCursor(Base):
+    """How far the inquiries mailbox has been read: its UIDVALIDITY and the last UID taken in,
+    moved in the transaction that takes each message in."""
+
+    __tablename__ = "mailbox_cursors"
+
+    mailbox: Mapped[str] = mapped_column(String(300), primary_key=True)  # user@host/folder
+    uid_validity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

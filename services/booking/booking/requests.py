@@ -58,6 +58,8 @@ def submit_request(
     links: PatientLinks | None = None,
     admit: Callable[[Connection], None] | None = None,
     reading: TriageReading | None = None,
+    arrived_at: datetime | None = None,
+    then: Callable[[Connection, StoredRequest], None] | None = None,
 ) -> tuple[StoredRequest, bool]:
     """Store the request and stage its two events; (request, created): `appointment.requested`
     (v3, with the triage engine's reading: for referral's triage) and `contact.requested` (who
@@ -75,6 +77,8 @@ def submit_request(
     The transaction is a Core connection of the sessions' engine: nothing here needs the ORM's
     identity map or unit of work, and their bookkeeping cost more than the statements.
     `links` is no longer used (no event carries a link); it stays for the callers.
+    `arrived_at` starts both clocks when the request arrived (an e-mail read later), not now;
+    `then` writes what else belongs to the request in its transaction (an e-mail's row).
     """
     engine: Engine = sessions.kw["bind"]
     reading = reading or read_form(settings, form)
@@ -91,7 +95,9 @@ def submit_request(
                     return existing, False
                 _check_place(conn, form)
                 stored = _insert(conn, form, settings, (idempotency_key, body),
-                                 _Read(reading, categories))
+                                 _Read(reading, categories), arrived_at)
+                if then is not None:
+                    then(conn, stored)
                 conn.commit()
                 return stored, True
             except (OverLimit, PlaceNotServed, KeyReused):
@@ -147,8 +153,9 @@ def _insert(
     settings: BookingSettings,
     idempotency: tuple[str | None, str | None],  # the key and the form's fingerprint
     read: _Read,
+    arrived_at: datetime | None = None,
 ) -> StoredRequest:
-    now = clock_now(settings)
+    now = arrived_at or clock_now(settings)
     red_flags = form.red_flags.answered_yes()
     urgent = read.reading.urgent or bool(red_flags)  # text or tick boxes: urgent wins
     clock = contact_clock(settings, form, now, urgent or bool(read.reading.red_flags))

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from clinic_shared.contact_hours import DEFAULT_FILE
 from clinic_shared.settings import ServiceSettings
@@ -36,6 +36,25 @@ class BookingSettings(ServiceSettings):
     clinic_name: str = "London Physio Clinics"
     form_limit_per_address: int = Field(default=20, ge=1)  # per 10 minutes
     form_limit_per_contact: int = Field(default=5, ge=1)  # per hour, per phone and per e-mail
+    # the clinic's inquiries mailbox, read over IMAP by the worker (unset: not read)
+    inquiries_imap_host: str = ""
+    inquiries_imap_port: int = Field(default=993, ge=1, le=65535)
+    inquiries_imap_ssl: bool = True
+    inquiries_imap_user: str = ""
+    inquiries_imap_password: SecretStr = SecretStr("")  # an app password
+    inquiries_imap_folder: str = "INBOX"
+    inquiries_poll_seconds: float = Field(default=30.0, gt=0,
+                                          description="when the server offers no IDLE")
+    # answers to e-mail inquiries go out from the mailbox's own address over its SMTP server
+    inquiries_address: str = Field(default="", description='e.g. "Clinic <hello@clinic.org>"')
+    inquiries_smtp_host: str = ""
+    inquiries_smtp_port: int = Field(default=587, ge=1, le=65535)
+    inquiries_smtp_starttls: bool = True
+    inquiries_smtp_user: str = Field(default="", description="empty: the IMAP user")
+    inquiries_smtp_password: SecretStr = Field(default=SecretStr(""),
+                                               description="empty: the IMAP password")
+    inquiries_batch_bytes: int = Field(default=8_000_000, ge=100_000,
+                                       description="fetched at once (a bigger message alone)")
 
 
 @lru_cache

@@ -1,6 +1,8 @@
 """booking's background loops. Run with `python -m booking worker`."""
 
 from booking.handlers import NOTIFY_HANDLERS, handlers_for
+from booking.inquiry_answers import AnswerSender
+from booking.mailbox import MailboxReader
 from booking.models import inbox, outbox
 from booking.settings import BookingSettings
 from booking.sla_clock import SlaClock
@@ -22,9 +24,14 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
     consumer = EventConsumer.for_service(settings, "referral", handlers_for(settings), sessions,
                                          inbox)
     from_notify = EventConsumer.for_service(settings, "notify", NOTIFY_HANDLERS, sessions, inbox)
-    return [
+    loops = [
         Loop("outbox-relay", OutboxRelay.for_service(settings, engine, outbox).run),
         Loop("referral-events", consumer.run),
         Loop("notify-events", from_notify.run),
         Loop("sla-clock", SlaClock(settings, sessions).run),
     ]
+    if settings.inquiries_imap_host:
+        loops.append(Loop("inquiries-mailbox", MailboxReader(settings, sessions).run))
+    if settings.inquiries_smtp_host:
+        loops.append(Loop("inquiry-answers", AnswerSender(settings, sessions).run))
+    return loops

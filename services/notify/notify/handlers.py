@@ -52,7 +52,9 @@ from clinic_shared.messaging.contracts import (
     AppointmentRescheduledV1,
     AppointmentSlaAtRiskV1,
     AppointmentSlaBreachedV1,
+    ContactAnsweredV1,
     ContactClockStartedV1,
+    ContactMadeV1,
     ContactRequestedV1,
     ContactRequestedV2,
     PatientErasedV1,
@@ -415,6 +417,25 @@ def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) ->
     session.execute(delete(Appointment).where(Appointment.request_id.in_(data.request_ids)))
 
 
+class ClockNotYetKnown(LookupError):
+    """An answer to a request whose contact.requested has not been handled yet: retried."""
+
+
+def on_contact_answered(session: Session, data: EventData, envelope: Envelope,
+                        settings: NotifySettings | None = None) -> None:
+    """Staff answered an e-mail inquiry and the answer went out: a human contact by e-mail,
+    which stops the 1-hour clock (the first contact wins) and is announced as contact.made."""
+    assert isinstance(data, ContactAnsweredV1)
+    clock = session.get(ContactClock, data.request_id, with_for_update=True)
+    if clock is None:
+        raise ClockNotYetKnown(f"no contact clock yet for {data.reference}")
+    if clock.contacted_at is None:
+        clock.contacted_at, clock.contact_outcome = data.at, "message_sent"
+    add_event(session, outbox, ContactMadeV1(
+        request_id=data.request_id, channel="email", outcome="message_sent", by=data.by,
+        at=data.at), source="notify")
+
+
 HANDLERS: dict[str, Handler] = {
     ContactRequestedV1.event_type: on_contact_requested,
     AppointmentRequestedV1.event_type: on_appointment_requested,
@@ -424,6 +445,7 @@ HANDLERS: dict[str, Handler] = {
     AppointmentCancelledV1.event_type: on_appointment_cancelled,
     AppointmentSlaAtRiskV1.event_type: on_booking_sla,
     AppointmentSlaBreachedV1.event_type: on_booking_sla,
+    ContactAnsweredV1.event_type: on_contact_answered,
 }
 
 

@@ -429,6 +429,21 @@ class ContactMadeV1(EventData):
     at: datetime
 
 
+class ContactAnsweredV1(EventData):
+    """A member of staff answered an e-mail inquiry from its entry page and the answer went
+    out: a human contact on the e-mail channel, so notify stops the 1-hour clock. No words of
+    the answer or the patient's (they stay in booking)."""
+
+    event_type = "contact.answered"
+    version = 1
+    routing_key = "booking.contact.answered"
+
+    request_id: uuid.UUID
+    reference: str
+    by: str
+    at: datetime
+
+
 class ContactClockStartedV1(EventData):
     """notify set the contact-back deadline by the clinic's hours and bank holidays: the hour
     runs from arrival, or from the next opening. Booking and referral show this deadline.
@@ -500,6 +515,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     ContactClockStartedV1,
     ContactSlaAtRiskV1,
     ContactSlaBreachedV1,
+    ContactAnsweredV1,
 )
 
 _BY_TYPE: dict[tuple[str, int], type[EventData]] = {
@@ -537,6 +553,7 @@ __all__ = [
     "AppointmentRescheduledV1",
     "AppointmentSlaAtRiskV1",
     "AppointmentSlaBreachedV1",
+    "ContactAnsweredV1",
     "ContactChannel",
     "ContactMadeV1",
     "ContactRequestedV1",
