@@ -1,6 +1,6 @@
 """inquiries by e-mail: each request's conversation and how far the mailbox has been read
 
-Revision ID: 0011_i23_email
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-06 21:30:00
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0011_i23_email'
+revision: str = '0011'
 down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
