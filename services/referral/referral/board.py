@@ -176,7 +176,7 @@ def rows(session: Session, view: BoardView, subject: str,
         select(TriageEntry, SlaMark.first_booked_at)
         .outerjoin(SlaMark, SlaMark.request_id == TriageEntry.request_id)
         .where(view_condition(view, subject, now))
-        .order_by(*QUEUE_ORDER).limit(BOARD_LIMIT)).tuples()]
+        .order_by(*QUEUE_ORDER).limit(BOARD_LIMIT))]
 
 
 def excerpt(text: str) -> str:

@@ -32,7 +32,7 @@ def _changes_after(sessions: sessionmaker[Session], after: int) -> list[tuple[in
     with sessions() as session:
         return [(change_id, entry_id) for change_id, entry_id in session.execute(
             select(BoardChange.id, BoardChange.entry_id).where(BoardChange.id > after)
-            .order_by(BoardChange.id).limit(BATCH)).tuples()]
+            .order_by(BoardChange.id).limit(BATCH))]
 
 
 def resume_point(request: Request, after: int | None, sessions: sessionmaker[Session]) -> int:

@@ -188,7 +188,9 @@ def pages_router(sessions: sessionmaker[Session],
                 "clocks": [clock("Contact", entry.contact_by, entry.contacted_at, now),
                            clock("Appointment", entry.appointment_by, booked_at, now)],
                 "holder": holder, "mine": holder == viewer.subject,
-                "ago": board.ago(entry.requested_at, now), "excerpt": board.excerpt(entry.reason),
+                "ago": board.ago(entry.requested_at, now), "excerpt": board.excerpt(
+                    ", ".join(patient_words(flag["phrase"]) for flag in entry.red_flags_found)
+                    if entry.urgent and entry.red_flags_found else entry.reason),
                 "what": (triage.title(entry.red_flags_found[0]["category"])
                          if entry.urgent and entry.red_flags_found else
                          "Urgent" if entry.urgent else
