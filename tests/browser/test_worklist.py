@@ -231,12 +231,12 @@ def test_the_board_shows_25_rows_on_a_laptop_and_reflows_on_a_phone(
         stack: Stack, browser: Browser, hundred_entries: list[uuid.UUID]):
     page = signed_in(browser, stack, "reception", "/board", **DESKTOP)
     expect(page.locator("tr[data-reference^='SCR-']")).to_have_count(100)
+    page.screenshot(path=str(screenshot(page, "30-worklist-1280").with_name(
+        "30-worklist-1280-first-screen.png")))
     visible = page.locator("tr.queue-entry").evaluate_all(
         "rows => rows.filter(r => { const b = r.getBoundingClientRect();"
         " return b.top >= 0 && b.bottom <= window.innerHeight; }).length")
     assert visible >= 25, f"only {visible} rows on a 1280 x 800 screen"
-    page.screenshot(path=str(screenshot(page, "30-worklist-1280").with_name(
-        "30-worklist-1280-first-screen.png")))
     urgent_row = page.locator("tr.is-urgent[data-reference^='SCR-']").first
     expect(urgent_row.locator("td.suggestion")).to_have_text(
         triage_engine("").title("cauda_equina"))
