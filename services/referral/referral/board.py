@@ -34,13 +34,13 @@ DisciplineName = Literal["manual_therapy", "rehab_physio"]
 class BoardView:
     """One view of the board, as its URL states it."""
 
+    q: str = ""  # (in the order of the page's form, so both write the same address)
     site: str | None = None
     mode: ModeName | None = None
     discipline: DisciplineName | None = None
     status: StatusName | None = None
-    urgent: bool = False
     claimed: Claimed | None = None
-    q: str = ""
+    urgent: bool = False
 
     def query_string(self, **changes: Any) -> str:
         """This view's URL query (changed as asked), without empty parts: what a bookmark holds."""
