@@ -65,7 +65,7 @@ def keyboard_walk(page: Page) -> list[str]:
     reached: list[str] = []
     problems: list[str] = []
     outside = 0
-    for _ in range(2 * len(wanted) + 10):
+    for _ in range(3 * len(wanted) + 10):
         page.keyboard.press("Tab")
         now = page.evaluate(FOCUS_NOW)
         if now is None:
@@ -73,6 +73,8 @@ def keyboard_walk(page: Page) -> list[str]:
             if outside > 2:
                 break
             continue
+        if reached and now["key"] == reached[-1]:
+            continue  # Tab moves between the parts of one control (a date's day, month, year)
         if now["key"] in reached:
             break
         reached.append(now["key"])

@@ -115,7 +115,9 @@ def test_a_request_from_another_browser_arrives_live_without_moving_the_focused_
     assert board.evaluate("window.sameBoard") is True, "the board reloaded"
     assert focused_reference(board) == held, "the focus moved"
     after = board.locator("tr.queue-entry:focus-within").bounding_box()
-    assert after is not None and abs(after["y"] - top["y"]) <= 1, (top, after)
+    assert after is not None and abs(after["y"] - top["y"]) <= 1, (top, after, board.evaluate(
+        "[scrollY, document.getElementById('board-spacer').offsetHeight,"
+        " document.documentElement.scrollHeight]"))
     expect(board.locator("#board-news")).to_contain_text(answer["body"]["reference"])
 
 
