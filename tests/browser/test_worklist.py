@@ -45,6 +45,8 @@ def test_reception_finds_a_patient_by_a_phone_number_typed_another_way(stack: St
                                                                       browser: Browser):
     given, typed = unique_mobile()
     name = f"Nadia Okafor {uuid.uuid4().hex[:4]}"
+    _, earlier = submit(stack, name=name, phone=given, reason="Sore shoulder last winter")
+    triage_entry_id(stack, str(earlier["id"]))
     _, created = submit(stack, name=name, phone=given, contact_channel="phone")
     entry_id = triage_entry_id(stack, str(created["id"]))
     reference = str(created["reference"])
@@ -55,14 +57,17 @@ def test_reception_finds_a_patient_by_a_phone_number_typed_another_way(stack: St
     page.keyboard.type(typed)
     page.keyboard.press("Enter")
     expect(row(page, reference)).to_have_count(1)
-    expect(page.locator("tr.queue-entry")).to_have_count(1)  # only that patient
+    expect(row(page, str(earlier["reference"]))).to_have_count(1)
+    expect(page.locator("tr.queue-entry")).to_have_count(2)  # only that patient's two
     expect(row(page, reference).locator("th")).to_contain_text(name)
-    expect(page.locator("#view-count")).to_contain_text("1 entry in this view")
+    expect(page.locator("#view-count")).to_contain_text("2 entries in this view")
     assert "q=" in page.url  # the search is in the address
 
     # claim and release by keyboard; the claim column and the API agree
     page.keyboard.press("Escape")  # leaves the search box for the first row
     page.keyboard.press("j")
+    if focused_reference(page) != reference:
+        page.keyboard.press("j")
     assert focused_reference(page) == reference
     page.keyboard.press("c")
     expect(row(page, reference).locator("td.holder")).to_have_text("you")
@@ -74,10 +79,25 @@ def test_reception_finds_a_patient_by_a_phone_number_typed_another_way(stack: St
     expect(row(page, reference).locator("td.holder")).to_have_text("no one")
     assert focused_reference(page) == reference, "the refresh took the focus away"
 
-    # open it with Enter: the entry page, with the patient's history
+    # open it with Enter: the entry page, with the patient's history; a note, by keyboard
     page.keyboard.press("Enter")
     expect(page.locator("#patient-name")).to_have_text(name)
-    expect(page.locator("#patient-history-none")).to_be_visible()
+    expect(page.locator("#patient-history")).to_contain_text(str(earlier["reference"]))
+    page.get_by_label("Add a note").focus()
+    page.keyboard.type("Prefers a call after 5pm <b>please</b>")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator("#notes li")).to_have_count(1)
+    expect(page.locator("#notes .note-body")).to_have_text(
+        "Prefers a call after 5pm <b>please</b>")  # as text
+    page.keyboard.press("Tab")
+    page.reload()
+    expect(page.locator("#notes .note-body")).to_have_text(
+        "Prefers a call after 5pm <b>please</b>")
+    expect(page.locator("#notes .note-meta")).to_contain_text("reception")
+    blank = httpx.post(stack.url("referral", f"/api/triage-entries/{entry_id}/notes"),
+                       json={"text": "   "}, headers=stack.auth("receptionist"))
+    assert blank.status_code == 422 and blank.json()["detail"][0]["loc"] == ["body", "text"]
 
 
 def test_a_request_from_another_browser_arrives_live_without_moving_the_focused_row(

@@ -239,3 +239,16 @@ class BoardChange(Base):
     entry_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
+
+
+class EntryNote(Base):
+    """A member of staff's note on an entry, for the team: never sent to the patient, never in
+    an event, removed when the patient is erased."""
+
+    __tablename__ = "entry_notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("triage_entries.id"), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -51,6 +51,7 @@ from referral.models import (
     TriageEntry,
     audit,
 )
+from referral.notes import notes_of
 from referral.pathways import is_pathway
 from referral.reading import engine_for, rule_description
 from referral.settings import ReferralSettings
@@ -304,6 +305,7 @@ def pages_router(sessions: sessionmaker[Session],
             audit_trail.record(session, audit, viewer, "read", "triage_entry", entry.id)
             return render(request, viewer, "board_entry.html", pathways=PATHWAYS,
                           history=patient_history(session, entry),
+                          notes=notes_of(session, entry.id),
                           deadline_label=label, deadline=deadline,
                           state=deadline_state(deadline, now),
                           countdown_label=countdown_text(deadline, now),
