@@ -270,6 +270,9 @@ def pages_router(sessions: sessionmaker[Session],
         id only; a reconnecting browser's Last-Event-ID resumes it where it dropped."""
         if (refused := refuse(request, viewer, DESK)) is not None:
             return refused
+        if "text/event-stream" not in request.headers.get("accept", ""):
+            raise HTTPException(status.HTTP_406_NOT_ACCEPTABLE,
+                                "This is an event stream: ask for text/event-stream")
         return change_stream(request, sessions, resume_point(request, after, sessions))
 
     def work_context(session: Session, entry: TriageEntry) -> dict[str, Any]:
