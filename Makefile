@@ -12,7 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # without compiling it again, wherever PYTHONDONTWRITEBYTECODE is set (as on CI machines)
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install run test lint definitions keys bench bench-quick bench-slots bench-triage bench-text bench-mailbox clean
+.PHONY: install run test lint definitions keys bench bench-quick bench-slots bench-triage bench-text bench-mailbox bench-board clean
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,9 @@ bench-slots: install
 
 bench-text: install
 	$(VENV)/bin/python -m bench.triage_text
+
+bench-board: install
+	$(VENV)/bin/python -m bench.board_view
 
 bench-triage: install
 	$(VENV)/bin/python -m bench.triage_queue

@@ -51,14 +51,14 @@ def test_request_to_booked_appointment(stack: Stack, browser: Browser, phone: Pa
     screenshot(phone, "02-request-confirmation")
 
     # the board shows it by itself, announced, without a reload
-    item = board.locator(f"li.queue-entry[data-reference='{reference}']")
+    item = board.locator(f"tr.queue-entry[data-reference='{reference}']")
     expect(item).to_be_visible(timeout=30_000)
     assert board.evaluate("window.sameBoard") is True, "the board reloaded"
     expect(board.locator("#board-news")).to_contain_text(reference)
     screenshot(board, "03-triage-board")
 
     # the entry: the patient's words as text; confirm, assign, call back, book (no reloads)
-    item.get_by_role("link", name=reference).click()
+    item.locator("a.row-link").click()  # the patient's name
     expect(board.get_by_role("heading", name=reference)).to_be_visible()
     expect(board.locator("#patient-reason")).to_have_text(REASON)
     board.evaluate("window.sameEntry = true")

@@ -15,7 +15,7 @@ SCRIPT_REASON = "Sore knee <script>window.pwned = 1</script> on stairs"
 
 def entry_on_board(page: Page, stack: Stack, reference: str):
     """Wait (refreshing) until the entry is on the board; its list item."""
-    item = page.locator(f"li.queue-entry[data-reference='{reference}']")
+    item = page.locator(f"tr.queue-entry[data-reference='{reference}']")
     for _ in range(40):
         if item.count():
             return item
@@ -42,32 +42,36 @@ def test_the_board_lists_requests_urgent_first_with_live_countdowns(stack: Stack
     expect(page.get_by_role("heading", name="Triage board")).to_be_visible()
     normal_item = entry_on_board(page, stack, str(normal["reference"]))
     urgent_item = entry_on_board(page, stack, str(urgent["reference"]))
-    references = page.locator("li.queue-entry").evaluate_all(
+    references = page.locator("tr.queue-entry").evaluate_all(
         "items => items.map(i => i.dataset.reference)")
     assert references.index(urgent["reference"]) < references.index(normal["reference"])
 
-    countdown = normal_item.locator(".countdown")
+    countdown = normal_item.locator("td.clock .countdown").first  # the contact clock
     expect(countdown).to_contain_text("left")
     expect(countdown).to_have_class("countdown countdown-ok")
+    expect(normal_item.locator("td.clock .clock-state").first).to_have_text("on time")
     expect(normal_item).to_contain_text("Moorgate")
-    expect(normal_item).to_contain_text("Suggested:")
-    # the red flag's category title and what the patient answered, on the row itself
-    expect(urgent_item.locator(".red-flags li").first).to_contain_text(
+    expect(normal_item.locator("td.suggestion")).not_to_be_empty()
+    expect(normal_item.locator("td.excerpt")).to_have_text(SCRIPT_REASON)  # as text
+    # the red flag in what the patient answered, on the row itself
+    expect(urgent_item.locator("td.excerpt")).to_contain_text(
         "ticked on the form: bladder bowel change")
-    expect(urgent_item).to_contain_text("Suggested: Urgent medical review")
-    expect(normal_item.locator(".red-flags")).to_have_count(0)
+    expect(urgent_item.locator(".tag-urgent")).to_have_text("Urgent")
 
     set_contact_by(stack, normal_id, datetime.now(UTC) + timedelta(minutes=5))
     page.get_by_role("link", name="Refresh").click()
-    countdown = entry_on_board(page, stack, str(normal["reference"])).locator(".countdown")
+    countdown = entry_on_board(page, stack, str(normal["reference"])).locator(
+        "td.clock .countdown").first
     expect(countdown).to_have_class("countdown countdown-at-risk")
     expect(countdown).to_contain_text("min left")
 
     # a few seconds from breaking: the script turns it red without a reload
     set_contact_by(stack, normal_id, datetime.now(UTC) + timedelta(seconds=3))
     page.get_by_role("link", name="Refresh").click()
-    countdown = entry_on_board(page, stack, str(normal["reference"])).locator(".countdown")
+    row = entry_on_board(page, stack, str(normal["reference"]))
+    countdown = row.locator("td.clock .countdown").first
     expect(countdown).to_have_class("countdown countdown-breached", timeout=10_000)
+    expect(row.locator("td.clock .clock-state").first).to_have_text("breached")
     expect(countdown).to_contain_text("breached")
     screenshot(page, "20-triage-board-breached-countdown")
 

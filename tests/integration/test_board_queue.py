@@ -114,15 +114,15 @@ def test_an_urgent_entry_tops_the_board_with_its_red_flag_and_the_suggestion_in_
 
     board = desk.get("/board")
     assert board.status_code == 200
-    rows = board.text.split('<li class="queue-entry')[1:]
+    rows = board.text.split('<tr class="queue-entry')[1:]
     assert [row.split('data-reference="')[1][:8] for row in rows] == [
         "EEE-5555", "CCC-3333", "DDD-4444"]
     assert title in rows[0]
     assert "\u201cnumb &lt;b&gt;down there&lt;/b&gt;\u201d" in rows[0]  # their words, as text
     assert "ticked on the form: saddle numbness" in rows[0]
-    assert "Suggested: Urgent medical review" in rows[0]
-    assert "Suggested: Manual therapy" in rows[1] and title not in rows[1]
-    assert "Suggested: Unsure \u2014 ask the patient" in rows[2]
+    assert f'class="suggestion">{title}<' in rows[0]  # the urgent category
+    assert 'class="suggestion">Manual therapy<' in rows[1] and title not in rows[1]
+    assert 'class="suggestion">Unsure \u2014 ask the patient<' in rows[2]
 
     page = desk.get(f"/board/{urgent_id}")
     assert page.status_code == 200

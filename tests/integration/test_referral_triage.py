@@ -211,14 +211,14 @@ def test_an_urgent_entry_tops_the_queue_with_its_red_flag_in_the_patients_words(
     title = triage_engine("").title("cauda_equina")
     html = {**desk, "accept": "text/html"}
     board = client.get("/board/queue", headers=html).text
-    rows = board.split('<li class="queue-entry')
+    rows = board.split('<tr class="queue-entry')
     urgent_rows = [row for row in rows[1:] if 'data-urgent="true"' in row]
     assert urgent_rows and all('data-urgent="true"' not in row
                                for row in rows[1 + len(urgent_rows):])
     ours_row = next(row for row in urgent_rows if str(urgent_id) in row)
     assert title in ours_row
     assert "\u201ccan&#39;t feel anything when I wipe\u201d" in ours_row
-    assert "Suggested: Urgent medical review" in ours_row
+    assert f'class="suggestion">{title}<' in ours_row
 
     page = client.get(f"/board/{urgent_id}", headers=html).text
     assert 'id="red-flags"' in page and title in page

@@ -11,6 +11,7 @@ from clinic_shared.web.refusals import RefusalPages
 from referral.caseload import caseload_router
 from referral.directory import directory_router
 from referral.models import audit, rate_limits
+from referral.notes import notes_router
 from referral.pages import pages_router
 from referral.reading import warm
 from referral.settings import ReferralSettings, get_settings
@@ -36,6 +37,7 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     )
     app.include_router(staff_router(settings, sessions, RateLimiter(engine, rate_limits)))
     app.include_router(triage_router(sessions, settings))
+    app.include_router(notes_router(sessions))
     app.include_router(suggestions_router)
     app.include_router(caseload_router(sessions))
     app.include_router(directory_router(sessions))

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.triage import TriageEngine, triage_engine
 from referral import lifecycle
 from referral.assignment import refresh_entry_status
-from referral.models import Appointment, Referral, TriageEntry
+from referral.models import Appointment, EntryNote, Referral, TriageEntry
 from referral.new_entries import insert_entry
 from referral.reading import entry_values, reading_of
 from referral.sla_records import (
@@ -162,7 +162,8 @@ SCRUB_EVENTS = text("""
 
 def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) -> None:
     """Anonymise the patient's entries, their referrals' clinical notes and the postcode in
-    referral's own events; keep the rows (and their times) for SLA counts."""
+    referral's own events, and remove staff's notes on them; keep the rows (and their times)
+    for SLA counts."""
     assert isinstance(data, PatientErasedV1)
     session.execute(
         update(TriageEntry)
@@ -177,6 +178,8 @@ def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) ->
         .where(Referral.triage_entry_id.in_(
             select(TriageEntry.id).where(TriageEntry.request_id.in_(data.request_ids))))
         .values(discharge_note=None))
+    session.execute(delete(EntryNote).where(EntryNote.entry_id.in_(
+        select(TriageEntry.id).where(TriageEntry.request_id.in_(data.request_ids)))))
     session.execute(SCRUB_EVENTS, {"ids": [str(i) for i in data.request_ids]})
 
 

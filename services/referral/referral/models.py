@@ -5,10 +5,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -225,3 +227,28 @@ class SlaBreach(Base):
     cause: Mapped[str | None] = mapped_column(String(60))  # None: the clock did not say
     channel: Mapped[str | None] = mapped_column(String(10))  # the patient's chosen channel
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BoardChange(Base):
+    """One change the triage board shows (an entry arrived, or its status, claim or clocks
+    moved), appended by a trigger (migration 0011): the board's event stream, in order."""
+
+    __tablename__ = "board_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class EntryNote(Base):
+    """A member of staff's note on an entry, for the team: never sent to the patient, never in
+    an event, removed when the patient is erased."""
+
+    __tablename__ = "entry_notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("triage_entries.id"), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,15 +42,17 @@ from clinic_shared.auth.access import (
 )
 from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.clock import now as clock_now
-from referral import assignment
+from referral import assignment, board
+from referral.board import BoardView
+from referral.board_events import change_stream, latest_change, resume_point
 from referral.models import (
-    QUEUE_ORDER,
     Appointment,
     Referral,
     Therapist,
     TriageEntry,
     audit,
 )
+from referral.notes import notes_of
 from referral.pathways import is_pathway
 from referral.reading import engine_for, rule_description
 from referral.settings import ReferralSettings
@@ -60,8 +62,9 @@ from referral.templating import templates
 
 LONDON = ZoneInfo("Europe/London")
 AT_RISK_SECONDS = int(AT_RISK.total_seconds())
-BOARD_STATUSES = ("new", "triaged", "assigned", "accepted")  # still needs reception's eye
-BOARD_LIMIT = 200
+SITES = [("moorgate", "Moorgate"), ("canary-wharf", "Canary Wharf"),
+         ("kensington", "Kensington"), ("london-bridge", "London Bridge")]
+MODES = [("clinic", "At a clinic"), ("virtual", "Virtual"), ("home_visit", "Home visit")]
 DESK = (Role.receptionist, Role.admin)
 PATHWAYS = [("manual_therapy", "Manual therapy"), ("rehab_physio", "Rehab physio"),
             ("both", "Both (rehab first)")]
@@ -73,7 +76,8 @@ DISCHARGE_OUTCOMES = [("goals_met", "Goals met"), ("partially_met", "Goals partl
                       ("self_discharged", "Patient discharged themselves"),
                       ("did_not_attend", "Did not attend"), ("referred_on", "Referred on"),
                       ("other", "Other")]
-BOARD_POLL_SECONDS = 5
+BOARD_POLL_SECONDS = 5  # only when the live feed (Server-Sent Events) is unavailable
+HISTORY_LIMIT = 20
 CHART_HEIGHT = 160
 CHART_DAY_WIDTH = 44
 
@@ -172,52 +176,105 @@ def pages_router(sessions: sessionmaker[Session],
             return render(request, viewer, "not_allowed.html", status.HTTP_403_FORBIDDEN)
         return None
 
-    def queue_rows(session: Session, now: datetime) -> list[dict[str, Any]]:
-        entries = session.scalars(
-            select(TriageEntry)
-            .where(TriageEntry.status.in_(BOARD_STATUSES), TriageEntry.erased_at.is_(None))
-            .order_by(*QUEUE_ORDER).limit(BOARD_LIMIT)).all()
-        rows = []
-        for entry in entries:
+    def board_rows(session: Session, view: BoardView, viewer: Principal,
+                   now: datetime) -> list[dict[str, Any]]:
+        """The view's rows: who, what, when, both clocks and their state, who holds it."""
+        shown = []
+        for entry, booked_at in board.rows(session, view, viewer.subject, now):
             label, deadline = next_deadline(entry)
-            rows.append({"entry": entry, "deadline_label": label, "deadline": deadline,
-                         "state": deadline_state(deadline, now),
-                         "countdown": countdown_text(deadline, now)})
-        return rows
+            holder = (entry.claimed_by if entry.claimed_by and entry.claimed_until
+                      and entry.claimed_until > now else None)
+            shown.append({
+                "entry": entry, "deadline_label": label, "deadline": deadline,
+                "state": deadline_state(deadline, now), "countdown": countdown_text(deadline, now),
+                "clocks": [clock("Contact", entry.contact_by, entry.contacted_at, now),
+                           clock("Appointment", entry.appointment_by, booked_at, now)],
+                "holder": holder, "mine": holder == viewer.subject,
+                "ago": board.ago(entry.requested_at, now), "excerpt": board.excerpt(
+                    ", ".join(patient_words(flag["phrase"]) for flag in entry.red_flags_found)
+                    if entry.urgent and entry.red_flags_found else entry.reason),
+                "what": (triage.title(entry.red_flags_found[0]["category"])
+                         if entry.urgent and entry.red_flags_found else
+                         "Urgent" if entry.urgent else
+                         PATHWAY_NAMES.get(entry.pathway or entry.suggested_pathway or "",
+                                           "No suggestion"))})
+        return shown
+
+    def board_view(request: Request) -> tuple[BoardView, str | None, str | None]:
+        """The view the URL asks for, or (no view) the field it gets wrong and why."""
+        try:
+            return board.parse_view(request.query_params), None, None
+        except board.BadView as bad:
+            return BoardView(), bad.field, bad.why
+
+    def bad_view(request: Request, viewer: Principal, field: str, why: str) -> Response:
+        if not _wants_html(request):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                [{"loc": ["query", field], "msg": why}])
+        return render(request, viewer, "board.html", status.HTTP_422_UNPROCESSABLE_ENTITY,
+                      rows=[], view=BoardView(), counts=None, error=(field, why),
+                      version="", latest_change=0, poll_seconds=BOARD_POLL_SECONDS,
+                      at_risk_seconds=AT_RISK_SECONDS, sites=SITES)
 
     @router.get("/board", **staff_page(*DESK))
-    def board(request: Request, viewer: ViewerDep) -> Response:
-        """The triage board: the open queue, urgent first, then the deadline that breaks first."""
+    def board_page(request: Request, viewer: ViewerDep) -> Response:
+        """Reception's worklist: a view of the open entries (urgent first, then the deadline
+        that breaks first), filtered and searched by its URL, kept live by /board/events."""
         if (refused := refuse(request, viewer, DESK)) is not None:
             return refused
         assert viewer is not None
+        view, field, why = board_view(request)
+        if field is not None and why is not None:
+            return bad_view(request, viewer, field, why)
         now = datetime.now(UTC)
         with sessions.begin() as session:
-            rows = queue_rows(session, now)
+            latest = latest_change(session)
+            rows = board_rows(session, view, viewer, now)
+            tally = board.counts(session, view, viewer.subject, now)
             audit_trail.record(session, audit, viewer, "list", "triage_entries")
-            return render(request, viewer, "board.html", rows=rows, now=now,
-                          version=queue_version(rows), poll_seconds=BOARD_POLL_SECONDS,
-                          at_risk_seconds=AT_RISK_SECONDS)
+            return render(request, viewer, "board.html", rows=rows, now=now, view=view,
+                          counts=tally, error=None, version=queue_version(rows, tally),
+                          latest_change=latest, poll_seconds=BOARD_POLL_SECONDS,
+                          at_risk_seconds=AT_RISK_SECONDS, sites=SITES)
 
     @router.get("/board/queue", **staff_page(*DESK))
     def board_queue(request: Request, viewer: ViewerDep,
                     since: Annotated[str, Query(max_length=64)] = "") -> Response:
-        """The board's queue as an HTML fragment, for the page to poll: 204 while it is the
-        version the page already shows (`since`), so an idle board reads no patient data."""
+        """The view's rows and counts as an HTML fragment, fetched when the live feed says
+        something changed (or polled, without it): 204 while it is the version the page
+        already shows (`since`), so an idle board reads no patient data."""
         if (refused := refuse(request, viewer, DESK)) is not None:
             return refused
         assert viewer is not None
+        view, field, why = board_view(request)
+        if field is not None and why is not None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                [{"loc": ["query", field], "msg": why}])
         now = datetime.now(UTC)
         with sessions.begin() as session:
-            rows = queue_rows(session, now)
-            version = queue_version(rows)
+            rows = board_rows(session, view, viewer, now)
+            tally = board.counts(session, view, viewer.subject, now)
+            version = queue_version(rows, tally)
             if since and secrets.compare_digest(since, version):
                 return Response(status_code=status.HTTP_204_NO_CONTENT)
             audit_trail.record(session, audit, viewer, "list", "triage_entries")
-            response = render(request, viewer, "_queue.html", rows=rows)
+            response = render(request, viewer, "_queue.html", rows=rows, view=view,
+                              counts=tally)
             response.headers["X-Board-Version"] = version
             response.headers["Cache-Control"] = "no-store"
             return response
+
+    @router.get("/board/events", **staff_page(*DESK))
+    def board_events(request: Request, viewer: ViewerDep,
+                     after: Annotated[int | None, Query(ge=0)] = None) -> Response:
+        """The board's live feed (Server-Sent Events): one event per change, with the entry's
+        id only; a reconnecting browser's Last-Event-ID resumes it where it dropped."""
+        if (refused := refuse(request, viewer, DESK)) is not None:
+            return refused
+        if "text/event-stream" not in request.headers.get("accept", ""):
+            raise HTTPException(status.HTTP_406_NOT_ACCEPTABLE,
+                                "This is an event stream: ask for text/event-stream")
+        return change_stream(request, sessions, resume_point(request, after, sessions))
 
     def work_context(session: Session, entry: TriageEntry) -> dict[str, Any]:
         """What the entry's work panel shows: its referrals, the ranked therapists for those
@@ -251,6 +308,8 @@ def pages_router(sessions: sessionmaker[Session],
             label, deadline = next_deadline(entry)
             audit_trail.record(session, audit, viewer, "read", "triage_entry", entry.id)
             return render(request, viewer, "board_entry.html", pathways=PATHWAYS,
+                          history=patient_history(session, entry),
+                          notes=notes_of(session, entry.id),
                           deadline_label=label, deadline=deadline,
                           state=deadline_state(deadline, now),
                           countdown_label=countdown_text(deadline, now),
@@ -329,13 +388,38 @@ def pages_router(sessions: sessionmaker[Session],
     return router
 
 
-def queue_version(rows: list[dict[str, Any]]) -> str:
-    """A fingerprint of what the board shows: changes when an entry arrives, leaves or moves."""
-    digest = hashlib.sha256()
+def clock(name: str, deadline: datetime, met_at: datetime | None,
+          now: datetime) -> dict[str, Any]:
+    """One promise on a board row: met (when), or its deadline with a countdown and state."""
+    if met_at is not None:
+        return {"name": name, "deadline": deadline, "met_at": met_at, "state": "met",
+                "countdown": "met"}
+    return {"name": name, "deadline": deadline, "met_at": None,
+            "state": deadline_state(deadline, now), "countdown": countdown_text(deadline, now)}
+
+
+def patient_history(session: Session, entry: TriageEntry) -> list[TriageEntry]:
+    """The same patient's other requests (same phone number or e-mail address), newest first."""
+    same = [TriageEntry.phone == entry.phone] if entry.phone else []
+    if entry.email:
+        same.append(func.lower(TriageEntry.email) == entry.email.lower())
+    if not same:
+        return []
+    return list(session.scalars(
+        select(TriageEntry).where(or_(*same), TriageEntry.id != entry.id,
+                                  TriageEntry.erased_at.is_(None))
+        .order_by(TriageEntry.requested_at.desc()).limit(HISTORY_LIMIT)))
+
+
+def queue_version(rows: list[dict[str, Any]], counts: dict[str, int] | None = None) -> str:
+    """A fingerprint of what the board shows: changes when an entry arrives, leaves or moves,
+    is claimed or released, a clock is met, or a view's count changes."""
+    digest = hashlib.sha256(repr(sorted((counts or {}).items())).encode())
     for row in rows:
         entry = row["entry"]
         digest.update(f"{entry.id}|{entry.status}|{entry.pathway}|{row['deadline']}|"
-                      f"{entry.claimed_by}\n".encode())
+                      f"{row.get('holder')}|{[c['state'] for c in row.get('clocks', [])]}\n"
+                      .encode())
     return digest.hexdigest()[:32]
 
 

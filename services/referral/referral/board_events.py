@@ -1,0 +1,69 @@
+"""The board's live feed: Server-Sent Events (sse-starlette) from the `board_changes` table.
+
+Each event is one change (its row id is the event id, its data the entry's id: no patient data);
+the page fetches its own view's rows when one arrives. A browser that loses the connection
+reconnects with `Last-Event-ID` and is sent every change after it, in order.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from referral.models import BoardChange
+
+CHECK_SECONDS = 0.25  # how often an open stream looks for changes
+PING_SECONDS = 15  # keeps proxies from closing an idle stream
+RETRY_MILLISECONDS = 1000  # how soon a browser reconnects after a drop
+BATCH = 500
+
+
+def latest_change(session: Session) -> int:
+    """The id of the newest change (0 before any): where a freshly rendered board starts."""
+    return int(session.scalar(select(func.coalesce(func.max(BoardChange.id), 0))) or 0)
+
+
+def _changes_after(sessions: sessionmaker[Session], after: int) -> list[tuple[int, uuid.UUID]]:
+    with sessions() as session:
+        return [(change_id, entry_id) for change_id, entry_id in session.execute(
+            select(BoardChange.id, BoardChange.entry_id).where(BoardChange.id > after)
+            .order_by(BoardChange.id).limit(BATCH))]
+
+
+def resume_point(request: Request, after: int | None, sessions: sessionmaker[Session]) -> int:
+    """Where a stream starts: after the browser's Last-Event-ID when it reconnects, else after
+    the change the page was rendered at, else (neither) from now on."""
+    header = request.headers.get("last-event-id", "").strip()
+    if header.isdigit():
+        return int(header)
+    if after is not None:
+        return after
+    with sessions() as session:
+        return latest_change(session)
+
+
+def change_stream(request: Request, sessions: sessionmaker[Session],
+                  after: int) -> EventSourceResponse:
+    """Every change after `after`, then each new one as it is written, until the browser goes."""
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        last = after
+        yield ServerSentEvent(comment="board changes", retry=RETRY_MILLISECONDS)
+        while not await request.is_disconnected():
+            changes = await run_in_threadpool(_changes_after, sessions, last)
+            for change_id, entry_id in changes:
+                last = change_id
+                yield ServerSentEvent(data=str(entry_id), event="change", id=str(change_id))
+            if len(changes) < BATCH:
+                await asyncio.sleep(CHECK_SECONDS)
+
+    return EventSourceResponse(events(), ping=PING_SECONDS,
+                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+__all__ = ["change_stream", "latest_change", "resume_point"]
