@@ -109,10 +109,10 @@ def test_every_place_shows_the_same_deadline(clock: Stack, browser: Browser, sce
 
     # reception's board and the entry page
     board = signed_in(browser, stack, "reception", "/board")
-    item = board.locator(f"li.queue-entry[data-reference='{reference}']")
+    item = board.locator(f"tr.queue-entry[data-reference='{reference}']")
     expect(item).to_be_visible(timeout=30_000)
-    assert instant(item.locator(".countdown").get_attribute("data-deadline")) == due
-    item.get_by_role("link", name=reference).click()
+    assert instant(item.locator(".countdown").first.get_attribute("data-deadline")) == due
+    item.locator("a.row-link").click()  # the patient's name opens the entry
     expect(board.get_by_role("heading", name=reference)).to_be_visible()
     assert instant(board.locator("main .countdown").first.get_attribute("data-deadline")) == due
 

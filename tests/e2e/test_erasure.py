@@ -234,7 +234,7 @@ def test_erasure_leaves_no_canary_in_any_column_and_spares_the_look_alike(stack:
     for where in ("name -> booking.appointment_requests.name",
                   "call_note -> notify.callback_tasks.last_note",
                   "discharge_note -> referral.referrals.discharge_note",
-                  "postcode -> referral.outbox_messages.payload"):
+                  "postcode -> referral.triage_entries.postcode"):
         assert where in spread, f"the data spread before the erasure: {spread}"
 
     result = _erase(stack, "--email", f"John_Smith@{domain.upper()}")
