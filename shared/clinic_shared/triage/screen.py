@@ -58,7 +58,7 @@ def word_ngrams(text: str, low: int, high: int) -> list[str]:
 ANALYSERS = {"char_wb": char_wb_ngrams, "word": word_ngrams}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Vectoriser:
     analyser: str
     ngram_range: tuple[int, int]
@@ -68,8 +68,7 @@ class Vectoriser:
 
     def __post_init__(self) -> None:
         # a word's character n-grams are the same wherever it is written: found once per word
-        object.__setattr__(self, "word_columns", lru_cache(maxsize=CACHE_SIZE)(
-            self._word_columns))
+        self.word_columns = lru_cache(maxsize=CACHE_SIZE)(self._word_columns)
 
     def _word_columns(self, word: str) -> tuple[int, ...]:
         return tuple(self.index[gram] for gram in char_wb_ngrams(word, *self.ngram_range)
@@ -78,7 +77,7 @@ class Vectoriser:
     def _columns(self, text: str) -> list[int]:
         if self.analyser == "char_wb":
             return [column for word in _WHITE_SPACES.sub(" ", text.lower()).split()
-                    for column in self.word_columns(word)]  # type: ignore[attr-defined]
+                    for column in self.word_columns(word)]
         return [self.index[term] for term in ANALYSERS[self.analyser](text, *self.ngram_range)
                 if term in self.index]
 
