@@ -94,7 +94,7 @@ def api(port: int, db_url: str) -> None:
 
 
 def relay(db_url: str, amqp_url: str, prefix: str) -> None:
-    from clinic_shared.relay import ConfirmedPublisher, Outgoing
+    from clinic_shared.messaging.relay import ConfirmedPublisher, Outgoing
 
     exchange, _ = names(prefix)
     listener = psycopg.connect(libpq_dsn(db_url), autocommit=True)

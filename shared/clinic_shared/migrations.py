@@ -62,7 +62,7 @@ def create_messaging_tables_v1() -> None:
     from alembic import op
     from sqlalchemy.dialects import postgresql
 
-    from clinic_shared.outbox import OUTBOX_NOTIFY_FUNCTION, OUTBOX_NOTIFY_TRIGGER
+    from clinic_shared.messaging.outbox import OUTBOX_NOTIFY_FUNCTION, OUTBOX_NOTIFY_TRIGGER
 
     op.create_table(
         "inbox_messages",
@@ -100,7 +100,7 @@ def create_messaging_tables_v1() -> None:
 def drop_messaging_tables_v1() -> None:
     from alembic import op
 
-    from clinic_shared.outbox import DROP_OUTBOX_NOTIFY
+    from clinic_shared.messaging.outbox import DROP_OUTBOX_NOTIFY
 
     op.execute(DROP_OUTBOX_NOTIFY)
     op.drop_index("ix_outbox_messages_unsent", table_name="outbox_messages")

@@ -10,7 +10,7 @@ fuzzing phases) and sent with a staff token (clinic lead, then reception). Each 
   re-sends the request to check);
 - have a status the operation documents (`status_code_conformance`): every refusal a route
   gives (401/403/404/409/413/422/429/503 …) is in its document with its body
-  (clinic_shared.refusals).
+  (clinic_shared.web.refusals).
 
 Left out on purpose:
 - `positive_data_acceptance` / `negative_data_rejection`: they judge how strictly requests are

@@ -147,7 +147,8 @@ def image_venv(root: Path) -> None:
     (site / "project.pth").write_text(
         f"import site; site.addsitedir({str(SITE_PACKAGES)!r})\n")
     clinic = venv / "bin" / "clinic"
-    clinic.write_text(f"#!{venv}/bin/python\nfrom clinic_shared.cli import main\nmain()\n")
+    clinic.write_text(f"#!{venv}/bin/python\n"
+                      "from clinic_shared.operators.cli import main\nmain()\n")
     clinic.chmod(0o755)
 
 

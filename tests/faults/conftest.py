@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from clinic_shared.dead_letters import dead_letter_counts
+from clinic_shared.messaging.dead_letters import dead_letter_counts
 from clinic_shared.messaging.topology import QUEUES
 from tests.conftest import personal_data_in_logs
 from tests.support.accounting import Accountant, Row, Tally

@@ -7,7 +7,7 @@ import uuid
 import pika
 import pytest
 
-from clinic_shared.dead_letters import inspect
+from clinic_shared.messaging.dead_letters import inspect
 from tests.faults.conftest import account, new_load, now
 
 pytestmark = pytest.mark.faults

@@ -24,7 +24,7 @@ INSERT INTO appointment_requests SELECT * FROM lost_request;
 
 def reconcile(stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {f"{service.upper()}_DATABASE_URL": url for service, url in stack.database_urls.items()}
-    return subprocess.run([sys.executable, "-m", "clinic_shared.cli", "reconcile", *args],
+    return subprocess.run([sys.executable, "-m", "clinic_shared.operators.cli", "reconcile", *args],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
 
 

@@ -59,7 +59,7 @@ def test_unroutable_requests_stay_in_the_outbox_until_the_binding_returns(stack,
 
 def test_a_returned_message_body_is_never_logged(infra, topology, caplog):
     """pika logs returned bodies itself; the relay's filter keeps patients' words out."""
-    import clinic_shared.relay  # noqa: F401  (installs the filter)
+    import clinic_shared.messaging.relay  # noqa: F401  (installs the filter)
 
     connection = pika.BlockingConnection(pika.URLParameters(infra.amqp_url))
     channel = connection.channel()

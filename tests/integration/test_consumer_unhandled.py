@@ -11,9 +11,9 @@ import pika
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from clinic_shared.consumer import EventConsumer, Subscription
 from clinic_shared.db import make_session_factory
 from clinic_shared.messaging.connection import AmqpConfig
+from clinic_shared.messaging.consumer import EventConsumer, Subscription
 from clinic_shared.messaging.contracts import NotificationSentV1
 from clinic_shared.messaging.envelope import Envelope
 from clinic_shared.metrics import CONSUMED

@@ -19,9 +19,9 @@ from booking.models import outbox as booking_outbox
 from booking.settings import BookingSettings
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
-from clinic_shared.consumer import EventConsumer, Outcome, Subscription
 from clinic_shared.db import make_session_factory
 from clinic_shared.messaging.connection import AmqpConfig
+from clinic_shared.messaging.consumer import EventConsumer, Outcome, Subscription
 from clinic_shared.messaging.contracts import (
     AppointmentRequestedV1,
     ReferralAssignedV1,

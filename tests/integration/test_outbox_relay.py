@@ -15,9 +15,9 @@ from clinic_shared.db import make_session_factory
 from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import EventData
+from clinic_shared.messaging.outbox import add_event
+from clinic_shared.messaging.relay import OutboxRelay
 from clinic_shared.messaging.topology import Topology
-from clinic_shared.outbox import add_event
-from clinic_shared.relay import OutboxRelay
 
 
 class NobodyListensV1(EventData):

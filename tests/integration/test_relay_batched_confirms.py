@@ -3,7 +3,7 @@
 
 import pika
 
-from clinic_shared.relay import ConfirmedPublisher
+from clinic_shared.messaging.relay import ConfirmedPublisher
 from tests.integration.test_outbox_relay import (
     NobodyListensV1,
     assert_left_unsent_for_later,

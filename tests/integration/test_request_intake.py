@@ -192,10 +192,11 @@ def test_pooled_sessions_the_server_ended_do_not_fail_the_next_request(api, data
 
 def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
     """booking's intake writes its outbox rows in the statement that stores the request: each
-    row is the one clinic_shared.outbox.add_event writes, but for the event's own id and time."""
+    row is the one clinic_shared.messaging.outbox.add_event writes, but for the event's own id
+    and time."""
     from clinic_shared.correlation import correlation_id_var
     from clinic_shared.messaging.contracts import AppointmentRequestedV3, ContactRequestedV2
-    from clinic_shared.outbox import add_event
+    from clinic_shared.messaging.outbox import add_event
 
     parsed = AppointmentRequestCreate.model_validate(form(
         red_flags={"fever": True}, body_areas=["knee"], after_surgery=True, surgery="knee op",

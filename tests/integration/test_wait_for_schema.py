@@ -5,7 +5,7 @@ import pytest
 
 from booking.__main__ import SERVICE
 from clinic_shared.migrations import downgrade, upgrade
-from clinic_shared.service_cli import main
+from clinic_shared.operators.service_cli import main
 
 
 def wait_for_schema(monkeypatch: pytest.MonkeyPatch, url: str) -> int:

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from starlette.types import Message, Receive, Scope, Send
 
-from clinic_shared.body_limit import BodySizeLimit
+from clinic_shared.web.body_limit import BodySizeLimit
 
 
 async def echo_length(scope: Scope, receive: Receive, send: Send) -> None:

@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from clinic_shared.http_middleware import CORRELATION_HEADER, CorrelationAndMetrics
+from clinic_shared.web.middleware import CORRELATION_HEADER, CorrelationAndMetrics
 
 
 def app_with_a_bug() -> FastAPI:

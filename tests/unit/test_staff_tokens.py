@@ -76,7 +76,7 @@ def test_identity_provider_jwks_url_verifies_tokens(jwks_url: str) -> None:
 def test_operator_command_mints_a_token_for_a_role(tmp_path) -> None:
     env = {"AUTH_PRIVATE_KEY": KEYS[0], "PATH": "/usr/bin:/bin"}
     minted = subprocess.run(
-        [sys.executable, "-m", "clinic_shared.cli", "token", "--role", "receptionist",
+        [sys.executable, "-m", "clinic_shared.operators.cli", "token", "--role", "receptionist",
          "--subject", "jo.desk", "--minutes", "5"],
         env=env, capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
     staff = verifier(public_key=KEYS[1]).verify(minted)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from clinic_shared.cli import DEVELOPMENT_CORPORA
+from clinic_shared.operators.cli import DEVELOPMENT_CORPORA
 from clinic_shared.triage import FormAnswers, triage_engine
 from clinic_shared.triage.engine import READ_AS_ROUTINE, TriageEngine
 from clinic_shared.triage.evaluation import load_corpus

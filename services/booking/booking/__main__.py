@@ -7,7 +7,7 @@ from booking.metrics import collectors
 from booking.seed import seed, seed_clinics
 from booking.settings import BookingSettings
 from booking.worker import build_loops
-from clinic_shared.service_cli import ServiceDefinition, main
+from clinic_shared.operators.service_cli import ServiceDefinition, main
 
 SERVICE = ServiceDefinition(
     name="booking",

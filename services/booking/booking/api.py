@@ -21,8 +21,6 @@ from booking.schemas import (
 )
 from booking.settings import BookingSettings, get_settings
 from clinic_shared import audit as audit_trail
-from clinic_shared.api import create_app as create_base_app
-from clinic_shared.api import field_error
 from clinic_shared.audit import audit_router
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.patient_links import PatientLinks
@@ -31,9 +29,11 @@ from clinic_shared.contact_hours import contact_hours_from
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.idempotency import KeyReused, key_reused
 from clinic_shared.ratelimit import OverLimit, RateLimiter
-from clinic_shared.refusals import NOT_FOUND, TOO_MANY, replayed
 from clinic_shared.web import mount_static
-from clinic_shared.web.refusals import RefusalPages
+from clinic_shared.web.app import create_app as create_base_app
+from clinic_shared.web.app import field_error
+from clinic_shared.web.refusal_pages import RefusalPages
+from clinic_shared.web.refusals import NOT_FOUND, TOO_MANY, replayed
 
 DESK = (Role.receptionist, Role.admin)
 

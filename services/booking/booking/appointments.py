@@ -23,7 +23,7 @@ from clinic_shared.messaging.contracts import (
     AppointmentCancelledV1,
     AppointmentRescheduledV1,
 )
-from clinic_shared.outbox import add_event
+from clinic_shared.messaging.outbox import add_event
 
 Actor = Literal["patient", "staff"]
 NEXT_SLOTS = 5

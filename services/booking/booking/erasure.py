@@ -21,11 +21,11 @@ from booking.references import ALPHABET
 from booking.schemas import to_e164
 from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
-from clinic_shared.erasure_preview import holdings
 from clinic_shared.log import configure_logging, get_logger
 from clinic_shared.messaging.contracts import PatientErasedV1
-from clinic_shared.outbox import add_event
-from clinic_shared.reconcile import database_urls
+from clinic_shared.messaging.outbox import add_event
+from clinic_shared.operators.erasure_preview import holdings
+from clinic_shared.operators.reconcile import database_urls
 
 log = get_logger(__name__)
 

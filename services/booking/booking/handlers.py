@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 from booking.models import AppointmentRequest, Therapist
 from booking.offers import offered_earlier_in_episode, propose_offers
 from booking.settings import BookingSettings
-from clinic_shared.consumer import Handler
 from clinic_shared.log import get_logger
+from clinic_shared.messaging.consumer import Handler
 from clinic_shared.messaging.contracts import (
     ContactClockStartedV1,
     ContactMadeV1,

@@ -22,7 +22,7 @@ from booking.settings import BookingSettings
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import Backoff
 from clinic_shared.messaging.contracts import ContactAnsweredV1
-from clinic_shared.outbox import add_event
+from clinic_shared.messaging.outbox import add_event
 
 log = get_logger(__name__)
 

@@ -12,10 +12,10 @@ from booking.inquiry_answers import ConversationEntry, NotAnswerable, answer, co
 from booking.models import AppointmentRequest, audit
 from booking.settings import BookingSettings
 from clinic_shared import audit as audit_trail
-from clinic_shared.api import field_error
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Role
-from clinic_shared.refusals import CONFLICT, NOT_FOUND
+from clinic_shared.web.app import field_error
+from clinic_shared.web.refusals import CONFLICT, NOT_FOUND
 
 DESK = (Role.receptionist, Role.admin)
 

@@ -28,8 +28,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clinic_shared.audit import define_audit_table
 from clinic_shared.db import NAMING_CONVENTION
-from clinic_shared.inbox import define_inbox_table
-from clinic_shared.outbox import define_outbox_table
+from clinic_shared.messaging.inbox import define_inbox_table
+from clinic_shared.messaging.outbox import define_outbox_table
 from clinic_shared.ratelimit import define_rate_limit_table
 
 CONTACT_CHANNELS = ("phone", "sms", "email")

@@ -10,7 +10,7 @@ from booking.models import AppointmentRequest, SlotOfferRow, outbox
 from booking.settings import BookingSettings
 from booking.slots import Slot, SlotQuery, find_slots
 from clinic_shared.messaging.contracts import AppointmentOfferedV1, SlotOffer
-from clinic_shared.outbox import add_event
+from clinic_shared.messaging.outbox import add_event
 
 FALLBACK_DAYS = 14
 

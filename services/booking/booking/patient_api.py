@@ -14,9 +14,9 @@ from booking.requests import cancel_request
 from booking.scheduling_api import CONFLICT_RESPONSES, ics_response, slot_taken
 from booking.schemas import AppointmentPublic, MyRequest, OfferPublic
 from booking.settings import BookingSettings
-from clinic_shared.api import field_error
 from clinic_shared.auth.access import PATIENT_LINK
 from clinic_shared.auth.patient_links import InvalidLink, PatientLinks
+from clinic_shared.web.app import field_error
 
 LINK_REFUSED = HTTPException(status.HTTP_404_NOT_FOUND,
                              "This link is not valid or has expired. Call the clinic for help.")

@@ -26,7 +26,7 @@ from clinic_shared.messaging.contracts import (
     ContactRequestedV2,
     TriageReading,
 )
-from clinic_shared.outbox import add_event, outbox_row
+from clinic_shared.messaging.outbox import add_event, outbox_row
 from clinic_shared.ratelimit import OverLimit
 
 REFERENCE_ATTEMPTS = 5
@@ -128,7 +128,8 @@ _OUTBOX_COLUMNS = ("event_id", "event_type", "routing_key", "payload", "headers"
 # ORM's unit of work (every value is known here, the id included, so nothing comes back; the
 # outbox rows' ids are not fetched either). Parameters: request_<column>, and the outbox columns
 # of appointment.requested as they are and of contact.requested as contact_<column>.
-# The outbox rows are the ones clinic_shared.outbox.add_event writes (a test holds them to it).
+# The outbox rows are the ones clinic_shared.messaging.outbox.add_event writes (a test holds
+# them to it).
 _STORE = (
     insert(outbox).inline()
     .values([{name: bindparam(f"{prefix}{name}", type_=outbox.c[name].type)

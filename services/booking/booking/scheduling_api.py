@@ -35,12 +35,12 @@ from booking.schemas import (
 from booking.settings import BookingSettings
 from booking.slots import Slot, SlotQuery, find_slots
 from clinic_shared import audit as audit_trail
-from clinic_shared.api import field_error
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.idempotency import KeyReused, fingerprint, key_reused
-from clinic_shared.refusals import NOT_FOUND, replayed
 from clinic_shared.strict_types import IsoDatetime
+from clinic_shared.web.app import field_error
+from clinic_shared.web.refusals import NOT_FOUND, replayed
 
 DESK = (Role.receptionist, Role.admin)
 NO_SUCH_APPOINTMENT = HTTPException(status.HTTP_404_NOT_FOUND, "No such appointment")

@@ -25,7 +25,7 @@ from clinic_shared import faults
 from clinic_shared.correlation import causation_id_var, correlation_id_var
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import AppointmentSlaAtRiskV1, AppointmentSlaBreachedV1
-from clinic_shared.outbox import add_event
+from clinic_shared.messaging.outbox import add_event
 
 log = get_logger(__name__)
 

@@ -6,9 +6,9 @@ from booking.mailbox import MailboxReader
 from booking.models import inbox, outbox
 from booking.settings import BookingSettings
 from booking.sla_clock import SlaClock
-from clinic_shared.consumer import EventConsumer
 from clinic_shared.db import make_engine, make_session_factory
-from clinic_shared.relay import OutboxRelay
+from clinic_shared.messaging.consumer import EventConsumer
+from clinic_shared.messaging.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.triage.vocabulary import load_vocabulary
 from clinic_shared.worker import Loop

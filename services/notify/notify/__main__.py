@@ -1,6 +1,6 @@
 """`python -m notify api|worker|migrate`."""
 
-from clinic_shared.service_cli import ServiceDefinition, main
+from clinic_shared.operators.service_cli import ServiceDefinition, main
 from notify.settings import NotifySettings
 from notify.worker import build_loops
 

@@ -10,15 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from clinic_shared import audit as audit_trail
-from clinic_shared.api import create_app as create_base_app
 from clinic_shared.audit import audit_router
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import ContactMadeV1
-from clinic_shared.outbox import add_event
-from clinic_shared.refusals import NOT_FOUND
+from clinic_shared.messaging.outbox import add_event
 from clinic_shared.settings import Environment
+from clinic_shared.web.app import create_app as create_base_app
+from clinic_shared.web.refusals import NOT_FOUND
 from notify.inbound_sms import inbound_sms_router
 from notify.mail_sink import read_sink
 from notify.models import CallbackTask, ContactClock, Notification, audit, outbox

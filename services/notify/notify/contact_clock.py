@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import ContactSlaAtRiskV1, ContactSlaBreachedV1
-from clinic_shared.outbox import add_event
+from clinic_shared.messaging.outbox import add_event
 from clinic_shared.worker import poll_in_batches
 from notify.handlers import ACKNOWLEDGEMENT
 from notify.models import CallbackTask, ContactClock, Notification, outbox

@@ -28,8 +28,8 @@ from clinic_shared.db import libpq_dsn
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import NotificationFailedV1, NotificationSentV1
 from clinic_shared.messaging.envelope import EventData
-from clinic_shared.outbox import add_events
-from clinic_shared.pg_wakeup import PgWakeup
+from clinic_shared.messaging.outbox import add_events
+from clinic_shared.messaging.pg_wakeup import PgWakeup
 from notify.crew import Crew
 from notify.email_sender import PermanentDeliveryError, SmtpSender
 from notify.handlers import NEW_REQUEST_ALERT, PATIENT_KINDS, fallback_address

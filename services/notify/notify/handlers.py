@@ -41,9 +41,9 @@ from functools import partial
 from sqlalchemy import case, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from clinic_shared.consumer import Handler
 from clinic_shared.contact_hours import ClockPlan, contact_hours_from
 from clinic_shared.log import get_logger
+from clinic_shared.messaging.consumer import Handler
 from clinic_shared.messaging.contracts import (
     AppointmentBookedV1,
     AppointmentCancelledV1,
@@ -62,7 +62,7 @@ from clinic_shared.messaging.contracts import (
     ReferralAssignedV2,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
-from clinic_shared.outbox import add_event
+from clinic_shared.messaging.outbox import add_event
 from notify.models import (
     Appointment,
     CallbackTask,

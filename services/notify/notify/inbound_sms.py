@@ -31,8 +31,8 @@ from starlette.concurrency import run_in_threadpool
 from clinic_shared.auth.access import PUBLIC
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import ContactMadeV1
-from clinic_shared.outbox import add_event
-from clinic_shared.refusals import refusal
+from clinic_shared.messaging.outbox import add_event
+from clinic_shared.web.refusals import refusal
 from notify.models import ContactClock, RequestContact, inbox, outbox
 from notify.settings import NotifySettings
 

@@ -2,11 +2,11 @@
 
 import threading
 
-from clinic_shared.consumer import EventConsumer
 from clinic_shared.contact_hours import contact_hours_from
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import get_logger
-from clinic_shared.relay import OutboxRelay
+from clinic_shared.messaging.consumer import EventConsumer
+from clinic_shared.messaging.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
 from notify.contact_clock import ContactClockLoop

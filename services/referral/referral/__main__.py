@@ -2,7 +2,7 @@
 
 import sys
 
-from clinic_shared.service_cli import ServiceDefinition, main
+from clinic_shared.operators.service_cli import ServiceDefinition, main
 from referral.seed import seed
 from referral.settings import ReferralSettings
 from referral.staff_accounts import staff_main

@@ -2,12 +2,12 @@
 
 from fastapi import FastAPI
 
-from clinic_shared.api import create_app as create_base_app
 from clinic_shared.audit import audit_router
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.ratelimit import RateLimiter
 from clinic_shared.web import mount_static
-from clinic_shared.web.refusals import RefusalPages
+from clinic_shared.web.app import create_app as create_base_app
+from clinic_shared.web.refusal_pages import RefusalPages
 from referral.caseload import caseload_router
 from referral.directory import directory_router
 from referral.models import audit, rate_limits

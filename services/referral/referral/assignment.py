@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from clinic_shared.messaging.contracts import ReferralAssignedV2
-from clinic_shared.outbox import add_event
+from clinic_shared.messaging.outbox import add_event
 from referral import lifecycle
 from referral.models import Referral, Therapist, TriageEntry, outbox
 from referral.schemas import RankedTherapist, TherapistPublic

@@ -14,8 +14,8 @@ from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.messaging.contracts import ReferralAcceptedV1, ReferralDischargedV1
-from clinic_shared.outbox import add_event
-from clinic_shared.refusals import CONFLICT, NOT_FOUND
+from clinic_shared.messaging.outbox import add_event
+from clinic_shared.web.refusals import CONFLICT, NOT_FOUND
 from referral import lifecycle
 from referral.assignment import refresh_entry_status
 from referral.models import Appointment, Episode, Referral, Therapist, TriageEntry, audit, outbox

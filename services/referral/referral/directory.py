@@ -17,8 +17,8 @@ from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Role
 from clinic_shared.messaging.contracts import TherapistChangedV1
-from clinic_shared.outbox import add_event
-from clinic_shared.refusals import NOT_FOUND
+from clinic_shared.messaging.outbox import add_event
+from clinic_shared.web.refusals import NOT_FOUND
 from referral.models import Therapist, audit, outbox
 from referral.schemas import TherapistAdmin, TherapistCreate, TherapistUpdate
 

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from clinic_shared.consumer import Handler
+from clinic_shared.messaging.consumer import Handler
 from clinic_shared.messaging.contracts import (
     AppointmentBookedV1,
     AppointmentCancelledV1,

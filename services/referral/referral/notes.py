@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Role
-from clinic_shared.refusals import NOT_FOUND
+from clinic_shared.web.refusals import NOT_FOUND
 from referral.models import EntryNote, TriageEntry, audit
 
 DESK = (Role.receptionist, Role.admin)

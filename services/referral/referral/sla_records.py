@@ -7,7 +7,7 @@ from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from clinic_shared.consumer import Handler
+from clinic_shared.messaging.consumer import Handler
 from clinic_shared.messaging.contracts import (
     AppointmentSlaBreachedV1,
     ContactClockStartedV1,

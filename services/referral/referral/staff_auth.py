@@ -22,8 +22,8 @@ from clinic_shared.auth.passwords import DUMMY_HASH, verify_password
 from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer, jwks
 from clinic_shared.ratelimit import RateLimiter
-from clinic_shared.refusals import TOO_MANY, refusal
-from clinic_shared.web.refusals import retry_in_words
+from clinic_shared.web.refusal_pages import retry_in_words
+from clinic_shared.web.refusals import TOO_MANY, refusal
 from referral.models import StaffAccount
 from referral.schemas import Me, StaffAccountPublic, TokenResponse
 from referral.settings import ReferralSettings

@@ -19,8 +19,8 @@ from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.messaging.contracts import ReferralTriagedV1
-from clinic_shared.outbox import add_event
-from clinic_shared.refusals import CONFLICT, NOT_FOUND
+from clinic_shared.messaging.outbox import add_event
+from clinic_shared.web.refusals import CONFLICT, NOT_FOUND
 from referral import assignment, lifecycle
 from referral.caseload import episode_public
 from referral.models import QUEUE_ORDER, Episode, Referral, TriageEntry, audit, outbox

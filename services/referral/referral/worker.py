@@ -1,8 +1,8 @@
 """referral's background loops. Run with `python -m referral worker`."""
 
-from clinic_shared.consumer import EventConsumer
 from clinic_shared.db import make_engine, make_session_factory
-from clinic_shared.relay import OutboxRelay
+from clinic_shared.messaging.consumer import EventConsumer
+from clinic_shared.messaging.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
 from referral.handlers import NOTIFY_HANDLERS, handlers_for

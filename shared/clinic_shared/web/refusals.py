@@ -1,120 +1,120 @@
-"""Refusals a person meets in a browser (404, 403, 405, 413, 429, 500 …) as a page in the clinic's
-look saying what happened and what to do next; API clients keep their JSON.
+"""The refusals each route may answer, written into the OpenAPI document with their body.
 
-A page is for a request that accepts `text/html` (as the staff pages decide, `pages._wants_html`)
-to a path outside the APIs (`/api/…`, health, metrics, the OpenAPI documents): a browser's own
-navigation or form post. `fetch` calls and every other client get the JSON they always did.
+Refusals that follow from how a route is declared are added to every operation that has them,
+when the document is first built: 401 and 403 where `allow(...)` guards it (no or a bad token,
+another role, a cookie change without its CSRF token), 404 behind a patient link (a spoiled or
+expired link), 413 where a body is sent (the body cap), 400 where a body is read (bytes that are
+not UTF-8), 422 where anything is read from the
+request, and 503 wherever the database is used (every route but `/healthz`). The ones that
+depend on what a route does (404 for an unknown id, 409, 429) each route lists itself, with the
+response dicts here: `responses=NOT_FOUND | CONFLICT`.
+
+Every refusal has the body the API sends: `{"detail": "why"}`, or for a field the list the
+validation errors use (`field`, `loc`, `msg`, `type`).
 """
 
-import math
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import HTMLResponse, Response
-from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
-
-from clinic_shared.web import SHARED, page_templates
-
-LONDON = ZoneInfo("Europe/London")
-API_PATHS = ("/api/", "/healthz", "/readyz", "/metrics", "/.well-known/", "/docs",
-             "/openapi.json", "/redoc")
-DEFAULT_CLINIC_NAME = "London Physio Clinics"
-DEFAULT_CLINIC_PHONE = "020 7946 0000"
+from fastapi import FastAPI
+from pydantic import BaseModel
 
 
-@dataclass(frozen=True)
-class Refusal:
-    title: str
-    happened: str
-    next_step: str  # may name {phone}
+class FieldProblem(BaseModel):
+    """One bad input: which field, where it was (body, query, header …) and why."""
+
+    field: str
+    loc: list[str | int]
+    msg: str
+    type: str
 
 
-CALL = "call us on {phone} and we will help"
-REFUSALS = {
-    403: Refusal("Not allowed", "You do not have permission to see this page.",
-                 "If you think you should, ask the clinic lead, or " + CALL + "."),
-    404: Refusal("Page not found",
-                 "There is no page at this address. If you typed it, check it; if you followed "
-                 "a link, it may be out of date.",
-                 "Start again from the first page, or " + CALL + "."),
-    405: Refusal("This page cannot be used like that",
-                 "The page exists, but not for what your browser asked of it.",
-                 "Start again from the first page, or " + CALL + "."),
-    413: Refusal("What you sent is too long",
-                 "It is more than we can take in one go, so nothing was saved.",
-                 "Go back, shorten your longest answer and send it again, or " + CALL + "."),
-    429: Refusal("Too many attempts",
-                 "We have had too many attempts from your connection in a short time, so we "
-                 "have paused them for a while. Nothing was saved.",
-                 "If you need us sooner, call us on {phone}. In an emergency call 999."),
-    500: Refusal("Sorry, something went wrong on our side",
-                 "It was not anything you did. What you sent may not have been saved.",
-                 "Please try again in a few minutes. If it keeps happening, " + CALL + "."),
-}
-OTHER = Refusal("We could not do that", "Your browser's request could not be carried out.",
-                "Go back and try again, or " + CALL + ".")
+class Refusal(BaseModel):
+    """Why the request was refused: in words, or field by field."""
+
+    detail: str | list[FieldProblem]
 
 
-def wants_page(scope: Scope) -> bool:
-    """A browser navigating or posting a form (not an API call): it gets a page."""
-    path = str(scope.get("path", ""))
-    root = str(scope.get("root_path", "")).rstrip("/")
-    if root and path.startswith(root + "/"):
-        path = path[len(root):]
-    if path.startswith(API_PATHS):
-        return False
-    return "text/html" in Headers(scope=scope).get("accept", "")
+Responses = dict[int | str, dict[str, Any]]
 
 
-def retry_in_words(seconds: int, now: datetime | None = None) -> str:
-    """When to try again, as a person says it: "in 12 minutes (after 14:35)", London time."""
-    now = now or datetime.now(UTC)
-    minutes = max(1, math.ceil(seconds / 60))
-    after = (now + timedelta(seconds=seconds)).astimezone(LONDON).strftime("%H:%M")
-    return f"in {minutes} minute{'' if minutes == 1 else 's'} (after {after})"
+def refusal(status: int, description: str) -> Responses:
+    return {status: {"model": Refusal, "description": description}}
 
 
-class RefusalPages:
-    """The refusal page of one service: its name and phone, and where its first page is."""
-
-    def __init__(self, clinic_name: str = DEFAULT_CLINIC_NAME,
-                 clinic_phone: str = DEFAULT_CLINIC_PHONE,
-                 home: tuple[str, str] | None = None) -> None:
-        self.templates = page_templates(SHARED / "templates", clinic_name=clinic_name,
-                                        clinic_phone=clinic_phone)
-        self.phone = clinic_phone
-        self.home = home  # (path under the service's root, link text); None: no pages to go to
-
-    def page(self, scope: Scope, status_code: int,
-             headers: dict[str, str] | None = None) -> HTMLResponse:
-        refusal = REFUSALS.get(status_code, OTHER)
-        retry_after = (headers or {}).get("Retry-After", "")
-        context: dict[str, Any] = {
-            "refusal": refusal, "next_step": refusal.next_step.format(phone=self.phone),
-            "retry": retry_in_words(int(retry_after)) if retry_after.isdigit() else "",
-            "home": self.home,
-        }
-        return self.templates.TemplateResponse(Request(scope), "refusal.html", context,
-                                               status_code=status_code, headers=headers)
-
-    def install(self, app: FastAPI) -> None:
-        """Answer refusals (HTTPException) with a page for browsers. (A failure's 500 is
-        answered by the outermost middleware, http_middleware.py, with `page(scope, 500)`;
-        the body cap's 413 by body_limit.py.)"""
-
-        async def refused(request: Request, exc: Exception) -> Response:
-            assert isinstance(exc, StarletteHTTPException)
-            if exc.status_code >= 400 and wants_page(request.scope):
-                return self.page(request.scope, exc.status_code, exc.headers)
-            return await http_exception_handler(request, exc)
-
-        app.add_exception_handler(StarletteHTTPException, refused)
+def replayed(model: type[BaseModel]) -> Responses:
+    """200: a retry with the same Idempotency-Key and body gets the first answer again."""
+    return {200: {"model": model, "description": "A retry with the same Idempotency-Key and "
+                                                 "body: the first answer again"}}
 
 
-__all__ = ["REFUSALS", "RefusalPages", "retry_in_words", "wants_page"]
+UNREADABLE = refusal(400, "The body cannot be read (not UTF-8, or not the declared type)")
+UNAUTHENTICATED = refusal(401, "Not signed in: no valid staff token")
+FORBIDDEN = refusal(403, "Signed in, but not allowed this (role, record, or CSRF token)")
+NOT_FOUND = refusal(404, "No such record")
+LINK_REFUSED = refusal(404, "The link is not valid (spoiled, expired, or the request is gone)")
+CONFLICT = refusal(409, "The record is not in a state that allows this")
+TOO_LARGE = refusal(413, "The body is larger than MAX_BODY_BYTES")
+INVALID = refusal(422, "A field is missing or wrong: each one named, and why")
+TOO_MANY = refusal(429, "Too many requests: Retry-After says when to try again")
+UNAVAILABLE = refusal(503, "The database is unavailable: try again (Retry-After)")
+
+WITH_BODY = {"post", "put", "patch"}
+NO_DATABASE = {"/healthz", "/readyz"}  # /readyz documents its own 503
+
+
+def declared_refusals(path: str, method: str, operation: dict[str, Any]) -> Responses:
+    """What an operation's declaration alone says it may refuse with."""
+    found: Responses = {}
+    access = operation.get("x-access", [])
+    if access and access not in (["public"], ["patient-link"]):
+        found |= UNAUTHENTICATED | FORBIDDEN
+    if access == ["patient-link"]:
+        found |= LINK_REFUSED
+    if method in WITH_BODY:
+        found |= TOO_LARGE
+    if "requestBody" in operation:
+        found |= UNREADABLE
+    if operation.get("parameters") or "requestBody" in operation:
+        found |= INVALID
+    if path not in NO_DATABASE:
+        found |= UNAVAILABLE
+    return found
+
+
+def document_refusals(app: FastAPI) -> None:
+    """Write each operation's declared refusals into the document as it is first built (once
+    every route is in place); the ones a route lists itself stay as they are, except FastAPI's
+    own 422, which becomes the body this API really sends."""
+    build: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        refusal_schema = Refusal.model_json_schema(ref_template=REF)
+        schemas.update(refusal_schema.pop("$defs", {}))
+        schemas["Refusal"] = refusal_schema
+        for path, item in document.get("paths", {}).items():
+            for method, operation in item.items():
+                responses = operation.setdefault("responses", {})
+                for status, response in declared_refusals(path, method, operation).items():
+                    if str(status) not in responses or _fastapi_default(responses[str(status)]):
+                        responses[str(status)] = _documented(response["description"])
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+REF = "#/components/schemas/{model}"
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": REF.format(model="Refusal")}}}}
+
+
+def _fastapi_default(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return schema.get("$ref", "").endswith("/HTTPValidationError")

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clinic_shared.correlation import correlation_id_var
 from clinic_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from clinic_shared.web.refusals import wants_page
+from clinic_shared.web.refusal_pages import wants_page
 
 CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")

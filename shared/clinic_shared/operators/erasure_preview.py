@@ -12,7 +12,7 @@ from collections import defaultdict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from clinic_shared.reconcile import _read_only
+from clinic_shared.operators.reconcile import _read_only
 
 # (reference, kind of record) for every record a service keeps about the requests
 HOLDINGS = {

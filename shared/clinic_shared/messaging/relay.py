@@ -42,10 +42,10 @@ from clinic_shared.messaging.connection import (
     Backoff,
     run_connected,
 )
+from clinic_shared.messaging.outbox import OUTBOX_CHANNEL
+from clinic_shared.messaging.pg_wakeup import PgWakeup
 from clinic_shared.messaging.topology import Topology
 from clinic_shared.metrics import OUTBOX_FAILED, OUTBOX_PUBLISHED
-from clinic_shared.outbox import OUTBOX_CHANNEL
-from clinic_shared.pg_wakeup import PgWakeup
 from clinic_shared.settings import ServiceSettings
 
 log = get_logger(__name__)

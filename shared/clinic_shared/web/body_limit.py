@@ -6,7 +6,7 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clinic_shared.web.refusals import wants_page
+from clinic_shared.web.refusal_pages import wants_page
 
 
 class BodyTooLarge(Exception):

@@ -21,9 +21,9 @@ from pathlib import Path
 from clinic_shared.auth.keys import ensure_local_key_pair
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
-from clinic_shared.dead_letters import dead_letter_counts, inspect, redrive
+from clinic_shared.messaging.dead_letters import dead_letter_counts, inspect, redrive
 from clinic_shared.messaging.topology import Topology
-from clinic_shared.reconcile import database_urls, reconcile, render
+from clinic_shared.operators.reconcile import database_urls, reconcile, render
 from clinic_shared.settings import ServiceSettings
 
 

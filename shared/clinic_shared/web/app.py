@@ -16,14 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from clinic_shared.auth.access import PUBLIC
 from clinic_shared.auth.tokens import TokenVerifier
-from clinic_shared.body_limit import BodySizeLimit
-from clinic_shared.http_middleware import CORRELATION_HEADER, CorrelationAndMetrics
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.broker_watch import BrokerWatch
-from clinic_shared.refusals import document_refusals
 from clinic_shared.runtime import freeze_startup_heap
 from clinic_shared.settings import ServiceSettings
-from clinic_shared.web.refusals import DEFAULT_CLINIC_NAME, DEFAULT_CLINIC_PHONE, RefusalPages
+from clinic_shared.web.body_limit import BodySizeLimit
+from clinic_shared.web.middleware import CORRELATION_HEADER, CorrelationAndMetrics
+from clinic_shared.web.refusal_pages import DEFAULT_CLINIC_NAME, DEFAULT_CLINIC_PHONE, RefusalPages
+from clinic_shared.web.refusals import document_refusals
 
 log = get_logger(__name__)
 
