@@ -16,11 +16,10 @@ here; scikit-learn itself is only needed to train.
 
 import gzip
 import json
-import math
 import re
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -76,20 +75,19 @@ class Vectoriser:
 
     def _columns(self, text: str) -> list[int]:
         if self.analyser == "char_wb":
-            return [column for word in _WHITE_SPACES.sub(" ", text.lower()).split()
-                    for column in self.word_columns(word)]
-        return [self.index[term] for term in ANALYSERS[self.analyser](text, *self.ngram_range)
-                if term in self.index]
+            return list(chain.from_iterable(
+                map(self.word_columns, _WHITE_SPACES.sub(" ", text.lower()).split())))
+        index = self.index
+        return [index[term] for term in ANALYSERS[self.analyser](text, *self.ngram_range)
+                if term in index]
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns in the model's weights, values) of the text's l2-normalised tf-idf row."""
-        found = list(Counter(self._columns(text)).items())
+        found = self._columns(text)
         if not found:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        columns = np.fromiter((column for column, _ in found), dtype=np.int64, count=len(found))
-        tf = np.fromiter((1 + math.log(count) for _, count in found), dtype=float,
-                         count=len(found))
-        values = tf * self.idf[columns]
+        columns, counts = np.unique(np.array(found, dtype=np.int64), return_counts=True)
+        values = (1 + np.log(counts)) * self.idf[columns]  # sublinear tf
         return columns + self.offset, values / np.linalg.norm(values)
 
 
