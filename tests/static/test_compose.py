@@ -552,3 +552,20 @@ def test_the_key_pair_is_made_by_the_user_who_reads_it(compose, services):
     for name, service in services.items():  # every reader is that user too
         if KEY_VOLUMES & set(named_volume_mounts(service)) and name != KEYS:
             assert str(service.get("user", uid)).split(":")[0] == str(uid), name
+
+
+def test_the_inquiries_mailbox_is_set_on_booking_worker_alone(services):
+    """booking's worker reads the inquiries mailbox when .env names it; no other container holds
+    its password, and every INQUIRIES_* variable is a setting booking knows."""
+    from booking.settings import BookingSettings
+
+    fields = {name.upper() for name in BookingSettings.model_fields}
+    worker = services["booking-worker"]["environment"]
+    mailbox = {name for name in worker if name.startswith("INQUIRIES_")}
+    assert {"INQUIRIES_IMAP_HOST", "INQUIRIES_IMAP_USER", "INQUIRIES_IMAP_PASSWORD",
+            "INQUIRIES_SMTP_HOST", "INQUIRIES_ADDRESS"} <= mailbox
+    assert mailbox <= fields
+    assert worker["INQUIRIES_IMAP_HOST"] == "${INQUIRIES_IMAP_HOST:-}"  # unset: not read
+    for name, service in services.items():
+        if name != "booking-worker":
+            assert "INQUIRIES_IMAP_PASSWORD" not in (service.get("environment") or {}), name

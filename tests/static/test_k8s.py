@@ -38,6 +38,8 @@ EXTERNAL_SECRETS = {
 # Environment variables read by something other than the settings classes.
 NON_SETTINGS_ENV: set[str] = set()
 SMTP_AND_SMS_PORTS = {587, 465, 443}
+MAILBOX_PORTS = {993, 587, 465}  # booking's worker: the inquiries mailbox and its answers
+OUTSIDE_PORTS = {("notify", "worker"): SMTP_AND_SMS_PORTS, ("booking", "worker"): MAILBOX_PORTS}
 APP_EGRESS_PORTS = {53, 5432, 5672}
 SECRET_NAME = re.compile(r"(PASS|PASSWORD|SECRET|TOKEN|_KEY)$|^SECRET")
 DEPENDENT_VAR = re.compile(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -849,8 +851,7 @@ def test_app_pods_reach_only_dns_their_database_and_the_broker(rendered):
         ports = {}
         for port, to in egress_ports(policies_for(rendered, labels)):
             ports.setdefault(port, []).append(json.loads(to))
-        allowed = APP_EGRESS_PORTS | (SMTP_AND_SMS_PORTS if (svc, comp) == ("notify", "worker")
-                                      else set())
+        allowed = APP_EGRESS_PORTS | OUTSIDE_PORTS.get((svc, comp), set())
         assert set(ports) <= allowed, f"{obj['metadata']['name']}: egress {set(ports) - allowed}"
         assert {53, 5432, 5672} <= set(ports), obj["metadata"]["name"]
         assert ports[5432] == [[{"podSelector": {"matchLabels": {"cnpg.io/cluster": db}}}]]
@@ -859,6 +860,9 @@ def test_app_pods_reach_only_dns_their_database_and_the_broker(rendered):
     notify_worker = rendered.get("Deployment", "notify-worker")["spec"]["template"]["metadata"]
     mail = {p for p, _ in egress_ports(policies_for(rendered, notify_worker["labels"]))}
     assert {587, 465} <= mail
+    booking_worker = rendered.get("Deployment", "booking-worker")["spec"]["template"]["metadata"]
+    mailbox = {p for p, _ in egress_ports(policies_for(rendered, booking_worker["labels"]))}
+    assert MAILBOX_PORTS <= mailbox  # the inquiries mailbox: IMAP over TLS, and its SMTP
 
 
 def test_only_the_ingress_controller_and_prometheus_reach_the_apis(rendered):
@@ -898,7 +902,7 @@ def test_apps_wait_for_their_schema_before_serving(rendered):
         assert init["image"] == main["image"], "the schema the new image expects"
         assert env_of(rendered, init)[f"{svc.upper()}_DATABASE_URL"] == env_of(
             rendered, main)[f"{svc.upper()}_DATABASE_URL"]
-    source = (ROOT / "shared" / "clinic_shared" / "service_cli.py").read_text()
+    source = (ROOT / "shared" / "clinic_shared" / "operators" / "service_cli.py").read_text()
     assert '"wait-for-schema"' in source, "the command the init containers run"
 
 
@@ -1177,3 +1181,21 @@ def test_core_objects_match_the_kubernetes_schemas(rendered):
             if obj["kind"] == "Secret":
                 obj = {**obj, "data": dict.fromkeys(obj.get("data", {}), "eA==")}
             kubernetes_validate.validate(obj, "1.30", strict=True)
+
+
+def test_the_inquiries_mailbox_login_reaches_booking_worker_alone(rendered):
+    """The mailbox's app password is a Secret read by booking's worker only (optional, so a
+    clinic without a mailbox still deploys); its host and ports are plain settings."""
+    config = next(c for c in rendered.of("ConfigMap") if c["metadata"]["name"] == "booking-config")
+    assert {"INQUIRIES_IMAP_HOST", "INQUIRIES_SMTP_HOST"} <= set(config["data"])
+    for svc, comp, obj in app_workloads(rendered):
+        for container in containers(obj):
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container.get("env", [])
+                    if "secretKeyRef" in e.get("valueFrom", {})}
+            has_login = "INQUIRIES_IMAP_PASSWORD" in refs
+            is_worker_main = ((svc, comp) == ("booking", "worker")
+                              and container["name"] not in ("wait-for-schema",))
+            assert has_login == is_worker_main, (obj["metadata"]["name"], container["name"])
+            if has_login:
+                assert refs["INQUIRIES_IMAP_PASSWORD"]["name"] == "booking-inquiries"
+                assert refs["INQUIRIES_IMAP_PASSWORD"].get("optional") is True
