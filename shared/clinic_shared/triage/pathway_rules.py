@@ -49,15 +49,19 @@ class Weighed:
         return "unsure"
 
     def candidates(self) -> set[str]:
-        """When the evidence points both ways (both disciplines' words, or an operation): both,
-        and each discipline with words of its own (after an operation, movement back is
-        rehab's). Otherwise none: the rules' pathway stands."""
+        """The pathways the text has words for, when they do not settle it: after an operation
+        or with both disciplines' words, both and each discipline with words of its own (after
+        an operation, movement back is rehab's); with context alone (a sport named in passing),
+        that discipline or unsure. Otherwise none: the rules' pathway stands."""
         manual, rehab = self.weight["manual_therapy"], self.weight["rehab_physio"]
-        if not (self.after_surgery or (manual and rehab)):
-            return set()
-        candidates = {"both"}
-        if manual:
-            candidates.add("manual_therapy")
-        if rehab or self.movement_back:
-            candidates.add("rehab_physio")
-        return candidates
+        if self.after_surgery or (manual and rehab):
+            candidates = {"both"}
+            if manual:
+                candidates.add("manual_therapy")
+            if rehab or self.movement_back:
+                candidates.add("rehab_physio")
+            return candidates
+        if self.evidence and all(self.pathways.evidence[name].weight < 1
+                                 for name in self.evidence):
+            return {self.rules_pathway(), "unsure"}
+        return set()
