@@ -66,6 +66,11 @@ def test_the_model_only_chooses_among_pathways_the_rules_found_words_for(engine)
         # one discipline's words only: the rules' pathway stands
         assert engine.read("Stiff neck after sleeping badly, can't turn my head."
                            ).pathway == "manual_therapy"
+        # a sport named in passing, nothing more: that discipline or unsure, never the other
+        engine.pathway_model = always("manual_therapy")
+        assert engine.read("My son plays rugby on Saturdays.").pathway == "rehab_physio"
+        engine.pathway_model = always("unsure")
+        assert engine.read("My son plays rugby on Saturdays.").pathway == "unsure"
         # both disciplines' words: a sure model decides, the patient's words stay the reasons
         engine.pathway_model = always("rehab_physio")
         reading = engine.read("My shoulder is stiff and weak.")

@@ -5,7 +5,9 @@ evidence) on normalised words; medspaCy's ConText then marks each finding negate
 someone else's, hypothetical or known-and-stable with the vocabulary's own modifiers (not
 medspaCy's defaults, which read "I can't control my bladder" as a negation). What is left is the
 patient's own, present symptoms: any red-flag sign makes the request urgent; otherwise the
-pathway evidence suggests manual therapy, rehab physio, both, or "unsure".
+pathway evidence suggests manual therapy, rehab physio, both, or "unsure" (`pathway_rules`), and
+where that evidence points both ways the pathway model (`pathway_model`) may choose among the
+pathways it has words for.
 """
 
 import logging
