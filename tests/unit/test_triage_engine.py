@@ -111,6 +111,30 @@ def test_context_and_operations_not_had_do_not_tip_the_pathway(engine, text, pat
     assert engine.read(text).pathway == pathway
 
 
+@pytest.mark.parametrize(("text", "pathway"), [
+    # after an operation: stiffness and weakness together, both (a month or season named is a
+    # recent operation, not one long ago)
+    ("Had my ACL reconstructed in March; the knee still won't straighten and my thigh is weak.",
+     "both"),
+    ("Rotator cuff repair in the summer, the shoulder is stiff and I can't lift the shopping.",
+     "both"),
+    ("Post-op after a hip replacement, stiff getting my socks on and my leg feels weak on the "
+     "stairs.", "both"),
+    # movement already back: rehab
+    ("Knee replacement ten weeks ago. It bends fully now, I just want my thigh strong enough "
+     "for the stairs.", "rehab_physio"),
+    # an operation long ago is not this problem's
+    ("I had my appendix out years ago. My neck is stiff and I can't turn my head.",
+     "manual_therapy"),
+    # fear of running again after an injury: confidence, rehab
+    ("I'm terrified to run again after tearing my calf. It's healed now.", "rehab_physio"),
+])
+def test_post_operative_wording_gets_the_clinics_pathway(engine, text, pathway):
+    reading = engine.read(text)
+    assert reading.pathway == pathway
+    assert all(phrase in text for reason in reading.reasons for phrase in reason.phrases)
+
+
 def test_tick_boxes_are_evidence_and_urgent_ones_win(engine):
     reading = engine.read("stiff knee", FormAnswers(after_surgery=True))
     assert reading.pathway == "both"

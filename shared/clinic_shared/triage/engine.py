@@ -5,7 +5,9 @@ evidence) on normalised words; medspaCy's ConText then marks each finding negate
 someone else's, hypothetical or known-and-stable with the vocabulary's own modifiers (not
 medspaCy's defaults, which read "I can't control my bladder" as a negation). What is left is the
 patient's own, present symptoms: any red-flag sign makes the request urgent; otherwise the
-pathway evidence suggests manual therapy, rehab physio, both, or "unsure".
+pathway evidence suggests manual therapy, rehab physio, both, or "unsure" (`pathway_rules`), and
+where that evidence points both ways the pathway model (`pathway_model`) may choose among the
+pathways it has words for.
 """
 
 import logging
@@ -22,6 +24,8 @@ from clinic_shared.messaging.contracts import RedFlagFound, SuggestionReason, Tr
 from clinic_shared.triage.chains import ChainMatcher
 from clinic_shared.triage.medspacy_parts import ConText, ConTextRule, TargetMatcher, TargetRule
 from clinic_shared.triage.normalise import Normaliser
+from clinic_shared.triage.pathway_model import PathwayModel
+from clinic_shared.triage.pathway_rules import Weighed
 from clinic_shared.triage.screen import URGENT, UrgencyScreen
 from clinic_shared.triage.vocabulary import (
     SIGN_EXCLUDED,
@@ -44,8 +48,6 @@ GAPS = {gap: {**_GAP_WORD, "OP": f"{{0,{n}}}"} for gap, n in GAP_WORDS.items()}
 # what rules out pathway evidence: absent, someone else's or feared (an operation: long ago too)
 EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "DENIED", "FAMILY", "HYPOTHETICAL"})
 SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
-# one discipline's evidence outweighs the other's this many times over: that discipline alone
-DOMINANCE = 3
 MAX_PHRASES_PER_FLAG = 3
 QUOTE_CHARACTERS = 160  # the sentence the screen quotes, at most
 READ_AS_ROUTINE = "red_flag_words_read_as_routine"  # a reason: the rules' words, overruled
@@ -83,9 +85,12 @@ class TriageEngine:
     lock around it made request threads queue behind one another: form p99 3.4 s at 100
     req/s)."""
 
-    def __init__(self, vocabulary: Vocabulary, screen: UrgencyScreen | None = None) -> None:
+    def __init__(self, vocabulary: Vocabulary, screen: UrgencyScreen | None = None,
+                 pathway_model: PathwayModel | None = None) -> None:
         self.vocabulary = vocabulary
         self.screen = screen or UrgencyScreen.load()
+        # weighs the rules' evidence when it points both ways (None: the rules alone)
+        self.pathway_model: PathwayModel | None = pathway_model or PathwayModel.load()
         self._nlp = spacy.blank("en")
         self._normaliser = Normaliser(self._vocabulary_words(), vocabulary.spelling.text_speak,
                                       vocabulary.spelling.min_length)
@@ -255,7 +260,7 @@ class TriageEngine:
         if red_flags:
             return TriageReading(pathway="urgent_review", urgent=True,
                                  red_flags=tuple(red_flags), reasons=tuple(reasons))
-        pathway = self._pathway(evidence)
+        pathway = self._pathway(evidence, doc.text)
         return TriageReading(pathway=pathway, urgent=False, reasons=tuple(reasons),
                              order=self._order(pathway))
 
@@ -317,23 +322,14 @@ class TriageEngine:
                    for name, phrases in quoted.items()]
         return reasons, {name: _runs(tokens) for name, tokens in places.items()}
 
-    def _pathway(self, evidence: dict[str, int]) -> str:
-        pathways = self.vocabulary.pathways
-        weight = {"manual_therapy": 0.0, "rehab_physio": 0.0, "both": 0.0}
-        for name, count in evidence.items():
-            if name != pathways.movement_back:
-                group = pathways.evidence[name]
-                weight[group.points_to] += count * group.weight
-        manual, rehab = weight["manual_therapy"], weight["rehab_physio"]
-        if pathways.surgery in evidence:
-            moving = pathways.movement_back in evidence and not manual
-            return "rehab_physio" if moving else "both"
-        if weight["both"] or (manual and rehab and max(manual, rehab) < DOMINANCE * min(
-                manual, rehab)):
-            return "both"
-        if manual or rehab:
-            return "manual_therapy" if manual > rehab else "rehab_physio"
-        return "unsure"
+    def _pathway(self, evidence: dict[str, int], text: str) -> str:
+        """The rules' pathway; where their evidence points both ways (both disciplines' words,
+        or an operation), the pathway model may choose another they found words for."""
+        weighed = Weighed(self.vocabulary.pathways, evidence)
+        candidates = weighed.candidates()
+        if self.pathway_model is None or len(candidates) < 2:
+            return weighed.rules_pathway()
+        return self.pathway_model.choose(text, weighed.rules_pathway(), candidates)
 
     def _order(self, pathway: str) -> tuple:
         if pathway == "both":

@@ -91,14 +91,11 @@ class Vectoriser:
         return columns + self.offset, values / np.linalg.norm(values)
 
 
-class UrgencyScreen:
-    """Scores a text: the probability that it describes a red flag, and of each category."""
+class LinearTextModel:
+    """A text's scores under a linear model of its n-grams: one sigmoid per label."""
 
     def __init__(self, model: dict) -> None:
         self.labels: list[str] = model["labels"]
-        self.threshold: float = model["threshold"]
-        # below this, the screen overrules the rules' red flag (never a ticked box)
-        self.veto: float = model.get("veto", 0.0)
         self.trained_on: dict[str, int] = model.get("trained_on", {})
         self._vectorisers: list[Vectoriser] = []
         offset = 0
@@ -112,10 +109,10 @@ class UrgencyScreen:
         self._coef = np.asarray(model["coef"], dtype=np.float32).reshape(offset, len(self.labels))
         self._intercept = np.asarray(model["intercept"], dtype=float)
 
-    @classmethod
-    def load(cls, path: Path | str = DEFAULT_MODEL) -> "UrgencyScreen":
+    @staticmethod
+    def read_model(path: Path | str) -> dict:
         with gzip.open(path, "rt", encoding="utf-8") as file:
-            return cls(json.load(file))
+            return json.load(file)
 
     def _scores(self, text: str, labels: slice) -> np.ndarray:
         scores = self._intercept[labels].copy()
@@ -129,6 +126,20 @@ class UrgencyScreen:
 
     def probabilities(self, text: str) -> dict[str, float]:
         return dict(zip(self.labels, self._scores(text, slice(None)).tolist(), strict=True))
+
+
+class UrgencyScreen(LinearTextModel):
+    """Scores a text: the probability that it describes a red flag, and of each category."""
+
+    def __init__(self, model: dict) -> None:
+        super().__init__(model)
+        self.threshold: float = model["threshold"]
+        # below this, the screen overrules the rules' red flag (never a ticked box)
+        self.veto: float = model.get("veto", 0.0)
+
+    @classmethod
+    def load(cls, path: Path | str = DEFAULT_MODEL) -> "UrgencyScreen":
+        return cls(cls.read_model(path))
 
     def urgency(self, text: str) -> float:
         """The probability that the text describes a red flag (the first label)."""

@@ -1,4 +1,5 @@
-"""Training the urgency screen from the labelled corpus (`clinic triage-train`).
+"""Training the urgency screen (and the pathway model beside it) from the labelled corpus
+(`clinic triage-train`).
 
 Needs scikit-learn (the project's dev dependencies): a clinic that adds labelled inquiries to its
 corpus trains again and ships the model file; the services only read that file. Trained on the
@@ -32,12 +33,24 @@ DECIMALS = 5
 
 def train(parts: dict[str, Sequence[CorpusItem]], categories: Sequence[str]) -> dict:
     """The model (as the JSON that `UrgencyScreen` reads) for the items of these parts."""
+    items = [item for part in parts.values() for item in part]
+    labels = [URGENT, *categories]
+    wanted = {label: [item.label == URGENT if label == URGENT else label in item.categories
+                      for item in items] for label in labels}
+    fitted = fit_linear(items, wanted, REGULARISATION)
+    return {"labels": labels, "threshold": THRESHOLD, "veto": VETO,
+            "trained_on": {name: len(part) for name, part in parts.items()}, **fitted}
+
+
+def fit_linear(items: Sequence[CorpusItem], wanted: dict[str, list[bool]],
+               regularisation: float) -> dict:
+    """A `LinearTextModel` (as JSON): tf-idf of the items' n-grams, and for each label a
+    logistic regression of which items are wanted for it (classes balanced)."""
     import numpy as np
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    items = [item for part in parts.values() for item in part]
     texts = [item.text for item in items]
     vectorisers = [
         ("char_wb", TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS,
@@ -46,21 +59,15 @@ def train(parts: dict[str, Sequence[CorpusItem]], categories: Sequence[str]) -> 
                                  sublinear_tf=True)),
     ]
     features = hstack([vectoriser.fit_transform(texts) for _, vectoriser in vectorisers]).tocsr()
-    labels = [URGENT, *categories]
     coef, intercept = [], []
-    for label in labels:
-        wanted = np.array([item.label == URGENT if label == URGENT else label in item.categories
-                           for item in items])
-        model = LogisticRegression(C=REGULARISATION, max_iter=5000, class_weight="balanced")
-        model.fit(features, wanted)
+    for flags in wanted.values():
+        model = LogisticRegression(C=regularisation, max_iter=5000, class_weight="balanced")
+        model.fit(features, np.array(flags))
         coef.append(model.coef_[0])
         intercept.append(float(model.intercept_[0]))
     weights = np.round(np.column_stack(coef), DECIMALS)
     return {
-        "labels": labels,
-        "threshold": THRESHOLD,
-        "veto": VETO,
-        "trained_on": {name: len(part) for name, part in parts.items()},
+        "labels": list(wanted),
         "vectorisers": [{"analyser": analyser,
                          "ngram_range": list(vectoriser.ngram_range),
                          "terms": vectoriser.get_feature_names_out().tolist(),
@@ -71,11 +78,20 @@ def train(parts: dict[str, Sequence[CorpusItem]], categories: Sequence[str]) -> 
     }
 
 
-def run_training(files: Sequence[Path], categories: Sequence[str], out: Path) -> int:
-    parts = {file.stem: load_corpus(file) for file in files}
-    model = train(parts, categories)
+def write_model(model: dict, out: Path) -> None:
     with gzip.GzipFile(out, "wb", mtime=0) as raw:  # the same corpus gives the same bytes
         raw.write(json.dumps(model, separators=(",", ":")).encode("utf-8"))
-    total = sum(model["trained_on"].values())
-    print(f"trained on {total} inquiries ({', '.join(model['trained_on'])}): {out}")
+
+
+def run_training(files: Sequence[Path], categories: Sequence[str], out: Path) -> int:
+    """Trains the urgency screen into `out` and the pathway model beside it."""
+    from clinic_shared.triage.pathway_model import DEFAULT_PATHWAY_MODEL
+    from clinic_shared.triage.pathway_training import train_pathways
+
+    parts = {file.stem: load_corpus(file) for file in files}
+    write_model(train(parts, categories), out)
+    pathway_out = out.with_name(DEFAULT_PATHWAY_MODEL.name)
+    write_model(train_pathways(parts), pathway_out)
+    total = sum(len(part) for part in parts.values())
+    print(f"trained on {total} inquiries ({', '.join(parts)}): {out}, {pathway_out}")
     return 0

@@ -1,0 +1,67 @@
+"""The rules' pathway from the evidence found in a text: each discipline's words weighed.
+
+Manual therapists get stiff joints moving; rehab physios build stability, strength and control.
+One discipline's evidence outweighing the other's `DOMINANCE` times over means that discipline
+alone; both together, or an operation, mean both (an operation with movement already back and
+no stiffness: rehab alone); nothing found means "unsure", and reception asks.
+"""
+
+from dataclasses import dataclass, field
+
+from clinic_shared.triage.vocabulary import Pathways
+
+DOMINANCE = 3
+
+
+@dataclass
+class Weighed:
+    """The evidence of one text (evidence group -> places found), weighed per pathway."""
+
+    pathways: Pathways
+    evidence: dict[str, int]
+    weight: dict[str, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        weight = {"manual_therapy": 0.0, "rehab_physio": 0.0, "both": 0.0}
+        for name, count in self.evidence.items():
+            if name != self.pathways.movement_back:
+                group = self.pathways.evidence[name]
+                weight[group.points_to] += count * group.weight
+        self.weight = weight
+
+    @property
+    def after_surgery(self) -> bool:
+        return self.pathways.surgery in self.evidence
+
+    @property
+    def movement_back(self) -> bool:
+        return self.pathways.movement_back in self.evidence
+
+    def rules_pathway(self) -> str:
+        manual, rehab = self.weight["manual_therapy"], self.weight["rehab_physio"]
+        if self.after_surgery:
+            return "rehab_physio" if self.movement_back and not manual else "both"
+        if self.weight["both"] or (manual and rehab and max(manual, rehab) < DOMINANCE * min(
+                manual, rehab)):
+            return "both"
+        if manual or rehab:
+            return "manual_therapy" if manual > rehab else "rehab_physio"
+        return "unsure"
+
+    def candidates(self) -> set[str]:
+        """The pathways the text has words for, when they do not settle it: after an operation
+        or with both disciplines' words, both and each discipline with words of its own (after
+        an operation, movement back is rehab's); with context alone (a sport named in passing),
+        that discipline or unsure. Otherwise none: the rules' pathway stands."""
+        manual, rehab = self.weight["manual_therapy"], self.weight["rehab_physio"]
+        if self.after_surgery or (manual and rehab):
+            candidates = {"both"}
+            if manual:
+                candidates.add("manual_therapy")
+            if rehab or self.movement_back:
+                candidates.add("rehab_physio")
+            return candidates
+        if self.evidence and all(self.pathways.evidence[name].weight < 1
+                                 for name in self.evidence):
+            return {self.rules_pathway(), "unsure"}
+        return set()
