@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     topology_cmd = commands.add_parser("topology", help="print the broker definitions (JSON)")
     topology_cmd.add_argument("--prefix", default="")
     train_cmd = commands.add_parser(
-        "triage-train", help="train the triage engine's urgency screen on labelled inquiries "
+        "triage-train", help="train the triage engine's urgency screen and pathway model on "
+        "labelled inquiries "
         "(needs the dev dependencies: scikit-learn)")
     train_cmd.add_argument("files", nargs="*", type=Path,
                            help="JSON-lines corpora (default: the development parts in "
