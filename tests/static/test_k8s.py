@@ -862,7 +862,7 @@ def test_app_pods_reach_only_dns_their_database_and_the_broker(rendered):
     assert {587, 465} <= mail
     booking_worker = rendered.get("Deployment", "booking-worker")["spec"]["template"]["metadata"]
     mailbox = {p for p, _ in egress_ports(policies_for(rendered, booking_worker["labels"]))}
-    assert MAILBOX_PORTS <= mailbox  # the inquiries mailbox: IMAP over TLS, and its SMTP
+    assert mailbox >= MAILBOX_PORTS  # the inquiries mailbox: IMAP over TLS, and its SMTP
 
 
 def test_only_the_ingress_controller_and_prometheus_reach_the_apis(rendered):
