@@ -15,8 +15,8 @@ from clinic_shared.messaging.contracts import (
     ContactMadeV1,
 )
 from clinic_shared.messaging.envelope import Envelope
+from referral.adapters.tables import TriageEntry
 from referral.handlers import HANDLERS, NOTIFY_HANDLERS
-from referral.models import TriageEntry
 from tests.support.apps import build_app
 
 NOW = datetime.now(UTC)

@@ -25,9 +25,9 @@ from clinic_shared.messaging.contracts import (
     ReferralDischargedV1,
 )
 from clinic_shared.messaging.envelope import Envelope
-from referral import lifecycle
+from referral.adapters.tables import TriageEntry, audit, outbox
+from referral.domain import lifecycle
 from referral.handlers import APPOINTMENT_HANDLERS, HANDLERS, on_appointment_requested
-from referral.models import TriageEntry, audit, outbox
 from tests.support.apps import build_app
 
 LONG_REASON = ("Stiff lower back months after a lumbar fusion at L5/S1, and the right hip "

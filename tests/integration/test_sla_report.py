@@ -17,8 +17,8 @@ from clinic_shared.messaging.contracts import (
     ContactSlaBreachedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
+from referral.adapters.tables import SlaBreach, SlaMark, TriageEntry
 from referral.handlers import HANDLERS, NOTIFY_HANDLERS
-from referral.models import SlaBreach, SlaMark, TriageEntry
 from tests.support.apps import build_app
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -20,12 +20,12 @@ from clinic_shared.messaging.contracts import (
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.triage import TriageEngine, triage_engine
-from referral import lifecycle
-from referral.assignment import refresh_entry_status
-from referral.models import Appointment, EntryNote, Referral, TriageEntry
-from referral.new_entries import insert_entry
-from referral.reading import entry_values, reading_of
-from referral.sla_records import (
+from referral.adapters.tables import Appointment, EntryNote, Referral, TriageEntry
+from referral.domain import lifecycle
+from referral.domain.assignment import refresh_entry_status
+from referral.domain.new_entries import insert_entry
+from referral.domain.reading import entry_values, reading_of
+from referral.domain.sla_records import (
     BOOKING_SLA_HANDLERS,
     NOTIFY_SLA_HANDLERS,
     mark,

@@ -5,9 +5,9 @@ from clinic_shared.messaging.consumer import EventConsumer
 from clinic_shared.messaging.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
+from referral.adapters.tables import inbox, outbox
+from referral.domain.reading import warm
 from referral.handlers import NOTIFY_HANDLERS, handlers_for
-from referral.models import inbox, outbox
-from referral.reading import warm
 from referral.settings import ReferralSettings
 
 

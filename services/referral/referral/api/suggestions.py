@@ -12,8 +12,13 @@ from fastapi import APIRouter, Depends, Request
 from clinic_shared.auth.access import allow
 from clinic_shared.auth.principal import Role
 from clinic_shared.triage import FormAnswers, TriageEngine
-from referral.reading import engine_for
-from referral.schemas import RedFlagAdvice, SuggestionAnswer, SuggestionReason, SuggestionRequest
+from referral.api.schemas import (
+    RedFlagAdvice,
+    SuggestionAnswer,
+    SuggestionReason,
+    SuggestionRequest,
+)
+from referral.domain.reading import engine_for
 
 DESK = (Role.receptionist, Role.admin)
 

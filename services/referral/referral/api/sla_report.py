@@ -22,7 +22,7 @@ from clinic_shared.auth.access import allow
 from clinic_shared.auth.principal import Role
 from clinic_shared.clock import now as clock_now
 from clinic_shared.settings import ServiceSettings
-from referral.models import SlaBreach, SlaMark, TriageEntry
+from referral.adapters.tables import SlaBreach, SlaMark, TriageEntry
 
 MAX_DAYS = 90
 AT_RISK = timedelta(minutes=15)  # the board's countdown turns amber this long before

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from clinic_shared.messaging.contracts import ReferralAssignedV2
 from clinic_shared.messaging.outbox import add_event
-from referral import lifecycle
-from referral.models import Referral, Therapist, TriageEntry, outbox
-from referral.schemas import RankedTherapist, TherapistPublic
+from referral.adapters.tables import Referral, Therapist, TriageEntry, outbox
+from referral.api.schemas import RankedTherapist, TherapistPublic
+from referral.domain import lifecycle
 
 
 def active_counts(session: Session, therapist_ids: list[uuid.UUID] | None = None

@@ -19,8 +19,8 @@ from clinic_shared.auth.principal import Role
 from clinic_shared.messaging.contracts import TherapistChangedV1
 from clinic_shared.messaging.outbox import add_event
 from clinic_shared.web.refusals import NOT_FOUND
-from referral.models import Therapist, audit, outbox
-from referral.schemas import TherapistAdmin, TherapistCreate, TherapistUpdate
+from referral.adapters.tables import Therapist, audit, outbox
+from referral.api.schemas import TherapistAdmin, TherapistCreate, TherapistUpdate
 
 MODES_AT_A_SITE = ("clinic", "home_visit")
 

@@ -21,11 +21,9 @@ from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.messaging.contracts import ReferralTriagedV1
 from clinic_shared.messaging.outbox import add_event
 from clinic_shared.web.refusals import CONFLICT, NOT_FOUND
-from referral import assignment, lifecycle
-from referral.caseload import episode_public
-from referral.models import QUEUE_ORDER, Episode, Referral, TriageEntry, audit, outbox
-from referral.pathways import disciplines_for, is_pathway
-from referral.schemas import (
+from referral.adapters.tables import QUEUE_ORDER, Episode, Referral, TriageEntry, audit, outbox
+from referral.api.caseload import episode_public
+from referral.api.schemas import (
     ClaimPublic,
     Discipline,
     Mode,
@@ -37,6 +35,8 @@ from referral.schemas import (
     TriageEntryPublic,
     TriageResult,
 )
+from referral.domain import assignment, lifecycle
+from referral.domain.pathways import disciplines_for, is_pathway
 from referral.settings import ReferralSettings
 
 DESK = (Role.receptionist, Role.admin)

@@ -8,18 +8,18 @@ from clinic_shared.ratelimit import RateLimiter
 from clinic_shared.web import mount_static
 from clinic_shared.web.app import create_app as create_base_app
 from clinic_shared.web.refusal_pages import RefusalPages
-from referral.caseload import caseload_router
-from referral.directory import directory_router
-from referral.models import audit, rate_limits
-from referral.notes import notes_router
-from referral.pages import pages_router
-from referral.reading import warm
+from referral.adapters.tables import audit, rate_limits
+from referral.api.caseload import caseload_router
+from referral.api.directory import directory_router
+from referral.api.notes import notes_router
+from referral.api.pages import pages_router
+from referral.api.sla_report import sla_report_router
+from referral.api.staff_auth import staff_router
+from referral.api.suggestions import router as suggestions_router
+from referral.api.templating import CLINIC_NAME, CLINIC_PHONE
+from referral.api.triage import triage_router
+from referral.domain.reading import warm
 from referral.settings import ReferralSettings, get_settings
-from referral.sla_report import sla_report_router
-from referral.staff_auth import staff_router
-from referral.suggestions import router as suggestions_router
-from referral.templating import CLINIC_NAME, CLINIC_PHONE
-from referral.triage import triage_router
 
 
 def create_app(settings: ReferralSettings | None = None) -> FastAPI:

@@ -14,7 +14,7 @@ from clinic_shared.messaging.contracts import (
     ContactSlaBreachedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
-from referral.models import SlaBreach, SlaMark, TriageEntry
+from referral.adapters.tables import SlaBreach, SlaMark, TriageEntry
 
 CAUSE_LENGTH = 60
 

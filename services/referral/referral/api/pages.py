@@ -42,23 +42,23 @@ from clinic_shared.auth.access import (
 )
 from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.clock import now as clock_now
-from referral import assignment, board
-from referral.board import BoardView
-from referral.board_events import change_stream, latest_change, resume_point
-from referral.models import (
+from referral.adapters.tables import (
     Appointment,
     Referral,
     Therapist,
     TriageEntry,
     audit,
 )
-from referral.notes import notes_of
-from referral.pathways import is_pathway
-from referral.reading import engine_for, rule_description
+from referral.api.board_events import change_stream, latest_change, resume_point
+from referral.api.notes import notes_of
+from referral.api.sla_report import AT_RISK, MAX_DAYS, SlaReport, build_report
+from referral.api.staff_auth import root_of
+from referral.api.templating import templates
+from referral.domain import assignment, board
+from referral.domain.board import BoardView
+from referral.domain.pathways import is_pathway
+from referral.domain.reading import engine_for, rule_description
 from referral.settings import ReferralSettings
-from referral.sla_report import AT_RISK, MAX_DAYS, SlaReport, build_report
-from referral.staff_auth import root_of
-from referral.templating import templates
 
 LONDON = ZoneInfo("Europe/London")
 AT_RISK_SECONDS = int(AT_RISK.total_seconds())

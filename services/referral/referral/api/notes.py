@@ -14,7 +14,7 @@ from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
 from clinic_shared.auth.principal import Role
 from clinic_shared.web.refusals import NOT_FOUND
-from referral.models import EntryNote, TriageEntry, audit
+from referral.adapters.tables import EntryNote, TriageEntry, audit
 
 DESK = (Role.receptionist, Role.admin)
 NOTE_CHARS = 2000

@@ -16,10 +16,16 @@ from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.messaging.contracts import ReferralAcceptedV1, ReferralDischargedV1
 from clinic_shared.messaging.outbox import add_event
 from clinic_shared.web.refusals import CONFLICT, NOT_FOUND
-from referral import lifecycle
-from referral.assignment import refresh_entry_status
-from referral.models import Appointment, Episode, Referral, Therapist, TriageEntry, audit, outbox
-from referral.schemas import (
+from referral.adapters.tables import (
+    Appointment,
+    Episode,
+    Referral,
+    Therapist,
+    TriageEntry,
+    audit,
+    outbox,
+)
+from referral.api.schemas import (
     CaseloadItem,
     DischargeRequest,
     EpisodePublic,
@@ -29,6 +35,8 @@ from referral.schemas import (
     TherapistPublic,
     TriageEntryPublic,
 )
+from referral.domain import lifecycle
+from referral.domain.assignment import refresh_entry_status
 
 REASON_SUMMARY_CHARS = 120
 

@@ -24,11 +24,11 @@ from clinic_shared.auth.tokens import TokenIssuer, jwks
 from clinic_shared.ratelimit import RateLimiter
 from clinic_shared.web.refusal_pages import retry_in_words
 from clinic_shared.web.refusals import TOO_MANY, refusal
-from referral.models import StaffAccount
-from referral.schemas import Me, StaffAccountPublic, TokenResponse
+from referral.adapters.tables import StaffAccount
+from referral.api.schemas import Me, StaffAccountPublic, TokenResponse
+from referral.api.templating import templates
+from referral.domain.sign_in_limits import SignInLimits, SignInLocked
 from referral.settings import ReferralSettings
-from referral.sign_in_limits import SignInLimits, SignInLocked
-from referral.templating import templates
 
 WRONG_PASSWORD = refusal(401, "Wrong username or password")
 
