@@ -15,7 +15,7 @@ from clinic_shared.messaging.consumer import EventConsumer, Outcome, Subscriptio
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
 from referral.adapters.tables import TriageEntry, inbox
-from referral.handlers import HANDLERS
+from tests.support.referral_handlers import HANDLERS
 from tests.support.waiting import wait_until
 
 

@@ -16,7 +16,7 @@ from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.dead_letters import dead_letter_counts, inspect, redrive
 from clinic_shared.messaging.envelope import Envelope
 from referral.adapters.tables import TriageEntry, inbox
-from referral.handlers import HANDLERS
+from tests.support.referral_handlers import HANDLERS
 from tests.support.waiting import wait_until
 
 POISON = "POI-SON1"

@@ -16,8 +16,8 @@ from clinic_shared.messaging.contracts import (
 )
 from clinic_shared.messaging.envelope import Envelope
 from referral.adapters.tables import TriageEntry
-from referral.handlers import HANDLERS, NOTIFY_HANDLERS
 from tests.support.apps import build_app
+from tests.support.referral_handlers import HANDLERS, NOTIFY_HANDLERS
 
 NOW = datetime.now(UTC)
 

@@ -18,8 +18,8 @@ from clinic_shared.messaging.contracts import (
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
 from referral.adapters.tables import SlaBreach, SlaMark, TriageEntry
-from referral.handlers import HANDLERS, NOTIFY_HANDLERS
 from tests.support.apps import build_app
+from tests.support.referral_handlers import HANDLERS, NOTIFY_HANDLERS
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SCRIPT = "<script>window.pwned = 1</script>"

@@ -3,28 +3,35 @@
 from fastapi import FastAPI
 
 from clinic_shared.audit import audit_router
+from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.ratelimit import RateLimiter
 from clinic_shared.web import mount_static
 from clinic_shared.web.app import create_app as create_base_app
 from clinic_shared.web.refusal_pages import RefusalPages
 from referral.adapters.tables import audit, rate_limits
-from referral.api.caseload import caseload_router
-from referral.api.directory import directory_router
-from referral.api.notes import notes_router
-from referral.api.pages import pages_router
-from referral.api.sla_report import sla_report_router
-from referral.api.staff_auth import staff_router
-from referral.api.suggestions import router as suggestions_router
+from referral.api import (
+    caseload,
+    directory,
+    notes,
+    pages,
+    sla_report,
+    staff_auth,
+    suggestions,
+    triage,
+)
+from referral.api.errors import install_error_handlers
 from referral.api.templating import CLINIC_NAME, CLINIC_PHONE
-from referral.api.triage import triage_router
-from referral.domain.reading import warm
+from referral.bootstrap import bootstrap
+from referral.domain.sign_in_limits import SignInLimits
 from referral.settings import ReferralSettings, get_settings
+
+ROUTERS = (staff_auth, triage, notes, suggestions, caseload, directory)
 
 
 def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    warm(settings)  # a malformed triage vocabulary stops the API here; the first read is quick
+    deps = bootstrap(settings)
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     app = create_base_app(
@@ -35,14 +42,17 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
         settings=settings,
         refusals=RefusalPages(CLINIC_NAME, CLINIC_PHONE, home=("/", "Go to your start page")),
     )
-    app.include_router(staff_router(settings, sessions, RateLimiter(engine, rate_limits)))
-    app.include_router(triage_router(sessions, settings))
-    app.include_router(notes_router(sessions))
-    app.include_router(suggestions_router)
-    app.include_router(caseload_router(sessions))
-    app.include_router(directory_router(sessions))
+    # what api/dependencies.py hands the routes
+    app.state.deps, app.state.sessions = deps, sessions
+    app.state.sign_in_limits = SignInLimits(RateLimiter(engine, rate_limits))
+    app.state.token_issuer = TokenIssuer(settings.private_key_pem(), settings.auth_issuer,
+                                         settings.auth_audience,
+                                         settings.staff_token_minutes * 60)
+    install_error_handlers(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
     app.include_router(audit_router(sessions, audit))
-    app.include_router(sla_report_router(sessions, settings))
-    app.include_router(pages_router(sessions, settings))
+    app.include_router(sla_report.router)
+    app.include_router(pages.router)
     mount_static(app)
     return app

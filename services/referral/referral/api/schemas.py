@@ -15,6 +15,7 @@ SiteId = Annotated[str, StringConstraints(min_length=1, max_length=40,
 TherapistName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                  max_length=120)]
 Capacity = Annotated[int, Field(ge=0, le=1000, description="how many open referrals they carry")]
+NOTE_CHARS = 2000  # a staff note on an entry
 
 
 Pathway = Literal["manual_therapy", "rehab_physio", "both"]
@@ -341,3 +342,24 @@ class SuggestionAnswer(BaseModel):
     urgent: bool
     red_flags: list[RedFlagAdvice]
     reasons: list[SuggestionReason]
+
+
+class NoteCreate(BaseModel):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=NOTE_CHARS)]
+
+    @field_validator("text")
+    @classmethod
+    def _no_nul_characters(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class NotePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    author: str
+    body: str
+    created_at: datetime

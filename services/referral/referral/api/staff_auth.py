@@ -20,17 +20,17 @@ from clinic_shared.auth.access import (
 )
 from clinic_shared.auth.passwords import DUMMY_HASH, verify_password
 from clinic_shared.auth.principal import STAFF, Principal, Role
-from clinic_shared.auth.tokens import TokenIssuer, jwks
-from clinic_shared.ratelimit import RateLimiter
+from clinic_shared.auth.tokens import jwks
 from clinic_shared.web.refusal_pages import retry_in_words
 from clinic_shared.web.refusals import TOO_MANY, refusal
 from referral.adapters.tables import StaffAccount
+from referral.api.dependencies import IssuerDep, SessionsDep, SettingsDep, SignInLimitsDep
 from referral.api.schemas import Me, StaffAccountPublic, TokenResponse
 from referral.api.templating import templates
 from referral.domain.sign_in_limits import SignInLimits, SignInLocked
-from referral.settings import ReferralSettings
 
 WRONG_PASSWORD = refusal(401, "Wrong username or password")
+router = APIRouter(tags=["staff"])
 
 
 def locked_out(wait: int) -> str:
@@ -39,118 +39,118 @@ def locked_out(wait: int) -> str:
             "ask the clinic lead to check your account.")
 
 
-def staff_router(settings: ReferralSettings, sessions: sessionmaker[Session],
-                 limiter: RateLimiter) -> APIRouter:
-    router = APIRouter(tags=["staff"])
-    issuer = TokenIssuer(settings.private_key_pem(), settings.auth_issuer,
-                         settings.auth_audience, settings.staff_token_minutes * 60)
-    limits = SignInLimits(limiter)
+def authenticate(request: Request, username: str, password: str, limits: SignInLimits,
+                 sessions: sessionmaker[Session]) -> Principal | None:
+    """The account these credentials sign in to, or None; `SignInLocked` while failures
+    from here (or on this account) are over their limits (sign_in_limits.py)."""
+    if not 0 < len(username) <= 80 or "\x00" in username + password:
+        return None  # no such account can exist; answer like any wrong password
+    attempt = limits.begin(username, request.client.host if request.client else "unknown")
+    with sessions() as session:
+        account = session.scalars(select(StaffAccount).where(
+            StaffAccount.username == username, StaffAccount.active)).first()
+    if account is None:
+        verify_password(DUMMY_HASH, password)
+        return None
+    if not verify_password(account.password_hash, password):
+        return None
+    limits.succeeded(attempt)
+    return Principal(subject=account.username, role=Role(account.role),
+                     name=account.display_name, therapist_id=account.therapist_id)
 
-    def authenticate(request: Request, username: str, password: str) -> Principal | None:
-        """The account these credentials sign in to, or None; `SignInLocked` while failures
-        from here (or on this account) are over their limits (sign_in_limits.py)."""
-        if not 0 < len(username) <= 80 or "\x00" in username + password:
-            return None  # no such account can exist; answer like any wrong password
-        attempt = limits.begin(username, request.client.host if request.client else "unknown")
-        with sessions() as session:
-            account = session.scalars(select(StaffAccount).where(
-                StaffAccount.username == username, StaffAccount.active)).first()
-        if account is None:
-            verify_password(DUMMY_HASH, password)
-            return None
-        if not verify_password(account.password_hash, password):
-            return None
-        limits.succeeded(attempt)
-        return Principal(subject=account.username, role=Role(account.role),
-                         name=account.display_name, therapist_id=account.therapist_id)
 
-    @router.post("/api/auth/token", response_model=TokenResponse,
-                 responses=WRONG_PASSWORD | TOO_MANY, **PUBLIC)
-    def token(request: Request,
-              form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenResponse:
-        """Exchange a staff username and password for a bearer token (429 with Retry-After
-        while failed attempts from this address, or on this account, are over their limits)."""
-        try:
-            principal = authenticate(request, form.username, form.password)
-        except SignInLocked as exc:
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, locked_out(exc.wait),
-                                headers={"Retry-After": str(exc.wait)}) from None
-        if principal is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Wrong username or password",
-                                headers={"WWW-Authenticate": "Bearer"})
-        return TokenResponse(access_token=issuer.issue(principal),
-                             expires_in=issuer.ttl_seconds)
+@router.post("/api/auth/token", response_model=TokenResponse,
+             responses=WRONG_PASSWORD | TOO_MANY, **PUBLIC)
+def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()],
+          issuer: IssuerDep, limits: SignInLimitsDep, sessions: SessionsDep) -> TokenResponse:
+    """Exchange a staff username and password for a bearer token (429 with Retry-After
+    while failed attempts from this address, or on this account, are over their limits)."""
+    try:
+        principal = authenticate(request, form.username, form.password, limits, sessions)
+    except SignInLocked as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, locked_out(exc.wait),
+                            headers={"Retry-After": str(exc.wait)}) from None
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Wrong username or password",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return TokenResponse(access_token=issuer.issue(principal), expires_in=issuer.ttl_seconds)
 
-    @router.get("/.well-known/jwks.json", **PUBLIC)
-    def jwks_document() -> dict[str, Any]:
-        """The public key of locally issued staff tokens, as a JSON Web Key Set."""
-        return jwks(settings.public_key_pem())
 
-    @router.get("/api/staff", response_model=list[StaffAccountPublic], **allow(Role.admin))
-    def list_staff() -> list[StaffAccountPublic]:
-        """The staff directory: who can sign in, with which role (clinic lead / admin)."""
-        with sessions() as session:
-            accounts = session.scalars(select(StaffAccount).order_by(StaffAccount.username))
-            return [StaffAccountPublic.model_validate(a) for a in accounts]
+@router.get("/.well-known/jwks.json", **PUBLIC)
+def jwks_document(settings: SettingsDep) -> dict[str, Any]:
+    """The public key of locally issued staff tokens, as a JSON Web Key Set."""
+    return jwks(settings.public_key_pem())
 
-    @router.get("/api/me", response_model=Me, **allow(*STAFF))
-    def me(staff: StaffDep) -> Me:
-        """Who the token belongs to."""
-        return Me(subject=staff.subject, role=staff.role.value, name=staff.name,
-                  therapist_id=staff.therapist_id)
 
-    def sign_in_page(request: Request, error: str = "", next_url: str = "/",
-                     status_code: int = 200) -> HTMLResponse:
-        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-        response = templates.TemplateResponse(
-            request, "sign_in.html",
-            {"csrf_token": csrf, "csrf_field": CSRF_FIELD, "error": error, "next": next_url},
-            status_code=status_code,
-        )
-        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict",
-                            secure=settings.cookie_secure)
-        return response
+@router.get("/api/staff", response_model=list[StaffAccountPublic], **allow(Role.admin))
+def list_staff(sessions: SessionsDep) -> list[StaffAccountPublic]:
+    """The staff directory: who can sign in, with which role (clinic lead / admin)."""
+    with sessions() as session:
+        accounts = session.scalars(select(StaffAccount).order_by(StaffAccount.username))
+        return [StaffAccountPublic.model_validate(a) for a in accounts]
 
-    @router.get("/sign-in", response_class=HTMLResponse, include_in_schema=False, **PUBLIC)
-    def sign_in_form(request: Request, next: str = "") -> HTMLResponse:
-        """The staff sign-in page."""
-        return sign_in_page(request, next_url=_safe_next(next, request))
 
-    @router.post("/sign-in", include_in_schema=False, **PUBLIC)
-    def sign_in(request: Request, username: Annotated[str, Form()],
-                password: Annotated[str, Form()], csrf_token: Annotated[str, Form()] = "",
-                next: Annotated[str, Form()] = "") -> Response:
-        """Check the password, then set the HTTP-only session cookie."""
-        expected = request.cookies.get(CSRF_COOKIE, "")
-        if not expected or not secrets.compare_digest(expected, csrf_token):
-            return sign_in_page(request, "Your session expired; please try again.",
-                                _safe_next(next, request), status.HTTP_403_FORBIDDEN)
-        try:
-            principal = authenticate(request, username, password)
-        except SignInLocked as exc:
-            locked = sign_in_page(request, locked_out(exc.wait), _safe_next(next, request),
-                                  status.HTTP_429_TOO_MANY_REQUESTS)
-            locked.headers["Retry-After"] = str(exc.wait)
-            return locked
-        if principal is None:
-            return sign_in_page(request, "Wrong username or password.",
-                                _safe_next(next, request), status.HTTP_401_UNAUTHORIZED)
-        response = RedirectResponse(_safe_next(next, request), status.HTTP_303_SEE_OTHER)
-        response.set_cookie(SESSION_COOKIE, issuer.issue(principal),
-                            max_age=issuer.ttl_seconds, httponly=True, samesite="lax",
-                            secure=settings.cookie_secure, path="/")
-        response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(32), httponly=True,
-                            samesite="strict", secure=settings.cookie_secure)
-        return response
+@router.get("/api/me", response_model=Me, **allow(*STAFF))
+def me(staff: StaffDep) -> Me:
+    """Who the token belongs to."""
+    return Me(subject=staff.subject, role=staff.role.value, name=staff.name,
+              therapist_id=staff.therapist_id)
 
-    @router.post("/sign-out", include_in_schema=False, **PUBLIC)
-    def sign_out(request: Request) -> Response:
-        """Forget the session."""
-        response = RedirectResponse(f"{root_of(request)}/sign-in", status.HTTP_303_SEE_OTHER)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
 
-    return router
+def sign_in_page(request: Request, secure: bool, error: str = "", next_url: str = "/",
+                 status_code: int = 200) -> HTMLResponse:
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = templates.TemplateResponse(
+        request, "sign_in.html",
+        {"csrf_token": csrf, "csrf_field": CSRF_FIELD, "error": error, "next": next_url},
+        status_code=status_code,
+    )
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=secure)
+    return response
+
+
+@router.get("/sign-in", response_class=HTMLResponse, include_in_schema=False, **PUBLIC)
+def sign_in_form(request: Request, settings: SettingsDep, next: str = "") -> HTMLResponse:
+    """The staff sign-in page."""
+    return sign_in_page(request, settings.cookie_secure, next_url=_safe_next(next, request))
+
+
+@router.post("/sign-in", include_in_schema=False, **PUBLIC)
+def sign_in(request: Request, username: Annotated[str, Form()],
+            password: Annotated[str, Form()], settings: SettingsDep, issuer: IssuerDep,
+            limits: SignInLimitsDep, sessions: SessionsDep,
+            csrf_token: Annotated[str, Form()] = "",
+            next: Annotated[str, Form()] = "") -> Response:
+    """Check the password, then set the HTTP-only session cookie."""
+    secure, back_to = settings.cookie_secure, _safe_next(next, request)
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        return sign_in_page(request, secure, "Your session expired; please try again.",
+                            back_to, status.HTTP_403_FORBIDDEN)
+    try:
+        principal = authenticate(request, username, password, limits, sessions)
+    except SignInLocked as exc:
+        locked = sign_in_page(request, secure, locked_out(exc.wait), back_to,
+                              status.HTTP_429_TOO_MANY_REQUESTS)
+        locked.headers["Retry-After"] = str(exc.wait)
+        return locked
+    if principal is None:
+        return sign_in_page(request, secure, "Wrong username or password.", back_to,
+                            status.HTTP_401_UNAUTHORIZED)
+    response = RedirectResponse(back_to, status.HTTP_303_SEE_OTHER)
+    response.set_cookie(SESSION_COOKIE, issuer.issue(principal), max_age=issuer.ttl_seconds,
+                        httponly=True, samesite="lax", secure=secure, path="/")
+    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(32), httponly=True,
+                        samesite="strict", secure=secure)
+    return response
+
+
+@router.post("/sign-out", include_in_schema=False, **PUBLIC)
+def sign_out(request: Request) -> Response:
+    """Forget the session."""
+    response = RedirectResponse(f"{root_of(request)}/sign-in", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 def root_of(request: Request) -> str:

@@ -9,7 +9,7 @@ from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import get_logger
 from clinic_shared.settings import Environment, ServiceSettings
 from referral.adapters.tables import StaffAccount, Therapist
-from referral.api.directory import announce_therapist
+from referral.domain.directory import announce_therapist
 from referral.settings import ReferralSettings
 
 log = get_logger(__name__)
