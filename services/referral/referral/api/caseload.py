@@ -3,16 +3,18 @@ therapist's load, and a referral's moves (accept, start treatment, discharge).""
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from fastapi import APIRouter, Response
 from pydantic import TypeAdapter
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow
-from clinic_shared.auth.principal import STAFF, Role
+from clinic_shared.auth.principal import STAFF, Principal, Role
 from clinic_shared.web.refusals import CONFLICT, NOT_FOUND
 from referral.adapters.tables import Episode, Referral, Therapist, TriageEntry, audit
 from referral.api.dependencies import SessionsDep
@@ -88,16 +90,22 @@ def caseloads(sessions: SessionsDep) -> list[TherapistLoad]:
     return sorted(loads, key=lambda load: (load.headroom, load.therapist.name))
 
 
+def _move(sessions: sessionmaker[Session], referral_id: uuid.UUID, staff: Principal,
+          action: str, move: Callable[[Session, Referral, datetime], None]) -> ReferralPublic:
+    """One move of the staff member's own referral (domain/caseload.py), audited as `action`."""
+    with sessions.begin() as session:
+        referral = referrals.own_referral(session, referral_id, staff)
+        move(session, referral, datetime.now(UTC))
+        audit_trail.record(session, audit, staff, action, "referral", referral.id)
+        return ReferralPublic.model_validate(referral)
+
+
 @router.post("/api/referrals/{referral_id}/accept", response_model=ReferralPublic,
              responses=NOT_FOUND | CONFLICT, **allow(Role.therapist, Role.admin))
 def accept_referral(referral_id: uuid.UUID, staff: StaffDep,
                     sessions: SessionsDep) -> ReferralPublic:
     """The assigned therapist takes the referral on (409 from any state but assigned)."""
-    with sessions.begin() as session:
-        referral = referrals.own_referral(session, referral_id, staff)
-        referrals.accept(session, referral, datetime.now(UTC))
-        audit_trail.record(session, audit, staff, "accept", "referral", referral.id)
-        return ReferralPublic.model_validate(referral)
+    return _move(sessions, referral_id, staff, "accept", referrals.accept)
 
 
 @router.post("/api/referrals/{referral_id}/start-treatment", response_model=ReferralPublic,
@@ -106,11 +114,7 @@ def accept_referral(referral_id: uuid.UUID, staff: StaffDep,
 def start_treatment(referral_id: uuid.UUID, staff: StaffDep,
                     sessions: SessionsDep) -> ReferralPublic:
     """The first appointment has happened: booked → in_treatment. 409 before it starts."""
-    with sessions.begin() as session:
-        referral = referrals.own_referral(session, referral_id, staff)
-        referrals.start_treatment(session, referral, datetime.now(UTC))
-        audit_trail.record(session, audit, staff, "start-treatment", "referral", referral.id)
-        return ReferralPublic.model_validate(referral)
+    return _move(sessions, referral_id, staff, "start-treatment", referrals.start_treatment)
 
 
 @router.post("/api/referrals/{referral_id}/discharge", response_model=ReferralPublic,
@@ -119,11 +123,8 @@ def discharge_referral(referral_id: uuid.UUID, body: DischargeRequest, staff: St
                        sessions: SessionsDep) -> ReferralPublic:
     """The therapist ends the referral with an outcome (and an optional note, which stays
     in referral: the event carries the outcome only)."""
-    with sessions.begin() as session:
-        referral = referrals.own_referral(session, referral_id, staff)
-        referrals.discharge(session, referral, body.outcome, body.note, datetime.now(UTC))
-        audit_trail.record(session, audit, staff, "discharge", "referral", referral.id)
-        return ReferralPublic.model_validate(referral)
+    return _move(sessions, referral_id, staff, "discharge",
+                 partial(referrals.discharge, outcome=body.outcome, note=body.note))
 
 
 @router.get("/api/referrals/{referral_id}", response_model=ReferralDetail,

@@ -174,7 +174,8 @@ def rank_therapists(
             wanted = disciplines_for(entry.pathway or entry.suggested_pathway or "both",
                                      entry.suggested_order)
         audit_trail.record(session, audit, staff, "rank-therapists", "triage_entry", entry.id)
-        return [ranked for d in wanted for ranked in assignment.rank(session, entry, d)]
+        return [RankedTherapist.model_validate(candidate, from_attributes=True)
+                for d in wanted for candidate in assignment.rank(session, entry, d)]
 
 
 @router.get("/api/reports/suggestion-overrides", response_model=list[OverrideReportRow],

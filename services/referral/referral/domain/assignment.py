@@ -10,6 +10,7 @@ discipline and have room, i.e. headroom = capacity - active referrals > 0):
 """
 
 import uuid
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -18,9 +19,23 @@ from sqlalchemy.orm import Session
 from clinic_shared.messaging.contracts import ReferralAssignedV2
 from clinic_shared.messaging.outbox import add_event
 from referral.adapters.tables import Referral, Therapist, TriageEntry, outbox
-from referral.api.schemas import RankedTherapist, TherapistPublic
 from referral.domain import lifecycle
 from referral.domain.errors import Conflict, InvalidChoice, ReferralError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A therapist suitable for one discipline of an entry, and why they rank where they do."""
+
+    therapist: Therapist
+    discipline: str
+    rank: int
+    active_referrals: int
+    headroom: int
+    site_match: bool
+    mode_match: bool
+    continuity: bool
+    reasons: list[str]
 
 
 def active_counts(session: Session, therapist_ids: list[uuid.UUID] | None = None
@@ -49,7 +64,7 @@ def previous_therapists(session: Session, entry: TriageEntry) -> set[uuid.UUID]:
                                             Referral.therapist_id.is_not(None))))
 
 
-def rank(session: Session, entry: TriageEntry, discipline: str) -> list[RankedTherapist]:
+def rank(session: Session, entry: TriageEntry, discipline: str) -> list[Candidate]:
     """Suitable therapists for `discipline` of `entry`, best first."""
     therapists = session.scalars(
         select(Therapist).where(Therapist.active,
@@ -74,13 +89,12 @@ def rank(session: Session, entry: TriageEntry, discipline: str) -> list[RankedTh
                        else f"does not offer {entry.mode.replace('_', ' ')}")
         reasons.append(f"{headroom} of {therapist.capacity} places free")
         key = (not continuity, not site_match, not mode_match, -headroom, therapist.name)
-        scored.append((key, RankedTherapist(
-            therapist=TherapistPublic.model_validate(therapist), discipline=discipline, rank=0,
+        scored.append((key, Candidate(
+            therapist=therapist, discipline=discipline, rank=0,
             active_referrals=active, headroom=headroom, site_match=site_match,
             mode_match=mode_match, continuity=continuity, reasons=reasons)))
     scored.sort(key=lambda pair: pair[0])
-    return [ranked.model_copy(update={"rank": n})
-            for n, (_key, ranked) in enumerate(scored, start=1)]
+    return [replace(ranked, rank=n) for n, (_key, ranked) in enumerate(scored, start=1)]
 
 
 def assign(session: Session, entry: TriageEntry, discipline: str, therapist_id: uuid.UUID,

@@ -97,8 +97,8 @@ def start_treatment(session: Session, referral: Referral, now: datetime) -> None
     refresh_entry_status(session, entry)
 
 
-def discharge(session: Session, referral: Referral, outcome: str, note: str | None,
-              now: datetime) -> None:
+def discharge(session: Session, referral: Referral, now: datetime, *, outcome: str,
+              note: str | None) -> None:
     """End the referral with an outcome (the note stays here: the event carries the outcome)."""
     referral.status = lifecycle.check(referral.status, "discharged")
     referral.discharged_at, referral.outcome = now, outcome
