@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from clinic_shared.strict_types import StrictBool
+from referral.domain.assignment import TherapistPublic
 
 Discipline = Literal["manual_therapy", "rehab_physio"]
 Mode = Literal["clinic", "virtual", "home_visit"]
@@ -75,17 +76,6 @@ class TriageEntryPublic(BaseModel):
     episode_id: uuid.UUID | None = None
     claimed_by: str | None = None
     claimed_until: datetime | None = None
-
-
-class TherapistPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    name: str
-    disciplines: list[str]
-    sites: list[str]
-    modes: list[str]
-    capacity: int
 
 
 class TherapistAdmin(TherapistPublic):
@@ -257,20 +247,6 @@ class TherapistLoad(BaseModel):
     active_referrals: int
     headroom: int
     by_status: dict[str, int]
-
-
-class RankedTherapist(BaseModel):
-    """A therapist suitable for one discipline of an entry, and why they rank where they do."""
-
-    therapist: TherapistPublic
-    discipline: str
-    rank: int
-    active_referrals: int
-    headroom: int
-    site_match: bool
-    mode_match: bool
-    continuity: bool
-    reasons: list[str]
 
 
 class ReferralDetail(BaseModel):

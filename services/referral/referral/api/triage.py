@@ -20,7 +20,6 @@ from referral.api.schemas import (
     Discipline,
     Mode,
     OverrideReportRow,
-    RankedTherapist,
     ReferralCreate,
     ReferralPublic,
     TriageDecision,
@@ -28,6 +27,7 @@ from referral.api.schemas import (
     TriageResult,
 )
 from referral.domain import assignment
+from referral.domain.assignment import RankedTherapist
 from referral.domain.pathways import disciplines_for
 from referral.domain.triage import (
     decide_pathway,
@@ -174,8 +174,7 @@ def rank_therapists(
             wanted = disciplines_for(entry.pathway or entry.suggested_pathway or "both",
                                      entry.suggested_order)
         audit_trail.record(session, audit, staff, "rank-therapists", "triage_entry", entry.id)
-        return [RankedTherapist.model_validate(candidate, from_attributes=True)
-                for d in wanted for candidate in assignment.rank(session, entry, d)]
+        return [ranked for d in wanted for ranked in assignment.rank(session, entry, d)]
 
 
 @router.get("/api/reports/suggestion-overrides", response_model=list[OverrideReportRow],

@@ -10,9 +10,9 @@ discipline and have room, i.e. headroom = capacity - active referrals > 0):
 """
 
 import uuid
-from dataclasses import dataclass, replace
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -23,11 +23,22 @@ from referral.domain import lifecycle
 from referral.domain.errors import Conflict, InvalidChoice, ReferralError
 
 
-@dataclass(frozen=True)
-class Candidate:
+# the directory's view of a therapist (no patient data), as ranking and the API show it
+class TherapistPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    disciplines: list[str]
+    sites: list[str]
+    modes: list[str]
+    capacity: int
+
+
+class RankedTherapist(BaseModel):
     """A therapist suitable for one discipline of an entry, and why they rank where they do."""
 
-    therapist: Therapist
+    therapist: TherapistPublic
     discipline: str
     rank: int
     active_referrals: int
@@ -64,7 +75,7 @@ def previous_therapists(session: Session, entry: TriageEntry) -> set[uuid.UUID]:
                                             Referral.therapist_id.is_not(None))))
 
 
-def rank(session: Session, entry: TriageEntry, discipline: str) -> list[Candidate]:
+def rank(session: Session, entry: TriageEntry, discipline: str) -> list[RankedTherapist]:
     """Suitable therapists for `discipline` of `entry`, best first."""
     therapists = session.scalars(
         select(Therapist).where(Therapist.active,
@@ -89,12 +100,13 @@ def rank(session: Session, entry: TriageEntry, discipline: str) -> list[Candidat
                        else f"does not offer {entry.mode.replace('_', ' ')}")
         reasons.append(f"{headroom} of {therapist.capacity} places free")
         key = (not continuity, not site_match, not mode_match, -headroom, therapist.name)
-        scored.append((key, Candidate(
-            therapist=therapist, discipline=discipline, rank=0,
+        scored.append((key, RankedTherapist(
+            therapist=TherapistPublic.model_validate(therapist), discipline=discipline, rank=0,
             active_referrals=active, headroom=headroom, site_match=site_match,
             mode_match=mode_match, continuity=continuity, reasons=reasons)))
     scored.sort(key=lambda pair: pair[0])
-    return [replace(ranked, rank=n) for n, (_key, ranked) in enumerate(scored, start=1)]
+    return [ranked.model_copy(update={"rank": n})
+            for n, (_key, ranked) in enumerate(scored, start=1)]
 
 
 def assign(session: Session, entry: TriageEntry, discipline: str, therapist_id: uuid.UUID,
