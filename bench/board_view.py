@@ -33,8 +33,8 @@ from clinic_shared.auth.keys import generate_key_pair
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine
-from referral.api import create_app
-from referral.models import TriageEntry
+from referral.adapters.tables import TriageEntry
+from referral.api.app import create_app
 from referral.settings import ReferralSettings
 
 ENTRIES = 10_000

@@ -25,8 +25,8 @@ from clinic_shared.db import (
     make_engine,
     make_session_factory,
 )
-from referral.api import create_app
-from referral.models import QUEUE_ORDER, Appointment, Referral, Therapist, TriageEntry
+from referral.adapters.tables import QUEUE_ORDER, Appointment, Referral, Therapist, TriageEntry
+from referral.api.app import create_app
 from referral.settings import ReferralSettings
 
 ENTRIES = 100_000

@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from clinic_shared.triage import triage_engine
-from referral.models import TriageEntry
+from referral.adapters.tables import TriageEntry
 from tests.browser.helpers import screenshot, signed_in
 from tests.e2e.helpers import submit, triage_entry_id
 from tests.support.stack import Stack

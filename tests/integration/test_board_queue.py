@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.triage import triage_engine
-from referral.models import Referral, Therapist, TriageEntry, audit
+from referral.adapters.tables import Referral, Therapist, TriageEntry, audit
 from tests.support.apps import build_app
 
 NOW = datetime.now(UTC)

@@ -14,8 +14,8 @@ from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.consumer import EventConsumer, Outcome, Subscription
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from referral.handlers import HANDLERS
-from referral.models import TriageEntry, inbox
+from referral.adapters.tables import TriageEntry, inbox
+from tests.support.referral_handlers import HANDLERS
 from tests.support.waiting import wait_until
 
 

@@ -4,9 +4,9 @@ from sqlalchemy import func, select
 
 from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.consumer import EventConsumer, Outcome, Subscription
-from referral.handlers import HANDLERS
-from referral.models import TriageEntry, inbox
+from referral.adapters.tables import TriageEntry, inbox
 from tests.integration.test_consumer import entries, event_body, referral_sessions  # noqa: F401
+from tests.support.referral_handlers import HANDLERS
 
 
 def failing_on(reference: str, calls: list[str]):

@@ -17,9 +17,9 @@ from clinic_shared.messaging.consumer import EventConsumer, Subscription
 from clinic_shared.messaging.contracts import NotificationSentV1
 from clinic_shared.messaging.envelope import Envelope
 from clinic_shared.metrics import CONSUMED
-from referral.handlers import NOTIFY_HANDLERS
-from referral.models import inbox
+from referral.adapters.tables import inbox
 from tests.integration.test_consumer import event_body
+from tests.support.referral_handlers import NOTIFY_HANDLERS
 from tests.support.waiting import wait_until
 
 

@@ -15,8 +15,8 @@ from clinic_shared.messaging.consumer import EventConsumer, Subscription
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.dead_letters import dead_letter_counts, inspect, redrive
 from clinic_shared.messaging.envelope import Envelope
-from referral.handlers import HANDLERS
-from referral.models import TriageEntry, inbox
+from referral.adapters.tables import TriageEntry, inbox
+from tests.support.referral_handlers import HANDLERS
 from tests.support.waiting import wait_until
 
 POISON = "POI-SON1"

@@ -30,10 +30,10 @@ from clinic_shared.messaging.contracts import (
 )
 from clinic_shared.messaging.envelope import Envelope
 from clinic_shared.messaging.topology import Topology
-from referral.handlers import on_appointment_requested
-from referral.models import TriageEntry, audit
-from referral.models import outbox as referral_outbox
+from referral.adapters.tables import TriageEntry, audit
+from referral.adapters.tables import outbox as referral_outbox
 from tests.support.apps import build_app
+from tests.support.referral_handlers import on_appointment_requested
 
 EVERY_DAY = {day: ["08:00", "20:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 

@@ -12,10 +12,10 @@ from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import PatientErasedV1
 from clinic_shared.messaging.envelope import Envelope
-from referral.handlers import on_patient_erased
-from referral.models import EntryNote
+from referral.adapters.tables import EntryNote
 from tests.integration.test_board_queue import entry
 from tests.support.apps import build_app
+from tests.support.referral_handlers import on_patient_erased
 
 
 @pytest.fixture

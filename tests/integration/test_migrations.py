@@ -14,8 +14,13 @@ SERVICES = {
 }
 
 
+# where each service keeps its tables (docs/ARCHITECTURE.md: adapters/tables.py)
+TABLES = {"booking": "booking.models", "referral": "referral.adapters.tables",
+          "notify": "notify.models"}
+
+
 def _metadata(service: str):
-    module = __import__(f"{service}.models", fromlist=["metadata"])
+    module = __import__(TABLES[service], fromlist=["metadata"])
     return module.metadata
 
 

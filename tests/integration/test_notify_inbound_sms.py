@@ -23,7 +23,6 @@ from notify.contact_clock import ContactClockLoop
 from notify.inbound_sms import signature_valid, twilio_signature
 from notify.models import ContactClock, outbox
 from notify.settings import NotifySettings
-from referral.handlers import NOTIFY_HANDLERS as REFERRAL_HANDLERS
 from tests.integration.test_notify_contact_back import (  # noqa: F401
     add_request,
     database_url,
@@ -31,6 +30,7 @@ from tests.integration.test_notify_contact_back import (  # noqa: F401
 )
 from tests.integration.test_referral_contact_made import entry
 from tests.support.contact_hours import write_hours
+from tests.support.referral_handlers import NOTIFY_HANDLERS as REFERRAL_HANDLERS
 
 AUTH_TOKEN = "inbound-test-auth-token"
 URL = "http://testserver/api/sms/inbound"

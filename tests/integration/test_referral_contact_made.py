@@ -15,9 +15,9 @@ from clinic_shared.messaging.contracts import (
     ContactMadeV1,
 )
 from clinic_shared.messaging.envelope import Envelope
-from referral.handlers import HANDLERS, NOTIFY_HANDLERS
-from referral.models import TriageEntry
+from referral.adapters.tables import TriageEntry
 from tests.support.apps import build_app
+from tests.support.referral_handlers import HANDLERS, NOTIFY_HANDLERS
 
 NOW = datetime.now(UTC)
 

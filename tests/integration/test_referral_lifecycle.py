@@ -25,10 +25,10 @@ from clinic_shared.messaging.contracts import (
     ReferralDischargedV1,
 )
 from clinic_shared.messaging.envelope import Envelope
-from referral import lifecycle
-from referral.handlers import APPOINTMENT_HANDLERS, HANDLERS, on_appointment_requested
-from referral.models import TriageEntry, audit, outbox
+from referral.adapters.tables import TriageEntry, audit, outbox
+from referral.domain import lifecycle
 from tests.support.apps import build_app
+from tests.support.referral_handlers import HANDLERS, on_appointment_requested
 
 LONG_REASON = ("Stiff lower back months after a lumbar fusion at L5/S1, and the right hip "
                "after keyhole surgery; weak on one side, cannot walk far or sit for long, "
@@ -79,7 +79,7 @@ def lead(auth_keys):
 
 def feed(sessions, data) -> None:
     with sessions.begin() as session:
-        handlers = {**HANDLERS, **APPOINTMENT_HANDLERS}
+        handlers = dict(HANDLERS)  # appointment events are on booking's queue too
         handlers[data.event_type](session, data, Envelope.wrap(data, "booking"))
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.triage import triage_engine
-from referral.models import TriageEntry, audit, outbox
+from referral.adapters.tables import TriageEntry, audit, outbox
 from tests.support.apps import build_app
 
 # patient Bert's e-mail (domain/clinic-correspondence.txt), as reception pastes it

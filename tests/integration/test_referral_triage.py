@@ -32,9 +32,13 @@ from clinic_shared.messaging.contracts import (
 )
 from clinic_shared.messaging.envelope import Envelope
 from clinic_shared.triage import FormAnswers, triage_engine
-from referral.handlers import handlers_for, on_appointment_requested, on_patient_erased
-from referral.models import TriageEntry, audit, outbox
+from referral.adapters.tables import TriageEntry, audit, outbox
 from tests.support.apps import build_app
+from tests.support.referral_handlers import (
+    handlers_for,
+    on_appointment_requested,
+    on_patient_erased,
+)
 
 BERT = ("I am currently going through rehab post spinal fusion and right hip key hole. I'm in "
         "desperate need to get back to good flexibility, fitness and mobility levels. I have "

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from referral.models import StaffAccount
+from referral.adapters.tables import StaffAccount
 from tests.support.apps import build_app
 
 # failures a quarter-hour (referral/sign_in_limits.py): one account from one address, one address

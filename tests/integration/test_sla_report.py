@@ -17,9 +17,9 @@ from clinic_shared.messaging.contracts import (
     ContactSlaBreachedV1,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
-from referral.handlers import HANDLERS, NOTIFY_HANDLERS
-from referral.models import SlaBreach, SlaMark, TriageEntry
+from referral.adapters.tables import SlaBreach, SlaMark, TriageEntry
 from tests.support.apps import build_app
+from tests.support.referral_handlers import HANDLERS, NOTIFY_HANDLERS
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SCRIPT = "<script>window.pwned = 1</script>"

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from clinic_shared.auth.passwords import verify_password
-from referral.models import StaffAccount
+from referral.adapters.tables import StaffAccount
 
 
 @pytest.fixture(scope="module")

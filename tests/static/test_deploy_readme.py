@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from referral.staff_accounts import build_parser
+from referral.operators.staff_accounts import build_parser
 from tests.support.compose import ROOT, MissingVariable, load_compose
 
 README = ROOT / "deploy" / "README.md"

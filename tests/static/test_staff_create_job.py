@@ -7,7 +7,7 @@ from pathlib import Path
 import kubernetes_validate
 import yaml
 
-from referral.staff_accounts import build_parser
+from referral.operators.staff_accounts import build_parser
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base"
 JOB = K8S / "jobs" / "referral-staff-create.yaml"

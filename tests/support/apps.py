@@ -32,7 +32,7 @@ def build_app(service: str, *, database_url: str, amqp_url: str, keys: tuple[str
 
         return create_app(BookingSettings(**common))
     if service == "referral":
-        from referral.api import create_app
+        from referral.api.app import create_app
         from referral.settings import ReferralSettings
 
         # The token endpoint signs with the private key; without it the app would write a

@@ -24,7 +24,7 @@ from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import create_database_if_missing, drop_database
 from clinic_shared.messaging.topology import Topology
 from clinic_shared.migrations import upgrade
-from referral.seed import seed as referral_seed
+from referral.operators.seed import seed as referral_seed
 from referral.settings import ReferralSettings
 from tests.support.broker_policies import apply_policies, clear_policies
 from tests.support.infra import Infra

@@ -3,7 +3,7 @@ and the bookmarkable address a view gives back."""
 
 import pytest
 
-from referral.board import BadView, BoardView, parse_view, phone_as_e164
+from referral.domain.board import BadView, BoardView, parse_view, phone_as_e164
 
 
 def test_a_views_address_round_trips_without_its_empty_parts():

@@ -18,8 +18,8 @@ from clinic_shared.messaging.contracts import (
     TriageReading,
 )
 from clinic_shared.triage import VocabularyError, triage_engine
-from referral.pathways import disciplines_for, is_pathway
-from referral.reading import entry_values, humanise, reading_of
+from referral.domain.pathways import disciplines_for, is_pathway
+from referral.domain.reading import entry_values, humanise, reading_of
 
 BERT = ("I am currently going through rehab post spinal fusion and right hip key hole, and I "
         "have lost a lot of flexibility, mobility and strength.")
@@ -102,7 +102,7 @@ def test_entry_values_keep_the_patients_words():
 # --- start-up ----------------------------------------------------------------------------------
 
 def test_a_malformed_vocabulary_stops_the_api_and_the_worker_as_they_start(tmp_path):
-    from referral.api import create_app
+    from referral.api.app import create_app
     from referral.settings import ReferralSettings
     from referral.worker import build_loops
 

@@ -3,15 +3,15 @@
 import sys
 
 from clinic_shared.operators.service_cli import ServiceDefinition, main
-from referral.seed import seed
+from referral.operators.seed import seed
+from referral.operators.staff_accounts import staff_main
 from referral.settings import ReferralSettings
-from referral.staff_accounts import staff_main
 from referral.worker import build_loops
 
 SERVICE = ServiceDefinition(
     name="referral",
     default_port=8002,
-    app_factory="referral.api:create_app",
+    app_factory="referral.api.app:create_app",
     settings=ReferralSettings,
     loops=build_loops,
     migrations="referral:migrations",

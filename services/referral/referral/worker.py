@@ -5,22 +5,20 @@ from clinic_shared.messaging.consumer import EventConsumer
 from clinic_shared.messaging.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
-from referral.handlers import NOTIFY_HANDLERS, handlers_for
-from referral.models import inbox, outbox
-from referral.reading import warm
+from referral.adapters.tables import inbox, outbox
+from referral.bootstrap import bootstrap
+from referral.handlers import handlers
 from referral.settings import ReferralSettings
 
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
+    """The relay and one consumer per service referral hears (booking's, notify's queue)."""
     assert isinstance(settings, ReferralSettings)
-    triage = warm(settings)  # a malformed triage vocabulary stops the worker as it starts
+    deps = bootstrap(settings)  # a malformed triage vocabulary stops the worker as it starts
     engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 2,
                          ping_every_checkout=False)
     sessions = make_session_factory(engine)
-    consumer = EventConsumer.for_service(settings, "booking", handlers_for(triage), sessions, inbox)
-    from_notify = EventConsumer.for_service(settings, "notify", NOTIFY_HANDLERS, sessions, inbox)
-    return [
-        Loop("booking-events", consumer.run),
-        Loop("notify-events", from_notify.run),
-        Loop("outbox-relay", OutboxRelay.for_service(settings, engine, outbox).run),
-    ]
+    consumers = [Loop(f"{source}-events",
+                      EventConsumer.for_service(settings, source, table, sessions, inbox).run)
+                 for source, table in handlers(deps).items()]
+    return [*consumers, Loop("outbox-relay", OutboxRelay.for_service(settings, engine, outbox).run)]

@@ -1,6 +1,6 @@
 """Alembic environment for referral's database."""
 
-from referral.models import metadata
+from referral.adapters.tables import metadata
 from referral.settings import ReferralSettings
 from clinic_shared.migrations import run_env
 

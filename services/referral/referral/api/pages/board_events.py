@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from referral.models import BoardChange
+from referral.adapters.tables import BoardChange
 
 CHECK_SECONDS = 0.25  # how often an open stream looks for changes
 PING_SECONDS = 15  # keeps proxies from closing an idle stream

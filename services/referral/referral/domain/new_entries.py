@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from referral.models import SlaMark, TriageEntry
+from referral.adapters.tables import SlaMark, TriageEntry
 
 _entries = TriageEntry.__table__
 _marks = SlaMark.__table__

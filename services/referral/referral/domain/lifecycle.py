@@ -13,7 +13,7 @@ discharge after an assessment without a course of treatment (from `accepted` or 
 
 from collections.abc import Iterable
 
-from fastapi import HTTPException, status
+from referral.domain.errors import IllegalTransition
 
 ORDER = ("new", "triaged", "assigned", "accepted", "booked", "in_treatment", "discharged")
 ACTIVE = ("assigned", "accepted", "booked", "in_treatment")  # what counts against capacity
@@ -31,17 +31,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-class IllegalTransition(HTTPException):
-    """409 naming the state a referral (or entry) is in and the one asked for."""
-
-    def __init__(self, current: str, wanted: str, what: str = "referral") -> None:
-        super().__init__(status.HTTP_409_CONFLICT,
-                         f"illegal transition for this {what}: {current} → {wanted} "
-                         f"(from {current} it may go to "
-                         f"{', '.join(sorted(TRANSITIONS.get(current, ()))) or 'nothing'})")
-        self.current, self.wanted = current, wanted
-
-
 def may_move(current: str, wanted: str) -> bool:
     return wanted in TRANSITIONS.get(current, frozenset())
 
@@ -49,7 +38,7 @@ def may_move(current: str, wanted: str) -> bool:
 def check(current: str, wanted: str, what: str = "referral") -> str:
     """`wanted` if the table allows current → wanted, else raise IllegalTransition (409)."""
     if not may_move(current, wanted):
-        raise IllegalTransition(current, wanted, what)
+        raise IllegalTransition(current, wanted, what, sorted(TRANSITIONS.get(current, ())))
     return wanted
 
 

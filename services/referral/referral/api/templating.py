@@ -7,5 +7,5 @@ from clinic_shared.web import page_templates
 CLINIC_NAME = "Clinic staff"
 CLINIC_PHONE = "020 7946 0000"
 
-templates = page_templates(Path(__file__).parent / "templates", clinic_name=CLINIC_NAME,
+templates = page_templates(Path(__file__).parent.parent / "templates", clinic_name=CLINIC_NAME,
                            clinic_phone=CLINIC_PHONE)

@@ -10,19 +10,14 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import and_, case, cast, func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Select, and_, case, cast, func, or_, select
+from sqlalchemy.orm import Session
 from sqlalchemy.types import Date
 
-from clinic_shared.auth.access import allow
-from clinic_shared.auth.principal import Role
-from clinic_shared.clock import now as clock_now
-from clinic_shared.settings import ServiceSettings
-from referral.models import SlaBreach, SlaMark, TriageEntry
+from referral.adapters.tables import SlaBreach, SlaMark, TriageEntry
 
 MAX_DAYS = 90
 AT_RISK = timedelta(minutes=15)  # the board's countdown turns amber this long before
@@ -111,23 +106,24 @@ def clinic_label(key: str) -> str:
     return CLINIC_NAMES.get(key) or key.replace("_", " ").title()
 
 
-def build_report(session: Session, days: int, now: datetime | None = None) -> SlaReport:
-    """The last `days` London days (today included) of requests, grouped three ways."""
-    now = now or datetime.now(UTC)
+def _clinic() -> ColumnElement[str]:
+    """A request's clinic: its site, or its mode for virtual and home visits."""
+    return case((TriageEntry.mode == "clinic", func.coalesce(TriageEntry.site, "unknown")),
+                else_=TriageEntry.mode)
+
+
+def _counts(since: date, today: date, now: datetime) -> Select[Any]:
+    """Requests per London day, clinic and channel, with each promise's met, missed, pending
+    and at-risk counts (a request withdrawn before it was booked counts for no booking)."""
     london_day = cast(func.timezone("Europe/London", TriageEntry.requested_at), Date)
-    today = session.scalar(select(cast(func.timezone("Europe/London", now), Date)))
-    assert today is not None
-    since = today - timedelta(days=days - 1)
-    clinic = case((TriageEntry.mode == "clinic", func.coalesce(TriageEntry.site, "unknown")),
-                  else_=TriageEntry.mode)
     contacted, booked = SlaMark.first_contacted_at, SlaMark.first_booked_at
     withdrawn = TriageEntry.status == "cancelled"
 
     def count(condition: object) -> object:
         return func.count().filter(condition)
 
-    rows = session.execute(
-        select(london_day.label("day"), clinic.label("clinic"),
+    return (
+        select(london_day.label("day"), _clinic().label("clinic"),
                TriageEntry.contact_channel.label("channel"), func.count().label("requests"),
                count(contacted <= TriageEntry.contact_by).label("contact_met"),
                count(or_(contacted > TriageEntry.contact_by,
@@ -148,57 +144,50 @@ def build_report(session: Session, days: int, now: datetime | None = None) -> Sl
         .select_from(TriageEntry)
         .outerjoin(SlaMark, SlaMark.request_id == TriageEntry.request_id)
         .where(london_day >= since, london_day <= today)
-        .group_by("day", "clinic", "channel")).mappings().all()
+        .group_by("day", "clinic", "channel"))
 
+
+def _breaches(session: Session, since: date) -> tuple[list[BreachRow], list[CauseCount]]:
+    """The latest breaches (at most BREACH_LIMIT) and every breach's cause, counted."""
+    breach_day = cast(func.timezone("Europe/London", SlaBreach.deadline), Date)
+    breaches = session.execute(
+        select(SlaBreach, _clinic().label("clinic"))
+        .outerjoin(TriageEntry, TriageEntry.request_id == SlaBreach.request_id)
+        .where(breach_day >= since)
+        .order_by(SlaBreach.deadline.desc(), SlaBreach.kind).limit(BREACH_LIMIT)).all()
+    causes = session.execute(
+        select(SlaBreach.kind, func.coalesce(SlaBreach.cause, UNKNOWN_CAUSE).label("cause"),
+               func.count().label("breaches"))
+        .where(breach_day >= since)
+        .group_by(SlaBreach.kind, "cause").order_by(func.count().desc(), "cause")).all()
+    return ([BreachRow(request_id=b.request_id, reference=b.reference, kind=b.kind,
+                       deadline=b.deadline, urgent=b.urgent, cause=b.cause or UNKNOWN_CAUSE,
+                       channel=b.channel, clinic=clinic_label(c) if c else None)
+             for b, c in breaches],
+            [CauseCount(kind=c.kind, cause=c.cause, breaches=c.breaches) for c in causes])
+
+
+def build_report(session: Session, days: int, now: datetime | None = None) -> SlaReport:
+    """The last `days` London days (today included) of requests, grouped three ways."""
+    now = now or datetime.now(UTC)
+    today = session.scalar(select(cast(func.timezone("Europe/London", now), Date)))
+    assert today is not None
+    since = today - timedelta(days=days - 1)
     total = _Tally()
     by_day: dict[date, _Tally] = defaultdict(_Tally)
     by_clinic: dict[str, _Tally] = defaultdict(_Tally)
     by_channel: dict[str, _Tally] = defaultdict(_Tally)
-    for row in rows:
+    for row in session.execute(_counts(since, today, now)).mappings().all():
         counts = {k: int(v) for k, v in row.items() if k not in ("day", "clinic", "channel")}
         total.add(counts)
         by_day[row["day"]].add(counts)
         by_clinic[row["clinic"]].add(counts)
         by_channel[row["channel"]].add(counts)
-
     every_day = [since + timedelta(days=n) for n in range(days)]
-    breaches = session.execute(
-        select(SlaBreach, clinic.label("clinic"))
-        .outerjoin(TriageEntry, TriageEntry.request_id == SlaBreach.request_id)
-        .where(cast(func.timezone("Europe/London", SlaBreach.deadline), Date) >= since)
-        .order_by(SlaBreach.deadline.desc(), SlaBreach.kind).limit(BREACH_LIMIT)).all()
-    causes = session.execute(
-        select(SlaBreach.kind, func.coalesce(SlaBreach.cause, UNKNOWN_CAUSE).label("cause"),
-               func.count().label("breaches"))
-        .where(cast(func.timezone("Europe/London", SlaBreach.deadline), Date) >= since)
-        .group_by(SlaBreach.kind, "cause").order_by(func.count().desc(), "cause")).all()
+    breaches, causes = _breaches(session, since)
     return SlaReport(
         since=since, until=today, total=total.figures("all", "All requests"),
         by_day=[by_day[d].figures(d.isoformat(), d.strftime("%a %-d %b")) for d in every_day],
         by_clinic=[by_clinic[k].figures(k, clinic_label(k)) for k in sorted(by_clinic)],
         by_channel=[by_channel[k].figures(k, CHANNEL_NAMES.get(k, k)) for k in sorted(by_channel)],
-        breach_causes=[CauseCount(kind=c.kind, cause=c.cause, breaches=c.breaches)
-                       for c in causes],
-        breaches=[BreachRow(request_id=b.request_id, reference=b.reference, kind=b.kind,
-                            deadline=b.deadline, urgent=b.urgent,
-                            cause=b.cause or UNKNOWN_CAUSE, channel=b.channel,
-                            clinic=clinic_label(c) if c else None)
-                  for b, c in breaches],
-    )
-
-
-DaysQuery = Annotated[int, Query(ge=1, le=MAX_DAYS, description="days back, today included")]
-
-
-def sla_report_router(sessions: sessionmaker[Session],
-                      settings: ServiceSettings | None = None) -> APIRouter:
-    router = APIRouter(tags=["reports"])
-
-    @router.get("/api/reports/sla", response_model=SlaReport, **allow(Role.admin))
-    def sla_report(days: DaysQuery = 14) -> SlaReport:
-        """Share contacted within 1 hour and booked within 24 hours, by day, clinic and channel,
-        and the breaches with their causes (clinic lead)."""
-        with sessions() as session:
-            return build_report(session, days, clock_now(settings) if settings else None)
-
-    return router
+        breach_causes=causes, breaches=breaches)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from clinic_shared.strict_types import StrictBool
+from referral.domain.assignment import TherapistPublic
 
 Discipline = Literal["manual_therapy", "rehab_physio"]
 Mode = Literal["clinic", "virtual", "home_visit"]
@@ -15,6 +16,7 @@ SiteId = Annotated[str, StringConstraints(min_length=1, max_length=40,
 TherapistName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                  max_length=120)]
 Capacity = Annotated[int, Field(ge=0, le=1000, description="how many open referrals they carry")]
+NOTE_CHARS = 2000  # a staff note on an entry
 
 
 Pathway = Literal["manual_therapy", "rehab_physio", "both"]
@@ -74,17 +76,6 @@ class TriageEntryPublic(BaseModel):
     episode_id: uuid.UUID | None = None
     claimed_by: str | None = None
     claimed_until: datetime | None = None
-
-
-class TherapistPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    name: str
-    disciplines: list[str]
-    sites: list[str]
-    modes: list[str]
-    capacity: int
 
 
 class TherapistAdmin(TherapistPublic):
@@ -258,20 +249,6 @@ class TherapistLoad(BaseModel):
     by_status: dict[str, int]
 
 
-class RankedTherapist(BaseModel):
-    """A therapist suitable for one discipline of an entry, and why they rank where they do."""
-
-    therapist: TherapistPublic
-    discipline: str
-    rank: int
-    active_referrals: int
-    headroom: int
-    site_match: bool
-    mode_match: bool
-    continuity: bool
-    reasons: list[str]
-
-
 class ReferralDetail(BaseModel):
     referral: ReferralPublic
     patient: TriageEntryPublic
@@ -341,3 +318,24 @@ class SuggestionAnswer(BaseModel):
     urgent: bool
     red_flags: list[RedFlagAdvice]
     reasons: list[SuggestionReason]
+
+
+class NoteCreate(BaseModel):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=NOTE_CHARS)]
+
+    @field_validator("text")
+    @classmethod
+    def _no_nul_characters(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class NotePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    author: str
+    body: str
+    created_at: datetime

@@ -8,8 +8,8 @@ from clinic_shared.auth.passwords import hash_password
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import get_logger
 from clinic_shared.settings import Environment, ServiceSettings
-from referral.directory import announce_therapist
-from referral.models import StaffAccount, Therapist
+from referral.adapters.tables import StaffAccount, Therapist
+from referral.domain.directory import announce_therapist
 from referral.settings import ReferralSettings
 
 log = get_logger(__name__)

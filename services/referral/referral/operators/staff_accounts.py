@@ -15,7 +15,7 @@ from clinic_shared.auth.passwords import hash_password
 from clinic_shared.auth.principal import Role
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import configure_logging, get_logger
-from referral.models import StaffAccount, Therapist
+from referral.adapters.tables import StaffAccount, Therapist
 from referral.settings import ReferralSettings
 
 log = get_logger(__name__)

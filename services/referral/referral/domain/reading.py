@@ -13,25 +13,7 @@ from clinic_shared.messaging.contracts import (
     AppointmentRequestedV3,
     TriageReading,
 )
-from clinic_shared.settings import ServiceSettings
-from clinic_shared.triage import FormAnswers, TriageEngine, triage_engine
-
-# what warming reads: enough words to run every stage of the pipeline once
-WARM_UP_TEXT = "Warming up: stiff lower back after surgery, no numbness."
-
-
-def engine_for(settings: ServiceSettings) -> TriageEngine:
-    """The engine for the settings' vocabulary (built once per process; raises
-    `VocabularyError` on a malformed vocabulary file)."""
-    return triage_engine(settings.triage_vocabulary_file)
-
-
-def warm(settings: ServiceSettings) -> TriageEngine:
-    """Build the engine and read once, so a malformed vocabulary stops the process at start and
-    the first patient's request does not wait for the pipeline to load."""
-    engine = engine_for(settings)
-    engine.read(WARM_UP_TEXT, FormAnswers())
-    return engine
+from clinic_shared.triage import FormAnswers, TriageEngine
 
 
 def reading_of(data: AppointmentRequestedV1 | AppointmentRequestedV3,

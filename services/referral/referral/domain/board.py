@@ -17,7 +17,7 @@ import phonenumbers
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from referral.models import QUEUE_ORDER, SlaMark, TriageEntry
+from referral.adapters.tables import QUEUE_ORDER, SlaMark, TriageEntry
 
 BOARD_STATUSES = ("new", "triaged", "assigned", "accepted")  # still needs reception's eye
 BOARD_LIMIT = 200

@@ -12,15 +12,41 @@ discipline and have room, i.e. headroom = capacity - active referrals > 0):
 import uuid
 from datetime import datetime
 
-from fastapi import HTTPException, status
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from clinic_shared.messaging.contracts import ReferralAssignedV2
 from clinic_shared.messaging.outbox import add_event
-from referral import lifecycle
-from referral.models import Referral, Therapist, TriageEntry, outbox
-from referral.schemas import RankedTherapist, TherapistPublic
+from referral.adapters.tables import Referral, Therapist, TriageEntry, outbox
+from referral.domain import lifecycle
+from referral.domain.errors import Conflict, InvalidChoice, ReferralError
+
+
+# the directory's view of a therapist (no patient data), as ranking and the API show it
+class TherapistPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    disciplines: list[str]
+    sites: list[str]
+    modes: list[str]
+    capacity: int
+
+
+class RankedTherapist(BaseModel):
+    """A therapist suitable for one discipline of an entry, and why they rank where they do."""
+
+    therapist: TherapistPublic
+    discipline: str
+    rank: int
+    active_referrals: int
+    headroom: int
+    site_match: bool
+    mode_match: bool
+    continuity: bool
+    reasons: list[str]
 
 
 def active_counts(session: Session, therapist_ids: list[uuid.UUID] | None = None
@@ -89,20 +115,16 @@ def assign(session: Session, entry: TriageEntry, discipline: str, therapist_id: 
     `referral.assigned`. 422 for an unknown therapist or the wrong discipline, 409 over
     capacity. The therapist's row is locked so two assignments cannot both take the last place."""
     if entry.status in lifecycle.CLOSED:
-        raise lifecycle.IllegalTransition(entry.status, "assigned", "triage entry")
+        lifecycle.check(entry.status, "assigned", "triage entry")  # refused: it is closed
     therapist = session.get(Therapist, therapist_id, with_for_update=True)
     if therapist is None or not therapist.active:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "therapist_id: no such active therapist")
+        raise InvalidChoice("therapist_id: no such active therapist")
     if discipline not in therapist.disciplines:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"therapist_id: {therapist.name} does not practise {discipline}")
+        raise InvalidChoice(f"therapist_id: {therapist.name} does not practise {discipline}")
     active = active_counts(session, [therapist.id]).get(therapist.id, 0)
     if active >= therapist.capacity:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"{therapist.name} is at capacity: {active} active referrals, "
-            f"capacity {therapist.capacity}")
+        raise Conflict(f"{therapist.name} is at capacity: {active} active referrals, "
+                       f"capacity {therapist.capacity}")
     referral = session.scalars(
         select(Referral).where(Referral.triage_entry_id == entry.id,
                                Referral.discipline == discipline,
@@ -136,7 +158,7 @@ def auto_assign(session: Session, entry: TriageEntry, disciplines: list[str],
                 with session.begin_nested():
                     done.append(assign(session, entry, discipline, candidate.therapist.id,
                                        "auto", now))
-            except HTTPException:
+            except ReferralError:
                 continue
     return done
 

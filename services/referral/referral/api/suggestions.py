@@ -5,30 +5,23 @@ vocabulary that read every request say whether it is urgent (with the advice for
 and which pathway it suggests, quoting the patient's words.
 """
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
 from clinic_shared.auth.access import allow
-from clinic_shared.auth.principal import Role
-from clinic_shared.triage import FormAnswers, TriageEngine
-from referral.reading import engine_for
-from referral.schemas import RedFlagAdvice, SuggestionAnswer, SuggestionReason, SuggestionRequest
+from clinic_shared.triage import FormAnswers
+from referral.api.dependencies import DESK, TriageDep
+from referral.api.schemas import (
+    RedFlagAdvice,
+    SuggestionAnswer,
+    SuggestionReason,
+    SuggestionRequest,
+)
 
-DESK = (Role.receptionist, Role.admin)
-
-
-def clinic_engine(request: Request) -> TriageEngine:
-    """The engine for the app's settings (built, and checked, when the app was created)."""
-    return engine_for(request.app.state.settings)
-
-
-EngineDep = Annotated[TriageEngine, Depends(clinic_engine)]
 router = APIRouter(tags=["triage"])
 
 
 @router.post("/api/suggestions", response_model=SuggestionAnswer, **allow(*DESK))
-def suggest(body: SuggestionRequest, engine: EngineDep) -> SuggestionAnswer:
+def suggest(body: SuggestionRequest, engine: TriageDep) -> SuggestionAnswer:
     """Read a text (and, optionally, the form's answers) as triage would: the pathway it
     suggests ("unsure" when it cannot tell, "urgent_review" for a red flag), whether it is
     urgent, each red flag in the patient's own words with what they should do now, and the

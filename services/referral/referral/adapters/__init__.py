@@ -1,0 +1,1 @@
+"""What referral keeps in PostgreSQL (its tables); referral talks to nothing else outside."""

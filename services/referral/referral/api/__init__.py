@@ -1,0 +1,1 @@
+"""referral's HTTP API: the app, its routers, schemas and error mapping."""

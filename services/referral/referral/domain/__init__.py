@@ -1,0 +1,1 @@
+"""referral's rules: triage, referrals and their lifecycle, assignment, the board, SLA records."""

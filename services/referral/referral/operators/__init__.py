@@ -1,0 +1,1 @@
+"""referral's operator commands and demo data (`python -m referral seed|staff`)."""
