@@ -5,7 +5,7 @@
 Creates its own database (dropped afterwards), migrates referral and seeds 10,000 open entries
 (2 % urgent, a third called back, some claimed). Then:
 
-- at the server: GET /board (the first view, 200 rows, the counts, the audit row, the HTML)
+- at the server: GET /board (the first view, 50 rows, the counts, the audit row, the HTML)
   in-process through referral's app, and two other views (a phone-number search, an
   "unclaimed, Moorgate, urgent" filter); p50 / p95 / p99 per view. Target: p95 < 50 ms.
 - in Chromium (Debian's, as the browser tests use): the first view served by uvicorn on a free

@@ -134,3 +134,40 @@ def test_an_urgent_entry_tops_the_board_with_its_red_flag_and_the_suggestion_in_
     assert 'id="red-flags"' not in calm_page
     assert "\u201cStiff\u201d" in calm_page
     engine.dispose()
+
+
+def test_a_long_view_shows_its_first_fifty_rows_and_more_on_asking(migrated_database, infra,
+                                                                   auth_keys, tmp_path):
+    """A busy morning: 60 open entries. The board opens on the 50 that break first (fast at any
+    volume), says how many the view holds, and "show more" brings the rest, in the URL."""
+    url = migrated_database("referral", "board-pages")
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        for i in range(60):
+            row = entry(f"PAGE-{i:04d}")
+            row.contact_by = NOW + timedelta(minutes=10 + i)  # PAGE-0000 breaks first
+            session.add(row)
+    app = build_app("referral", database_url=url, amqp_url=infra.amqp_url, keys=auth_keys,
+                    mail_dir=tmp_path)
+    token = TokenIssuer(auth_keys[0], "clinic", "clinic-staff").issue(
+        Principal(subject="desk", role=Role.receptionist))
+    desk = TestClient(app, headers={"Authorization": f"Bearer {token}", "accept": "text/html"})
+
+    first = desk.get("/board")
+    assert first.status_code == 200
+    assert first.text.count('class="queue-entry') == 50
+    assert 'data-reference="PAGE-0049"' in first.text
+    assert 'data-reference="PAGE-0050"' not in first.text
+    assert "(the first 50 shown)" in first.text and "Show 10 more" in first.text
+    assert 'href="/board?shown=100"' in first.text
+
+    more = desk.get("/board", params={"shown": "100"})
+    assert more.text.count('class="queue-entry') == 60 and "Show" not in more.text.split(
+        "</table>")[1].split("</main>")[0]
+    # the live fragment keeps the view's length
+    assert desk.get("/board/queue", params={"shown": "100"}).text.count(
+        'class="queue-entry') == 60
+
+    refused = desk.get("/board", params={"shown": "7"})
+    assert refused.status_code == 422 and "shown" in refused.text
+    engine.dispose()

@@ -8,7 +8,7 @@ typed any way the form accepts (normalised to E.164 as the form does).
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
 from urllib.parse import urlencode
@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from referral.adapters.tables import QUEUE_ORDER, SlaMark, TriageEntry
 
 BOARD_STATUSES = ("new", "triaged", "assigned", "accepted")  # still needs reception's eye
-BOARD_LIMIT = 200
+BOARD_PAGE = 50  # rows a view shows at first (a 1280 x 800 screen holds about 25)
+BOARD_LIMIT = 500  # the most "show more" reaches: past that, a search or a filter finds faster
 PHONE_REGION = "GB"  # as the request form reads numbers
 EXCERPT_CHARS = 120
 
@@ -41,15 +42,22 @@ class BoardView:
     status: StatusName | None = None
     claimed: Claimed | None = None
     urgent: bool = False
+    shown: int = BOARD_PAGE  # how many rows, in pages of BOARD_PAGE ("show more")
 
     def query_string(self, **changes: Any) -> str:
         """This view's URL query (changed as asked), without empty parts: what a bookmark holds."""
         values = asdict(self) | changes
         values["urgent"] = "1" if values["urgent"] else None
+        if values["shown"] == BOARD_PAGE:
+            values["shown"] = None
         return urlencode({k: v for k, v in values.items() if v})
 
     def is_filtered(self) -> bool:
-        return self != BoardView()
+        return replace(self, shown=BOARD_PAGE) != BoardView()
+
+    def more(self) -> int:
+        """How many rows "show more" asks for."""
+        return min(self.shown + BOARD_PAGE, BOARD_LIMIT)
 
 
 class BadView(ValueError):
@@ -87,7 +95,15 @@ def parse_view(params: Mapping[str, str]) -> BoardView:
     if "\x00" in q:
         raise BadView("q", "must not contain NUL characters")
     return BoardView(site=site or None, urgent=urgent in ("1", "true", "on"), q=q.strip(),
-                     **values)
+                     shown=_shown(params.get("shown", "").strip()), **values)
+
+
+def _shown(value: str) -> int:
+    if not value:
+        return BOARD_PAGE
+    if not value.isdigit() or not BOARD_PAGE <= int(value) <= BOARD_LIMIT:
+        raise BadView("shown", f"must be a number of rows from {BOARD_PAGE} to {BOARD_LIMIT}")
+    return int(value)
 
 
 def phone_as_e164(text: str) -> str | None:
@@ -176,7 +192,7 @@ def rows(session: Session, view: BoardView, subject: str,
         select(TriageEntry, SlaMark.first_booked_at)
         .outerjoin(SlaMark, SlaMark.request_id == TriageEntry.request_id)
         .where(view_condition(view, subject, now))
-        .order_by(*QUEUE_ORDER).limit(BOARD_LIMIT))]
+        .order_by(*QUEUE_ORDER).limit(view.shown))]
 
 
 def excerpt(text: str) -> str:
@@ -197,5 +213,5 @@ def ago(moment: datetime, now: datetime) -> str:
     return f"{minutes // (24 * 60)} d ago"
 
 
-__all__ = ["BOARD_LIMIT", "BOARD_STATUSES", "BadView", "BoardView", "counts", "parse_view",
-           "phone_as_e164", "rows", "search_condition"]
+__all__ = ["BOARD_LIMIT", "BOARD_PAGE", "BOARD_STATUSES", "BadView", "BoardView", "counts",
+           "parse_view", "phone_as_e164", "rows", "search_condition"]
