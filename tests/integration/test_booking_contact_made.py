@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from booking.adapters.tables import AppointmentRequest
 from booking.handlers import NOTIFY_HANDLERS
-from booking.models import AppointmentRequest
 from clinic_shared.messaging.contracts import ContactClockStartedV1, ContactMadeV1
 from clinic_shared.messaging.envelope import Envelope
 

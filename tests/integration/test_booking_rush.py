@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking import appointments
-from booking.demo_schedule import seed_reference_data
-from booking.models import Appointment, AppointmentRequest, Therapist, WorkingPattern
+from booking.adapters.tables import Appointment, AppointmentRequest, Therapist, WorkingPattern
+from booking.domain import appointments
+from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.db import make_session_factory
 from tests.support.waiting import wait_until

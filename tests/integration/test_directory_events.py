@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
+from booking.adapters.tables import AppointmentRequest, Clinic, SlotOfferRow, WorkingPattern
+from booking.adapters.tables import Therapist as BookingTherapist
+from booking.adapters.tables import inbox as booking_inbox
+from booking.adapters.tables import outbox as booking_outbox
 from booking.handlers import TherapistNotKnownYet, handlers_for, on_therapist_changed
-from booking.models import AppointmentRequest, Clinic, SlotOfferRow, WorkingPattern
-from booking.models import Therapist as BookingTherapist
-from booking.models import inbox as booking_inbox
-from booking.models import outbox as booking_outbox
 from booking.settings import BookingSettings
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
+from booking.adapters.tables import AppointmentRequest
 from booking.handlers import NOTIFY_HANDLERS as BOOKING_HANDLERS
-from booking.models import AppointmentRequest
 from clinic_shared.messaging.contracts import ContactMadeV1, parse_data
 from clinic_shared.messaging.envelope import Envelope
 from notify.api import create_app

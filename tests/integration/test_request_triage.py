@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.api import create_app
-from booking.demo_schedule import demo_therapist_id, seed_reference_data
-from booking.erasure import PatientIdentity, erase_patient
+from booking.adapters.tables import AppointmentRequest, SlotOfferRow, outbox
+from booking.api.app import create_app
+from booking.domain.erasure import PatientIdentity, erase_patient
 from booking.handlers import handlers_for
-from booking.models import AppointmentRequest, SlotOfferRow, outbox
+from booking.operators.demo_schedule import demo_therapist_id, seed_reference_data
 from booking.settings import BookingSettings
 from booking.worker import build_loops
 from clinic_shared.auth.patient_links import PatientLinks

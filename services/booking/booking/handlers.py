@@ -4,8 +4,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from booking.models import AppointmentRequest, Therapist
-from booking.offers import offered_earlier_in_episode, propose_offers
+from booking.adapters.tables import AppointmentRequest, Therapist
+from booking.domain.offers import offered_earlier_in_episode, propose_offers
 from booking.settings import BookingSettings
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.consumer import Handler

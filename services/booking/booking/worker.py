@@ -1,11 +1,11 @@
 """booking's background loops. Run with `python -m booking worker`."""
 
+from booking.adapters.mailbox import MailboxReader
+from booking.adapters.tables import inbox, outbox
+from booking.domain.inquiry_answers import AnswerSender
+from booking.domain.sla_clock import SlaClock
 from booking.handlers import NOTIFY_HANDLERS, handlers_for
-from booking.inquiry_answers import AnswerSender
-from booking.mailbox import MailboxReader
-from booking.models import inbox, outbox
 from booking.settings import BookingSettings
-from booking.sla_clock import SlaClock
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.consumer import EventConsumer
 from clinic_shared.messaging.relay import OutboxRelay

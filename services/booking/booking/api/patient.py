@@ -7,12 +7,12 @@ from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking import appointments as booking_service
-from booking.models import Appointment, AppointmentRequest, SlotOfferRow
-from booking.reading import urgent_answer
-from booking.requests import cancel_request
-from booking.scheduling_api import CONFLICT_RESPONSES, ics_response, slot_taken
-from booking.schemas import AppointmentPublic, MyRequest, OfferPublic
+from booking.adapters.tables import Appointment, AppointmentRequest, SlotOfferRow
+from booking.api.scheduling import CONFLICT_RESPONSES, ics_response, slot_taken
+from booking.api.schemas import AppointmentPublic, MyRequest, OfferPublic
+from booking.domain import appointments as booking_service
+from booking.domain.reading import urgent_answer
+from booking.domain.requests import cancel_request
 from booking.settings import BookingSettings
 from clinic_shared.auth.access import PATIENT_LINK
 from clinic_shared.auth.patient_links import InvalidLink, PatientLinks

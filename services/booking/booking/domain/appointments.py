@@ -12,11 +12,11 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import Appointment, AppointmentRequest, Clinic, Therapist, outbox
-from booking.schedule import duration, travel
+from booking.adapters.tables import Appointment, AppointmentRequest, Clinic, Therapist, outbox
+from booking.domain.schedule import duration, travel
+from booking.domain.slot_flights import flights
+from booking.domain.slots import Slot, SlotQuery, find_slots, fits_schedule
 from booking.settings import BookingSettings
-from booking.slot_flights import flights
-from booking.slots import Slot, SlotQuery, find_slots, fits_schedule
 from clinic_shared.idempotency import check_same_body
 from clinic_shared.messaging.contracts import (
     AppointmentBookedV1,

@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.inquiry_answers import ConversationEntry, NotAnswerable, answer, conversation
-from booking.models import AppointmentRequest, audit
+from booking.adapters.tables import AppointmentRequest, audit
+from booking.domain.inquiry_answers import ConversationEntry, NotAnswerable, answer, conversation
 from booking.settings import BookingSettings
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import StaffDep, allow

@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from booking.schedule import normalise_postcode
+from booking.domain.schedule import normalise_postcode
 from clinic_shared.strict_types import IsoAwareDatetime, IsoDate, IsoTime, StrictBool
 
 PHONE_REGION = "GB"

@@ -17,7 +17,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import AppointmentRequest, InquiryEmail, outbox
+from booking.adapters.tables import AppointmentRequest, InquiryEmail, outbox
 from booking.settings import BookingSettings
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.connection import Backoff

@@ -10,11 +10,11 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import AppointmentRequest, Clinic, outbox
-from booking.reading import categories_most_urgent_first, read_form
-from booking.references import new_reference
-from booking.schedule import district_covered
-from booking.schemas import AppointmentRequestCreate
+from booking.adapters.tables import AppointmentRequest, Clinic, outbox
+from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.reading import categories_most_urgent_first, read_form
+from booking.domain.references import new_reference
+from booking.domain.schedule import district_covered
 from booking.settings import BookingSettings
 from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.clock import now as clock_now

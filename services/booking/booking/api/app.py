@@ -6,19 +6,19 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from booking.form_limits import FormLimits, client_address, counted_even_when_invalid, too_many
-from booking.inquiry_api import inquiry_router
-from booking.models import AppointmentRequest, audit, rate_limits
-from booking.pages import pages_router
-from booking.patient_api import patient_router
-from booking.reading import engine_for, read_form, urgent_answer
-from booking.requests import PlaceNotServed, cancel_request, submit_request
-from booking.scheduling_api import scheduling_router
-from booking.schemas import (
+from booking.adapters.tables import AppointmentRequest, audit, rate_limits
+from booking.api.form_limits import FormLimits, client_address, counted_even_when_invalid, too_many
+from booking.api.inquiries import inquiry_router
+from booking.api.pages import pages_router
+from booking.api.patient import patient_router
+from booking.api.scheduling import scheduling_router
+from booking.api.schemas import (
     AppointmentRequestCreate,
     AppointmentRequestPublic,
     AppointmentRequestStaffView,
 )
+from booking.domain.reading import engine_for, read_form, urgent_answer
+from booking.domain.requests import PlaceNotServed, cancel_request, submit_request
 from booking.settings import BookingSettings, get_settings
 from clinic_shared import audit as audit_trail
 from clinic_shared.audit import audit_router

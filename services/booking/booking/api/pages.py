@@ -12,19 +12,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from booking.form_limits import FormLimits, client_address, too_many
-from booking.models import Appointment, AppointmentRequest, Clinic, SlotOfferRow, Therapist
-from booking.reading import URGENT_CLOSING, URGENT_OPENING, read_form, urgent_answer
-from booking.requests import PlaceNotServed, submit_request
-from booking.schedule import LONDON
-from booking.schemas import AppointmentRequestCreate
+from booking.adapters.tables import Appointment, AppointmentRequest, Clinic, SlotOfferRow, Therapist
+from booking.api.form_limits import FormLimits, client_address, too_many
+from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.reading import URGENT_CLOSING, URGENT_OPENING, read_form, urgent_answer
+from booking.domain.requests import PlaceNotServed, submit_request
+from booking.domain.schedule import LONDON
 from booking.settings import BookingSettings
 from clinic_shared.auth.access import PATIENT_LINK, PUBLIC
 from clinic_shared.auth.patient_links import InvalidLink, PatientLinks
 from clinic_shared.ratelimit import OverLimit
 from clinic_shared.web import page_templates
 
-templates = page_templates(Path(__file__).parent / "templates")
+templates = page_templates(Path(__file__).parent.parent / "templates")
 
 BODY_AREAS = [("neck", "Neck"), ("upper_back", "Upper back"), ("lower_back", "Lower back"),
               ("shoulder", "Shoulder"), ("elbow", "Elbow"), ("wrist_hand", "Wrist or hand"),

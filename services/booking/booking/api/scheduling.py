@@ -9,9 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking import appointments as booking_service
-from booking.calendar import appointment_ics
-from booking.models import (
+from booking.adapters.calendar import appointment_ics
+from booking.adapters.tables import (
     Appointment,
     AppointmentRequest,
     Clinic,
@@ -20,8 +19,7 @@ from booking.models import (
     WorkingPattern,
     audit,
 )
-from booking.schedule import normalise_postcode
-from booking.schemas import (
+from booking.api.schemas import (
     AppointmentCreate,
     AppointmentPublic,
     AppointmentReschedule,
@@ -32,8 +30,10 @@ from booking.schemas import (
     SlotTakenBody,
     WorkingPatternIn,
 )
+from booking.domain import appointments as booking_service
+from booking.domain.schedule import normalise_postcode
+from booking.domain.slots import Slot, SlotQuery, find_slots
 from booking.settings import BookingSettings
-from booking.slots import Slot, SlotQuery, find_slots
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow
 from clinic_shared.auth.principal import STAFF, Principal, Role

@@ -16,9 +16,9 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from booking.models import Appointment, AppointmentRequest, InquiryEmail, outbox
-from booking.references import ALPHABET
-from booking.schemas import to_e164
+from booking.adapters.tables import Appointment, AppointmentRequest, InquiryEmail, outbox
+from booking.api.schemas import to_e164
+from booking.domain.references import ALPHABET
 from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import configure_logging, get_logger
