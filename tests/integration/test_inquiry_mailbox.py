@@ -18,10 +18,10 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.adapters.mailbox import MailboxReader
+from booking.adapters.smtp import AnswerSender
 from booking.adapters.tables import AppointmentRequest, InquiryEmail, outbox
 from booking.api.app import create_app
 from booking.domain.erasure import PatientIdentity, erase_patient
-from booking.domain.inquiry_answers import AnswerSender
 from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.auth.principal import Principal, Role

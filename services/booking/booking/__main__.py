@@ -3,7 +3,7 @@
 import sys
 
 from booking.adapters.metrics import collectors
-from booking.domain.erasure import erase_main
+from booking.operators.erase import erase_main
 from booking.operators.seed import seed, seed_clinics
 from booking.settings import BookingSettings
 from booking.worker import build_loops

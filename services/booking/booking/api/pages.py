@@ -13,15 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from booking.adapters.tables import Appointment, AppointmentRequest, Clinic, SlotOfferRow, Therapist
-from booking.api.form_limits import FormLimits, client_address, too_many
+from booking.api.dependencies import FormLimitsDep, LinksDep, SessionsDep, SettingsDep
+from booking.api.form_limits import client_address
 from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.errors import PlaceNotServed
 from booking.domain.reading import URGENT_CLOSING, URGENT_OPENING, read_form, urgent_answer
-from booking.domain.requests import PlaceNotServed, submit_request
+from booking.domain.requests import submit_request
 from booking.domain.schedule import LONDON
 from booking.settings import BookingSettings
 from clinic_shared.auth.access import PATIENT_LINK, PUBLIC
-from clinic_shared.auth.patient_links import InvalidLink, PatientLinks
-from clinic_shared.ratelimit import OverLimit
+from clinic_shared.auth.patient_links import InvalidLink
 from clinic_shared.web import page_templates
 
 templates = page_templates(Path(__file__).parent.parent / "templates")
@@ -81,91 +82,99 @@ def _errors_by_field(exc: pydantic.ValidationError) -> dict[str, str]:
     return errors
 
 
-def pages_router(settings: BookingSettings, sessions: sessionmaker[Session], links: PatientLinks,
-                 form_limits: FormLimits) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
-    def context(request: Request, **extra: Any) -> dict[str, Any]:
-        return {"clinic_name": settings.clinic_name, "clinic_phone": "020 7946 0000",
-                "root_path": request.scope.get("root_path", ""), **extra}
 
-    def clinics() -> list[Clinic]:
-        with sessions() as session:
-            return list(session.scalars(select(Clinic).where(Clinic.active)
-                                        .order_by(Clinic.name)))
+def context(request: Request, settings: BookingSettings, **extra: Any) -> dict[str, Any]:
+    return {"clinic_name": settings.clinic_name, "clinic_phone": "020 7946 0000",
+            "root_path": request.scope.get("root_path", ""), **extra}
 
-    def form_page(request: Request, values: dict[str, Any], errors: dict[str, str],
-                  status_code: int = 200) -> HTMLResponse:
-        return templates.TemplateResponse(request, "request_form.html", context(
-            request, values=values, errors=errors, clinics=clinics(), body_areas=BODY_AREAS,
-            preferred_times=PREFERRED_TIMES, red_flag_questions=RED_FLAG_QUESTIONS),
-            status_code=status_code)
 
-    @router.get("/", response_class=HTMLResponse, **PUBLIC)
-    def request_form(request: Request) -> HTMLResponse:
-        """The appointment request form."""
-        return form_page(request, {}, {})
+def clinics(sessions: sessionmaker[Session]) -> list[Clinic]:
+    with sessions() as session:
+        return list(session.scalars(select(Clinic).where(Clinic.active).order_by(Clinic.name)))
 
-    @router.post("/", **PUBLIC)
-    async def submit_form(request: Request) -> Response:
-        """Check the form; show each problem next to its field, keeping what was typed.
 
-        The same limits as the API: the address counts whatever the form holds, the phone
-        number and e-mail address once it is valid; the database work runs off the event loop."""
-        form = await request.form()
-        data = _form_to_model_input(form)
-        try:
-            parsed = AppointmentRequestCreate.model_validate(data)
-        except pydantic.ValidationError as exc:
-            await run_in_threadpool(form_limits.check_address, request)
-            return form_page(request, data, _errors_by_field(exc),
-                             status.HTTP_422_UNPROCESSABLE_CONTENT)
-        try:
-            created, _ = await run_in_threadpool(
-                submit_request, sessions, parsed, settings, None, links,
-                form_limits.admit(client_address(request), parsed), read_form(settings, parsed))
-        except OverLimit as exc:
-            raise too_many(exc.wait) from None
-        except PlaceNotServed as exc:
-            return form_page(request, data, {exc.field: str(exc)},
-                             status.HTTP_422_UNPROCESSABLE_CONTENT)
-        token = links.token_for(created.id)
-        root = request.scope.get("root_path", "")
-        return RedirectResponse(f"{root}/my-request/{token}?new=1", status.HTTP_303_SEE_OTHER)
+def form_page(request: Request, settings: BookingSettings, sessions: sessionmaker[Session],
+              values: dict[str, Any], errors: dict[str, str],
+              status_code: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(request, "request_form.html", context(
+        request, settings, values=values, errors=errors, clinics=clinics(sessions),
+        body_areas=BODY_AREAS, preferred_times=PREFERRED_TIMES,
+        red_flag_questions=RED_FLAG_QUESTIONS), status_code=status_code)
 
-    @router.get("/my-request/{token}", response_class=HTMLResponse, **PATIENT_LINK)
-    def my_request_page(request: Request, token: str, new: int = 0,
-                        done: str = "") -> HTMLResponse:
-        """The patient's own page: reference, what happens next, appointments, and buttons to
-        take (or move to) an offered slot or cancel the request."""
-        try:
-            request_id = links.request_id(token)
-        except InvalidLink:
-            request_id = uuid.UUID(int=0)
-        with sessions() as session:
-            found = session.get(AppointmentRequest, request_id)
-            if found is None or found.erased_at is not None:
-                return templates.TemplateResponse(request, "link_refused.html",
-                                                  context(request), status_code=404)
-            appointments = session.scalars(select(Appointment).where(
-                Appointment.request_id == found.id, Appointment.status == "booked")
-                .order_by(Appointment.starts_at)).all()
-            booked_times = {a.starts_at for a in appointments}
-            offers = [] if found.status == "cancelled" or found.urgent else [
-                (offer, name) for offer, name in session.execute(
-                    select(SlotOfferRow, Therapist.name)
-                    .join(Therapist, Therapist.id == SlotOfferRow.therapist_id)
-                    .where(SlotOfferRow.request_id == found.id,
-                           SlotOfferRow.starts_at > datetime.now(UTC))
-                    .order_by(SlotOfferRow.starts_at)).tuples()
-                if offer.starts_at not in booked_times]
-            places = {c.id: c.name for c in session.scalars(select(Clinic))}
-            return templates.TemplateResponse(request, "my_request.html", context(
-                request, item=found, new=bool(new), token=token, appointments=appointments,
-                offers=offers, places=places, done=DONE_MESSAGES.get(done, ""),
-                local=_local, **_urgent_context(settings, found)))
 
-    return router
+@router.get("/", response_class=HTMLResponse, **PUBLIC)
+def request_form(request: Request, settings: SettingsDep, sessions: SessionsDep) -> HTMLResponse:
+    """The appointment request form."""
+    return form_page(request, settings, sessions, {}, {})
+
+
+@router.post("/", **PUBLIC)
+async def submit_form(request: Request, settings: SettingsDep, sessions: SessionsDep,
+                      links: LinksDep, form_limits: FormLimitsDep) -> Response:
+    """Check the form; show each problem next to its field, keeping what was typed.
+
+    The same limits as the API: the address counts whatever the form holds, the phone
+    number and e-mail address once it is valid; the database work runs off the event loop."""
+    form = await request.form()
+    data = _form_to_model_input(form)
+    try:
+        parsed = AppointmentRequestCreate.model_validate(data)
+    except pydantic.ValidationError as exc:
+        await run_in_threadpool(form_limits.check_address, request)
+        return form_page(request, settings, sessions, data, _errors_by_field(exc),
+                         status.HTTP_422_UNPROCESSABLE_CONTENT)
+    try:
+        created, _ = await run_in_threadpool(
+            submit_request, sessions, parsed, settings, None, links,
+            form_limits.admit(client_address(request), parsed), read_form(settings, parsed))
+    except PlaceNotServed as exc:  # shown next to its field on the form, not as a refusal
+        return form_page(request, settings, sessions, data, {exc.field: str(exc)},
+                         status.HTTP_422_UNPROCESSABLE_CONTENT)
+    token = links.token_for(created.id)
+    root = request.scope.get("root_path", "")
+    return RedirectResponse(f"{root}/my-request/{token}?new=1", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/my-request/{token}", response_class=HTMLResponse, **PATIENT_LINK)
+def my_request_page(request: Request, token: str, settings: SettingsDep,
+                    sessions: SessionsDep, links: LinksDep, new: int = 0,
+                    done: str = "") -> HTMLResponse:
+    """The patient's own page: reference, what happens next, appointments, and buttons to
+    take (or move to) an offered slot or cancel the request."""
+    try:
+        request_id = links.request_id(token)
+    except InvalidLink:
+        request_id = uuid.UUID(int=0)
+    with sessions() as session:
+        found = session.get(AppointmentRequest, request_id)
+        if found is None or found.erased_at is not None:
+            return templates.TemplateResponse(request, "link_refused.html",
+                                              context(request, settings), status_code=404)
+        return templates.TemplateResponse(request, "my_request.html", context(
+            request, settings, item=found, new=bool(new), token=token,
+            done=DONE_MESSAGES.get(done, ""), local=_local,
+            **_what_is_booked_and_offered(session, found), **_urgent_context(settings, found)))
+
+
+def _what_is_booked_and_offered(session: Session, found: AppointmentRequest) -> dict[str, Any]:
+    """The request's booked appointments, the offers still open (none for an urgent or
+    cancelled request, none at a time already booked) and the clinics' names."""
+    appointments = session.scalars(select(Appointment).where(
+        Appointment.request_id == found.id, Appointment.status == "booked")
+        .order_by(Appointment.starts_at)).all()
+    booked_times = {a.starts_at for a in appointments}
+    offers = [] if found.status == "cancelled" or found.urgent else [
+        (offer, name) for offer, name in session.execute(
+            select(SlotOfferRow, Therapist.name)
+            .join(Therapist, Therapist.id == SlotOfferRow.therapist_id)
+            .where(SlotOfferRow.request_id == found.id,
+                   SlotOfferRow.starts_at > datetime.now(UTC))
+            .order_by(SlotOfferRow.starts_at)).tuples()
+        if offer.starts_at not in booked_times]
+    places = {c.id: c.name for c in session.scalars(select(Clinic))}
+    return {"appointments": appointments, "offers": offers, "places": places}
 
 
 def _urgent_context(settings: BookingSettings, found: AppointmentRequest) -> dict[str, Any]:
@@ -181,4 +190,4 @@ def _local(moment: datetime) -> str:
     return moment.astimezone(LONDON).strftime("%H:%M on %A %-d %B")
 
 
-__all__ = ["pages_router"]
+__all__ = ["router"]
