@@ -17,6 +17,7 @@ from booking.domain.errors import (
     NotFound,
     OfferNotBookable,
     SlotTaken,
+    UnknownRequestToBook,
     UrgentSelfBooking,
 )
 from clinic_shared.idempotency import KeyReused, key_reused
@@ -31,6 +32,8 @@ CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
 def as_http(exc: Exception) -> HTTPException:
     """The refusal a domain error stands for."""
     match exc:
+        case UnknownRequestToBook():
+            return field_error(exc.field, str(exc))
         case NotFound():
             return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
         case OfferNotBookable():

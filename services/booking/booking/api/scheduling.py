@@ -55,6 +55,7 @@ def list_clinics(sessions: SessionsDep) -> list[ClinicPublic]:
         clinics = session.scalars(select(Clinic).where(Clinic.active).order_by(Clinic.name))
         return [ClinicPublic.model_validate(c) for c in clinics]
 
+
 @router.get("/api/slots", response_model=list[SlotPublic],
             responses=NOT_FOUND, **allow(*STAFF))
 def search_slots(
@@ -98,6 +99,7 @@ def search_slots(
             promise_by=promise_by, limit=limit), settings)
     return [slot_public(s) for s in slots]
 
+
 @router.get("/api/therapists/{therapist_id}/working-patterns",
             response_model=list[WorkingPatternIn], **allow(*STAFF))
 def working_patterns(therapist_id: uuid.UUID, sessions: SessionsDep) -> list[WorkingPatternIn]:
@@ -107,6 +109,7 @@ def working_patterns(therapist_id: uuid.UUID, sessions: SessionsDep) -> list[Wor
             WorkingPattern.therapist_id == therapist_id).order_by(
             WorkingPattern.weekday, WorkingPattern.starts))
         return [WorkingPatternIn.model_validate(r) for r in rows]
+
 
 @router.put("/api/therapists/{therapist_id}/working-patterns", responses=NOT_FOUND,
             response_model=list[WorkingPatternIn], **allow(Role.admin))
@@ -132,6 +135,7 @@ def replace_working_patterns(therapist_id: uuid.UUID, patterns: list[WorkingPatt
                            therapist_id)
     return patterns
 
+
 @router.post("/api/therapists/{therapist_id}/exceptions", responses=NOT_FOUND,
              response_model=ScheduleExceptionPublic, status_code=status.HTTP_201_CREATED,
              **allow(*DESK))
@@ -149,6 +153,7 @@ def add_exception(therapist_id: uuid.UUID, body: ScheduleExceptionIn,
         audit_trail.record(session, audit, staff, "create", "schedule_exception",
                            therapist_id)
         return ScheduleExceptionPublic.model_validate(row)
+
 
 @router.post("/api/appointments", response_model=AppointmentPublic,
              status_code=status.HTTP_201_CREATED,
@@ -171,6 +176,7 @@ def book_appointment(body: AppointmentCreate, staff: StaffDep, response: Respons
         audit_trail.record(session, audit, staff, "book", "appointment", appointment.id)
     return AppointmentPublic.model_validate(appointment)
 
+
 @router.get("/api/appointments/{appointment_id}", response_model=AppointmentPublic,
             responses=NOT_FOUND, **allow(*STAFF))
 def read_appointment(appointment_id: uuid.UUID, staff: StaffDep,
@@ -184,6 +190,7 @@ def read_appointment(appointment_id: uuid.UUID, staff: StaffDep,
         audit_trail.record(session, audit, staff, "read", "appointment", appointment_id)
         return AppointmentPublic.model_validate(appointment)
 
+
 @router.get("/api/appointments/{appointment_id}/calendar.ics", response_class=Response,
             responses=NOT_FOUND, **allow(*STAFF))
 def appointment_calendar(appointment_id: uuid.UUID, staff: StaffDep, sessions: SessionsDep,
@@ -196,6 +203,7 @@ def appointment_calendar(appointment_id: uuid.UUID, staff: StaffDep, sessions: S
             raise NoSuchAppointment
         return ics_response(session, appointment, settings.clinic_name)
 
+
 @router.post("/api/appointments/{appointment_id}/cancel", response_model=AppointmentPublic,
              responses=NOT_FOUND, **allow(*DESK))
 def cancel_appointment(appointment_id: uuid.UUID, staff: StaffDep,
@@ -205,6 +213,7 @@ def cancel_appointment(appointment_id: uuid.UUID, staff: StaffDep,
     with sessions.begin() as session:
         audit_trail.record(session, audit, staff, "cancel", "appointment", appointment_id)
     return AppointmentPublic.model_validate(appointment)
+
 
 @router.post("/api/appointments/{appointment_id}/reschedule",
              response_model=AppointmentPublic, responses=CONFLICT_RESPONSES | NOT_FOUND,

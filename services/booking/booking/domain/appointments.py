@@ -13,7 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.adapters.tables import Appointment, AppointmentRequest, Clinic, Therapist, outbox
-from booking.domain.errors import NoSuchAppointment, NotBookable, SlotTaken
+from booking.domain.errors import (
+    NoSuchAppointment,
+    NotBookable,
+    SlotTaken,
+    UnknownRequestToBook,
+)
 from booking.domain.schedule import duration, travel
 from booking.domain.slot_flights import flights
 from booking.domain.slots import Slot, SlotQuery, find_slots, fits_schedule
@@ -154,7 +159,7 @@ def reschedule(sessions: sessionmaker[Session], settings: BookingSettings,
 def _open_request(session: Session, request_id: uuid.UUID) -> AppointmentRequest:
     request = session.get(AppointmentRequest, request_id)
     if request is None or request.erased_at is not None:
-        raise NotBookable("request_id", "no such appointment request")
+        raise UnknownRequestToBook
     if request.status == "cancelled":
         raise NotBookable("request_id", "the request was withdrawn")
     return request

@@ -24,6 +24,14 @@ class NoSuchRequest(NotFound):
     message = "No such appointment request"
 
 
+class UnknownRequestToBook(NoSuchRequest):
+    """A booking names a request that does not exist: a wrong field of the booking (the
+    request_id), not a missing page."""
+
+    message = "no such appointment request"
+    field = "request_id"
+
+
 class NoSuchAppointment(NotFound):
     message = "No such appointment"
 
