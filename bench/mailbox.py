@@ -19,10 +19,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 
 from bench.common import arguments, scratch_database
-from booking.demo_schedule import seed_reference_data
-from booking.mailbox import MailboxReader
-from booking.models import AppointmentRequest
-from booking.reading import engine_for
+from booking.adapters.mailbox import MailboxReader
+from booking.adapters.tables import AppointmentRequest
+from booking.domain.reading import engine_for
+from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
 from tests.support.imap_server import PASSWORD, private_dovecot

@@ -19,11 +19,11 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session
 
 from bench.common import arguments, scratch_database, summary
-from booking import appointments as booking_service
-from booking.demo_schedule import CLINICS, seed_reference_data
-from booking.models import Appointment, AppointmentRequest, Therapist, WorkingPattern
+from booking.adapters.tables import Appointment, AppointmentRequest, Therapist, WorkingPattern
+from booking.domain import appointments as booking_service
+from booking.domain.slots import SlotQuery, find_slots
+from booking.operators.demo_schedule import CLINICS, seed_reference_data
 from booking.settings import BookingSettings
-from booking.slots import SlotQuery, find_slots
 from clinic_shared.db import (
     make_engine,
     make_session_factory,

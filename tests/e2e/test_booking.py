@@ -8,7 +8,7 @@ import httpx
 from icalendar import Calendar
 from sqlalchemy import text
 
-from booking.demo_schedule import demo_therapist_id
+from booking.operators.demo_schedule import demo_therapist_id
 from tests.e2e.helpers import manage_link, submit, triage_entry_id
 from tests.support.stack import Stack
 

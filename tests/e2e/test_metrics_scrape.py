@@ -3,7 +3,7 @@
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from booking.sla_clock import BREACH_CAUSES
+from booking.domain.sla_clock import BREACH_CAUSES
 from tests.e2e.helpers import submit, triage_entry_id
 from tests.support.stack import SERVICES, Stack
 from tests.support.waiting import wait_until

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from booking.references import new_reference
+from booking.domain.references import new_reference
 from tests.faults.conftest import new_load, now
 from tests.support.stack import REPO
 

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from booking.api import create_app
+from booking.api.app import create_app
 from booking.settings import BookingSettings
 from tests.support.ports import free_port
 from tests.support.tcp_proxy import TcpProxy

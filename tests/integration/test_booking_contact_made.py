@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from booking.handlers import NOTIFY_HANDLERS
-from booking.models import AppointmentRequest
+from booking.adapters.tables import AppointmentRequest
+from booking.bootstrap import bootstrap
+from booking.handlers import handlers as booking_handlers
+from booking.settings import BookingSettings
 from clinic_shared.messaging.contracts import ContactClockStartedV1, ContactMadeV1
 from clinic_shared.messaging.envelope import Envelope
 
@@ -23,7 +25,8 @@ def test_first_contact_is_kept_and_a_later_one_does_not_move_it(migrated_databas
             contact_channel="phone", phone="+447400123456", mode="virtual", reason="r",
             consent=True, contact_by=now + timedelta(hours=1), appointment_by=now)
         session.add(request)
-    handler = NOTIFY_HANDLERS[ContactMadeV1.event_type]
+    from_notify = booking_handlers(bootstrap(BookingSettings(database_url=url)))["notify"]
+    handler = from_notify[ContactMadeV1.event_type]
     for minutes in (20, 50):
         event = ContactMadeV1(request_id=request_id, channel="phone", outcome="reached",
                               by="reception", at=now + timedelta(minutes=minutes))
@@ -52,7 +55,8 @@ def test_the_deadline_notify_set_by_the_clinics_hours_replaces_the_plain_hour(
                                   contact_by=monday_ten, started_at=monday_ten
                                   - timedelta(hours=1), clock_mode="opening_hours")
     with Session(engine) as session, session.begin():
-        NOTIFY_HANDLERS[event.event_type](session, event, Envelope.wrap(event, source="notify"))
+        from_notify = booking_handlers(bootstrap(BookingSettings(database_url=url)))["notify"]
+        from_notify[event.event_type](session, event, Envelope.wrap(event, source="notify"))
     with Session(engine) as session:
         assert session.get_one(AppointmentRequest, request_id).contact_by == monday_ten
     engine.dispose()

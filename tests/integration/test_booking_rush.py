@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking import appointments
-from booking.demo_schedule import seed_reference_data
-from booking.models import Appointment, AppointmentRequest, Therapist, WorkingPattern
+from booking.adapters.tables import Appointment, AppointmentRequest, Therapist, WorkingPattern
+from booking.domain import appointments
+from booking.domain.errors import NotFound
+from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.db import make_session_factory
 from tests.support.waiting import wait_until
@@ -77,7 +78,7 @@ def attempt(sessions: sessionmaker[Session], request_id: uuid.UUID, therapist_id
     except appointments.SlotTaken as taken:
         assert taken.next_slots, "a loser is offered the next free slots"
         return "taken"
-    except appointments.NotFound:
+    except NotFound:
         return "not-found"
     return f"{'booked' if created else 'replayed'}:{appointment.id}"
 

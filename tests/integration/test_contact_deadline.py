@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.demo_schedule import seed_reference_data
-from booking.models import AppointmentRequest
-from booking.models import outbox as booking_outbox
-from booking.requests import submit_request
-from booking.schemas import AppointmentRequestCreate
+from booking.adapters.tables import AppointmentRequest
+from booking.adapters.tables import outbox as booking_outbox
+from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.requests import submit_request
+from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import ContactRequestedV2

@@ -11,11 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
-from booking.handlers import TherapistNotKnownYet, handlers_for, on_therapist_changed
-from booking.models import AppointmentRequest, Clinic, SlotOfferRow, WorkingPattern
-from booking.models import Therapist as BookingTherapist
-from booking.models import inbox as booking_inbox
-from booking.models import outbox as booking_outbox
+from booking.adapters.tables import AppointmentRequest, Clinic, SlotOfferRow, WorkingPattern
+from booking.adapters.tables import Therapist as BookingTherapist
+from booking.adapters.tables import inbox as booking_inbox
+from booking.adapters.tables import outbox as booking_outbox
+from booking.bootstrap import bootstrap
+from booking.domain.errors import TherapistNotKnownYet
+from booking.handlers import handlers as booking_handlers
+from booking.handlers import on_therapist_changed
 from booking.settings import BookingSettings
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
@@ -271,13 +274,14 @@ def booking_copy(sessions, therapist_id: uuid.UUID) -> tuple | None:
                                        t.updated_at)
 
 
-def test_booking_keeps_the_newest_entry_whatever_the_order(booking_sessions):
+def test_booking_keeps_the_newest_entry_whatever_the_order(booking_sessions, booking_settings):
     therapist_id = uuid.uuid4()
+    deps = bootstrap(booking_settings)
     t0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
     def apply(data, envelope) -> None:
         with booking_sessions.begin() as session:
-            on_therapist_changed(session, data, envelope)
+            on_therapist_changed(session, data, envelope, deps)
 
     apply(*changed(therapist_id, t0))
     first = booking_copy(booking_sessions, therapist_id)
@@ -302,7 +306,7 @@ def test_booking_consumer_applies_a_redelivered_therapist_event_once(booking_ses
     consumer = EventConsumer(
         service="booking",
         subscription=Subscription("booking", topology.queue("booking", "referral"),
-                                  handlers_for(booking_settings)),
+                                  booking_handlers(bootstrap(booking_settings))["referral"]),
         session_factory=booking_sessions, inbox=booking_inbox,
         amqp=AmqpConfig("amqp://nobody:nobody@127.0.0.1:1/%2F"), topology=topology)
     therapist_id = uuid.uuid4()
@@ -357,7 +361,7 @@ def offers_for(sessions, request_id: uuid.UUID) -> list[SlotOfferRow]:
 
 def test_assignment_produces_offers_and_announces_them(booking_sessions, booking_settings):
     therapist_id = uuid.uuid4()
-    handlers = handlers_for(booking_settings)
+    handlers = booking_handlers(bootstrap(booking_settings))["referral"]
     with booking_sessions.begin() as session:
         handlers[TherapistChangedV1.event_type](session, *changed(therapist_id,
                                                                   datetime.now(UTC)))
@@ -381,7 +385,8 @@ def test_assignment_produces_offers_and_announces_them(booking_sessions, booking
 def test_assignment_to_a_therapist_booking_has_not_heard_of_is_retried(booking_sessions,
                                                                        booking_settings):
     request = add_request(booking_sessions)
-    handler = handlers_for(booking_settings)[ReferralAssignedV1.event_type]
+    from_referral = booking_handlers(bootstrap(booking_settings))["referral"]
+    handler = from_referral[ReferralAssignedV1.event_type]
     with pytest.raises(TherapistNotKnownYet), booking_sessions.begin() as session:
         handler(session, *assigned(request, uuid.uuid4()))
     assert offers_for(booking_sessions, request.id) == []
@@ -390,7 +395,7 @@ def test_assignment_to_a_therapist_booking_has_not_heard_of_is_retried(booking_s
 def test_assignment_for_a_closed_or_missing_request_is_skipped(booking_sessions,
                                                                booking_settings):
     therapist_id = uuid.uuid4()
-    handlers = handlers_for(booking_settings)
+    handlers = booking_handlers(bootstrap(booking_settings))["referral"]
     with booking_sessions.begin() as session:
         handlers[TherapistChangedV1.event_type](session, *changed(therapist_id,
                                                                   datetime.now(UTC)))

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from booking.api import create_app
-from booking.demo_schedule import seed_reference_data
+from booking.api.app import create_app
+from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.db import make_session_factory
 from tests.support.stack import REPO

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.demo_schedule import seed_reference_data
-from booking.models import Appointment, AppointmentRequest, Therapist, WorkingPattern
+from booking.adapters.tables import Appointment, AppointmentRequest, Therapist, WorkingPattern
+from booking.operators.demo_schedule import seed_reference_data
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_session_factory

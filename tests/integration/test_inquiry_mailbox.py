@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.api import create_app
-from booking.demo_schedule import seed_reference_data
-from booking.erasure import PatientIdentity, erase_patient
-from booking.inquiry_answers import AnswerSender
-from booking.mailbox import MailboxReader
-from booking.models import AppointmentRequest, InquiryEmail, outbox
+from booking.adapters.mailbox import MailboxReader
+from booking.adapters.smtp import AnswerSender
+from booking.adapters.tables import AppointmentRequest, InquiryEmail, outbox
+from booking.api.app import create_app
+from booking.domain.erasure import PatientIdentity, erase_patient
+from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer

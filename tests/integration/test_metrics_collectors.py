@@ -7,8 +7,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, insert, update
 
-from booking.metrics import SlaCollector
-from booking.models import AppointmentRequest, outbox
+from booking.adapters.metrics import SlaCollector
+from booking.adapters.tables import AppointmentRequest, outbox
 from clinic_shared.metrics import DeadLetterCollector, OutboxCollector
 
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from booking.demo_schedule import CLINICS
+from booking.operators.demo_schedule import CLINICS
 from clinic_shared.auth.principal import Role
 from clinic_shared.contact_hours import DEFAULT_FILE, load_contact_hours
 from clinic_shared.messaging.contracts import AppointmentRequestedV1

@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-from booking.handlers import NOTIFY_HANDLERS as BOOKING_HANDLERS
-from booking.models import AppointmentRequest
+from booking.adapters.tables import AppointmentRequest
+from booking.bootstrap import bootstrap
+from booking.handlers import handlers as booking_handlers
+from booking.settings import BookingSettings
 from clinic_shared.messaging.contracts import ContactMadeV1, parse_data
 from clinic_shared.messaging.envelope import Envelope
 from notify.api import create_app
@@ -180,7 +182,8 @@ def test_booking_and_referral_accept_a_reply_as_contact(sessions, settings, clie
             contact_channel="sms", mode="virtual", reason="r", consent=True,
             contact_by=data.contact_by, appointment_by=data.appointment_by))
     with Session(booking) as session, session.begin():
-        BOOKING_HANDLERS[envelope.type](session, event, envelope)
+        booking_handlers(bootstrap(BookingSettings()))["notify"][envelope.type](session, event,
+                                                                          envelope)
     with Session(booking) as session:
         assert session.get_one(AppointmentRequest, data.request_id).contacted_at == event.at
     booking.dispose()

@@ -10,7 +10,7 @@ import pika
 import pytest
 from sqlalchemy import Engine, create_engine, select
 
-from booking.models import outbox
+from booking.adapters.tables import outbox
 from clinic_shared.db import make_session_factory
 from clinic_shared.messaging.connection import AmqpConfig
 from clinic_shared.messaging.contracts import AppointmentRequestedV1

@@ -3,7 +3,7 @@
 
 from sqlalchemy import create_engine, func, select
 
-from booking.models import rate_limits
+from booking.adapters.tables import rate_limits
 from clinic_shared.ratelimit import Limit, RateLimiter
 
 

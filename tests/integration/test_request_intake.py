@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.api import create_app
-from booking.demo_schedule import seed_reference_data
-from booking.models import AppointmentRequest, Clinic, outbox
-from booking.requests import submit_request
-from booking.schemas import AppointmentRequestCreate
+from booking.adapters.tables import AppointmentRequest, Clinic, outbox
+from booking.api.app import create_app
+from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.requests import submit_request
+from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.db import make_session_factory
 from tests.support.waiting import wait_until
@@ -149,7 +149,7 @@ def test_the_page_form_keeps_the_per_contact_limit_too(api) -> None:
 def test_a_reference_already_taken_is_drawn_again_in_a_new_transaction(sessions,
                                                                         monkeypatch) -> None:
     drawn = iter(["AAA-AAAA", "AAA-AAAA", "BBB-BBBB"])
-    monkeypatch.setattr("booking.requests.new_reference", lambda: next(drawn))
+    monkeypatch.setattr("booking.domain.requests.new_reference", lambda: next(drawn))
     counted: list[int] = []
 
     def admit(conn: object) -> None:

@@ -13,11 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.api import create_app
-from booking.demo_schedule import demo_therapist_id, seed_reference_data
-from booking.erasure import PatientIdentity, erase_patient
-from booking.handlers import handlers_for
-from booking.models import AppointmentRequest, SlotOfferRow, outbox
+from booking.adapters.tables import AppointmentRequest, SlotOfferRow, outbox
+from booking.api.app import create_app
+from booking.bootstrap import bootstrap
+from booking.domain.erasure import PatientIdentity, erase_patient
+from booking.handlers import handlers as booking_handlers
+from booking.operators.demo_schedule import demo_therapist_id, seed_reference_data
 from booking.settings import BookingSettings
 from booking.worker import build_loops
 from clinic_shared.auth.patient_links import PatientLinks
@@ -98,7 +99,8 @@ def assign(settings: BookingSettings, sessions: sessionmaker[Session], request_i
         therapist_name="Tom Reid", discipline="rehab_physio", mode="virtual",
         assigned_at=datetime.now(UTC))
     with sessions.begin() as db:
-        handlers_for(settings)[data.event_type](db, data, Envelope.wrap(data, "referral"))
+        from_referral = booking_handlers(bootstrap(settings))["referral"]
+        from_referral[data.event_type](db, data, Envelope.wrap(data, "referral"))
 
 
 def offers(sessions: sessionmaker[Session], request_id: str) -> list[SlotOfferRow]:

@@ -10,10 +10,10 @@ import structlog
 from sqlalchemy import select, text
 from structlog.testing import capture_logs
 
-from booking import sla_clock
-from booking.models import AppointmentRequest, SlotOfferRow, Therapist, outbox
+from booking.adapters.tables import AppointmentRequest, SlotOfferRow, Therapist, outbox
+from booking.domain import sla_clock
+from booking.domain.sla_clock import SlaClock, due_requests
 from booking.settings import BookingSettings
-from booking.sla_clock import SlaClock, due_requests
 from clinic_shared.db import make_engine, make_session_factory
 
 AT_RISK = "appointment.sla_at_risk"
@@ -42,7 +42,7 @@ def sessions(booking_engine):
 def clock_logs(monkeypatch):
     """What the clock logs, whatever logging configuration (or logger cache) is in place."""
     with capture_logs() as logged:
-        monkeypatch.setattr(sla_clock, "log", structlog.get_logger("booking.sla_clock"))
+        monkeypatch.setattr(sla_clock, "log", structlog.get_logger("booking.domain.sla_clock"))
         yield logged
 
 

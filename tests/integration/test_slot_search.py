@@ -8,16 +8,16 @@ from sqlalchemy import create_engine
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session
 
-from booking.demo_schedule import seed_reference_data
-from booking.models import (
+from booking.adapters.tables import (
     Appointment,
     AppointmentRequest,
     ScheduleException,
     Therapist,
     WorkingPattern,
 )
+from booking.domain.slots import SlotQuery, find_slots
+from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
-from booking.slots import SlotQuery, find_slots
 
 SETTINGS = BookingSettings(initial_assessment_minutes=45, follow_up_minutes=30,
                            home_visit_travel_minutes=30, slot_step_minutes=15)

@@ -7,8 +7,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from booking.metrics import SlaCollector
-from booking.sla_clock import SLA_EVENTS
+from booking.adapters.metrics import SlaCollector
+from booking.domain.sla_clock import SLA_EVENTS
 from clinic_shared import metrics
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,7 @@ def build_app(service: str, *, database_url: str, amqp_url: str, keys: tuple[str
     common: dict[str, Any] = {"database_url": database_url, "amqp_url": amqp_url,
                               "auth_public_key": keys[1], **settings}
     if service == "booking":
-        from booking.api import create_app
+        from booking.api.app import create_app
         from booking.settings import BookingSettings
 
         return create_app(BookingSettings(**common))

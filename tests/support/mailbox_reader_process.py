@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from booking.mailbox import MailboxReader
+from booking.adapters.mailbox import MailboxReader
 from booking.settings import BookingSettings
 from clinic_shared import faults
 from clinic_shared.db import make_engine, make_session_factory

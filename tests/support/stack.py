@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
-from booking.demo_schedule import seed_reference_data
+from booking.operators.demo_schedule import seed_reference_data
 from clinic_shared.auth.keys import generate_key_pair
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from booking.calendar import appointment_ics
-from booking.models import Appointment, AppointmentRequest, Clinic
+from booking.adapters.calendar import appointment_ics
+from booking.adapters.tables import Appointment, AppointmentRequest, Clinic
 
 LONDON = ZoneInfo("Europe/London")
 MOORGATE = Clinic(id="moorgate", name="Moorgate Physio", address="1 Moorgate, London",

@@ -3,7 +3,7 @@ address to answer, and what is never an inquiry."""
 
 import pytest
 
-from booking.inquiry_mail import InquiryMail, NotAnInquiry, phones_in, read_mail
+from booking.adapters.inquiry_mail import InquiryMail, NotAnInquiry, phones_in, read_mail
 
 
 def read(headers: str, body: str = "Sore knee.") -> InquiryMail | NotAnInquiry:
@@ -67,7 +67,7 @@ def test_garbage_is_read_without_raising() -> None:
 
 
 def test_an_inquiry_is_kept_when_the_form_refuses_its_address() -> None:
-    from booking.inquiries import _as_form
+    from booking.domain.inquiries import _as_form
 
     no_address = read("From: Bo <bo@localhost>", "my number is 07400 123456")
     assert isinstance(no_address, InquiryMail)

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from booking.schemas import AppointmentRequestCreate
+from booking.api.schemas import AppointmentRequestCreate
 
 BASE = {
     "name": "Bert Example",

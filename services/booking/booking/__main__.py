@@ -2,9 +2,9 @@
 
 import sys
 
-from booking.erasure import erase_main
-from booking.metrics import collectors
-from booking.seed import seed, seed_clinics
+from booking.adapters.metrics import collectors
+from booking.operators.erase import erase_main
+from booking.operators.seed import seed, seed_clinics
 from booking.settings import BookingSettings
 from booking.worker import build_loops
 from clinic_shared.operators.service_cli import ServiceDefinition, main
@@ -12,7 +12,7 @@ from clinic_shared.operators.service_cli import ServiceDefinition, main
 SERVICE = ServiceDefinition(
     name="booking",
     default_port=8001,
-    app_factory="booking.api:create_app",
+    app_factory="booking.api.app:create_app",
     settings=BookingSettings,
     loops=build_loops,
     migrations="booking:migrations",

@@ -1,5 +1,7 @@
 """Transactional outbox: events are rows written with the change that caused them."""
 
+from collections.abc import Mapping, Sequence
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -12,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    bindparam,
     func,
     insert,
     text,
@@ -73,6 +76,32 @@ def outbox_row(data: EventData, source: str) -> tuple[Envelope, dict[str, object
                       "routing_key": data.routing_key,
                       "payload": envelope.model_dump(mode="json"),
                       "headers": envelope.headers()}
+
+
+OUTBOX_COLUMNS = ("event_id", "event_type", "routing_key", "payload", "headers")
+
+
+def stage_with(outbox: Table, change: Insert, prefixes: Sequence[str]) -> Insert:
+    """One statement that makes `change` (an INSERT, run as a CTE) and stages one event per
+    prefix: the same rows `add_event` writes, for a caller whose change and events are worth one
+    round trip (booking's intake). Build it once; run it with the change's own parameters and
+    `staged_parameters` (each event's columns as `<prefix><column>`). Nothing comes back."""
+    return (
+        insert(outbox).inline()
+        .values([{name: bindparam(f"{prefix}{name}", type_=outbox.c[name].type)
+                  for name in OUTBOX_COLUMNS} for prefix in prefixes])
+        .add_cte(change.cte("change"))
+    )
+
+
+def staged_parameters(events: Mapping[str, EventData], source: str) -> dict[str, object]:
+    """The parameters of a `stage_with` statement for these events, keyed by their prefixes:
+    each event in a new envelope, as `outbox_row` makes it."""
+    parameters: dict[str, object] = {}
+    for prefix, data in events.items():
+        _, row = outbox_row(data, source)
+        parameters.update({f"{prefix}{name}": value for name, value in row.items()})
+    return parameters
 
 
 _STAGE: dict[Table, Insert] = {}  # built once per outbox table: compiled once, then cached

@@ -1,6 +1,6 @@
 """Alembic environment for booking's database."""
 
-from booking.models import metadata
+from booking.adapters.tables import metadata
 from booking.settings import BookingSettings
 from clinic_shared.migrations import run_env
 

@@ -18,6 +18,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    _clinics_therapists_appointments()
+    _schedules_and_offers()
+    _request_details()
+
+
+def _clinics_therapists_appointments() -> None:
     op.execute('CREATE EXTENSION IF NOT EXISTS btree_gist')
     op.create_table('clinics',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -68,6 +74,9 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_appointments_request_id'), 'appointments', ['request_id'], unique=False)
     op.create_index('ix_appointments_therapist_busy', 'appointments', ['therapist_id', 'status'], unique=False)
+
+
+def _schedules_and_offers() -> None:
     op.create_table('schedule_exceptions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('therapist_id', sa.Uuid(), nullable=False),
@@ -111,6 +120,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_working_patterns'))
     )
     op.create_index(op.f('ix_working_patterns_therapist_id'), 'working_patterns', ['therapist_id'], unique=False)
+
+
+def _request_details() -> None:
     op.add_column('appointment_requests', sa.Column('site_id', sa.String(length=40), nullable=True))
     op.add_column('appointment_requests', sa.Column('postcode', sa.String(length=10), nullable=True))
     op.add_column('appointment_requests', sa.Column('contact_time', sa.String(length=20), nullable=True))

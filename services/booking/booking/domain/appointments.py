@@ -12,11 +12,18 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import Appointment, AppointmentRequest, Clinic, Therapist, outbox
-from booking.schedule import duration, travel
+from booking.adapters.tables import Appointment, AppointmentRequest, Clinic, Therapist, outbox
+from booking.domain.errors import (
+    NoSuchAppointment,
+    NotBookable,
+    SlotTaken,
+    UnknownRequestToBook,
+)
+from booking.domain.schedule import duration, travel
+from booking.domain.slot_flights import flights
+from booking.domain.slots import Slot, SlotQuery, find_slots, fits_schedule
 from booking.settings import BookingSettings
-from booking.slot_flights import flights
-from booking.slots import Slot, SlotQuery, find_slots, fits_schedule
+from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.idempotency import check_same_body
 from clinic_shared.messaging.contracts import (
     AppointmentBookedV1,
@@ -27,27 +34,6 @@ from clinic_shared.messaging.outbox import add_event
 
 Actor = Literal["patient", "staff"]
 NEXT_SLOTS = 5
-
-
-class SlotTaken(Exception):
-    """Someone else has that time (or the patient is already booked then)."""
-
-    def __init__(self, next_slots: list[Slot], *, therapist_busy: bool = True) -> None:
-        super().__init__("that time has just been taken")
-        self.next_slots = next_slots
-        self.therapist_busy = therapist_busy  # False: only this patient clashes with it
-
-
-class NotBookable(Exception):
-    """The request is wrong in itself: name the field and say why."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class NotFound(Exception):
-    pass
 
 
 def book(sessions: sessionmaker[Session], settings: BookingSettings, *, request_id: uuid.UUID,
@@ -173,7 +159,7 @@ def reschedule(sessions: sessionmaker[Session], settings: BookingSettings,
 def _open_request(session: Session, request_id: uuid.UUID) -> AppointmentRequest:
     request = session.get(AppointmentRequest, request_id)
     if request is None or request.erased_at is not None:
-        raise NotFound
+        raise UnknownRequestToBook
     if request.status == "cancelled":
         raise NotBookable("request_id", "the request was withdrawn")
     return request
@@ -183,7 +169,7 @@ def _appointment(session: Session, appointment_id: uuid.UUID,
                  request_id: uuid.UUID | None) -> Appointment:
     appointment = session.get(Appointment, appointment_id, with_for_update=True)
     if appointment is None or (request_id is not None and appointment.request_id != request_id):
-        raise NotFound
+        raise NoSuchAppointment
     return appointment
 
 
@@ -217,6 +203,21 @@ def _new_appointment(session: Session, settings: BookingSettings, request: Appoi
     )
     session.add(appointment)
     return appointment
+
+
+def may_read(session: Session, staff: Principal, appointment: Appointment) -> bool:
+    """Desk staff read any appointment; a therapist their own patients': an appointment with
+    them, or another of a patient who has one booked with them."""
+    if staff.role is not Role.therapist:
+        return True
+    if staff.therapist_id is None:
+        return False
+    if appointment.therapist_id == staff.therapist_id:
+        return True
+    return session.scalar(select(Appointment.id).where(
+        Appointment.request_id == appointment.request_id,
+        Appointment.therapist_id == staff.therapist_id,
+        Appointment.status == "booked").limit(1)) is not None
 
 
 def place(session: Session, mode: str, site_id: str | None) -> str:

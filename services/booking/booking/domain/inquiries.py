@@ -14,12 +14,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.inquiry_answers import urgent_reply
-from booking.inquiry_mail import InquiryMail, NotAnInquiry
-from booking.models import AppointmentRequest, InquiryEmail, MailboxCursor
-from booking.reading import urgent_actions, urgent_advice_text
-from booking.requests import StoredRequest, submit_request
-from booking.schemas import AppointmentRequestCreate
+from booking.adapters.inquiry_mail import InquiryMail, NotAnInquiry
+from booking.adapters.tables import AppointmentRequest, InquiryEmail, MailboxCursor
+from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.inquiry_answers import urgent_reply
+from booking.domain.reading import urgent_actions, urgent_advice_text
+from booking.domain.requests import StoredRequest, submit_request
 from booking.settings import BookingSettings
 from clinic_shared.log import get_logger
 

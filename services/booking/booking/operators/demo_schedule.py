@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking.models import Clinic, Therapist, WorkingPattern
+from booking.adapters.tables import Clinic, Therapist, WorkingPattern
 
 WEEKDAYS_ONLY = {day: ["07:00", "20:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
 

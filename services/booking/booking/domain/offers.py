@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from booking.models import AppointmentRequest, SlotOfferRow, outbox
+from booking.adapters.tables import AppointmentRequest, SlotOfferRow, outbox
+from booking.domain.slots import Slot, SlotQuery, find_slots
 from booking.settings import BookingSettings
-from booking.slots import Slot, SlotQuery, find_slots
 from clinic_shared.messaging.contracts import AppointmentOfferedV1, SlotOffer
 from clinic_shared.messaging.outbox import add_event
 

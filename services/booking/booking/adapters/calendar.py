@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from icalendar import Calendar, Event
 
-from booking.models import Appointment, Clinic
+from booking.adapters.tables import Appointment, Clinic
 
 PRODID = "-//Clinic booking//booking.clinic//EN"
 UID_DOMAIN = "booking.clinic"

@@ -19,8 +19,14 @@ from typing import Any
 from sqlalchemy import any_, func, or_, select
 from sqlalchemy.orm import Session
 
-from booking.models import Appointment, Clinic, ScheduleException, Therapist, WorkingPattern
-from booking.schedule import (
+from booking.adapters.tables import (
+    Appointment,
+    Clinic,
+    ScheduleException,
+    Therapist,
+    WorkingPattern,
+)
+from booking.domain.schedule import (
     district_covered,
     duration,
     local_moment,

@@ -2,10 +2,10 @@
 
 from sqlalchemy import func, select
 
-from booking.demo_schedule import seed_reference_data
-from booking.models import AppointmentRequest
-from booking.requests import submit_request
-from booking.schemas import AppointmentRequestCreate
+from booking.adapters.tables import AppointmentRequest
+from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.requests import submit_request
+from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import get_logger

@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.inquiries import MailboxPosition, read_cursor, take_in
-from booking.inquiry_mail import read_mail, received_at
+from booking.adapters.inquiry_mail import read_mail, received_at
+from booking.domain.inquiries import MailboxPosition, read_cursor, take_in
 from booking.settings import BookingSettings
 from clinic_shared.faults import MAILBOX_AFTER_TAKE, crash_point
 from clinic_shared.log import get_logger

@@ -13,8 +13,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 
+from booking.domain.sla_clock import BREACH_CAUSES
 from booking.settings import BookingSettings
-from booking.sla_clock import BREACH_CAUSES
 from clinic_shared.db import make_engine
 from clinic_shared.log import get_logger
 from clinic_shared.settings import ServiceSettings

@@ -10,11 +10,12 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import AppointmentRequest, Clinic, outbox
-from booking.reading import categories_most_urgent_first, read_form
-from booking.references import new_reference
-from booking.schedule import district_covered
-from booking.schemas import AppointmentRequestCreate
+from booking.adapters.tables import AppointmentRequest, Clinic, outbox
+from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.errors import PlaceNotServed
+from booking.domain.reading import categories_most_urgent_first, read_form
+from booking.domain.references import new_reference
+from booking.domain.schedule import district_covered
 from booking.settings import BookingSettings
 from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.clock import now as clock_now
@@ -26,7 +27,7 @@ from clinic_shared.messaging.contracts import (
     ContactRequestedV2,
     TriageReading,
 )
-from clinic_shared.messaging.outbox import add_event, outbox_row
+from clinic_shared.messaging.outbox import add_event, stage_with, staged_parameters
 from clinic_shared.ratelimit import OverLimit
 
 REFERENCE_ATTEMPTS = 5
@@ -104,15 +105,17 @@ def submit_request(
                 conn.commit()
                 raise
             except IntegrityError as exc:
-                # another request took this reference, or (a concurrent retry) this key: again,
-                # from the start; a retry finds the first request by its key
                 conn.rollback()
-                taken = str(exc.orig)
-                again = "reference" in taken or bool(
-                    idempotency_key and "idempotency_key" in taken)
-                if not again or attempt == REFERENCE_ATTEMPTS - 1:
+                if not _worth_again(exc, idempotency_key) or attempt == REFERENCE_ATTEMPTS - 1:
                     raise
     raise AssertionError("unreachable")
+
+
+def _worth_again(exc: IntegrityError, idempotency_key: str | None) -> bool:
+    """Another request took this reference, or (a concurrent retry) this key: again, from the
+    start; a retry finds the first request by its key."""
+    taken = str(exc.orig)
+    return "reference" in taken or bool(idempotency_key and "idempotency_key" in taken)
 
 
 _REQUESTS = AppointmentRequest.__table__
@@ -122,22 +125,13 @@ _REQUEST_COLUMNS = (
     "surgery", "surgery_date", "preferred_times", "red_flags", "red_flag_categories",
     "idempotency_key", "idempotency_fingerprint", "created_at", "contact_by", "appointment_by",
 )
-_OUTBOX_COLUMNS = ("event_id", "event_type", "routing_key", "payload", "headers")
-
-# The request's row and its outbox rows in one statement, built once: Core inserts without the
-# ORM's unit of work (every value is known here, the id included, so nothing comes back; the
-# outbox rows' ids are not fetched either). Parameters: request_<column>, and the outbox columns
-# of appointment.requested as they are and of contact.requested as contact_<column>.
-# The outbox rows are the ones clinic_shared.messaging.outbox.add_event writes (a test holds
-# them to it).
-_STORE = (
-    insert(outbox).inline()
-    .values([{name: bindparam(f"{prefix}{name}", type_=outbox.c[name].type)
-              for name in _OUTBOX_COLUMNS} for prefix in ("", "contact_")])
-    .add_cte(insert(_REQUESTS).values({
-        name: bindparam(f"request_{name}", type_=_REQUESTS.c[name].type)
-        for name in _REQUEST_COLUMNS}).cte("stored_request"))
-)
+# The request's row and its two events in one statement, built once (clinic_shared's
+# `stage_with`: the outbox rows are the ones `add_event` writes, and a test holds them to it).
+# Core, without the ORM's unit of work: every value is known here, the id included, so nothing
+# comes back. Parameters: request_<column>, and each event's outbox columns under its prefix.
+_STORE = stage_with(outbox, insert(_REQUESTS).values({
+    name: bindparam(f"request_{name}", type_=_REQUESTS.c[name].type)
+    for name in _REQUEST_COLUMNS}), ("requested_", "contact_"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +168,16 @@ def _insert(
         appointment_by=now + timedelta(hours=settings.appointment_within_hours),
         red_flag_categories=read.categories,
     )
-    row = {
+    row = _request_row(form, stored, red_flags, idempotency)
+    events = _events(form, stored, red_flags, read, clock)
+    conn.execute(_STORE, {**row, **events})
+    return stored
+
+
+def _request_row(form: AppointmentRequestCreate, stored: StoredRequest, red_flags: list[str],
+                 idempotency: tuple[str | None, str | None]) -> dict[str, object]:
+    """The request's columns as `_STORE`'s parameters."""
+    return {
         "request_id": stored.id,
         "request_reference": stored.reference,
         "request_name": form.name,
@@ -198,11 +201,17 @@ def _insert(
         "request_red_flag_categories": stored.red_flag_categories,
         "request_idempotency_key": idempotency[0],
         "request_idempotency_fingerprint": idempotency[1],
-        "request_created_at": now,
+        "request_created_at": stored.created_at,
         "request_contact_by": stored.contact_by,
         "request_appointment_by": stored.appointment_by,
     }
-    _, staged = outbox_row(AppointmentRequestedV3(
+
+
+def _events(form: AppointmentRequestCreate, stored: StoredRequest, red_flags: list[str],
+            read: _Read, clock: ClockPlan) -> dict[str, object]:
+    """`appointment.requested` (for referral) and `contact.requested` (for notify) as
+    `_STORE`'s parameters."""
+    return staged_parameters({"requested_": AppointmentRequestedV3(
         request_id=stored.id,
         reference=stored.reference,
         name=form.name,
@@ -223,8 +232,7 @@ def _insert(
         surgery_date=form.surgery_date,
         red_flags=tuple(red_flags),
         reading=read.reading,
-    ), source="booking")
-    _, contact = outbox_row(ContactRequestedV2(
+    ), "contact_": ContactRequestedV2(
         request_id=stored.id,
         reference=stored.reference,
         name=form.name,
@@ -242,10 +250,7 @@ def _insert(
         contact_started_at=clock.started_at,
         contact_clock=clock.mode,
         contact_hours=clock.hours_key,
-    ), source="booking")
-    conn.execute(_STORE, {**row, **staged,
-                          **{f"contact_{name}": value for name, value in contact.items()}})
-    return stored
+    )}, source="booking")
 
 
 def contact_clock(settings: BookingSettings, form: AppointmentRequestCreate, arrived: datetime,
@@ -257,14 +262,6 @@ def contact_clock(settings: BookingSettings, form: AppointmentRequestCreate, arr
     hours = contact_hours_from(settings.contact_hours_file)
     return hours.plan(hours.key_for(form.mode, form.site), arrived,
                       timedelta(minutes=settings.contact_back_minutes), urgent=urgent)
-
-
-class PlaceNotServed(Exception):
-    """The named clinic does not exist, or no clinic visits that postcode."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 _ACTIVE_SITES = select(Clinic.id).where(Clinic.active)

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from booking.schemas import AppointmentRequestCreate
+from booking.api.schemas import AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.ratelimit import Limit, OverLimit, RateLimiter
 
@@ -75,26 +75,25 @@ class FormLimits:
         return count
 
 
-def counted_even_when_invalid(limits: FormLimits) -> type[APIRoute]:
-    """A route class whose endpoint counts the address itself (with the form, in one
-    transaction), and which counts it here when the form fails validation, before answering
-    422 — or 429 when over the limit, as if the address had been counted first."""
+class AddressCountedRoute(APIRoute):
+    """A route whose endpoint counts the address itself (with the form, in one transaction),
+    and which counts it here when the form fails validation, before answering 422 — or 429
+    when over the limit, as if the address had been counted first. The limits are the app's
+    (`app.state.form_limits`)."""
 
-    class AddressCountedRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
 
-            async def handle(request: Request) -> Response:
-                try:
-                    return await handler(request)
-                except RequestValidationError as exc:
-                    if not _unparsable(exc):  # the body was read: the form counts
-                        await run_in_threadpool(limits.check_address, request)
-                    raise
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                if not _unparsable(exc):  # the body was read: the form counts
+                    limits: FormLimits = request.app.state.form_limits
+                    await run_in_threadpool(limits.check_address, request)
+                raise
 
-            return handle
-
-    return AddressCountedRoute
+        return handle
 
 
 def _unparsable(exc: RequestValidationError) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking.models import AppointmentRequest, SlotOfferRow, outbox
+from booking.adapters.tables import AppointmentRequest, SlotOfferRow, outbox
 from booking.settings import BookingSettings
 from clinic_shared import faults
 from clinic_shared.correlation import causation_id_var, correlation_id_var

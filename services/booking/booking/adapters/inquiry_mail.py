@@ -12,7 +12,7 @@ from email.utils import parseaddr
 import phonenumbers
 from bs4 import BeautifulSoup
 
-from booking.references import ALPHABET
+from booking.domain.references import ALPHABET
 
 # a reference as new_reference() writes it, e.g. "K7P-4MXQ", anywhere in a subject
 REFERENCE_IN_SUBJECT = re.compile(rf"\b([{ALPHABET}]{{3}}-[{ALPHABET}]{{4}})\b")

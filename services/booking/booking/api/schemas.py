@@ -14,7 +14,8 @@ from pydantic import (
     field_validator,
 )
 
-from booking.schedule import normalise_postcode
+from booking.domain.schedule import normalise_postcode
+from booking.domain.slots import Slot
 from clinic_shared.strict_types import IsoAwareDatetime, IsoDate, IsoTime, StrictBool
 
 PHONE_REGION = "GB"
@@ -236,6 +237,13 @@ class SlotPublic(BaseModel):
     within_promise: bool | None
 
 
+def slot_public(slot: Slot) -> SlotPublic:
+    return SlotPublic(therapist_id=slot.therapist_id, therapist_name=slot.therapist_name,
+                      mode=slot.mode, site_id=slot.site_id, starts_at=slot.starts_at,
+                      ends_at=slot.ends_at, starts_local=slot.starts_local,
+                      within_promise=slot.within_promise)
+
+
 class ClinicPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -321,3 +329,34 @@ class OfferPublic(BaseModel):
 class SlotTakenBody(BaseModel):
     detail: str
     next_slots: list[SlotPublic]
+
+
+class EmailAnswerCreate(BaseModel):
+    """What a member of staff writes back to an e-mail inquiry."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    text: Annotated[str, Field(min_length=1, max_length=10_000)]
+
+    @field_validator("text")
+    @classmethod
+    def _no_nul_characters(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class ConversationEmailPublic(BaseModel):
+    """One e-mail of the conversation: the patient's ("in") or the clinic's ("out")."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    direction: str
+    sender: str | None
+    subject: str
+    body: str
+    attachments: list[dict[str, object]]
+    sent_by: str | None
+    at: datetime
+    sent_at: datetime | None

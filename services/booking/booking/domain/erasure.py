@@ -3,10 +3,9 @@
 The patient is named by one exact identity: an e-mail address (compared case-insensitively,
 character for character: `_` and `%` are letters here, never wildcards), a phone number (in
 E.164, read as the form reads it) or a request's reference. `--dry-run` lists what each service
-holds and changes nothing.
+holds and changes nothing (`operators/erase.py`: `python -m booking erase`).
 """
 
-import argparse
 import re
 import uuid
 from dataclasses import dataclass
@@ -16,16 +15,15 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from booking.models import Appointment, AppointmentRequest, InquiryEmail, outbox
-from booking.references import ALPHABET
-from booking.schemas import to_e164
+from booking.adapters.tables import Appointment, AppointmentRequest, InquiryEmail, outbox
+from booking.api.schemas import to_e164
+from booking.domain.errors import NotAnIdentity
+from booking.domain.references import ALPHABET
 from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
-from clinic_shared.log import configure_logging, get_logger
+from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import PatientErasedV1
 from clinic_shared.messaging.outbox import add_event
-from clinic_shared.operators.erasure_preview import holdings
-from clinic_shared.operators.reconcile import database_urls
 
 log = get_logger(__name__)
 
@@ -49,10 +47,6 @@ DROP_UNPUBLISHED_EVENTS = text("""
     DELETE FROM outbox_messages
     WHERE sent_at IS NULL AND payload->'data'->>'request_id' = ANY(:ids)
 """)
-
-
-class NotAnIdentity(ValueError):
-    """What the operator typed names no single patient exactly; says why."""
 
 
 @dataclass(frozen=True)
@@ -170,37 +164,3 @@ def _anonymise(request: AppointmentRequest, now: datetime) -> None:
     request.idempotency_key = None
     request.idempotency_fingerprint = None
     request.erased_at = now
-
-
-def erase_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m booking erase",
-        description="Erase one patient's personal data in every service (right to erasure), "
-                    "named by one exact e-mail address, phone number or reference.")
-    parser.add_argument("--email", help="compared case-insensitively, character for character")
-    parser.add_argument("--phone", help="a UK number as the patient typed it, or E.164")
-    parser.add_argument("--reference", help="a request's reference, e.g. K7P-4MXQ")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="list what each service would erase; change nothing")
-    args = parser.parse_args(argv)
-    try:
-        identity = PatientIdentity.parse(email=args.email, phone=args.phone,
-                                         reference=args.reference)
-    except NotAnIdentity as exc:
-        parser.error(str(exc))
-    settings = BookingSettings()
-    configure_logging("booking", settings.log_level, settings.log_format)
-    matched = erase_patient(settings, identity, dry_run=args.dry_run)
-    references = ", ".join(m.reference for m in matched) or "nothing"
-    if args.dry_run:
-        print(f"Dry run: nothing was changed. Erasing would anonymise {len(matched)} "
-              "appointment request(s).")
-        print(f"  booking   {references}")
-        if matched:
-            for service, held in holdings(database_urls(),
-                                          [m.request_id for m in matched]).items():
-                print(f"  {service:<9} {held}")
-        return
-    log.info("erasure.done", requests=len(matched))
-    print(f"Erased {len(matched)} appointment request(s) ({references}); referral and notify "
-          "follow via the broker.")
