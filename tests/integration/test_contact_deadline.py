@@ -20,9 +20,9 @@ from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import ContactRequestedV2
 from clinic_shared.messaging.envelope import Envelope
+from notify.adapters.tables import CallbackTask, ContactClock, Notification
+from notify.adapters.tables import outbox as notify_outbox
 from notify.handlers import on_contact_requested
-from notify.models import CallbackTask, ContactClock, Notification
-from notify.models import outbox as notify_outbox
 from notify.settings import NotifySettings
 from tests.support.contact_hours import write_hours
 

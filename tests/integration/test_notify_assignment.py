@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from clinic_shared.messaging.contracts import ReferralAssignedV1
 from clinic_shared.messaging.envelope import Envelope
+from notify.adapters.tables import Notification
+from notify.domain.messages import MessageRenderer
 from notify.handlers import on_referral_assigned
-from notify.messages import MessageRenderer
-from notify.models import Notification
 from notify.settings import NotifySettings
 from tests.integration.test_notify_contact_back import (  # noqa: F401
     add_request,

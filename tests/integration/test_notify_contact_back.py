@@ -13,10 +13,10 @@ from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.contact_clock import ContactClockLoop
+from notify.adapters.tables import CallbackTask, ContactClock, Notification, audit, outbox
+from notify.api.app import create_app
+from notify.domain.contact_clock import ContactClockLoop
 from notify.handlers import on_appointment_requested
-from notify.models import CallbackTask, ContactClock, Notification, audit, outbox
 from notify.settings import NotifySettings
 from tests.support.contact_hours import write_hours
 

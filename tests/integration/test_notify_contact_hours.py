@@ -18,10 +18,10 @@ from clinic_shared.auth.principal import Role
 from clinic_shared.contact_hours import DEFAULT_FILE, load_contact_hours
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.contact_clock import NO_CALL_ATTEMPTED, ContactClockLoop
+from notify.adapters.tables import ContactClock, Notification, outbox
+from notify.api.app import create_app
+from notify.domain.contact_clock import NO_CALL_ATTEMPTED, ContactClockLoop
 from notify.handlers import on_appointment_requested
-from notify.models import ContactClock, Notification, outbox
 from notify.settings import NotifySettings
 from tests.integration.test_notify_contact_back import (  # noqa: F401
     database_url,

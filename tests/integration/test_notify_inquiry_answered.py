@@ -9,8 +9,8 @@ from sqlalchemy import select
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import ContactAnsweredV1, ContactRequestedV1
 from clinic_shared.messaging.envelope import Envelope
+from notify.adapters.tables import ContactClock, outbox
 from notify.handlers import ClockNotYetKnown, on_contact_answered, on_contact_requested
-from notify.models import ContactClock, outbox
 from notify.settings import NotifySettings
 from tests.support.contact_hours import write_hours
 

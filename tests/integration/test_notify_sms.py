@@ -15,10 +15,10 @@ from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import AppointmentRequestedV1, ContactRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.dispatcher import SmsDispatcher
+from notify.adapters.tables import CallbackTask, ContactClock, DeliveryAttempt, Notification, outbox
+from notify.api.app import create_app
+from notify.domain.dispatcher import SmsDispatcher
 from notify.handlers import on_appointment_requested, on_contact_requested
-from notify.models import CallbackTask, ContactClock, DeliveryAttempt, Notification, outbox
 from notify.settings import NotifySettings
 from tests.support.sms_gateway import FakeTwilio
 from tests.support.waiting import wait_until

@@ -28,12 +28,12 @@ from clinic_shared.messaging.contracts import (
     parse_data,
 )
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.contact_clock import ContactClockLoop
-from notify.dispatcher import EmailDispatcher, SmsDispatcher
+from notify.adapters.tables import ContactClock, Notification, outbox
+from notify.api.app import create_app
+from notify.domain.contact_clock import ContactClockLoop
+from notify.domain.dispatcher import EmailDispatcher, SmsDispatcher
+from notify.domain.red_flags import category_title, plain_title
 from notify.handlers import booking_handlers
-from notify.models import ContactClock, Notification, outbox
-from notify.red_flags import category_title, plain_title
 from notify.settings import NotifySettings
 from tests.integration.test_notify_contact_back import token
 from tests.support.contact_hours import write_hours

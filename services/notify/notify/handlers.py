@@ -24,7 +24,7 @@ the clinic's hours (contact_hours.ContactHours.plan decides it; the clock shows 
 
 Every new request also alerts reception (RECEPTION_EMAIL: reference, channel, mode, deadlines,
 "urgent" if red-flagged, never the symptoms); an urgent one alerts the clinic lead too, alone
-(never in a digest), naming the red-flag categories in plain words (notify.red_flags: category
+(never in a digest), naming the red-flag categories in plain words (domain.red_flags: category
 names only, never the patient's phrase or the reasons; the board has those), and the patient's
 acknowledgement tells them to seek urgent care (NHS 111 / 999). A patient who chose "phone" also
 has their call-back task marked urgent.
@@ -63,7 +63,7 @@ from clinic_shared.messaging.contracts import (
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.messaging.outbox import add_event
-from notify.models import (
+from notify.adapters.tables import (
     Appointment,
     CallbackTask,
     ContactClock,
@@ -72,7 +72,7 @@ from notify.models import (
     RequestContact,
     outbox,
 )
-from notify.red_flags import category_titles, is_urgent, red_flag_categories
+from notify.domain.red_flags import category_titles, is_urgent, red_flag_categories
 from notify.settings import NotifySettings, get_settings
 
 log = get_logger(__name__)

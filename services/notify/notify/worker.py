@@ -9,14 +9,14 @@ from clinic_shared.messaging.consumer import EventConsumer
 from clinic_shared.messaging.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
-from notify.contact_clock import ContactClockLoop
-from notify.crew import Crew
-from notify.dispatcher import EmailDispatcher, SmsDispatcher
+from notify.adapters.mail_sink import start_sink
+from notify.adapters.tables import inbox, outbox
+from notify.domain.contact_clock import ContactClockLoop
+from notify.domain.crew import Crew
+from notify.domain.dispatcher import EmailDispatcher, SmsDispatcher
+from notify.domain.red_flags import warm_titles
+from notify.domain.reminders import ReminderLoop
 from notify.handlers import REFERRAL_HANDLERS, booking_handlers
-from notify.mail_sink import start_sink
-from notify.models import inbox, outbox
-from notify.red_flags import warm_titles
-from notify.reminders import ReminderLoop
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)

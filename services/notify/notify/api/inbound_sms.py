@@ -33,7 +33,7 @@ from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import ContactMadeV1
 from clinic_shared.messaging.outbox import add_event
 from clinic_shared.web.refusals import refusal
-from notify.models import ContactClock, RequestContact, inbox, outbox
+from notify.adapters.tables import ContactClock, RequestContact, inbox, outbox
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)

@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from notify.email_sender import PermanentDeliveryError, TransientDeliveryError
+from notify.adapters.smtp import PermanentDeliveryError, TransientDeliveryError
 from notify.settings import NotifySettings
 
 RETRYABLE_4XX = {401, 408, 429}

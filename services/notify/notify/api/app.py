@@ -19,11 +19,11 @@ from clinic_shared.messaging.outbox import add_event
 from clinic_shared.settings import Environment
 from clinic_shared.web.app import create_app as create_base_app
 from clinic_shared.web.refusals import NOT_FOUND
-from notify.inbound_sms import inbound_sms_router
-from notify.mail_sink import read_sink
-from notify.models import CallbackTask, ContactClock, Notification, audit, outbox
+from notify.adapters.mail_sink import read_sink
+from notify.adapters.tables import CallbackTask, ContactClock, Notification, audit, outbox
+from notify.api.inbound_sms import inbound_sms_router
+from notify.domain.sla_metrics import install_sla_metrics
 from notify.settings import NotifySettings, get_settings
-from notify.sla_metrics import install_sla_metrics
 
 DESK = (Role.receptionist, Role.admin)
 

@@ -24,8 +24,8 @@ from clinic_shared.log import get_logger
 from clinic_shared.messaging.contracts import ContactSlaAtRiskV1, ContactSlaBreachedV1
 from clinic_shared.messaging.outbox import add_event
 from clinic_shared.worker import poll_in_batches
+from notify.adapters.tables import CallbackTask, ContactClock, Notification, outbox
 from notify.handlers import ACKNOWLEDGEMENT
-from notify.models import CallbackTask, ContactClock, Notification, outbox
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)

@@ -7,7 +7,7 @@ import ssl
 import time
 from collections.abc import Iterator
 
-from notify.messages import OutgoingMail
+from notify.domain.messages import OutgoingMail
 from notify.settings import NotifySettings
 
 

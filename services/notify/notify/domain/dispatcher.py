@@ -30,19 +30,19 @@ from clinic_shared.messaging.contracts import NotificationFailedV1, Notification
 from clinic_shared.messaging.envelope import EventData
 from clinic_shared.messaging.outbox import add_events
 from clinic_shared.messaging.pg_wakeup import PgWakeup
-from notify.crew import Crew
-from notify.email_sender import PermanentDeliveryError, SmtpSender
-from notify.handlers import NEW_REQUEST_ALERT, PATIENT_KINDS, fallback_address
-from notify.messages import MessageRenderer, OutgoingMail
-from notify.models import (
+from notify.adapters.sms import TwilioSmsSender
+from notify.adapters.smtp import PermanentDeliveryError, SmtpSender
+from notify.adapters.tables import (
     NOTIFICATIONS_CHANNEL,
     DeliveryAttempt,
     Notification,
     RequestContact,
     outbox,
 )
+from notify.domain.crew import Crew
+from notify.domain.messages import MessageRenderer, OutgoingMail
+from notify.handlers import NEW_REQUEST_ALERT, PATIENT_KINDS, fallback_address
 from notify.settings import NotifySettings
-from notify.sms_sender import TwilioSmsSender
 
 log = get_logger(__name__)
 
