@@ -30,10 +30,11 @@ from notify.adapters.tables import (
     RequestContact,
     outbox,
 )
+from notify.bootstrap import bootstrap
 from notify.domain.dispatcher import EmailDispatcher, SmsDispatcher
 from notify.domain.messages import MessageRenderer
 from notify.domain.reminders import ReminderLoop
-from notify.handlers import booking_handlers
+from notify.handlers import handlers
 from notify.settings import NotifySettings
 from tests.support.ports import free_port
 from tests.support.sms_gateway import FakeTwilio
@@ -81,7 +82,7 @@ def settings(smtp_server, gateway):
 def handle(sessions, settings, data) -> Envelope:
     envelope = Envelope.wrap(data, "booking")
     with sessions.begin() as session:
-        booking_handlers(settings)[data.event_type](session, data, envelope)
+        handlers(bootstrap(settings))["booking"][data.event_type](session, data, envelope)
     return envelope
 
 

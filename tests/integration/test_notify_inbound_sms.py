@@ -18,9 +18,9 @@ from booking.handlers import NOTIFY_HANDLERS as BOOKING_HANDLERS
 from booking.models import AppointmentRequest
 from clinic_shared.messaging.contracts import ContactMadeV1, parse_data
 from clinic_shared.messaging.envelope import Envelope
+from notify.adapters.sms import signature_valid, twilio_signature
 from notify.adapters.tables import ContactClock, outbox
 from notify.api.app import create_app
-from notify.api.inbound_sms import signature_valid, twilio_signature
 from notify.domain.contact_clock import ContactClockLoop
 from notify.settings import NotifySettings
 from referral.handlers import NOTIFY_HANDLERS as REFERRAL_HANDLERS

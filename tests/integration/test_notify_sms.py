@@ -17,6 +17,7 @@ from clinic_shared.messaging.contracts import AppointmentRequestedV1, ContactReq
 from clinic_shared.messaging.envelope import Envelope
 from notify.adapters.tables import CallbackTask, ContactClock, DeliveryAttempt, Notification, outbox
 from notify.api.app import create_app
+from notify.bootstrap import bootstrap
 from notify.domain.dispatcher import SmsDispatcher
 from notify.handlers import on_appointment_requested, on_contact_requested
 from notify.settings import NotifySettings
@@ -62,7 +63,7 @@ def request_event(phone: str = NUMBER, channel: str = "sms") -> tuple[Appointmen
 def owe_sms(sessions, phone: str = NUMBER) -> uuid.UUID:
     data, envelope = request_event(phone)
     with sessions.begin() as session:
-        on_appointment_requested(session, data, envelope)
+        on_appointment_requested(session, data, envelope, bootstrap(NotifySettings()))
     return data.request_id
 
 
@@ -244,7 +245,8 @@ def test_a_phone_patient_with_only_a_mobile_gets_their_private_link_by_text(sess
         "request_id": uuid.uuid4(), "reference": "LND-2345", "phone": "+442079460000"})
     with sessions.begin() as session:
         for data in (asks_for_a_call, landline_only):
-            on_contact_requested(session, data, Envelope.wrap(data, "booking"), settings)
+            on_contact_requested(session, data, Envelope.wrap(data, "booking"),
+                                 bootstrap(settings))
     assert SmsDispatcher(settings, sessions).dispatch_batch() == 1
 
     [sms] = gateway.sent

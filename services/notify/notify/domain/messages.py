@@ -22,7 +22,7 @@ from clinic_shared.auth.patient_links import PatientLinks
 from notify.adapters import mime
 from notify.adapters.ics import appointment_ics
 from notify.adapters.tables import Notification
-from notify.handlers import PATIENT_KINDS
+from notify.domain.notifications import PATIENT_KINDS
 from notify.settings import NotifySettings
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
