@@ -2,8 +2,8 @@
 
 Contact-back (the 1-hour promise) is kept only by a person talking to or writing to the
 patient: a call logged against the request's call-back task (any outcome: reached, no answer,
-voicemail left), or the patient's own reply to a text (inbound_sms). Its deadline is notify's
-own: the hour booking promised (contact_by - requested_at) counted in the hours of the clinic
+voicemail left), or the patient's own reply to a text (domain/inbound_sms.py). Its deadline is
+notify's own: the hour booking promised (contact_by - requested_at) counted in the hours of the clinic
 the request is for (contact_hours: per-clinic mode, opening hours, bank holidays); the patient's
 acknowledgement, reception's alert and the call-back task all carry that deadline. The
 automatic acknowledgement on the patient's chosen channel (e-mail or SMS) does NOT stop the
@@ -16,7 +16,7 @@ What notify hears of a new request is booking's `contact.requested` (who, how, b
 and red-flag category names, never the patient's words); `appointment.requested` (clinical text,
 for triage) is no longer routed here, and an older one still queued (v1, v2) is handled alike.
 No event carries the patient's private link: notify mints it as it renders each message to the
-patient (messages.py), so neither its rows nor its events hold it.
+patient (domain/messages.py), so neither its rows nor its events hold it.
 
 An urgent request (a red flag: a screening question answered yes, or, in v2, one the triage
 engine read in what the patient wrote) has its hour run at once and round the clock, whatever
