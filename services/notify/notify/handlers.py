@@ -3,8 +3,8 @@
 Contact-back (the 1-hour promise) is kept only by a person talking to or writing to the
 patient: a call logged against the request's call-back task (any outcome: reached, no answer,
 voicemail left), or the patient's own reply to a text (domain/inbound_sms.py). Its deadline is
-notify's own: the hour booking promised (contact_by - requested_at) counted in the hours of the clinic
-the request is for (contact_hours: per-clinic mode, opening hours, bank holidays); the patient's
+notify's own: the hour booking promised (contact_by - requested_at) counted in the hours of the
+clinic the request is for (contact_hours: per-clinic mode, opening hours, bank holidays); the patient's
 acknowledgement, reception's alert and the call-back task all carry that deadline. The
 automatic acknowledgement on the patient's chosen channel (e-mail or SMS) does NOT stop the
 clock: it tells the patient we have their request, it is not contact.
