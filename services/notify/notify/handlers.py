@@ -4,13 +4,13 @@ Contact-back (the 1-hour promise) is kept only by a person talking to or writing
 patient: a call logged against the request's call-back task (any outcome: reached, no answer,
 voicemail left), or the patient's own reply to a text (domain/inbound_sms.py). Its deadline is
 notify's own: the hour booking promised (contact_by - requested_at) counted in the hours of the
-clinic the request is for (contact_hours: per-clinic mode, opening hours, bank holidays); the patient's
-acknowledgement, reception's alert and the call-back task all carry that deadline. The
-automatic acknowledgement on the patient's chosen channel (e-mail or SMS) does NOT stop the
-clock: it tells the patient we have their request, it is not contact.
-Patients who chose "phone" get a call-back task for reception, and their acknowledgement (with
-their private link) by e-mail if they gave an address, else by text to a UK mobile: it stops no
-clock, the call still does.
+clinic the request is for (contact_hours: per-clinic mode, opening hours, bank holidays); the
+patient's acknowledgement, reception's alert and the call-back task all carry that deadline.
+The automatic acknowledgement on the patient's chosen channel (e-mail or SMS) does NOT stop the
+clock: it tells the patient we have their request, it is not contact. Patients who chose
+"phone" get a call-back task for reception, and their acknowledgement (with their private link)
+by e-mail if they gave an address, else by text to a UK mobile: it stops no clock, the call
+still does.
 
 What notify hears of a new request is booking's `contact.requested` (who, how, by when; urgency
 and red-flag category names, never the patient's words); `appointment.requested` (clinical text,
