@@ -14,8 +14,12 @@ SERVICES = {
 }
 
 
+TABLES = {"booking": "booking.models", "referral": "referral.models",
+          "notify": "notify.adapters.tables"}
+
+
 def _metadata(service: str):
-    module = __import__(f"{service}.models", fromlist=["metadata"])
+    module = __import__(TABLES[service], fromlist=["metadata"])
     return module.metadata
 
 
