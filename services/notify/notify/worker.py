@@ -2,21 +2,20 @@
 
 import threading
 
-from clinic_shared.contact_hours import contact_hours_from
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.consumer import EventConsumer
 from clinic_shared.messaging.relay import OutboxRelay
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
-from notify.contact_clock import ContactClockLoop
-from notify.crew import Crew
-from notify.dispatcher import EmailDispatcher, SmsDispatcher
-from notify.handlers import REFERRAL_HANDLERS, booking_handlers
-from notify.mail_sink import start_sink
-from notify.models import inbox, outbox
-from notify.red_flags import warm_titles
-from notify.reminders import ReminderLoop
+from notify.adapters.mail_sink import start_sink
+from notify.adapters.tables import inbox, outbox
+from notify.bootstrap import bootstrap
+from notify.domain.contact_clock import ContactClockLoop
+from notify.domain.crew import Crew
+from notify.domain.dispatcher import EmailDispatcher, SmsDispatcher
+from notify.domain.reminders import ReminderLoop
+from notify.handlers import handlers
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)
@@ -24,21 +23,17 @@ log = get_logger(__name__)
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, NotifySettings)
-    contact_hours_from(settings.contact_hours_file)  # a malformed hours file stops start-up here
-    # red-flag titles for urgent alerts, loaded before the first one (falls back to names)
-    warm_titles(getattr(settings, "triage_vocabulary_file", ""))
+    deps = bootstrap(settings)  # a malformed hours file stops start-up here
     engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 4
                          + settings.email_dispatch_threads, ping_every_checkout=False)
     sessions = make_session_factory(engine)
-    consumer = EventConsumer.for_service(settings, "booking", booking_handlers(settings),
-                                         sessions, inbox)
-    referral_consumer = EventConsumer.for_service(settings, "referral", REFERRAL_HANDLERS,
-                                                  sessions, inbox)
+    consumers = [Loop(f"{source}-events",
+                      EventConsumer.for_service(settings, source, table, sessions, inbox).run)
+                 for source, table in handlers(deps).items()]
     relay = OutboxRelay.for_service(settings, engine, outbox)
     senders = Crew(settings.email_dispatch_threads)
     loops = [
-        Loop("booking-events", consumer.run),
-        Loop("referral-events", referral_consumer.run),
+        *consumers,
         Loop("outbox-relay", relay.run),
         *(Loop(f"email-dispatch-{i}", EmailDispatcher(settings, sessions, senders, i == 0).run)
           for i in range(settings.email_dispatch_threads)),

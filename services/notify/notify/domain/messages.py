@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from clinic_shared.auth.patient_links import PatientLinks
-from notify import mime
-from notify.handlers import PATIENT_KINDS
-from notify.ics import appointment_ics
-from notify.models import Notification
+from notify.adapters import mime
+from notify.adapters.ics import appointment_ics
+from notify.adapters.tables import Notification
+from notify.domain.notifications import PATIENT_KINDS
 from notify.settings import NotifySettings
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = Path(__file__).parent.parent / "templates"
 LONDON = ZoneInfo("Europe/London")
 CHANNEL_PHRASES = {"email": "e-mail", "sms": "text message", "phone": "phone"}
 
