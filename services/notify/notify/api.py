@@ -19,11 +19,13 @@ from clinic_shared.messaging.outbox import add_event
 from clinic_shared.settings import Environment
 from clinic_shared.web.app import create_app as create_base_app
 from clinic_shared.web.refusals import NOT_FOUND
+from notify import webhooks_api
 from notify.inbound_sms import inbound_sms_router
 from notify.mail_sink import read_sink
 from notify.models import CallbackTask, ContactClock, Notification, audit, outbox
 from notify.settings import NotifySettings, get_settings
 from notify.sla_metrics import install_sla_metrics
+from notify.webhook_subscriptions import WebhookNotFound
 
 DESK = (Role.receptionist, Role.admin)
 
@@ -213,6 +215,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             audit_trail.record(session, audit, staff, "list", "mail_sink")
             return read_sink(Path(settings.mail_sink_dir), limit=min(max(limit, 1), 500))
 
+    app.state.sessions = sessions  # for module-level routers (webhooks_api)
+    app.include_router(webhooks_api.router)
+    app.add_exception_handler(WebhookNotFound, webhooks_api.not_found)
     app.include_router(inbound_sms_router(settings, sessions))
     app.include_router(audit_router(sessions, audit))
     install_sla_metrics(sessions)

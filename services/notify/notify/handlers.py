@@ -74,6 +74,8 @@ from notify.models import (
 )
 from notify.red_flags import category_titles, is_urgent, red_flag_categories
 from notify.settings import NotifySettings, get_settings
+from notify.webhook_payloads import EVENT_TYPES
+from notify.webhook_subscriptions import on_event_for_webhooks
 
 log = get_logger(__name__)
 
@@ -458,3 +460,6 @@ def booking_handlers(settings: NotifySettings) -> dict[str, Handler]:
 REFERRAL_HANDLERS: dict[str, Handler] = {
     ReferralAssignedV1.event_type: on_referral_assigned,
 }
+
+# notify's webhook queue: every event type a subscription may ask for (webhook_payloads)
+WEBHOOK_HANDLERS: dict[str, Handler] = dict.fromkeys(EVENT_TYPES, on_event_for_webhooks)
