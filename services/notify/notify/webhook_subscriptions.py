@@ -89,11 +89,12 @@ def webhook_payload(envelope: Envelope, scope: Scope) -> dict[str, Any]:
 OWE = text("""
     INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, request_id,
                                     occurred_at, payload, status, attempts, next_attempt_at)
-    SELECT gen_random_uuid(), s.id, :event_id, :event_type, :request_id, :occurred_at,
+    SELECT gen_random_uuid(), s.id, :event_id, CAST(:event_type AS varchar), :request_id,
+           :occurred_at,
            CASE WHEN s.scope = 'contact' THEN CAST(:contact AS jsonb)
                 ELSE CAST(:basic AS jsonb) END,
            'pending', 0, now()
-    FROM webhook_subscriptions s WHERE :event_type = ANY(s.event_types)
+    FROM webhook_subscriptions s WHERE CAST(:event_type AS varchar) = ANY(s.event_types)
     ON CONFLICT (subscription_id, event_id) DO NOTHING
 """)
 
