@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from standardwebhooks import Webhook
@@ -92,7 +93,7 @@ def test_a_public_address_is_allowed():
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         _Receiver.hits.append(self.path)
