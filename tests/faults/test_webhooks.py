@@ -20,7 +20,9 @@ from tests.faults.conftest import account, new_load, now, read
 from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
-pytestmark = pytest.mark.faults
+# the stack's start (when this row runs first) and a worker's restart take minutes on a busy
+# machine, besides the receiver's failing start
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 FAIL_SECONDS = float(os.environ.get("WEBHOOK_FAULT_FAIL_SECONDS", "30"))
 KILLED_AT = 150  # the receiver's 150th 2xx: well after its failing start

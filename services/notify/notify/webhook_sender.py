@@ -11,6 +11,7 @@ timeouts, and the answer's body is never read. Will become adapters/webhooks.py.
 
 import ipaddress
 import json
+import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ import httpx
 from standardwebhooks import Webhook
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# httpx logs each request's URL at INFO: a receiver's URL may hold its own token
+logging.getLogger("httpx").setLevel(logging.WARNING)
 USER_AGENT = "clinic-notify-webhooks/1"
 
 
