@@ -259,3 +259,25 @@ def test_the_api_is_the_clinic_leads_and_refuses_private_urls_unless_allowed(
     assert gone.status_code == 204
     assert client.get(f"/api/webhooks/subscriptions/{listed['id']}",
                       headers=lead).status_code == 404
+
+
+def test_the_clinic_leads_page_lists_subscriptions_and_each_ones_delivery_log(
+        client, sessions, auth_keys):
+    subscription_id, _ = subscribe(sessions, "https://crm.example/hook", "contact.requested")
+    hear(sessions, requested())
+    [delivery] = deliveries(sessions, subscription_id)
+    html = {"Accept": "text/html"}
+    listing = client.get("/webhooks", headers={**html, **token(auth_keys, Role.admin)})
+    assert listing.status_code == 200 and "https://crm.example/hook" in listing.text
+    log = client.get(f"/webhooks/{subscription_id}",
+                     headers={**html, **token(auth_keys, Role.admin)})
+    assert log.status_code == 200
+    assert f"msg_{delivery.id.hex}" in log.text and "Replay" in log.text
+    assert "bert@example.org" not in log.text  # the log shows no payload
+    desk = client.get("/webhooks", headers={**html, **token(auth_keys, Role.receptionist)})
+    assert desk.status_code == 403
+    away = client.get("/webhooks", headers=html, follow_redirects=False)
+    assert away.status_code == 303
+    assert away.headers["location"] == "/referral/sign-in?next=/webhooks"
+    assert client.get(f"/webhooks/{uuid.uuid4()}", headers={
+        **html, **token(auth_keys, Role.admin)}).status_code == 404

@@ -17,9 +17,10 @@ from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import ContactMadeV1
 from clinic_shared.messaging.outbox import add_event
 from clinic_shared.settings import Environment
+from clinic_shared.web import mount_static
 from clinic_shared.web.app import create_app as create_base_app
 from clinic_shared.web.refusals import NOT_FOUND
-from notify import webhooks_api
+from notify import webhooks_api, webhooks_pages
 from notify.inbound_sms import inbound_sms_router
 from notify.mail_sink import read_sink
 from notify.models import CallbackTask, ContactClock, Notification, audit, outbox
@@ -217,6 +218,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
 
     app.state.sessions = sessions  # for module-level routers (webhooks_api)
     app.include_router(webhooks_api.router)
+    app.include_router(webhooks_pages.router)
+    mount_static(app)
     app.add_exception_handler(WebhookNotFound, webhooks_api.not_found)
     app.include_router(inbound_sms_router(settings, sessions))
     app.include_router(audit_router(sessions, audit))

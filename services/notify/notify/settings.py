@@ -79,6 +79,9 @@ class NotifySettings(ServiceSettings):
         default=24 * 3600.0, gt=0, description="seconds of failure before a delivery gives up "
         "and an endpoint failing throughout is disabled (the clinic lead told)")
     webhook_poll_interval: float = Field(default=1.0, gt=0)
+    pages_sign_in_url: str = Field(
+        default="/referral/sign-in", description="where the webhooks page sends a browser that "
+        "is not signed in (referral's sign-in, behind the front door)")
     webhook_allow_private_addresses: bool = Field(
         default=False, description="operators only: let webhooks reach loopback, private and "
         "link-local addresses (refused by default: server-side request forgery)")
