@@ -281,3 +281,15 @@ def test_the_clinic_leads_page_lists_subscriptions_and_each_ones_delivery_log(
     assert away.headers["location"] == "/referral/sign-in?next=/webhooks"
     assert client.get(f"/webhooks/{uuid.uuid4()}", headers={
         **html, **token(auth_keys, Role.admin)}).status_code == 404
+
+
+def test_an_erasure_dry_run_names_deliveries_holding_contact_details(sessions, database_url):
+    from clinic_shared.operators.erasure_preview import holdings
+
+    subscribe(sessions, "https://crm.example/hook", "contact.requested", scope="contact")
+    data = requested()
+    hear(sessions, data)
+    urls = {"referral": database_url, "notify": database_url}  # referral's part: unreadable
+    assert "webhook delivery with contact details" in holdings(urls, [data.request_id])["notify"]
+    hear(sessions, PatientErasedV1(request_ids=[data.request_id], erased_at=datetime.now(UTC)))
+    assert "webhook" not in holdings(urls, [data.request_id])["notify"]

@@ -234,7 +234,7 @@ class WebhookDelivery(Base):
         ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     event_type: Mapped[str] = mapped_column(String(50))
-    request_id: Mapped[str | None] = mapped_column(String(50))
+    request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(10), default="pending")  # delivered, failed

@@ -89,7 +89,8 @@ def webhook_payload(envelope: Envelope, scope: Scope) -> dict[str, Any]:
 OWE = text("""
     INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, request_id,
                                     occurred_at, payload, status, attempts, next_attempt_at)
-    SELECT gen_random_uuid(), s.id, :event_id, CAST(:event_type AS varchar), :request_id,
+    SELECT gen_random_uuid(), s.id, :event_id, CAST(:event_type AS varchar),
+           CAST(:request_id AS uuid),
            :occurred_at,
            CASE WHEN s.scope = 'contact' THEN CAST(:contact AS jsonb)
                 ELSE CAST(:basic AS jsonb) END,
@@ -101,7 +102,7 @@ OWE = text("""
 SCRUB = text("""
     UPDATE webhook_deliveries
     SET payload = jsonb_set(payload, '{data}', (payload->'data') - CAST(:fields AS text[]))
-    WHERE request_id = ANY(CAST(:ids AS text[])) AND (payload->'data') ?| CAST(:fields AS text[])
+    WHERE request_id = ANY(CAST(:ids AS uuid[])) AND (payload->'data') ?| CAST(:fields AS text[])
 """)
 
 

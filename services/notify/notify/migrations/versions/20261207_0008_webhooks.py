@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column('subscription_id', sa.Uuid(), nullable=False),
         sa.Column('event_id', sa.Uuid(), nullable=False),
         sa.Column('event_type', sa.String(length=50), nullable=False),
-        sa.Column('request_id', sa.String(length=50), nullable=True),
+        sa.Column('request_id', sa.Uuid(), nullable=True),
         sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('payload', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column('status', sa.String(length=10), nullable=False),
