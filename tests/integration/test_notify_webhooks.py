@@ -293,3 +293,16 @@ def test_an_erasure_dry_run_names_deliveries_holding_contact_details(sessions, d
     assert "webhook delivery with contact details" in holdings(urls, [data.request_id])["notify"]
     hear(sessions, PatientErasedV1(request_ids=[data.request_id], erased_at=datetime.now(UTC)))
     assert "webhook" not in holdings(urls, [data.request_id])["notify"]
+
+
+def test_a_claim_takes_a_share_of_each_subscription_and_none_of_a_busy_one(sessions, settings):
+    slow, _ = subscribe(sessions, "https://slow.example/hook", "contact.requested")
+    quick, _ = subscribe(sessions, "https://quick.example/hook", "contact.requested")
+    for _ in range(3):
+        hear(sessions, requested())
+    store = WebhookDeliveries(settings.model_copy(
+        update={"webhook_senders_per_subscription": 2}), sessions)
+    claimed = store.claim(10, busy=[uuid.UUID(slow)])
+    assert {str(d.subscription_id) for d in claimed} == {quick} and len(claimed) == 2
+    claimed = store.claim(10)
+    assert sorted(str(d.subscription_id) for d in claimed) == sorted([slow, slow, quick])

@@ -71,6 +71,8 @@ class NotifySettings(ServiceSettings):
     # webhooks (webhook_delivery.py): outbound HTTP only to subscribed URLs
     webhook_senders: int = Field(default=8, ge=1, le=64,
                                  description="deliveries in flight at once, per worker")
+    webhook_senders_per_subscription: int = Field(
+        default=4, ge=1, le=64, description="of those, at most this many to one subscription")
     webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per request")
     webhook_connect_timeout: float = Field(default=5.0, gt=0)
     webhook_retry_base: float = Field(default=5.0, gt=0, description="first retry's delay, s")

@@ -11,12 +11,14 @@ backoff and jitter; a delivery gives up ("failed", replayable) after WEBHOOK_RET
 only if its endpoint answered others meanwhile; an endpoint failing throughout that long is
 disabled instead (its deliveries wait for it) and the clinic lead is e-mailed.
 Receivers never slow the services: this loop runs on its own threads (WEBHOOK_SENDERS at most
-in flight), with timeouts, and holds no database connection while it waits for one.
+in flight, WEBHOOK_SENDERS_PER_SUBSCRIPTION of them to one subscription, so a slow receiver
+holds up no other's), with timeouts, and holds no database connection while it waits for one.
 """
 
 import random
 import threading
 import uuid
+from collections import Counter as TallyCounter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,17 +41,28 @@ log = get_logger(__name__)
 WEBHOOK_DISABLED = "webhook_disabled"  # the clinic lead's e-mail (templates/webhook_disabled.*)
 ATTEMPTS = Counter("webhook_attempts_total", "Webhook requests made, by outcome", ["outcome"])
 
+# `ranked` finds what is due (and first of its request) and numbers it per subscription;
+# the locking select re-checks the row's own state (rows are re-read once locked) and takes at
+# most :per_subscription of each, none of a subscription already at its share (:busy)
 CLAIM = text("""
-    WITH due AS (
-        SELECT d.id FROM webhook_deliveries d
+    WITH ranked AS (
+        SELECT d.id, d.next_attempt_at,
+               row_number() OVER (PARTITION BY d.subscription_id
+                                  ORDER BY d.next_attempt_at) AS place
+        FROM webhook_deliveries d
         JOIN webhook_subscriptions s ON s.id = d.subscription_id
         WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND s.active
+          AND d.subscription_id <> ALL(CAST(:busy AS uuid[]))
           AND NOT EXISTS (
             SELECT 1 FROM webhook_deliveries e
             WHERE e.subscription_id = d.subscription_id AND e.request_id = d.request_id
-              AND e.status = 'pending' AND (e.occurred_at, e.seq) < (d.occurred_at, d.seq))
-        ORDER BY d.next_attempt_at LIMIT :limit
-        FOR UPDATE OF d SKIP LOCKED)
+              AND e.status = 'pending' AND (e.occurred_at, e.seq) < (d.occurred_at, d.seq))),
+    due AS (
+        SELECT w.id FROM webhook_deliveries w JOIN ranked r ON r.id = w.id
+        WHERE r.place <= :per_subscription
+          AND w.status = 'pending' AND w.next_attempt_at <= now()
+        ORDER BY r.next_attempt_at LIMIT :limit
+        FOR UPDATE OF w SKIP LOCKED)
     UPDATE webhook_deliveries w
     SET next_attempt_at = now() + make_interval(secs => :lease), attempts = w.attempts + 1,
         last_attempt_at = now(), first_attempt_at = coalesce(w.first_attempt_at, now())
@@ -126,9 +139,13 @@ class WebhookDeliveries:
         # a try outlasting its lease could be claimed twice; the receiver de-duplicates
         self.lease = 2 * (settings.webhook_timeout + settings.webhook_connect_timeout) + 5
 
-    def claim(self, limit: int) -> list[Due]:
+    def claim(self, limit: int, busy: list[uuid.UUID] | None = None) -> list[Due]:
+        """Up to `limit` due deliveries, at most WEBHOOK_SENDERS_PER_SUBSCRIPTION of one
+        subscription and none of those in `busy` (at their share already)."""
         with self.sessions.begin() as session:
-            rows = session.execute(CLAIM, {"limit": limit, "lease": self.lease}).all()
+            rows = session.execute(CLAIM, {
+                "limit": limit, "lease": self.lease, "busy": [str(b) for b in busy or []],
+                "per_subscription": self.settings.webhook_senders_per_subscription}).all()
         return [Due(*row) for row in rows]
 
     def record(self, due: Due, result: SendResult, started: datetime) -> None:
@@ -184,13 +201,17 @@ class WebhookDeliveries:
 
 
 class WebhookDeliveryLoop:
-    """Keeps up to WEBHOOK_SENDERS requests in flight; each result recorded on its own."""
+    """Keeps up to WEBHOOK_SENDERS requests in flight, at most WEBHOOK_SENDERS_PER_SUBSCRIPTION
+    to one subscription (a slow receiver cannot hold up the others'); each result recorded on
+    its own."""
 
     def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
         self.deliveries = WebhookDeliveries(settings, sessions)
         self.slots = threading.BoundedSemaphore(settings.webhook_senders)
         self.freed = threading.Event()
+        self.in_flight: TallyCounter[uuid.UUID] = TallyCounter()
+        self.lock = threading.Lock()
 
     def run(self, stop: threading.Event) -> None:
         sender = WebhookSender(self.settings.webhook_timeout, self.settings.webhook_connect_timeout,
@@ -215,13 +236,18 @@ class WebhookDeliveryLoop:
             free += 1
         if not free:
             return []
+        with self.lock:
+            busy = [subscription for subscription, count in self.in_flight.items()
+                    if count >= self.settings.webhook_senders_per_subscription]
         try:
-            claimed = self.deliveries.claim(free)
+            claimed = self.deliveries.claim(free, busy)
         except (OperationalError, InterfaceError) as exc:
             log.warning("webhook.database_unavailable", error=type(exc).__name__)
             claimed = []
         for _ in range(free - len(claimed)):
             self.slots.release()
+        with self.lock:
+            self.in_flight.update(due.subscription_id for due in claimed)
         return claimed
 
     def _deliver(self, sender: WebhookSender, due: Due) -> None:
@@ -235,5 +261,9 @@ class WebhookDeliveryLoop:
         except Exception:  # the lease brings it back; the loop goes on
             log.exception("webhook.record_failed", delivery_id=str(due.id))
         finally:
+            with self.lock:
+                self.in_flight[due.subscription_id] -= 1
+                if self.in_flight[due.subscription_id] <= 0:
+                    del self.in_flight[due.subscription_id]
             self.slots.release()
             self.freed.set()
