@@ -76,7 +76,7 @@ def test_webhook_receiver_failing_then_worker_killed_gets_every_event_once(stack
         missing = [i for i in ids if len(received[i]) < 2]
         twice = [i for i in ids if len(received[i]) > 2]
         out_of_order = [i for i in ids if received[i][:2] != EVENT_TYPES]
-        account("11 webhook receiver 500s, notify worker SIGKILL", accountant, stack, load,
+        account("11 webhook receiver 500s, notify SIGKILL", accountant, stack, load,
                 ended, note=(f"webhooks: {2 * len(ids) - len(missing) - len(twice)} events of "
                              f"{2 * len(ids)} once each "
                              f"after {receiver.copies} copies dropped by webhook-id, "
