@@ -89,6 +89,8 @@ from notify.domain.notifications import (
     owed,
 )
 from notify.domain.red_flags import category_titles, is_urgent, red_flag_categories
+from notify.domain.webhook_payloads import EVENT_TYPES
+from notify.domain.webhooks import on_event_for_webhooks
 
 log = get_logger(__name__)
 
@@ -362,3 +364,9 @@ def handlers(deps: Dependencies) -> dict[str, dict[str, Handler]]:
     return {source: {event_type: partial(handler, deps=deps)
                      for event_type, handler in table.items()}
             for source, table in (("booking", booking), ("referral", referral))}
+
+
+def webhook_handlers() -> dict[str, Handler]:
+    """notify's webhook queue (not one service's events): every event type a subscription may
+    ask for, each owed to the subscriptions that asked (domain/webhooks.py)."""
+    return dict.fromkeys(EVENT_TYPES, on_event_for_webhooks)

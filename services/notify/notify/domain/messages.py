@@ -86,7 +86,7 @@ class MessageRenderer:
         if "contact_by" in ctx:
             contact_by = datetime.fromisoformat(ctx["contact_by"]).astimezone(LONDON)
             ctx["contact_by_local"] = contact_by.strftime("%H:%M on %A %-d %B")
-        for field in ("starts_at", "previous_starts_at", "appointment_by"):
+        for field in ("starts_at", "previous_starts_at", "appointment_by", "failing_since"):
             if ctx.get(field):
                 when = datetime.fromisoformat(ctx[field]).astimezone(LONDON)
                 ctx[f"{field}_local"] = when.strftime("%H:%M on %A %-d %B")
