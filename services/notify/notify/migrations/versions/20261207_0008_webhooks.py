@@ -20,6 +20,12 @@ PENDING = sa.text("status = 'pending'")
 
 
 def upgrade() -> None:
+    _subscriptions()
+    _deliveries()
+    _attempts()
+
+
+def _subscriptions() -> None:
     op.create_table(
         'webhook_subscriptions',
         sa.Column('id', sa.Uuid(), nullable=False),
@@ -36,6 +42,9 @@ def upgrade() -> None:
                   nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_subscriptions')),
     )
+
+
+def _deliveries() -> None:
     op.create_table(
         'webhook_deliveries',
         sa.Column('id', sa.Uuid(), nullable=False),
@@ -70,6 +79,9 @@ def upgrade() -> None:
                     ['subscription_id', 'request_id', 'occurred_at'], postgresql_where=PENDING)
     op.create_index('ix_webhook_deliveries_log', 'webhook_deliveries',
                     ['subscription_id', 'created_at'])
+
+
+def _attempts() -> None:
     op.create_table(
         'webhook_attempts',
         sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
