@@ -1,0 +1,153 @@
+"""Admission control in front of every API: at most N requests worked on at once; one more waits
+a moment for a place and is then refused with 503 and Retry-After, unread; probes never are."""
+
+import asyncio
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from clinic_shared.web.admission import Admission
+
+
+class Gate:
+    """An app whose requests are held until `opened`, reading their body first."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+        self.bodies_read = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        self.bodies_read += 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if scope["path"] == "/stream":  # an answer that stays open, like the board's events
+            await self.opened.wait()
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        await self.opened.wait()
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+class HeldAtStart(Gate):
+    """Held before the answer starts (the work itself is slow)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        self.bodies_read += 1
+        await self.opened.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def call(app: Admission, path: str = "/api/form") -> tuple[int, dict[str, str], bytes,
+                                                                   float]:
+    """(status, headers, body, seconds to the start of the answer)."""
+    sent: list[Message] = []
+    started = time.perf_counter()
+    answered = 0.0
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal answered
+        if message["type"] == "http.response.start":
+            answered = time.perf_counter() - started
+        sent.append(message)
+
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": path, "headers": []}
+    await app(scope, receive, send)
+    headers = {k.decode(): v.decode() for k, v in sent[0].get("headers", [])}
+    return sent[0]["status"], headers, b"".join(m.get("body", b"") for m in sent[1:]), answered
+
+
+def run(test: Any) -> Any:
+    # a loop of its own in a thread of its own (see test_body_limit.py)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, test()).result()
+
+
+def admission(inner: Gate, max_in_flight: int = 2, max_wait: float = 0.05) -> Admission:
+    return Admission(inner, service="admission-test", max_in_flight=max_in_flight,
+                     max_wait=max_wait, retry_after=3)
+
+
+def test_over_the_limit_a_request_is_refused_fast_with_retry_after_and_never_reaches_the_app(
+        ) -> None:
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        app = admission(inner)
+        held = [asyncio.create_task(call(app)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        status, headers, body, took = await call(app)
+        assert status == 503 and headers["retry-after"] == "3"
+        assert "busy" in json.loads(body)["detail"]
+        assert 0.04 <= took < 0.5, "it waited its moment for a place, then was answered"
+        assert inner.bodies_read == 2, "the refused request was never read"
+        inner.opened.set()
+        assert [(await task)[0] for task in held] == [200, 200], "the admitted ones all finish"
+        assert (await call(app))[0] == 200, "a place is free again at once"
+
+    run(scenario)
+
+
+def test_a_request_that_finds_a_place_within_its_wait_is_carried_out() -> None:
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        app = admission(inner, max_in_flight=1, max_wait=1.0)
+        first = asyncio.create_task(call(app))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(call(app))
+        await asyncio.sleep(0.05)
+        inner.opened.set()
+        assert ((await first)[0], (await second)[0]) == (200, 200)
+        assert inner.bodies_read == 2
+
+    run(scenario)
+
+
+def test_an_open_stream_holds_no_place() -> None:
+    async def scenario() -> None:
+        inner = Gate()  # answers start at once; the body waits
+        app = admission(inner, max_in_flight=1, max_wait=0.0)
+        stream = asyncio.create_task(call(app, "/stream"))
+        await asyncio.sleep(0.01)
+        other = asyncio.create_task(call(app))
+        await asyncio.sleep(0.01)
+        assert not other.done(), "admitted (a refusal would have been answered at once)"
+        inner.opened.set()
+        assert ((await stream)[0], (await other)[0]) == (200, 200)
+
+    run(scenario)
+
+
+def test_probes_and_metrics_are_never_refused() -> None:
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        app = admission(inner, max_in_flight=1, max_wait=0.0)
+        held = asyncio.create_task(call(app))
+        await asyncio.sleep(0.01)
+        assert (await call(app))[0] == 503
+        probes = [asyncio.create_task(call(app, path))
+                  for path in ("/healthz", "/readyz", "/metrics")]
+        await asyncio.sleep(0.01)
+        assert not any(p.done() for p in probes), "let through although every place is taken"
+        inner.opened.set()
+        assert [(await p)[0] for p in (held, *probes)] == [200] * 4
+
+    run(scenario)
+
+
+def test_a_limit_of_zero_turns_admission_control_off() -> None:
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        app = admission(inner, max_in_flight=0, max_wait=0.0)
+        calls = [asyncio.create_task(call(app)) for _ in range(20)]
+        await asyncio.sleep(0.02)
+        inner.opened.set()
+        assert [(await c)[0] for c in calls] == [200] * 20
+
+    run(scenario)
