@@ -32,15 +32,18 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import smtplib
+import sys
 import threading
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pika
 import psycopg
 import uvicorn
-from prometheus_client import Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter, start_http_server
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -81,10 +84,13 @@ QUEUES = {"referral": ("booking.appointment.*", "notify.notification.*"),
 BATCH = 100
 RECEPTION = "reception@clinic.example"
 FROM = "clinic@clinic.example"
-# named as ours are, so bench/work_counts.py reads both alike
-PUBLISHED = Counter("outbox_published_total", "Messages published and confirmed", ["service"])
+# named as ours are, so bench/work_counts.py reads both alike (a registry of their own: the
+# bench's process, which imports this module, has ours in the default one)
+METRICS = CollectorRegistry()
+PUBLISHED = Counter("outbox_published_total", "Messages published and confirmed", ["service"],
+                    registry=METRICS)
 CONSUMED = Counter("consumer_messages_total", "Messages consumed and acked",
-                   ["service", "queue", "outcome"])
+                   ["service", "queue", "outcome"], registry=METRICS)
 
 
 def names(prefix: str) -> tuple[str, dict[str, str]]:
@@ -256,7 +262,8 @@ def send_due(conn: psycopg.Connection, smtp: smtplib.SMTP) -> int:
             conn.execute("UPDATE notifications SET sent_at = now() WHERE id = ANY(%s)",
                          ([row[0] for row in due],))
         if sent:
-            conn.executemany("INSERT INTO outbox (routing_key, payload) VALUES (%s, %s)", sent)
+            conn.cursor().executemany(
+                "INSERT INTO outbox (routing_key, payload) VALUES (%s, %s)", sent)
         return len(due)
 
 
@@ -269,6 +276,16 @@ def sender(db_url: str, smtp_port: int, stop: threading.Event) -> None:
         if send_due(conn, smtp) < BATCH:
             for _ in listener.notifies(timeout=0.5, stop_after=1):
                 pass
+
+
+def fatal_on_failure(loop: Callable[[], None]) -> None:
+    """A loop that fails ends the process (the bench then sees it gone), not just its thread."""
+    try:
+        loop()
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def worker(side: str, db_url: str, amqp_url: str, prefix: str, smtp_port: int) -> None:
@@ -284,7 +301,8 @@ def worker(side: str, db_url: str, amqp_url: str, prefix: str, smtp_port: int) -
         loops.append(lambda: consume(db_url, amqp_url, queues["notify"], {
             "booking.contact.requested": on_contact_requested}, stop))
         loops.append(lambda: sender(db_url, smtp_port, stop))
-    threads = [threading.Thread(target=loop, daemon=True) for loop in loops]
+    threads = [threading.Thread(target=fatal_on_failure, args=(loop,), daemon=True)
+               for loop in loops]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -304,7 +322,7 @@ def main() -> None:
     if args.role == "api":
         api(args.port, args.db)
         return
-    start_http_server(args.metrics_port, addr="127.0.0.1")
+    start_http_server(args.metrics_port, addr="127.0.0.1", registry=METRICS)
     worker(args.role, args.db, args.amqp, args.prefix, args.smtp_port)
 
 

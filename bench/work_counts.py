@@ -5,9 +5,9 @@ confirm (`outbox_published_total`) and consumed (`consumer_messages_total`: hand
 unread as an event the consumer does not act on) and the e-mails the SMTP sink accepted.
 
 PostgreSQL 15 publishes a backend's counts at most once a second while it is busy and within 10 s
-once it is idle, so a counted phase waits `FLUSH_SECONDS` before and after. The counts include
-what the processes do on their own meanwhile (relays' and clocks' polling, the bench's progress
-queries), spread over the phase's requests: a few hundredths of a transaction per request.
+once it is idle, so a counted phase waits `FLUSH_SECONDS` before and after. What the processes
+do on their own meanwhile (relays' and clocks' polling when idle) is measured over an idle
+stretch just before and taken off, so the counts are the requests' own.
 """
 
 import time
@@ -69,14 +69,22 @@ class WorkCounter:
 
     def counted(self, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run a phase (its result must hold `created`, the requests answered 201) and add
-        `work_per_request` to its result."""
+        `work_per_request` to its result: what the counters moved by between a snapshot before
+        and one `FLUSH_SECONDS` after, less what they move by idle (measured over the
+        `FLUSH_SECONDS` before the phase, scaled to the window's length)."""
         time.sleep(FLUSH_SECONDS)
-        before = self.snapshot()
+        idle_from, idle_began = self.snapshot(), time.monotonic()
+        time.sleep(FLUSH_SECONDS)
+        before, began = self.snapshot(), time.monotonic()
+        idle_seconds = began - idle_began
         result = run()
         time.sleep(FLUSH_SECONDS)
-        after = self.snapshot()
+        after, window = self.snapshot(), time.monotonic() - began
         created = max(result["created"], 1)
-        delta = {kind: after[kind] - before[kind] for kind in after}
+        delta = {kind: (after[kind] - before[kind])
+                 - (before[kind] - idle_from[kind]) * window / idle_seconds for kind in after}
+        result["idle_per_second"] = {kind: (before[kind] - idle_from[kind]) / idle_seconds
+                                     for kind in after}
         result["work_per_request"] = {
             "http_answers": 1.0,
             "transactions": delta["transactions"] / created,

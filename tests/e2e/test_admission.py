@@ -54,6 +54,7 @@ def narrow_booking(migrated_database, infra, auth_keys, tmp_path):
     """A booking API that works on two requests at once and lets one more wait 20 ms."""
     url = migrated_database("booking", "admission")
     with lone_api("booking", url, infra, auth_keys, tmp_path, ADMISSION_MAX_IN_FLIGHT="2",
+                  ADMISSION_MIN_IN_FLIGHT="2",
                   ADMISSION_MAX_WAIT_SECONDS="0.02", ADMISSION_RETRY_AFTER="7",
                   FORM_LIMIT_PER_ADDRESS="1000", FORM_LIMIT_PER_CONTACT="1000") as api:
         yield api, url

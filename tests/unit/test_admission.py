@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from clinic_shared.web.admission import Admission
+from clinic_shared.web.admission import WINDOW, Admission, Limits
 
 
 class Gate:
@@ -70,9 +70,12 @@ def run(test: Any) -> Any:
         return pool.submit(asyncio.run, test()).result()
 
 
-def admission(inner: Gate, max_in_flight: int = 2, max_wait: float = 0.05) -> Admission:
-    return Admission(inner, service="admission-test", max_in_flight=max_in_flight,
-                     max_wait=max_wait, retry_after=3)
+def admission(inner: Gate, max_in_flight: int = 2, max_wait: float = 0.05,
+              min_in_flight: int | None = None, target: float = 0.5) -> Admission:
+    """By default a fixed bound (as many places kept as allowed at most)."""
+    return Admission(inner, service="admission-test", limits=Limits(
+        max_in_flight=max_in_flight, min_in_flight=min_in_flight or max(max_in_flight, 1),
+        target=target, max_wait=max_wait, retry_after=3))
 
 
 def test_over_the_limit_a_request_is_refused_fast_with_retry_after_and_never_reaches_the_app(
@@ -149,5 +152,43 @@ def test_a_limit_of_zero_turns_admission_control_off() -> None:
         await asyncio.sleep(0.02)
         inner.opened.set()
         assert [(await c)[0] for c in calls] == [200] * 20
+
+    run(scenario)
+
+
+def test_the_bound_follows_the_answers_per_second_between_its_floor_and_ceiling() -> None:
+    """Little's law: a process answering 10 requests a second admits 5 at once for a 0.5 s
+    target; a quiet one keeps its floor; a fast one stops at the ceiling."""
+
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        inner.opened.set()
+        app = admission(inner, max_in_flight=32, min_in_flight=2, target=0.5)
+        assert app.bound() == 2, "no answers yet: the floor"
+        for _ in range(int(10 * WINDOW)):
+            assert (await call(app))[0] == 200
+        assert app.bound() == 5
+        for _ in range(int(200 * WINDOW)):
+            await call(app)
+        assert app.bound() == 32
+
+    run(scenario)
+
+
+def test_a_slowed_down_process_refuses_beyond_what_it_can_finish_in_time() -> None:
+    """Answers at 4 a second with a 0.5 s target: two places; the third request is refused."""
+
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        inner.opened.set()
+        app = admission(inner, max_in_flight=32, min_in_flight=1, target=0.5, max_wait=0.01)
+        for _ in range(int(4 * WINDOW)):
+            await call(app)
+        inner.opened.clear()
+        held = [asyncio.create_task(call(app)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        assert (await call(app))[0] == 503
+        inner.opened.set()
+        assert [(await task)[0] for task in held] == [200, 200]
 
     run(scenario)
