@@ -7,12 +7,13 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pika
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from bench import same_work_chain
 from bench.measure import (
@@ -64,7 +65,44 @@ def stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
 
 
+def measured(roles: dict[str, int], run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a phase; add to its result each process's CPU per request, and the servers'."""
+    cpu_before = {name: cpu_seconds(pid) for name, pid in roles.items()}
+    servers_before = server_cpu_seconds()
+    result = run()
+    created = max(result["created"], 1)
+    result["cpu_ms_per_request"] = {
+        name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / created
+        for name, pid in roles.items()}
+    result["server_cpu_ms_per_request"] = server_cpu_ms_per_request(servers_before, created)
+    return result
+
+
 # --- the bare chain of one hop ---------------------------------------------------------------
+
+def raw_phase(sink: Engine, port: int, folder: Path, rate: int, n: int) -> dict[str, Any]:
+    label = f"raw@{rate}" if rate else "raw@max"
+    tag = f"raw{rate}-{uuid.uuid4().hex[:6]}"
+    pattern = f"%-{tag}@example.com"
+    began = time.monotonic()
+    gen = load(f"http://127.0.0.1:{port}", "/raw", rate, n, tag, folder, 32)
+
+    def received() -> int:
+        with sink.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM raw_received WHERE email "
+                                     "LIKE :p"), {"p": pattern}).scalar_one()
+
+    while gen.poll() is None:
+        progress(f"{label} (sending)", received(), n, began)
+        time.sleep(0.25)
+    rows = read_load(folder, tag)
+    wait_for(received, sum(r["status"] == 201 for r in rows), f"{label} (consumed)", began, 60)
+    with sink.connect() as conn:
+        times = {e: float(t) for e, t in conn.execute(text(
+            "SELECT email, extract(epoch FROM received_at) FROM raw_received "
+            "WHERE email LIKE :p"), {"p": pattern}).all()}
+    return summarise(label, rate, rows, {"consumer": times}, {}, {})
+
 
 def run_raw_chain(postgres_url: str, amqp_url: str, count: int, folder: Path,
                   rates: tuple[int, ...], vacuum_between_phases: bool = False
@@ -84,41 +122,13 @@ def run_raw_chain(postgres_url: str, amqp_url: str, count: int, folder: Path,
              "--port", str(port)]
             for role, db in (("api", urls[0]), ("relay", urls[0]), ("consumer", urls[1]))])
         sink = create_engine(urls[1])
+        roles = dict(zip(("raw-api", "raw-relay", "raw-consumer"),
+                         (child.pid for child in children), strict=True))
         for rate, n in [(r, max(50, count // 6)) for r in rates] + [(0, count)]:
-            label = f"raw@{rate}" if rate else "raw@max"
-            tag = f"raw{rate}-{uuid.uuid4().hex[:6]}"
             if vacuum_between_phases:
                 vacuum(urls)
-            pattern = f"%-{tag}@example.com"
-            began = time.monotonic()
-            roles = dict(zip(("raw-api", "raw-relay", "raw-consumer"),
-                             (child.pid for child in children), strict=True))
-            cpu_before = {name: cpu_seconds(pid) for name, pid in roles.items()}
-            servers_before = server_cpu_seconds()
-            gen = load(f"http://127.0.0.1:{port}", "/raw", rate, n, tag, folder, 32)
-
-            def received(pattern: str = pattern) -> int:
-                with sink.connect() as conn:
-                    return conn.execute(text("SELECT count(*) FROM raw_received WHERE email "
-                                             "LIKE :p"), {"p": pattern}).scalar_one()
-
-            while gen.poll() is None:
-                progress(f"{label} (sending)", received(), n, began)
-                time.sleep(0.25)
-            rows = read_load(folder, tag)
-            wait_for(received, sum(r["status"] == 201 for r in rows), f"{label} (consumed)",
-                     began, 60)
-            with sink.connect() as conn:
-                times = {e: float(t) for e, t in conn.execute(text(
-                    "SELECT email, extract(epoch FROM received_at) FROM raw_received "
-                    "WHERE email LIKE :p"), {"p": pattern}).all()}
-            result = summarise(label, rate, rows, {"consumer": times}, {}, {})
-            result["cpu_ms_per_request"] = {
-                name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / max(result["created"], 1)
-                for name, pid in roles.items()}
-            result["server_cpu_ms_per_request"] = server_cpu_ms_per_request(
-                servers_before, result["created"])
-            results.append(result)
+            results.append(measured(roles, lambda rate=rate, n=n: raw_phase(
+                sink, port, folder, rate, n)))
         sink.dispose()
     finally:
         stop(children)
@@ -184,14 +194,15 @@ class SameWorkChain:
                 "WHERE email LIKE :p"), {"p": pattern}).all()}
 
     def phase(self, label: str, rate: float, count: int, connections: int) -> dict[str, Any]:
-        tag = f"chain{int(rate)}-{uuid.uuid4().hex[:6]}"
-        suffix = f"-{tag}@example.com"
         if self.vacuum_between_phases:
             vacuum(list(self.urls.values()))
         roles = dict(zip(("chain-api", *(f"chain-{side}" for side in SIDES)),
                          (child.pid for child in self.children), strict=True))
-        cpu_before = {name: cpu_seconds(pid) for name, pid in roles.items()}
-        servers_before = server_cpu_seconds()
+        return measured(roles, lambda: self._phase(label, rate, count, connections))
+
+    def _phase(self, label: str, rate: float, count: int, connections: int) -> dict[str, Any]:
+        tag = f"chain{int(rate)}-{uuid.uuid4().hex[:6]}"
+        suffix = f"-{tag}@example.com"
         began = time.monotonic()
         gen = load(f"http://127.0.0.1:{self.port}", "/chain", rate, count, tag, self.folder,
                    connections)
@@ -201,14 +212,8 @@ class SameWorkChain:
         rows = read_load(self.folder, tag)
         ok = sum(r["status"] == 201 for r in rows)
         wait_for(lambda: self.smtp.count(suffix), ok, f"{label} (acks)", began, 120)
-        result = summarise(label, rate, rows, {"triage": self.triage_times(f"%{suffix}"),
-                                               "ack": self.smtp.times(suffix)}, {}, {})
-        created = max(result["created"], 1)
-        result["cpu_ms_per_request"] = {
-            name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / created
-            for name, pid in roles.items()}
-        result["server_cpu_ms_per_request"] = server_cpu_ms_per_request(servers_before, created)
-        return result
+        return summarise(label, rate, rows, {"triage": self.triage_times(f"%{suffix}"),
+                                             "ack": self.smtp.times(suffix)}, {}, {})
 
 
 def run_same_work_chain(postgres_url: str, amqp_url: str, smtp: SmtpSink, folder: Path,
