@@ -247,6 +247,9 @@ def summarise(label: str, rate: float, rows: list[dict[str, Any]],
         "label": label, "offered_rate": rate, "requests": len(rows), "created": len(ok),
         "errors": {str(s): sum(1 for r in rows if r["status"] == s)
                    for s in sorted({r["status"] for r in rows}) if s != 201},
+        # 503s refused by admission control say the service is busy (a database outage's
+        # 503 says otherwise)
+        "refused_busy": sum(r["status"] == 503 and "busy" in r.get("error", "") for r in rows),
         "http": stats([(r["done"] - r["due"]) * 1000 for r in ok]),
         "throughput": {"http": len(ok) / max(max(r["done"] for r in rows) - first, 1e-9)},
         "backlog_at_end_of_load": backlog_at_end, "backlog_after_drain": backlog_after,
@@ -265,7 +268,8 @@ def print_phase(result: dict[str, Any]) -> None:
     print(f"{result['label']}: offered={result['offered_rate'] or 'max'} "
           f"created={result['created']}/{result['requests']} "
           + " ".join(f"{k}={v:.0f}/s" for k, v in tp.items())
-          + f" errors={ {k: v for k, v in result['errors'].items() if v} }")
+          + f" errors={ {k: v for k, v in result['errors'].items() if v} }"
+          + (f" (503 busy: {result['refused_busy']})" if result.get("refused_busy") else ""))
     for stage in ("http", "triage", "ack owed", "ack", "consumer"):
         if stage in result:
             print(line(stage, result[stage]))

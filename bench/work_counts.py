@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from bench.smtp_sink import SmtpSink
 
@@ -24,14 +26,23 @@ FLUSH_SECONDS = 11.0
 CONSUMED_OUTCOMES = {"processed": "handled", "duplicate": "handled", "ignored": "ignored"}
 
 
-def commits(postgres_url: str, database_urls: list[str]) -> int:
+def commits(postgres_url: str, database_urls: list[str], patience: float = 120.0) -> int:
+    """Transactions committed so far in these databases. A server shared with others may be
+    out of connections for a while ("too many clients"): tried again until `patience` runs out."""
     names = [make_url(url).database for url in database_urls]
-    engine = create_engine(postgres_url)
+    deadline = time.monotonic() + patience
+    engine = create_engine(postgres_url, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            return int(conn.execute(text(
-                "SELECT coalesce(sum(xact_commit), 0) FROM pg_stat_database "
-                "WHERE datname = ANY(:names)"), {"names": names}).scalar_one())
+        while True:
+            try:
+                with engine.connect() as conn:
+                    return int(conn.execute(text(
+                        "SELECT coalesce(sum(xact_commit), 0) FROM pg_stat_database "
+                        "WHERE datname = ANY(:names)"), {"names": names}).scalar_one())
+            except OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
     finally:
         engine.dispose()
 

@@ -87,6 +87,7 @@ def test_over_the_limit_a_request_is_refused_fast_with_retry_after_and_never_rea
         await asyncio.sleep(0.01)
         status, headers, body, took = await call(app)
         assert status == 503 and headers["retry-after"] == "3"
+        assert headers["content-length"] == str(len(body)), "a kept-alive client reads it whole"
         assert "busy" in json.loads(body)["detail"]
         assert 0.04 <= took < 0.5, "it waited its moment for a place, then was answered"
         assert inner.bodies_read == 2, "the refused request was never read"

@@ -17,7 +17,6 @@ with the answers, and the next request is taken.
 """
 
 import asyncio
-import json
 import math
 import time
 from collections import deque
@@ -25,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clinic_shared.settings import ServiceSettings
@@ -137,15 +136,10 @@ class Admission:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {"Retry-After": self.retry_after}
-        if self.page is not None and wants_page(scope):
-            answer = self.page(scope)
-            answer.headers.update(headers)
-            await answer(scope, receive, send)
-            return
-        await send({"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", b"application/json"), (b"retry-after", self.retry_after.encode())]})
-        await send({"type": "http.response.body",
-                    "body": json.dumps({"detail": BUSY}).encode()})
+        answer: Response = (self.page(scope) if self.page is not None and wants_page(scope)
+                            else JSONResponse({"detail": BUSY}, status_code=503))
+        answer.headers.update(headers)
+        await answer(scope, receive, send)
 
 
 def admission_limits(settings: ServiceSettings) -> Limits:
