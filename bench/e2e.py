@@ -14,8 +14,8 @@ Beside ours, on the same machine in the same run (bench/chain_runs.py): the bare
 hop (bench/raw_chain.py; `ratio_to_raw_chain=`) and the same-work chain
 (bench/same_work_chain.py: the transactions, messages, confirms and e-mails one of our requests
 costs, written thinly; `ratio_to_same_work_chain=`), at the same rates and flat out. The work
-per request is counted from the run, for ours and the same-work chain alike, in the phase at
-100 req/s (bench/work_counts.py). Then ours is flooded at 2x and 5x its maximum sustainable
+per request is counted from the run, for ours and the same-work chain alike, in the flat-out
+phase (bench/work_counts.py). Then ours is flooded at 2x and 5x its maximum sustainable
 rate (bench/overload.py): accepted p99, time to refuse, every accepted one acknowledged.
 Results (JSON, a PNG chart, the services' logs) go to bench/results/<timestamp>/.
 """
@@ -49,7 +49,7 @@ from bench.work_counts import WorkCounter, work_line
 
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 RATES = (50, 100, 200, 400)
-COUNTED_RATE = 100  # the work per request is counted in this phase (or the first rate's)
+AT_RATE = 100  # the acknowledgement's p99 target is judged at this rate
 ACK_P99_TARGET_MS = 250.0
 
 
@@ -122,10 +122,6 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def counted_rate(rates: tuple[int, ...]) -> int:
-    return COUNTED_RATE if COUNTED_RATE in rates else rates[0]
-
-
 def run_chains(args: argparse.Namespace, amqp_url: str, smtp: SmtpSink, folder: Path,
                seconds: float, flat_out: int, vacuum_between_phases: bool,
                results: dict[str, Any]) -> None:
@@ -137,7 +133,7 @@ def run_chains(args: argparse.Namespace, amqp_url: str, smtp: SmtpSink, folder: 
     print("same-work chain (the work of one of our requests, thinly: psycopg, pika, smtplib)")
     results["same_work_chain"] = [] if args.skip_same_work else run_same_work_chain(
         args.postgres_url, amqp_url, smtp, folder, args.rates, seconds, flat_out,
-        counted_rate(args.rates), vacuum_between_phases)
+        vacuum_between_phases)
     for phase in results["same_work_chain"]:
         print_phase(phase)
         if "work_per_request" in phase:
@@ -149,18 +145,15 @@ def run_ours(system: System, args: argparse.Namespace, counter: WorkCounter,
     system.run_phase("warm-up", 50, 50)
     results["ours"] = []
     for rate in args.rates:
-        def run(rate: int = rate) -> dict[str, Any]:
-            return system.run_phase(f"ours@{rate}", rate, int(rate * seconds),
-                                    profile=seconds if rate == args.profile else 0)
-
-        phase = counter.counted(run) if rate == counted_rate(args.rates) else run()
+        phase = system.run_phase(f"ours@{rate}", rate, int(rate * seconds),
+                                 profile=seconds if rate == args.profile else 0)
         print_phase(phase)
-        if "work_per_request" in phase:
-            print(work_line("ours", phase["work_per_request"]))
         results["ours"].append(phase)
     with RssSampler(system.processes()) as rss:
-        phase = system.run_phase("ours@max", 0, flat_out, connections=32)
+        phase = counter.counted(lambda: system.run_phase("ours@max", 0, flat_out,
+                                                         connections=32))
     print_phase(phase)
+    print(work_line("ours", phase["work_per_request"]))
     results["ours"].append(phase)
     results["rss_mb_at_max"] = rss.peak
     print("peak RSS at max rate: " + ", ".join(
@@ -221,16 +214,16 @@ def conclude(results: dict[str, Any], args: argparse.Namespace, folder: Path) ->
              (("ours", "ours"), ("same-work chain", "same_work_chain"))
              for phase in results.get(key, []) if "work_per_request" in phase]
     if works:
-        print(f"work per request, counted at {counted_rate(args.rates)} req/s:")
+        print("work per request, counted flat out:")
         for name, work in works:
             print(work_line(name, work))
     at_counted = {key: next((p for p in results.get(key, [])
-                             if p["offered_rate"] == COUNTED_RATE), None)
+                             if p["offered_rate"] == AT_RATE), None)
                   for key in ("ours", "same_work_chain")}
     for key, phase in at_counted.items():
         if phase:
             p99 = phase["ack"].get("p99", float("nan"))
-            print(f"at {COUNTED_RATE} req/s, {key}: request->ack p99={p99:.1f}ms "
+            print(f"at {AT_RATE} req/s, {key}: request->ack p99={p99:.1f}ms "
                   f"(target < {ACK_P99_TARGET_MS:.0f}), request->triage p99="
                   f"{phase['triage'].get('p99', float('nan')):.1f}ms")
     for flood in results.get("overload", []):

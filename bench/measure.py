@@ -205,13 +205,20 @@ def wait_for(count: Callable[[], int], total: int, label: str, began: float,
     return done
 
 
+FLAT_OUT_PATIENCE = 0.1  # seconds
+
+
 def load(url: str, path: str, rate: float, count: int, tag: str, folder: Path,
          connections: int = 64) -> subprocess.Popen[bytes]:
+    """The load generator. Flat out (`rate` 0) it is a patient client: a request refused as
+    busy (503) is sent again after FLAT_OUT_PATIENCE until it is taken, so every request is
+    created and the phase measures what the API sustains with its admission control on (a
+    client that took the refusal as final would see a few admitted among many refused)."""
     out = folder / f"load-{tag}.jsonl"
     return subprocess.Popen(
         [sys.executable, "-m", "bench.loadgen", url, "--path", path, "--rate", str(rate),
          "--count", str(count), "--connections", str(connections), "--tag", tag,
-         "--out", str(out)], cwd=REPO)
+         "--out", str(out), "--patience", str(0 if rate else FLAT_OUT_PATIENCE)], cwd=REPO)
 
 
 def read_load(folder: Path, tag: str) -> list[dict[str, Any]]:
@@ -250,6 +257,7 @@ def summarise(label: str, rate: float, rows: list[dict[str, Any]],
         # 503s refused by admission control say the service is busy (a database outage's
         # 503 says otherwise)
         "refused_busy": sum(r["status"] == 503 and "busy" in r.get("error", "") for r in rows),
+        "refused_then_taken": sum(r.get("refused_before", 0) for r in rows),
         "http": stats([(r["done"] - r["due"]) * 1000 for r in ok]),
         "throughput": {"http": len(ok) / max(max(r["done"] for r in rows) - first, 1e-9)},
         "backlog_at_end_of_load": backlog_at_end, "backlog_after_drain": backlog_after,
@@ -269,7 +277,9 @@ def print_phase(result: dict[str, Any]) -> None:
           f"created={result['created']}/{result['requests']} "
           + " ".join(f"{k}={v:.0f}/s" for k, v in tp.items())
           + f" errors={ {k: v for k, v in result['errors'].items() if v} }"
-          + (f" (503 busy: {result['refused_busy']})" if result.get("refused_busy") else ""))
+          + (f" (503 busy: {result['refused_busy']})" if result.get("refused_busy") else "")
+          + (f" refusals sent again until taken: {result['refused_then_taken']}"
+             if result.get("refused_then_taken") else ""))
     for stage in ("http", "triage", "ack owed", "ack", "consumer"):
         if stage in result:
             print(line(stage, result[stage]))
