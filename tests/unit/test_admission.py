@@ -10,6 +10,7 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from clinic_shared.web.admission import WINDOW, Admission, Limits
+from clinic_shared.web.refusal_pages import RefusalPages
 
 
 class Gate:
@@ -42,8 +43,9 @@ class HeldAtStart(Gate):
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def call(app: Admission, path: str = "/api/form") -> tuple[int, dict[str, str], bytes,
-                                                                   float]:
+async def call(app: Admission, path: str = "/api/form",
+               headers: list[tuple[bytes, bytes]] | None = None
+               ) -> tuple[int, dict[str, str], bytes, float]:
     """(status, headers, body, seconds to the start of the answer)."""
     sent: list[Message] = []
     started = time.perf_counter()
@@ -58,10 +60,12 @@ async def call(app: Admission, path: str = "/api/form") -> tuple[int, dict[str, 
             answered = time.perf_counter() - started
         sent.append(message)
 
-    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": path, "headers": []}
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": path,
+                             "headers": headers or [], "query_string": b"", "root_path": ""}
     await app(scope, receive, send)
-    headers = {k.decode(): v.decode() for k, v in sent[0].get("headers", [])}
-    return sent[0]["status"], headers, b"".join(m.get("body", b"") for m in sent[1:]), answered
+    answer_headers = {k.decode(): v.decode() for k, v in sent[0].get("headers", [])}
+    return (sent[0]["status"], answer_headers, b"".join(m.get("body", b"") for m in sent[1:]),
+            answered)
 
 
 def run(test: Any) -> Any:
@@ -191,5 +195,26 @@ def test_a_slowed_down_process_refuses_beyond_what_it_can_finish_in_time() -> No
         assert (await call(app))[0] == 503
         inner.opened.set()
         assert [(await task)[0] for task in held] == [200, 200]
+
+    run(scenario)
+
+
+def test_a_browser_is_refused_with_a_page_saying_when_to_try_again() -> None:
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        pages = RefusalPages(clinic_phone="020 7946 0000")
+        app = Admission(inner, service="admission-test", limits=Limits(
+            max_in_flight=1, min_in_flight=1, target=0.5, max_wait=0.0, retry_after=120),
+            page=lambda scope: pages.page(scope, 503, {"Retry-After": "120"}))
+        held = asyncio.create_task(call(app))
+        await asyncio.sleep(0.01)
+        status, headers, body, _ = await call(app, "/", [(b"accept", b"text/html")])
+        assert status == 503 and headers["retry-after"] == "120"
+        assert headers["content-type"].startswith("text/html")
+        page = body.decode()
+        assert "We are very busy right now" in page and "Nothing was saved" in page
+        assert "Please try again in 2 minutes" in page and "020 7946 0000" in page
+        inner.opened.set()
+        await held
 
     run(scenario)
