@@ -11,9 +11,9 @@ transaction, committed a few ms later) and the acknowledgement accepted by SMTP,
 the request was due.
 
 Beside ours, on the same machine in the same run (bench/chain_runs.py): the bare chain of one
-hop (bench/raw_chain.py; `ratio_to_raw_chain=`) and the same-work chain
-(bench/same_work_chain.py: the transactions, messages, confirms and e-mails one of our requests
-costs, written thinly; `ratio_to_same_work_chain=`), at the same rates and flat out. The work
+hop (bench/raw_chain.py, at 100 req/s and flat out; `ratio_to_raw_chain=`) and the same-work
+chain (bench/same_work_chain.py: the transactions, messages, confirms and e-mails one of our
+requests costs, written thinly; at our rates and flat out; `ratio_to_same_work_chain=`). The work
 per request is counted from the run, for ours and the same-work chain alike, in the flat-out
 phase (bench/work_counts.py). Then ours is flooded at 2x and 5x its maximum sustainable
 rate (bench/overload.py): accepted p99, time to refuse, every accepted one acknowledged.
