@@ -12,6 +12,7 @@ from referral.caseload import caseload_router
 from referral.directory import directory_router
 from referral.models import audit, rate_limits
 from referral.notes import notes_router
+from referral.oauth_api import router as oauth_router
 from referral.pages import pages_router
 from referral.reading import warm
 from referral.settings import ReferralSettings, get_settings
@@ -35,7 +36,9 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
         settings=settings,
         refusals=RefusalPages(CLINIC_NAME, CLINIC_PHONE, home=("/", "Go to your start page")),
     )
+    app.state.sessions = sessions  # for module-level routers (oauth_api)
     app.include_router(staff_router(settings, sessions, RateLimiter(engine, rate_limits)))
+    app.include_router(oauth_router)
     app.include_router(triage_router(sessions, settings))
     app.include_router(notes_router(sessions))
     app.include_router(suggestions_router)

@@ -14,6 +14,7 @@ from clinic_shared.messaging.contracts import (
     AppointmentRequestCancelledV1,
     AppointmentRequestedV1,
     AppointmentRequestedV3,
+    AppointmentRequestedV4,
     AppointmentRescheduledV1,
     ContactMadeV1,
     PatientErasedV1,
@@ -69,6 +70,9 @@ def add_triage_entry(session: Session, data: EventData, envelope: Envelope,
         "surgery": data.surgery,
         "surgery_date": data.surgery_date,
         "red_flags": list(data.red_flags),
+        # who referred (a FHIR referral); left out, not JSON null, for a form or an e-mail
+        **({"referrer": data.referrer.model_dump(mode="json")}
+           if isinstance(data, AppointmentRequestedV4) else {}),
         **entry_values(reading),
     }, contact_by=data.contact_by)  # notify's deadline or a first contact, if either came first
 
