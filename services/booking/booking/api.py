@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from booking.fhir_api import install as install_fhir
 from booking.form_limits import FormLimits, client_address, counted_even_when_invalid, too_many
 from booking.inquiry_api import inquiry_router
 from booking.models import AppointmentRequest, audit, rate_limits
@@ -118,4 +119,5 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
     app.include_router(patient_router(settings, sessions, links))
     app.include_router(inquiry_router(settings, sessions))
     app.include_router(audit_router(sessions, audit))
+    install_fhir(app, sessions)
     return app
