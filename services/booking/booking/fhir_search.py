@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, insert, select
+from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from booking.fhir_intake import FhirInvalid, Issue
@@ -88,8 +88,8 @@ def visible_requests(client: FhirClientIdentity) -> ColumnElement[bool]:
     alive = AppointmentRequest.erased_at.is_(None)
     if client.reads_all:
         return alive
-    return alive & exists().where(FhirReferral.request_id == AppointmentRequest.id,
-                                  FhirReferral.client_id == client.client_id)
+    return alive & AppointmentRequest.id.in_(
+        select(FhirReferral.request_id).where(FhirReferral.client_id == client.client_id))
 
 
 def page_of(session: Session, query: Select[Any], page: Page) -> tuple[list[Any], int]:
