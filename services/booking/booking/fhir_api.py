@@ -56,7 +56,7 @@ def install(app: FastAPI, sessions: sessionmaker[Session]) -> None:
 
 
 def fhir_response(resource: Any, status_code: int = 200, **headers: str) -> Response:
-    return Response(resource.json(), status_code=status_code, media_type=FHIR_JSON,
+    return Response(resource.model_dump_json(), status_code=status_code, media_type=FHIR_JSON,
                     headers=headers)
 
 
