@@ -234,3 +234,23 @@ def test_slots_and_schedules_are_read_as_bundles(api, token):
     assert slots["resourceType"] == "Bundle" and len(slots["entry"]) == 3
     assert all(e["resource"]["schedule"]["reference"] == f"Schedule/{therapist}"
                for e in slots["entry"])
+
+
+def test_where_the_patient_is_seen_comes_from_the_location(api, token, database):
+    home = referral(locationCode=[{"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "PTRES"}]}])
+    home["contained"][0]["address"] = [{"postalCode": "sw19 1aa"}]
+    outcome = post(api, token(), home)
+    assert outcome.status_code == 422
+    assert outcome.json()["issue"][0]["expression"] == ["ServiceRequest.contained[0].address"]
+    home["contained"][0]["address"] = [{"postalCode": "EC2Y 8DS"}]
+    visited = post(api, token(), home).json()
+    at_clinic = post(api, token(), referral(
+        locationReference=[{"reference": "Location/moorgate"}])).json()
+    engine = create_engine(database)
+    with engine.connect() as conn:
+        places = dict(conn.execute(text(
+            "SELECT id::text, concat_ws(' ', mode, site_id, postcode) FROM appointment_requests "
+            "WHERE id IN (:a, :b)"), {"a": visited["id"], "b": at_clinic["id"]}).all())
+    engine.dispose()
+    assert places == {visited["id"]: "home_visit EC2Y 8DS", at_clinic["id"]: "clinic moorgate"}

@@ -119,11 +119,11 @@ async def create_service_request(request: Request) -> Response:
     try:
         stored, created = await run_in_threadpool(
             submit_request, _sessions(request), referral.form, settings,
-            referral.idempotency_key, None, None, reading, None, keep_referrer,
-            referral.referrer)
+            idempotency_key=referral.idempotency_key, reading=reading, then=keep_referrer,
+            referrer=referral.referrer)
     except PlaceNotServed as exc:
         element = ("ServiceRequest.locationReference" if exc.field == "site"
-                   else "ServiceRequest.contained.address")
+                   else f"{referral.patient_path}.address")
         raise FhirInvalid([Issue(element, str(exc), "value")]) from None
     except KeyReused:
         raise FhirInvalid([Issue("ServiceRequest.identifier", "this identifier already names "

@@ -58,6 +58,7 @@ class FhirReferralIn:
     form: AppointmentRequestCreate
     referrer: Referrer
     idempotency_key: str | None
+    patient_path: str  # where the Patient is: ServiceRequest.contained[i]
 
 
 def parse_resource(body: bytes, resource_type: type[Any] = ServiceRequest) -> Any:
@@ -114,7 +115,7 @@ def referral_in(request: ServiceRequest, client: FhirClientIdentity) -> FhirRefe
                         discipline=discipline, priority=priority, identifier=_clip(identifier))
     key = None if identifier is None else "fhir:" + hashlib.sha256(
         f"{client.client_id}\n{identifier}".encode()).hexdigest()
-    return FhirReferralIn(form, referrer, key)
+    return FhirReferralIn(form, referrer, key, f"ServiceRequest.contained[{index}]")
 
 
 def _clip(text: str | None) -> str | None:
