@@ -86,7 +86,9 @@ def board_entry(stack: Stack, request_id: str) -> dict[str, Any]:
 
 
 def test_a_referral_through_fhirpy_is_triaged_booked_and_read_back(stack: Stack, fhir) -> None:
-    referral = fhir.resource("ServiceRequest", **referral_body())
+    body = referral_body()
+    email = body["contained"][0]["telecom"][0]["value"]
+    referral = fhir.resource("ServiceRequest", **body)
     referral.save()
     request_id = referral.id
     assert request_id and referral["requester"]["display"] == "Dr Nia Jones, Hackney Wick Surgery"
@@ -102,6 +104,9 @@ def test_a_referral_through_fhirpy_is_triaged_booked_and_read_back(stack: Stack,
     assert "Sore knee and stiff hip" in page.text
     queue = httpx.get(stack.url("referral", "/board"), headers=stack.auth("receptionist"))
     assert "Referred by Hackney Wick Surgery" in queue.text
+    # the patient hears on the channel the referral ranked first (e-mail here)
+    [acknowledgement] = wait_until(lambda: stack.smtp.to(email), message="the acknowledgement")
+    assert entry["reference"] in acknowledgement.text
 
     start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0)
     [slot] = fhir.resources("Slot").search(
