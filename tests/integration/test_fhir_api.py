@@ -254,3 +254,28 @@ def test_where_the_patient_is_seen_comes_from_the_location(api, token, database)
             "WHERE id IN (:a, :b)"), {"a": visited["id"], "b": at_clinic["id"]}).all())
     engine.dispose()
     assert places == {visited["id"]: "home_visit EC2Y 8DS", at_clinic["id"]: "clinic moorgate"}
+
+
+def test_a_referenced_patient_comes_in_a_transaction_bundle(api, token):
+    import json
+    body = referral()
+    patient = body.pop("contained")[0]
+    body["subject"] = {"reference": "urn:uuid:7f1b7c52-0c56-4bb8-9b8f-0a7fe1b4a001"}
+    body.pop("requester")
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:7f1b7c52-0c56-4bb8-9b8f-0a7fe1b4a001", "resource": patient,
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": body, "request": {"method": "POST", "url": "ServiceRequest"}}]}
+    answer = api.post("/fhir", content=json.dumps(bundle), headers=token())
+    assert answer.status_code == 200, answer.text
+    [for_patient, for_request] = answer.json()["entry"]
+    assert for_patient["response"]["location"] == for_request["response"]["location"].replace(
+        "ServiceRequest", "Patient").removesuffix("/_history/1")
+    assert for_request["response"]["status"] == "201 Created"
+    request_id = for_request["response"]["location"].split("/")[1]
+    read = api.get(f"/fhir/ServiceRequest/{request_id}", headers=token()).json()
+    assert read["contained"][0]["name"][0]["text"] == "Ada Sample"
+    body["subject"] = {"reference": "urn:uuid:someone-else"}
+    refused = api.post("/fhir", content=json.dumps(bundle), headers=token())
+    assert refused.status_code == 422
+    assert refused.json()["issue"][0]["expression"] == ["Bundle.entry[1].resource.subject"]

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
+from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from booking import fhir_resources as fhir
 from booking.fhir_auth import FhirRefusal, needs
 from booking.fhir_capability import capability_statement
-from booking.fhir_intake import FhirInvalid, Issue, parse_resource, referral_in
+from booking.fhir_intake import (
+    FhirInvalid,
+    Issue,
+    parse_resource,
+    referral_from_transaction,
+    referral_in,
+)
 from booking.fhir_search import (
     audit_reads,
     check_parameters,
@@ -104,8 +111,34 @@ async def create_service_request(request: Request) -> Response:
     as if the patient had filled in the form (the engine reads the clinical text, the clocks
     start, the patient hears on the channel the referral ranks first). A retry with the same
     identifier answers 200 with the first."""
-    client = _client(request)
-    referral = referral_in(parse_resource(await request.body()), client)
+    stored, created = await _take_referral(request, parse_resource(await request.body()))
+    resource = await run_in_threadpool(_read_request, request, str(stored.id), "create")
+    return fhir_response(resource, 201 if created else 200,
+                         Location=f"{request.url.path}/{stored.id}/_history/1")
+
+
+@router.post("", responses={200: RESOURCE, **REFUSALS},
+             **needs("system/ServiceRequest.write", requestBody={
+                 "required": True, "content": {FHIR_JSON: {"schema": {"type": "object"}}}}))
+async def transaction(request: Request) -> Response:
+    """A referral whose Patient is referenced, not contained: a transaction Bundle of the
+    Patient and the ServiceRequest (subject: the Patient's fullUrl). Answered with a
+    transaction-response Bundle."""
+    bundle = parse_resource(await request.body(), Bundle)
+    stored, created = await _take_referral(request, referral_from_transaction(bundle))
+    outcome = "201 Created" if created else "200 OK"
+    return fhir_response(Bundle.model_validate({
+        "resourceType": "Bundle", "type": "transaction-response", "entry": [
+            {"response": {"status": outcome, "location": f"Patient/{stored.id}"}}
+            if type(entry.resource).__name__ == "Patient" else
+            {"response": {"status": outcome,
+                          "location": f"ServiceRequest/{stored.id}/_history/1"}}
+            for entry in bundle.entry]}))
+
+
+async def _take_referral(request: Request, resource: Any) -> tuple[StoredRequest, bool]:
+    """The referral taken as the form would be, its referrer kept in the same transaction."""
+    referral = referral_in(resource, _client(request))
     settings: BookingSettings = request.app.state.settings
     reading = read_form(settings, referral.form)
 
@@ -117,7 +150,7 @@ async def create_service_request(request: Request) -> Response:
             identifier=r.identifier))
 
     try:
-        stored, created = await run_in_threadpool(
+        return await run_in_threadpool(
             submit_request, _sessions(request), referral.form, settings,
             idempotency_key=referral.idempotency_key, reading=reading, then=keep_referrer,
             referrer=referral.referrer)
@@ -128,9 +161,6 @@ async def create_service_request(request: Request) -> Response:
     except KeyReused:
         raise FhirInvalid([Issue("ServiceRequest.identifier", "this identifier already names "
                                  "another referral from this client", "duplicate")]) from None
-    resource = await run_in_threadpool(_read_request, request, str(stored.id), "create")
-    return fhir_response(resource, 201 if created else 200,
-                         Location=f"{request.url.path}/{stored.id}/_history/1")
 
 
 def _read_request(request: Request, resource_id: str, action: str = "read") -> Any:

@@ -68,5 +68,8 @@ def capability_statement(base_url: str, software: str, when: datetime) -> Capabi
                 "patient's records; otherwise a client sees what it referred).",
             },
             "resource": resources,
+            "interaction": [{"code": "transaction", "documentation": "POST /fhir: a Bundle of "
+                             "one Patient and one ServiceRequest referencing it (by fullUrl), "
+                             "for a referrer that sends its Patient separately"}],
         }],
     })

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.reference import Reference
@@ -242,3 +243,33 @@ def _identifier(request: ServiceRequest) -> str | None:
             return f"{identifier.system}|{identifier.value}" if identifier.system \
                 else identifier.value
     return None
+
+
+def referral_from_transaction(bundle: Bundle) -> ServiceRequest:
+    """A transaction Bundle of one Patient and one ServiceRequest whose subject references it
+    (by the entry's `fullUrl`, e.g. urn:uuid:…, or Patient/<id>): the ServiceRequest with the
+    Patient contained, as `POST /fhir/ServiceRequest` takes it."""
+    if bundle.type != "transaction":
+        raise FhirInvalid([Issue("Bundle.type", "a transaction Bundle", "value")])
+    found: dict[str, tuple[int, Any]] = {}
+    for index, entry in enumerate(bundle.entry or []):
+        kind = type(entry.resource).__name__
+        if kind not in ("Patient", "ServiceRequest") or kind in found or \
+                entry.request is None or entry.request.method != "POST":
+            raise FhirInvalid([Issue(f"Bundle.entry[{index}]", "one Patient and one "
+                                     "ServiceRequest, each with request.method POST", "value")])
+        found[kind] = (index, entry)
+    if set(found) != {"Patient", "ServiceRequest"}:
+        raise FhirInvalid([Issue("Bundle.entry", "one Patient and one ServiceRequest", "required")])
+    (_, patient_entry), (index, request_entry) = found["Patient"], found["ServiceRequest"]
+    patient = patient_entry.resource
+    names = {patient_entry.fullUrl, f"Patient/{patient.id}" if patient.id else None} - {None}
+    request = request_entry.resource
+    if request.subject.reference not in names:
+        raise FhirInvalid([Issue(f"Bundle.entry[{index}].resource.subject", "must reference "
+                                 "the Bundle's Patient (its fullUrl)", "value")])
+    body = request.model_dump(mode="json", exclude_none=True)
+    body["contained"] = [{**patient.model_dump(mode="json", exclude_none=True), "id": "patient"},
+                         *body.get("contained", [])]
+    body["subject"] = {"reference": "#patient"}
+    return ServiceRequest.model_validate(body)
