@@ -279,3 +279,20 @@ def test_a_referenced_patient_comes_in_a_transaction_bundle(api, token):
     refused = api.post("/fhir", content=json.dumps(bundle), headers=token())
     assert refused.status_code == 422
     assert refused.json()["issue"][0]["expression"] == ["Bundle.entry[1].resource.subject"]
+
+
+def test_an_erased_patient_is_gone_from_the_fhir_api(api, token, database):
+    from booking.erasure import PatientIdentity, erase_patient
+    body = referral()
+    body["contained"][0]["telecom"] = [{"system": "email", "value": "erase.me@example.org"}]
+    created = post(api, token("gp-erase"), body).json()
+    erase_patient(BookingSettings(database_url=database),
+                  PatientIdentity.parse(email="erase.me@example.org"))
+    assert api.get(f"/fhir/ServiceRequest/{created['id']}",
+                   headers=token("gp-erase")).status_code == 404
+    engine = create_engine(database)
+    with engine.connect() as conn:
+        identifier = conn.execute(text("SELECT identifier FROM fhir_referrals "
+                                       "WHERE request_id = :id"), {"id": created["id"]}).scalar()
+    engine.dispose()
+    assert identifier is None

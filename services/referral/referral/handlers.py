@@ -175,6 +175,9 @@ def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) ->
         .values(patient_name=ERASED, phone=None, email=None, postcode=None, reason=ERASED,
                 surgery=None, surgery_date=None, body_areas=[], after_surgery=False,
                 red_flags=[], red_flags_found=[], suggestion_reasons=[], override_reason=None,
+                # who referred stays (not the patient's data); their reference for the patient
+                # goes
+                referrer=TriageEntry.referrer.op("-")("identifier"),
                 erased_at=datetime.now(UTC))
     )
     session.execute(
