@@ -296,3 +296,15 @@ def test_an_erased_patient_is_gone_from_the_fhir_api(api, token, database):
                                        "WHERE request_id = :id"), {"id": created["id"]}).scalar()
     engine.dispose()
     assert identifier is None
+
+
+def test_tasks_by_status(api, token):
+    created = post(api, token("gp-tasks"), referral()).json()
+    waiting = api.get("/fhir/Task", params={"status": "requested"},
+                      headers=token("gp-tasks")).json()
+    assert {e["resource"]["id"] for e in waiting["entry"]} == {
+        f"{created['id']}-contact", f"{created['id']}-appointment"}
+    done = api.get("/fhir/Task", params={"status": "completed"}, headers=token("gp-tasks"))
+    assert done.json().get("entry", []) == []
+    wrong = api.get("/fhir/Task", params={"status": "finished"}, headers=token("gp-tasks"))
+    assert wrong.status_code == 400 and wrong.json()["issue"][0]["expression"] == ["status"]

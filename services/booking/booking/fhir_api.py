@@ -3,7 +3,7 @@ appointments, slots, schedules and call-back tasks out, as `application/fhir+jso
 refusal an OperationOutcome naming the element (destination: `api/fhir.py`)."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,6 +31,8 @@ from booking.fhir_search import (
     page_of,
     patient_id,
     refused,
+    slot_window,
+    task_status,
     visible_requests,
 )
 from booking.models import Appointment, AppointmentRequest, FhirReferral, Therapist
@@ -303,6 +305,8 @@ def search_tasks(request: Request) -> Response:
     if "focus" in params:
         query = query.where(AppointmentRequest.id == _uuid(
             "ServiceRequest", params["focus"].removeprefix("ServiceRequest/")))
+    if "status" in params:  # requests with at least one task of that status (then each task)
+        query = query.where(task_status(params["status"]))
     now = datetime.now(UTC)
     with _sessions(request).begin() as session:
         requests, _ = page_of(session, query, page)
@@ -311,7 +315,7 @@ def search_tasks(request: Request) -> Response:
             tasks = [t for t in tasks if t.status == params["status"]]
         audit_reads(session, _client(request), "search", "Task", [t.id for t in tasks])
     more = len(requests) == page.count
-    return fhir_response(fhir.searchset(tasks, len(tasks), _links(request, page, None, more)))
+    return fhir_response(fhir.searchset(tasks, None, _links(request, page, None, more)))
 
 
 @router.get("/Schedule/{resource_id}", responses={200: RESOURCE, **REFUSALS},
@@ -347,7 +351,7 @@ def search_slots(request: Request) -> Response:
     page = check_parameters(params, {"schedule", "start", "status", "service-type"})
     if params.get("status", "free") != "free":
         raise refused("status", "only free slots are offered")
-    start, end = _window(params.getlist("start"))
+    start, end = slot_window(params.getlist("start"))
     mode = params.get("service-type")
     if mode is not None and mode not in ("clinic", "virtual", "home_visit"):
         raise refused("service-type", "clinic, virtual or home_visit")
@@ -359,29 +363,4 @@ def search_slots(request: Request) -> Response:
             if therapist else None), request.app.state.settings)
     shown = slots[page.offset:page.offset + page.count]
     links = _links(request, page, None, more=len(slots) > page.offset + page.count)
-    return fhir_response(fhir.searchset([fhir.fhir_slot(s) for s in shown], len(shown), links))
-
-
-def _window(values: list[str]) -> tuple[datetime, datetime]:
-    """The slot search's window from `start` parameters (ge/gt: from, lt/le: until)."""
-    begin = datetime.now(UTC)
-    end: datetime | None = None
-    for value in values:
-        prefix, moment = value[:2], value[2:]
-        try:
-            at = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=UTC)
-        except ValueError:
-            raise refused("start", "ge<instant> or lt<instant>, e.g. ge2026-12-07T09:00:00Z") \
-                from None
-        if prefix in ("ge", "gt"):
-            begin = at
-        elif prefix in ("lt", "le"):
-            end = at
-        else:
-            raise refused("start", "give the window as ge<instant> and lt<instant>")
-    end = end or begin + timedelta(days=7)
-    if not begin < end <= begin + timedelta(days=31):
-        raise refused("start", "the window must end after it starts, within 31 days")
-    return begin, end
+    return fhir_response(fhir.searchset([fhir.fhir_slot(s) for s in shown], None, links))

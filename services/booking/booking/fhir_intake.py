@@ -14,7 +14,10 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.practitioner import Practitioner
+from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
@@ -196,8 +199,8 @@ def _form(request: ServiceRequest, index: int, patient: Patient,
             for error in exc.errors()]) from None
 
 
-def _name(patient: Patient) -> str:
-    for name in patient.name or []:
+def _name(person: Patient | Practitioner) -> str:
+    for name in person.name or []:
         text = name.text or " ".join([*(name.given or []), name.family or ""]).strip()
         if text:
             return text
@@ -224,15 +227,14 @@ def _requester(request: ServiceRequest) -> tuple[str | None, str | None]:
         return None, None
     found = next((r for r in request.contained or []
                   if requester.reference and r.id == requester.reference.lstrip("#")), None)
-    kind = type(found).__name__
-    if kind == "PractitionerRole":
-        who = found.practitioner.display if found.practitioner else None  # type: ignore[union-attr]
-        org = found.organization.display if found.organization else None  # type: ignore[union-attr]
+    if isinstance(found, PractitionerRole):
+        who = found.practitioner.display if found.practitioner else None
+        org = found.organization.display if found.organization else None
         return who or requester.display, org
-    if kind == "Practitioner":
-        return _name(found) or requester.display, None  # type: ignore[arg-type]
-    if kind == "Organization":
-        return requester.display, found.name  # type: ignore[union-attr]
+    if isinstance(found, Practitioner):
+        return _name(found) or requester.display, None
+    if isinstance(found, Organization):
+        return requester.display, found.name
     return requester.display, None
 
 

@@ -162,10 +162,12 @@ def task(request: AppointmentRequest, kind: str, now: datetime) -> Task:
     })
 
 
-def searchset(resources: list[Any], total: int, links: dict[str, str]) -> Bundle:
-    """A search's page as a Bundle, with its links (self, next, previous)."""
+def searchset(resources: list[Any], total: int | None, links: dict[str, str]) -> Bundle:
+    """A search's page as a Bundle, with its links (self, next, previous) and how many match
+    in all, where that is known (a slot search stops once it has enough)."""
     return Bundle.model_validate({
-        "resourceType": "Bundle", "type": "searchset", "total": total,
+        "resourceType": "Bundle", "type": "searchset",
+        **({"total": total} if total is not None else {}),
         "link": [{"relation": relation, "url": url} for relation, url in links.items()],
         "entry": [{"fullUrl": f"{type(r).__name__}/{r.id}", "resource": r,
                    "search": {"mode": "match"}} for r in resources],

@@ -106,3 +106,40 @@ def audit_reads(session: Session, client: FhirClientIdentity, action: str, recor
                "action": action, "record_type": record_type, "record_id": record_id,
                "correlation_id": correlation_id_var.get()} for record_id in ids or [None]]
     session.execute(insert(audit), values)
+
+
+def task_status(wanted: str) -> Any:
+    """Requests with a task in status `wanted` (fhir_resources.task decides each one)."""
+    open_one = AppointmentRequest.contacted_at.is_(None) | AppointmentRequest.booked_at.is_(None)
+    cancelled = AppointmentRequest.status == "cancelled"
+    conditions = {"requested": ~cancelled & open_one, "cancelled": cancelled & open_one,
+                  "completed": AppointmentRequest.contacted_at.is_not(None)
+                  | AppointmentRequest.booked_at.is_not(None)}
+    if wanted not in conditions:
+        raise refused("status", "requested, completed or cancelled")
+    return conditions[wanted]
+
+
+def slot_window(values: list[str]) -> tuple[datetime, datetime]:
+    """The slot search's window from `start` parameters (ge/gt: from, lt/le: until)."""
+    begin = datetime.now(UTC)
+    end: datetime | None = None
+    for value in values:
+        prefix, moment = value[:2], value[2:]
+        try:
+            at = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+        except ValueError:
+            raise refused("start", "ge<instant> or lt<instant>, e.g. ge2026-12-07T09:00:00Z") \
+                from None
+        if prefix in ("ge", "gt"):
+            begin = at
+        elif prefix in ("lt", "le"):
+            end = at
+        else:
+            raise refused("start", "give the window as ge<instant> and lt<instant>")
+    end = end or begin + timedelta(days=7)
+    if not begin < end <= begin + timedelta(days=31):
+        raise refused("start", "the window must end after it starts, within 31 days")
+    return begin, end
