@@ -52,6 +52,11 @@ class ServiceSettings(BaseSettings):
     auth_algorithms: tuple[str, ...] = ("RS256",)
     auth_role_claim: str = "role"
     staff_token_minutes: int = Field(default=600, ge=5)
+    # FHIR clients' tokens (client credentials, minted by referral's POST /oauth/token with the
+    # staff tokens' key, verified by booking's FHIR API): their own audience, so neither kind of
+    # token passes where the other is asked for
+    auth_fhir_audience: str = "clinic-fhir"
+    fhir_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
     session_cookie_secure: bool | None = None  # default: only in production
 
     patient_link_days: int = Field(default=30, ge=1)

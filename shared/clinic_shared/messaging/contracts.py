@@ -122,6 +122,31 @@ class AppointmentRequestedV3(EventData):
     reading: TriageReading
 
 
+class Referrer(BaseModel):
+    """Who referred the patient through FHIR (booking's `POST /fhir/ServiceRequest`): the
+    practitioner and their organisation as the referral names them, the FHIR client it came
+    from, the discipline they asked for (if any) and their priority."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: str  # the registered FHIR client (its token's subject)
+    client_name: str = ""
+    name: str | None = None  # the practitioner (ServiceRequest.requester's display)
+    organisation: str | None = None
+    discipline: Discipline | None = None  # ServiceRequest.performerType, where they chose
+    priority: Literal["routine", "urgent", "asap", "stat"] = "routine"
+    identifier: str | None = None  # the referrer's own reference for the referral
+
+
+class AppointmentRequestedV4(AppointmentRequestedV3):
+    """V3 for a referral from another system (FHIR): who referred, for which discipline and how
+    urgently. A form or an e-mail still sends V3."""
+
+    version = 4
+
+    referrer: Referrer
+
+
 class ContactRequestedV1(EventData):
     """A patient asked for an appointment (booking → notify): who to contact back, how and by
     when. No clinical text: urgency and the red-flag category names only (the lead's alert
@@ -493,6 +518,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     AppointmentRequestedV1,
     AppointmentRequestedV2,
     AppointmentRequestedV3,
+    AppointmentRequestedV4,
     ContactRequestedV1,
     ContactRequestedV2,
     AppointmentRequestCancelledV1,
@@ -550,6 +576,7 @@ __all__ = [
     "AppointmentRequestedV1",
     "AppointmentRequestedV2",
     "AppointmentRequestedV3",
+    "AppointmentRequestedV4",
     "AppointmentRescheduledV1",
     "AppointmentSlaAtRiskV1",
     "AppointmentSlaBreachedV1",
@@ -571,6 +598,7 @@ __all__ = [
     "ReferralAssignedV2",
     "ReferralDischargedV1",
     "ReferralTriagedV1",
+    "Referrer",
     "SlotOffer",
     "SuggestedPathway",
     "SuggestionReason",

@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select
@@ -24,7 +25,9 @@ from clinic_shared.idempotency import KeyReused, check_same_body, fingerprint
 from clinic_shared.messaging.contracts import (
     AppointmentRequestCancelledV1,
     AppointmentRequestedV3,
+    AppointmentRequestedV4,
     ContactRequestedV2,
+    Referrer,
     TriageReading,
 )
 from clinic_shared.messaging.outbox import add_event, stage_with, staged_parameters
@@ -61,6 +64,7 @@ def submit_request(
     reading: TriageReading | None = None,
     arrived_at: datetime | None = None,
     then: Callable[[Connection, StoredRequest], None] | None = None,
+    referrer: Referrer | None = None,
 ) -> tuple[StoredRequest, bool]:
     """Store the request and stage its two events; (request, created): `appointment.requested`
     (v3, with the triage engine's reading: for referral's triage) and `contact.requested` (who
@@ -80,6 +84,8 @@ def submit_request(
     `links` is no longer used (no event carries a link); it stays for the callers.
     `arrived_at` starts both clocks when the request arrived (an e-mail read later), not now;
     `then` writes what else belongs to the request in its transaction (an e-mail's row).
+    `referrer` (a FHIR referral) travels in `appointment.requested` v4; its priority other than
+    routine makes the request urgent, as a red flag would.
     """
     engine: Engine = sessions.kw["bind"]
     reading = reading or read_form(settings, form)
@@ -96,7 +102,7 @@ def submit_request(
                     return existing, False
                 _check_place(conn, form)
                 stored = _insert(conn, form, settings, (idempotency_key, body),
-                                 _Read(reading, categories), arrived_at)
+                                 _Read(reading, categories), arrived_at, referrer)
                 if then is not None:
                     then(conn, stored)
                 conn.commit()
@@ -149,10 +155,13 @@ def _insert(
     idempotency: tuple[str | None, str | None],  # the key and the form's fingerprint
     read: _Read,
     arrived_at: datetime | None = None,
+    referrer: Referrer | None = None,
 ) -> StoredRequest:
     now = arrived_at or clock_now(settings)
     red_flags = form.red_flags.answered_yes()
-    urgent = read.reading.urgent or bool(red_flags)  # text or tick boxes: urgent wins
+    referred_urgent = referrer is not None and referrer.priority != "routine"
+    # text, tick boxes or the referrer's priority: urgent wins
+    urgent = read.reading.urgent or bool(red_flags) or referred_urgent
     clock = contact_clock(settings, form, now, urgent or bool(read.reading.red_flags))
     stored = StoredRequest(
         id=uuid.uuid4(),
@@ -169,7 +178,7 @@ def _insert(
         red_flag_categories=read.categories,
     )
     row = _request_row(form, stored, red_flags, idempotency)
-    events = _events(form, stored, red_flags, read, clock)
+    events = _events(form, stored, red_flags, read, clock, referrer)
     conn.execute(_STORE, {**row, **events})
     return stored
 
@@ -208,10 +217,12 @@ def _request_row(form: AppointmentRequestCreate, stored: StoredRequest, red_flag
 
 
 def _events(form: AppointmentRequestCreate, stored: StoredRequest, red_flags: list[str],
-            read: _Read, clock: ClockPlan) -> dict[str, object]:
-    """`appointment.requested` (for referral) and `contact.requested` (for notify) as
-    `_STORE`'s parameters."""
-    return staged_parameters({"requested_": AppointmentRequestedV3(
+            read: _Read, clock: ClockPlan, referrer: Referrer | None) -> dict[str, object]:
+    """`appointment.requested` (for referral; v4 with the referrer of a FHIR referral) and
+    `contact.requested` (for notify) as the intake statement's parameters."""
+    requested = AppointmentRequestedV3 if referrer is None else partial(
+        AppointmentRequestedV4, referrer=referrer)
+    return staged_parameters({"requested_": requested(
         request_id=stored.id,
         reference=stored.reference,
         name=form.name,
