@@ -149,6 +149,29 @@ def test_probes_and_metrics_are_never_refused() -> None:
     run(scenario)
 
 
+def test_staff_at_work_are_never_turned_away_by_a_flood_on_the_form() -> None:
+    """A bot floods the public form; reception's requests (a bearer token or the staff session)
+    still run, and take their place in the count, so the form's next caller is refused."""
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        app = admission(inner, max_in_flight=1, max_wait=0.0)
+        flood = asyncio.create_task(call(app))
+        await asyncio.sleep(0.01)
+        assert (await call(app))[0] == 503, "the form is full"
+        staff = [asyncio.create_task(call(app, "/api/appointments", headers=[
+                     (b"authorization", b"Bearer staff-token")])),
+                 asyncio.create_task(call(app, "/board", headers=[
+                     (b"cookie", b"clinic_csrf=x; clinic_session=signed-in")]))]
+        await asyncio.sleep(0.01)
+        assert not any(task.done() for task in staff), "both were let in, not refused"
+        assert app.in_flight == 3
+        inner.opened.set()
+        assert [(await task)[0] for task in (flood, *staff)] == [200, 200, 200]
+        assert app.in_flight == 0
+
+    run(scenario)
+
+
 def test_a_limit_of_zero_turns_admission_control_off() -> None:
     async def scenario() -> None:
         inner = HeldAtStart()

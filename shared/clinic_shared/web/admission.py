@@ -14,6 +14,11 @@ is carried out in full. A place is given back when the answer starts (a stream, 
 board's live updates, holds none while it stays open). Probes and metrics are never refused: an
 orchestrator must not take a busy API for a dead one. When the flood ends the places free up
 with the answers, and the next request is taken.
+
+A request that carries credentials (a bearer token: staff, a FHIR client; or a member of
+staff's session cookie) takes a place but is never refused: a flood comes through what anyone
+may call (the request form, sign-in, pages), and reception must go on working through one. A
+forged credential gains nothing: it is refused by the route's own check, which costs little.
 """
 
 import asyncio
@@ -31,6 +36,7 @@ from clinic_shared.settings import ServiceSettings
 from clinic_shared.web.refusal_pages import wants_page
 
 NEVER_REFUSED = ("/healthz", "/readyz", "/metrics")
+SESSION_COOKIE = b"clinic_session="  # a member of staff signed in (clinic_shared.auth.access)
 WINDOW = 2.0  # seconds of answers the throughput is measured over
 BUSY = ("The service is busy: too many requests are being handled right now, so this one was "
         "not started and nothing was saved. Please try again after Retry-After seconds.")
@@ -74,7 +80,9 @@ class Admission:
                 or str(scope.get("path", "")).endswith(NEVER_REFUSED)):
             await self.app(scope, receive, send)
             return
-        if not await self._admitted():
+        if _credentialed(scope):  # staff and client systems: counted, never turned away
+            self.in_flight += 1
+        elif not await self._admitted():
             self.refused.inc()
             await self._refuse(scope, receive, send)
             return
@@ -149,3 +157,10 @@ def admission_limits(settings: ServiceSettings) -> Limits:
                   target=settings.admission_target_seconds,
                   max_wait=settings.admission_max_wait_seconds,
                   retry_after=settings.admission_retry_after)
+
+
+def _credentialed(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization" or (name == b"cookie" and SESSION_COOKIE in value):
+            return True
+    return False
