@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -139,9 +140,16 @@ def _wait_until_healthy(host: str, timeout: float = 60.0) -> None:
                 time.sleep(0.2)
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clinic", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    _running_commands(commands)
+    _operating_commands(commands)
+    return parser
+
+
+def _running_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Run, migrate, tokens, erasure, keys, accounts: what starts and sets up the services."""
     run_cmd = commands.add_parser("run", help="migrate, seed and run every API and worker")
     run_cmd.add_argument("--host", default="127.0.0.1")
     migrate_cmd = commands.add_parser("migrate", help="create and migrate every database")
@@ -174,6 +182,11 @@ def main(argv: list[str] | None = None) -> None:
         "--client-id gp-hackney --name 'Hackney GP' --scope system/ServiceRequest.write "
         "(referral's REFERRAL_DATABASE_URL; prints the secret once)", add_help=False)
     fhir_cmd.add_argument("fhir_args", nargs=argparse.REMAINDER)
+
+
+def _operating_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
+                        ) -> None:
+    """Dead letters, reconciliation, topology, the triage engine's training and measure."""
     dead_cmd = commands.add_parser(
         "dead-letters", help="count, inspect or re-drive dead-lettered messages")
     dead_cmd.add_argument("--queue", help="a dead-letter queue, e.g. referral.booking-events"
@@ -211,61 +224,104 @@ def main(argv: list[str] | None = None) -> None:
                           help="a vocabulary file to try (default: TRIAGE_VOCABULARY_FILE or "
                           "the shipped one)")
     eval_cmd.add_argument("--json", action="store_true", help="the figures as JSON")
-    args = parser.parse_args(argv)
 
-    if args.command == "run":
-        sys.exit(run(args.host))
-    elif args.command == "migrate":
-        migrate(args.seed)
-    elif args.command == "token":
-        print(mint_token(Role(args.role), args.subject, args.name, args.therapist_id,
-                         args.minutes))
-    elif args.command == "erase":
-        forwarded = [f"--{key}={value}" for key in ("email", "phone", "reference")
-                     if (value := getattr(args, key)) is not None]
-        forwarded += ["--dry-run"] if args.dry_run else []
-        sys.exit(subprocess.run(_python("booking", "erase", *forwarded)).returncode)
-    elif args.command == "staff":
-        sys.exit(subprocess.run(_python("referral", "staff", *args.staff_args)).returncode)
-    elif args.command == "fhir-client":
-        sys.exit(subprocess.run(_python("referral", "fhir-client", *args.fhir_args)).returncode)
-    elif args.command == "keys":
-        folder, public_folder = Path(args.dir), Path(args.public_dir or args.dir)
-        ensure_local_key_pair(folder / "jwt-private.pem", public_folder / "jwt-public.pem")
-        print(f"staff-token key pair: {folder}/jwt-private.pem, {public_folder}/jwt-public.pem")
-    elif args.command == "dead-letters":
-        settings = ServiceSettings()
-        if args.queue is None:
-            for queue, count in dead_letter_counts(settings.amqp_url,
-                                                   Topology(settings.amqp_prefix)).items():
-                print(f"{count:6d}  {queue}")
-        elif args.redrive:
-            print(f"re-drove {redrive(settings.amqp_url, args.queue, args.limit)} message(s)")
-        else:
-            for letter in inspect(settings.amqp_url, args.queue, args.limit):
-                print(f"{letter.message_id}  {letter.event_type}  {letter.reason}  "
-                      f"deliveries={letter.deliveries}  from={letter.from_queue}")
-    elif args.command == "reconcile":
-        report = reconcile(database_urls(), timedelta(minutes=args.grace_minutes),
-                           args.since_days)
-        print(render(report, args.limit))
-        sys.exit(0 if report.clean else 1)
-    elif args.command == "topology":
-        print(json.dumps(Topology(args.prefix).definitions(), indent=2))
-    elif args.command == "triage-train":
-        from clinic_shared.triage.screen import DEFAULT_MODEL
-        from clinic_shared.triage.screen_training import run_training
-        from clinic_shared.triage.vocabulary import load_vocabulary
 
-        categories = list(load_vocabulary(ServiceSettings().triage_vocabulary_file or None)
-                          .red_flags)
-        sys.exit(run_training(args.files or list(DEVELOPMENT_CORPORA), categories,
-                              args.out or DEFAULT_MODEL))
-    elif args.command == "triage-eval":
-        from clinic_shared.triage.evaluation import run_evaluation  # loads spaCy: only here
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    COMMANDS[args.command](args)
 
-        vocabulary = args.vocabulary or ServiceSettings().triage_vocabulary_file
-        sys.exit(run_evaluation(args.files or list(DEFAULT_CORPORA), vocabulary, args.json))
+
+def _run(args: argparse.Namespace) -> None:
+    sys.exit(run(args.host))
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    migrate(args.seed)
+
+
+def _token(args: argparse.Namespace) -> None:
+    print(mint_token(Role(args.role), args.subject, args.name, args.therapist_id,
+                     args.minutes))
+
+
+def _erase(args: argparse.Namespace) -> None:
+    forwarded = [f"--{key}={value}" for key in ("email", "phone", "reference")
+                 if (value := getattr(args, key)) is not None]
+    forwarded += ["--dry-run"] if args.dry_run else []
+    sys.exit(subprocess.run(_python("booking", "erase", *forwarded)).returncode)
+
+
+def _staff(args: argparse.Namespace) -> None:
+    sys.exit(subprocess.run(_python("referral", "staff", *args.staff_args)).returncode)
+
+
+def _fhir_client(args: argparse.Namespace) -> None:
+    sys.exit(subprocess.run(_python("referral", "fhir-client", *args.fhir_args)).returncode)
+
+
+def _keys(args: argparse.Namespace) -> None:
+    folder, public_folder = Path(args.dir), Path(args.public_dir or args.dir)
+    ensure_local_key_pair(folder / "jwt-private.pem", public_folder / "jwt-public.pem")
+    print(f"staff-token key pair: {folder}/jwt-private.pem, {public_folder}/jwt-public.pem")
+
+
+def _dead_letters(args: argparse.Namespace) -> None:
+    settings = ServiceSettings()
+    if args.queue is None:
+        for queue, count in dead_letter_counts(settings.amqp_url,
+                                               Topology(settings.amqp_prefix)).items():
+            print(f"{count:6d}  {queue}")
+    elif args.redrive:
+        print(f"re-drove {redrive(settings.amqp_url, args.queue, args.limit)} message(s)")
+    else:
+        for letter in inspect(settings.amqp_url, args.queue, args.limit):
+            print(f"{letter.message_id}  {letter.event_type}  {letter.reason}  "
+                  f"deliveries={letter.deliveries}  from={letter.from_queue}")
+
+
+def _reconcile(args: argparse.Namespace) -> None:
+    report = reconcile(database_urls(), timedelta(minutes=args.grace_minutes),
+                       args.since_days)
+    print(render(report, args.limit))
+    sys.exit(0 if report.clean else 1)
+
+
+def _topology(args: argparse.Namespace) -> None:
+    print(json.dumps(Topology(args.prefix).definitions(), indent=2))
+
+
+def _triage_train(args: argparse.Namespace) -> None:
+    from clinic_shared.triage.screen import DEFAULT_MODEL
+    from clinic_shared.triage.screen_training import run_training
+    from clinic_shared.triage.vocabulary import load_vocabulary
+
+    categories = list(load_vocabulary(ServiceSettings().triage_vocabulary_file or None)
+                      .red_flags)
+    sys.exit(run_training(args.files or list(DEVELOPMENT_CORPORA), categories,
+                          args.out or DEFAULT_MODEL))
+
+
+def _triage_eval(args: argparse.Namespace) -> None:
+    from clinic_shared.triage.evaluation import run_evaluation  # loads spaCy: only here
+
+    vocabulary = args.vocabulary or ServiceSettings().triage_vocabulary_file
+    sys.exit(run_evaluation(args.files or list(DEFAULT_CORPORA), vocabulary, args.json))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "run": _run,
+    "migrate": _migrate,
+    "token": _token,
+    "erase": _erase,
+    "staff": _staff,
+    "fhir-client": _fhir_client,
+    "keys": _keys,
+    "dead-letters": _dead_letters,
+    "reconcile": _reconcile,
+    "topology": _topology,
+    "triage-train": _triage_train,
+    "triage-eval": _triage_eval,
+}
 
 
 if __name__ == "__main__":
