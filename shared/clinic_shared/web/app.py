@@ -97,6 +97,14 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
         getattr(settings, "clinic_name", DEFAULT_CLINIC_NAME),
         getattr(settings, "clinic_phone", DEFAULT_CLINIC_PHONE))
     refusals.install(app)
+    _add_middleware(app, service, settings, refusals)
+    _add_error_handlers(app)
+    _add_health_routes(app, service, engine, broker)
+    return app
+
+
+def _add_middleware(app: FastAPI, service: str, settings: ServiceSettings,
+                    refusals: RefusalPages) -> None:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        page=lambda scope: refusals.page(scope, 413))
     app.add_middleware(Admission, service=service, limits=admission_limits(settings),
@@ -111,6 +119,8 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
     app.add_middleware(CorrelationAndMetrics, service=service,  # outermost
                        failure_page=lambda scope: refusals.page(scope, 500))
 
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_errors(exc)}, status_code=422)
@@ -136,6 +146,8 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
             headers={"Retry-After": "5"},
         )
 
+
+def _add_health_routes(app: FastAPI, service: str, engine: Engine, broker: BrokerWatch) -> None:
     @app.get("/healthz", tags=["health"], **PUBLIC)
     def healthz() -> dict[str, str]:
         """The process is alive."""
@@ -168,5 +180,3 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
     def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    return app

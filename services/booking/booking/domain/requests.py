@@ -73,15 +73,13 @@ def submit_request(
 
     The engine reads the form once, before the transaction (or the caller passes that
     `reading`: the API reads on its event loop, where CPU work does not wait for the GIL behind
-    the request threads' database calls). Then one transaction: `admit`
-    first (e.g. counting rate limits; it may refuse by raising `OverLimit`), then a repeated
+    the request threads' database calls). Then one transaction: `admit` first (e.g. counting
+    rate limits; it may refuse by raising `OverLimit`), then a repeated
     Idempotency-Key returns the first request instead of creating a second, if it came with
     the same form (else `KeyReused`). A refusal (`OverLimit`, `PlaceNotServed`, `KeyReused`)
     keeps what `admit` counted.
 
-    The transaction is a Core connection of the sessions' engine: nothing here needs the ORM's
-    identity map or unit of work, and their bookkeeping cost more than the statements.
-    `links` is no longer used (no event carries a link); it stays for the callers.
+    The transaction is a Core connection (no ORM bookkeeping). `links` is no longer used (no event carries a link); it stays for the callers.
     `arrived_at` starts both clocks when the request arrived (an e-mail read later), not now;
     `then` writes what else belongs to the request in its transaction (an e-mail's row).
     `referrer` (a FHIR referral) travels in `appointment.requested` v4; its priority other than
