@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from bench import smtp_replies as say
+
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # the default SIZE; larger messages are refused (552)
 MAX_LINE_BYTES = 4096  # a command line longer than this is refused (500)
 
@@ -41,52 +43,6 @@ class ReceivedMessage:
     rcpt_tos: tuple[str, ...]
     data: bytes  # the message text, dot-unstuffed, each line ending in CRLF
     accepted_at: float
-
-
-def _reply(text: str) -> bytes:
-    return text.encode() + b"\r\n"
-
-
-OK = _reply("250 2.0.0 OK")
-GO_AHEAD = _reply("354 End data with <CR><LF>.<CR><LF>")
-BYE = _reply("221 2.0.0 Bye")
-UNKNOWN = _reply("500 5.5.2 Command not recognized")
-LINE_TOO_LONG = _reply("500 5.5.6 Line too long")
-NOT_IMPLEMENTED = _reply("502 5.5.1 Command not implemented")
-SYNTAX = _reply("501 5.5.4 Syntax error in parameters or arguments")
-NEED_HELLO = _reply("503 5.5.1 Send EHLO or HELO first")
-NESTED_MAIL = _reply("503 5.5.1 Sender already specified")
-NEED_MAIL = _reply("503 5.5.1 Need MAIL before RCPT")
-NEED_RCPT = _reply("503 5.5.1 Need RCPT before DATA")
-BAD_PARAMETER = _reply("555 5.5.4 Parameter not recognized or not implemented")
-NEEDS_SMTPUTF8 = _reply("553 5.6.7 A non-ASCII address needs SMTPUTF8")
-TOO_BIG = _reply("552 5.3.4 Message too big")
-# known to SMTP but not offered here (no auth, no TLS, no chunking, no address checks)
-UNIMPLEMENTED = frozenset({b"VRFY", b"EXPN", b"HELP", b"TURN", b"ETRN", b"AUTH", b"STARTTLS",
-                           b"BDAT", b"SEND", b"SOML", b"SAML"})
-
-
-def _path(text: str) -> tuple[str, list[str]] | None:
-    """`<address> PARAM=VALUE ...` (or a bare address) as (address, params); None if
-    malformed. A source route (`<@relay:user@host>`) is dropped, as RFC 5321 allows."""
-    if not text.startswith("<"):
-        address, _, rest = text.partition(" ")
-        return (address, rest.split()) if address else None
-    close = text.find(">")
-    if close < 0:
-        return None
-    if '"' in text[:close]:  # a quoted local part may hold a ">"
-        quoted, close = False, 1
-        while close < len(text) and (quoted or text[close] != ">"):
-            if text[close] == '"' and text[close - 1] != "\\":
-                quoted = not quoted
-            close += 1
-        if close == len(text):
-            return None
-    address = text[1:close]
-    if address.startswith("@"):
-        address = address.partition(":")[2]
-    return address, text[close + 1:].split()
 
 
 class _Session(asyncio.Protocol):
@@ -147,7 +103,7 @@ class _Session(asyncio.Protocol):
             if self._overlong or end > MAX_LINE_BYTES:
                 del buffer[:end + 1]
                 self._overlong = False
-                self._send(LINE_TOO_LONG)
+                self._send(say.LINE_TOO_LONG)
                 continue
             line = bytes(buffer[:end - 1] if end and buffer[end - 1] == 13 else buffer[:end])
             del buffer[:end + 1]
@@ -179,14 +135,14 @@ class _Session(asyncio.Protocol):
         self._scan_from = 0
         if self._oversize or end + 2 > self._sink.max_message_bytes:
             self._oversize = False
-            self._send(TOO_BIG)
+            self._send(say.TOO_BIG)
         else:
             if text.startswith(b"."):  # RFC 5321 4.5.2: a line's leading "." goes
                 text = text[1:]
             if b"\r\n." in text:
                 text = text.replace(b"\r\n.", b"\r\n")
             self._sink._record(self._mail_from or "", self._rcpt_tos, text)
-            self._send(OK)
+            self._send(say.OK)
         self._reset()
         return True
 
@@ -206,14 +162,14 @@ class _Session(asyncio.Protocol):
         handler = self._HANDLERS.get(verb)
         if handler is not None:
             handler(self, argument.strip())
-        elif verb in UNIMPLEMENTED:
-            self._send(NOT_IMPLEMENTED)
+        elif verb in say.UNIMPLEMENTED:
+            self._send(say.NOT_IMPLEMENTED)
         else:
-            self._send(UNKNOWN)
+            self._send(say.UNKNOWN)
 
     def _ehlo(self, argument: bytes) -> None:
         if not argument:
-            self._send(_reply("501 5.5.4 EHLO needs a domain or address"))
+            self._send(say.reply("501 5.5.4 EHLO needs a domain or address"))
             return
         self._reset()
         self._hello = b"EHLO"
@@ -221,7 +177,7 @@ class _Session(asyncio.Protocol):
 
     def _helo(self, argument: bytes) -> None:
         if not argument:
-            self._send(_reply("501 5.5.4 HELO needs a domain"))
+            self._send(say.reply("501 5.5.4 HELO needs a domain"))
             return
         self._reset()
         self._hello = b"HELO"
@@ -229,10 +185,10 @@ class _Session(asyncio.Protocol):
 
     def _mail(self, argument: bytes) -> None:
         if self._hello is None:
-            self._send(NEED_HELLO)
+            self._send(say.NEED_HELLO)
             return
         if self._mail_from is not None:
-            self._send(NESTED_MAIL)
+            self._send(say.NESTED_MAIL)
             return
         parsed = self._parse(argument, b"FROM:")
         if parsed is None:
@@ -243,7 +199,7 @@ class _Session(asyncio.Protocol):
             key, _, value = param.partition("=")
             key = key.upper()
             if self._hello != b"EHLO":
-                self._send(BAD_PARAMETER)
+                self._send(say.BAD_PARAMETER)
                 return
             if key == "SMTPUTF8" and not value:
                 smtputf8 = True
@@ -251,81 +207,81 @@ class _Session(asyncio.Protocol):
                 pass
             elif key == "SIZE" and value.isdigit():
                 if int(value) > self._sink.max_message_bytes:
-                    self._send(TOO_BIG)
+                    self._send(say.TOO_BIG)
                     return
             elif key in ("SMTPUTF8", "BODY", "SIZE"):
-                self._send(SYNTAX)
+                self._send(say.SYNTAX)
                 return
             else:
-                self._send(BAD_PARAMETER)
+                self._send(say.BAD_PARAMETER)
                 return
         if not smtputf8 and not address.isascii():
-            self._send(NEEDS_SMTPUTF8)
+            self._send(say.NEEDS_SMTPUTF8)
             return
         self._mail_from = address
         self._smtputf8 = smtputf8
-        self._send(OK)
+        self._send(say.OK)
 
     def _rcpt(self, argument: bytes) -> None:
         if self._mail_from is None:
-            self._send(NEED_MAIL if self._hello is not None else NEED_HELLO)
+            self._send(say.NEED_MAIL if self._hello is not None else say.NEED_HELLO)
             return
         parsed = self._parse(argument, b"TO:")
         if parsed is None:
             return
         address, params = parsed
         if params:
-            self._send(BAD_PARAMETER)
+            self._send(say.BAD_PARAMETER)
             return
         if not address:
-            self._send(SYNTAX)
+            self._send(say.SYNTAX)
             return
         if not self._smtputf8 and not address.isascii():
-            self._send(NEEDS_SMTPUTF8)
+            self._send(say.NEEDS_SMTPUTF8)
             return
         self._rcpt_tos.append(address)
-        self._send(OK)
+        self._send(say.OK)
 
     def _parse(self, argument: bytes, keyword: bytes) -> tuple[str, list[str]] | None:
         """MAIL's or RCPT's argument as (address, params); on a syntax error, says 501."""
         parsed = None
         if argument[:len(keyword)].upper() == keyword:
             try:
-                parsed = _path(argument[len(keyword):].lstrip().decode("utf-8"))
+                parsed = say.parse_path(argument[len(keyword):].lstrip().decode("utf-8"))
             except UnicodeDecodeError:
                 parsed = None
         if parsed is None:
-            self._send(SYNTAX)
+            self._send(say.SYNTAX)
         return parsed
 
     def _data(self, argument: bytes) -> None:
         if argument:
-            self._send(SYNTAX)
+            self._send(say.SYNTAX)
         elif self._mail_from is None:
-            self._send(NEED_MAIL if self._hello is not None else NEED_HELLO)
+            self._send(say.NEED_MAIL if self._hello is not None else say.NEED_HELLO)
         elif not self._rcpt_tos:
-            self._send(NEED_RCPT)
+            self._send(say.NEED_RCPT)
         else:
             self._in_data = True
-            self._send(GO_AHEAD)
+            self._send(say.GO_AHEAD)
 
     def _rset(self, argument: bytes) -> None:
         if argument:
-            self._send(SYNTAX)
+            self._send(say.SYNTAX)
             return
         self._reset()
-        self._send(OK)
+        self._send(say.OK)
 
     def _noop(self, _argument: bytes) -> None:
-        self._send(OK)
+        self._send(say.OK)
 
     def _quit(self, argument: bytes) -> None:
         if argument:
-            self._send(SYNTAX)
+            self._send(say.SYNTAX)
             return
         transport, self._transport = self._transport, None
         if transport is not None:
-            transport.write(BYE)
+            transport.write(say.BYE)
             transport.close()
 
     _HANDLERS: ClassVar[dict[bytes, Callable[["_Session", bytes], None]]] = {
@@ -348,10 +304,10 @@ class SmtpSink:
         self.messages = 0  # messages accepted, whatever their recipients
         self._by_tag: dict[str, dict[str, float]] = {}  # "-tag@domain" -> {recipient: time}
         self._kept: deque[ReceivedMessage] | None = deque(maxlen=keep) if keep else None
-        self._banner = _reply(f"220 {hostname} ESMTP bench sink")
-        self._ehlo_reply = _reply(f"250-{hostname}\r\n250-SIZE {max_message_bytes}\r\n"
+        self._banner = say.reply(f"220 {hostname} ESMTP bench sink")
+        self._ehlo_reply = say.reply(f"250-{hostname}\r\n250-SIZE {max_message_bytes}\r\n"
                                   "250-8BITMIME\r\n250-PIPELINING\r\n250 SMTPUTF8")
-        self._helo_reply = _reply(f"250 {hostname}")
+        self._helo_reply = say.reply(f"250 {hostname}")
         self._sessions: set[_Session] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
