@@ -122,6 +122,16 @@ class AppointmentRequestedV3(EventData):
     reading: TriageReading
 
 
+class AppointmentRequestedV4(AppointmentRequestedV3):
+    """V3 and how the request came in: on the form, or as an e-mail to the clinic's inquiries
+    mailbox (which the clinic's physios share with reception: they may open such an entry
+    while no therapist is assigned to it)."""
+
+    version = 4
+
+    arrived_by: Literal["form", "email"] = "form"
+
+
 class ContactRequestedV1(EventData):
     """A patient asked for an appointment (booking → notify): who to contact back, how and by
     when. No clinical text: urgency and the red-flag category names only (the lead's alert
@@ -493,6 +503,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     AppointmentRequestedV1,
     AppointmentRequestedV2,
     AppointmentRequestedV3,
+    AppointmentRequestedV4,
     ContactRequestedV1,
     ContactRequestedV2,
     AppointmentRequestCancelledV1,

@@ -248,6 +248,19 @@ class InquiryEmail(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class RequestAssignee(Base):
+    """A therapist referral assigned one of the request's referrals to (`referral.assigned`):
+    they may open and answer the request's e-mail conversation (domain/inquiry_access.py).
+    Ids only."""
+
+    __tablename__ = "request_assignees"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_requests.id"),
+                                                  primary_key=True)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class MailboxCursor(Base):
     """How far the inquiries mailbox has been read: its UIDVALIDITY and the last UID taken in,
     moved in the transaction that takes each message in."""

@@ -23,7 +23,7 @@ from clinic_shared.contact_hours import ClockPlan, contact_hours_from
 from clinic_shared.idempotency import KeyReused, check_same_body, fingerprint
 from clinic_shared.messaging.contracts import (
     AppointmentRequestCancelledV1,
-    AppointmentRequestedV3,
+    AppointmentRequestedV4,
     ContactRequestedV2,
     TriageReading,
 )
@@ -61,11 +61,12 @@ def submit_request(
     reading: TriageReading | None = None,
     arrived_at: datetime | None = None,
     then: Callable[[Connection, StoredRequest], None] | None = None,
+    arrived_by: Literal["form", "email"] = "form",
 ) -> tuple[StoredRequest, bool]:
     """Store the request and stage its two events; (request, created): `appointment.requested`
-    (v3, with the triage engine's reading: for referral's triage) and `contact.requested` (who
-    to contact back, how and by when, without clinical text: for notify). Neither carries the
-    patient's link.
+    (v4, with the triage engine's reading and how it came in: for referral's triage) and
+    `contact.requested` (who to contact back, how and by when, without clinical text: for
+    notify). Neither carries the patient's link.
 
     The engine reads the form once, before the transaction (or the caller passes that
     `reading`: the API reads on its event loop, where CPU work does not wait for the GIL behind
@@ -79,7 +80,8 @@ def submit_request(
     identity map or unit of work, and their bookkeeping cost more than the statements.
     `links` is no longer used (no event carries a link); it stays for the callers.
     `arrived_at` starts both clocks when the request arrived (an e-mail read later), not now;
-    `then` writes what else belongs to the request in its transaction (an e-mail's row).
+    `then` writes what else belongs to the request in its transaction (an e-mail's row);
+    `arrived_by` says it came as an e-mail (referral lets the clinic's physios open it).
     """
     engine: Engine = sessions.kw["bind"]
     reading = reading or read_form(settings, form)
@@ -96,7 +98,7 @@ def submit_request(
                     return existing, False
                 _check_place(conn, form)
                 stored = _insert(conn, form, settings, (idempotency_key, body),
-                                 _Read(reading, categories), arrived_at)
+                                 _Read(reading, categories, arrived_by), arrived_at)
                 if then is not None:
                     then(conn, stored)
                 conn.commit()
@@ -140,6 +142,7 @@ class _Read:
 
     reading: TriageReading
     categories: list[str]
+    arrived_by: Literal["form", "email"] = "form"
 
 
 def _insert(
@@ -211,7 +214,7 @@ def _events(form: AppointmentRequestCreate, stored: StoredRequest, red_flags: li
             read: _Read, clock: ClockPlan) -> dict[str, object]:
     """`appointment.requested` (for referral) and `contact.requested` (for notify) as
     `_STORE`'s parameters."""
-    return staged_parameters({"requested_": AppointmentRequestedV3(
+    return staged_parameters({"requested_": AppointmentRequestedV4(
         request_id=stored.id,
         reference=stored.reference,
         name=form.name,
@@ -232,6 +235,7 @@ def _events(form: AppointmentRequestCreate, stored: StoredRequest, red_flags: li
         surgery_date=form.surgery_date,
         red_flags=tuple(red_flags),
         reading=read.reading,
+        arrived_by=read.arrived_by,
     ), "contact_": ContactRequestedV2(
         request_id=stored.id,
         reference=stored.reference,

@@ -53,6 +53,7 @@ def add_triage_entry(session: Session, data: AppointmentRequestedV1 | Appointmen
         "surgery": data.surgery,
         "surgery_date": data.surgery_date,
         "red_flags": list(data.red_flags),
+        "arrived_by": getattr(data, "arrived_by", "form"),  # v4: on the form or by e-mail
         **entry_values(reading),
     }, contact_by=data.contact_by)  # notify's deadline or a first contact, if either came first
 
