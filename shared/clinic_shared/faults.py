@@ -17,8 +17,9 @@ CONSUMER_AFTER_COMMIT = "consumer.after_commit"  # effect committed, message not
 RELAY_AFTER_CONFIRM = "relay.after_confirm"  # broker confirmed, row not yet marked sent
 SLA_CLOCK_AFTER_CLAIM = "sla_clock.after_claim"  # due rows locked, nothing committed
 MAILBOX_AFTER_TAKE = "mailbox.after_take"  # one e-mail taken in, the rest of its batch not
+WEBHOOK_AFTER_SEND = "webhook.after_send"  # the receiver said 2xx, not yet recorded
 KNOWN = frozenset((CONSUMER_AFTER_COMMIT, RELAY_AFTER_CONFIRM, SLA_CLOCK_AFTER_CLAIM,
-                   MAILBOX_AFTER_TAKE))
+                   MAILBOX_AFTER_TAKE, WEBHOOK_AFTER_SEND))
 
 _armed: dict[str, int] = {}
 _lock = threading.Lock()

@@ -30,7 +30,11 @@ ROWS: list[Row] = []
 
 # Quick clocks; two handler threads per consumer: PostgreSQL's connections are shared with
 # every other test run on this machine (max_connections is often 100).
-STACK_ENV = {"SLA_CHECK_INTERVAL": "0.5", "OUTBOX_POLL_INTERVAL": "0.5", "CONSUMER_THREADS": "2"}
+STACK_ENV = {"SLA_CHECK_INTERVAL": "0.5", "OUTBOX_POLL_INTERVAL": "0.5", "CONSUMER_THREADS": "2",
+             # webhooks (test_webhooks.py): the receiver is on this machine; quick retries
+             "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true", "WEBHOOK_RETRY_BASE": "0.5",
+             "WEBHOOK_RETRY_CAP": "5", "WEBHOOK_TIMEOUT": "3", "WEBHOOK_CONNECT_TIMEOUT": "2",
+             "WEBHOOK_POLL_INTERVAL": "0.2", "WEBHOOK_SENDERS": "4"}
 
 
 def start_fault_stack(infra: Infra, name: str, logs: Path, smtp: SmtpServer) -> FaultStack:

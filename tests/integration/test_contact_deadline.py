@@ -20,9 +20,10 @@ from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import ContactRequestedV2
 from clinic_shared.messaging.envelope import Envelope
+from notify.adapters.tables import CallbackTask, ContactClock, Notification
+from notify.adapters.tables import outbox as notify_outbox
+from notify.bootstrap import bootstrap
 from notify.handlers import on_contact_requested
-from notify.models import CallbackTask, ContactClock, Notification
-from notify.models import outbox as notify_outbox
 from notify.settings import NotifySettings
 from tests.support.contact_hours import write_hours
 
@@ -112,7 +113,8 @@ def test_notify_keeps_the_deadline_booking_set_and_announces_none(
         contact_started_at=MONDAY_EIGHT - timedelta(hours=1), contact_clock="opening_hours",
         contact_hours="moorgate")
     with notify_sessions.begin() as session:
-        on_contact_requested(session, data, Envelope.wrap(data, "booking"), settings)
+        on_contact_requested(session, data, Envelope.wrap(data, "booking"),
+                             bootstrap(settings))
     with notify_sessions() as session:
         clock = session.get_one(ContactClock, data.request_id)
         assert (clock.contact_by, clock.started_at, clock.clock_mode, clock.hours_key) == (

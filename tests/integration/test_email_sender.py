@@ -4,9 +4,10 @@ client shows, for plain and non-ASCII addresses alike."""
 import time
 import uuid
 
-from notify.email_sender import PermanentDeliveryError, SmtpSender, TransientDeliveryError
-from notify.messages import MessageRenderer
-from notify.models import Notification
+from notify.adapters.smtp import SmtpSender
+from notify.adapters.tables import Notification
+from notify.domain.errors import PermanentDeliveryError, TransientDeliveryError
+from notify.domain.messages import MessageRenderer
 from notify.settings import NotifySettings
 from tests.support.smtp_server import SmtpServer
 from tests.support.tcp_proxy import TcpProxy

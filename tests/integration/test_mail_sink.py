@@ -10,11 +10,11 @@ from sqlalchemy import create_engine, select
 
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
-from notify.api import create_app
-from notify.email_sender import SmtpSender
-from notify.mail_sink import start_sink
-from notify.messages import MessageRenderer
-from notify.models import Notification, audit
+from notify.adapters.mail_sink import start_sink
+from notify.adapters.smtp import SmtpSender
+from notify.adapters.tables import Notification, audit
+from notify.api.app import create_app
+from notify.domain.messages import MessageRenderer
 from notify.settings import NotifySettings
 from tests.support.ports import free_port
 

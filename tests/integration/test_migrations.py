@@ -15,8 +15,7 @@ SERVICES = {
 
 
 # where each service keeps its tables (docs/ARCHITECTURE.md: adapters/tables.py)
-TABLES = {"booking": "booking.models", "referral": "referral.adapters.tables",
-          "notify": "notify.models"}
+TABLES = {service: f"{service}.adapters.tables" for service in ("booking", "referral", "notify")}
 
 
 def _metadata(service: str):

@@ -22,10 +22,7 @@ from clinic_shared.messaging.contracts import (
     PatientErasedV1,
 )
 from clinic_shared.messaging.envelope import Envelope
-from notify.dispatcher import EmailDispatcher, SmsDispatcher
-from notify.handlers import booking_handlers
-from notify.messages import MessageRenderer
-from notify.models import (
+from notify.adapters.tables import (
     Appointment,
     CallbackTask,
     DeliveryAttempt,
@@ -33,7 +30,11 @@ from notify.models import (
     RequestContact,
     outbox,
 )
-from notify.reminders import ReminderLoop
+from notify.bootstrap import bootstrap
+from notify.domain.dispatcher import EmailDispatcher, SmsDispatcher
+from notify.domain.messages import MessageRenderer
+from notify.domain.reminders import ReminderLoop
+from notify.handlers import handlers
 from notify.settings import NotifySettings
 from tests.support.ports import free_port
 from tests.support.sms_gateway import FakeTwilio
@@ -81,7 +82,7 @@ def settings(smtp_server, gateway):
 def handle(sessions, settings, data) -> Envelope:
     envelope = Envelope.wrap(data, "booking")
     with sessions.begin() as session:
-        booking_handlers(settings)[data.event_type](session, data, envelope)
+        handlers(bootstrap(settings))["booking"][data.event_type](session, data, envelope)
     return envelope
 
 

@@ -7,9 +7,10 @@ from sqlalchemy import select
 
 from clinic_shared.messaging.contracts import ReferralAssignedV1
 from clinic_shared.messaging.envelope import Envelope
+from notify.adapters.tables import Notification
+from notify.bootstrap import bootstrap
+from notify.domain.messages import MessageRenderer
 from notify.handlers import on_referral_assigned
-from notify.messages import MessageRenderer
-from notify.models import Notification
 from notify.settings import NotifySettings
 from tests.integration.test_notify_contact_back import (  # noqa: F401
     add_request,
@@ -27,7 +28,8 @@ def test_assignment_tells_patient_the_therapist_without_clinical_detail(sessions
             therapist_name="Priya Shah", discipline="rehab_physio", mode="clinic",
             assigned_at=datetime.now(UTC))
         with sessions.begin() as session:
-            on_referral_assigned(session, data, Envelope.wrap(data, "referral"))
+            on_referral_assigned(session, data, Envelope.wrap(data, "referral"),
+                                 bootstrap(NotifySettings(_env_file=None)))
     with sessions() as session:
         [owed] = session.scalars(select(Notification)
                                  .where(Notification.kind == "therapist_assigned")).all()

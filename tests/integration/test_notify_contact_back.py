@@ -13,10 +13,11 @@ from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.contact_clock import ContactClockLoop
+from notify.adapters.tables import CallbackTask, ContactClock, Notification, audit, outbox
+from notify.api.app import create_app
+from notify.bootstrap import bootstrap
+from notify.domain.contact_clock import ContactClockLoop
 from notify.handlers import on_appointment_requested
-from notify.models import CallbackTask, ContactClock, Notification, audit, outbox
 from notify.settings import NotifySettings
 from tests.support.contact_hours import write_hours
 
@@ -65,7 +66,8 @@ def add_request(sessions, settings: NotifySettings | None = None, channel: str =
         contact_channel=channel, mode="clinic", reason="Sore knee", urgent=urgent,
         requested_at=now, contact_by=now + contact_in, appointment_by=now + timedelta(hours=24))
     with sessions.begin() as session:
-        on_appointment_requested(session, data, Envelope.wrap(data, "booking"), settings)
+        on_appointment_requested(session, data, Envelope.wrap(data, "booking"),
+                                 bootstrap(settings or NotifySettings()))
     return data
 
 
@@ -94,7 +96,8 @@ def test_a_deadline_moved_by_opening_hours_is_announced_to_booking_and_referral(
         requested_at=saturday_noon, contact_by=saturday_noon + timedelta(hours=1),
         appointment_by=saturday_noon + timedelta(hours=24))
     with sessions.begin() as session:
-        on_appointment_requested(session, data, Envelope.wrap(data, "booking"), closed_weekends)
+        on_appointment_requested(session, data, Envelope.wrap(data, "booking"),
+                                 bootstrap(closed_weekends))
     [payload] = clock_started_payloads(sessions)
     monday_ten = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # GMT: opens 09:00, + 1 hour
     assert payload["data"]["request_id"] == str(data.request_id)

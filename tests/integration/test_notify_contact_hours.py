@@ -18,10 +18,11 @@ from clinic_shared.auth.principal import Role
 from clinic_shared.contact_hours import DEFAULT_FILE, load_contact_hours
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.contact_clock import NO_CALL_ATTEMPTED, ContactClockLoop
+from notify.adapters.tables import ContactClock, Notification, outbox
+from notify.api.app import create_app
+from notify.bootstrap import bootstrap
+from notify.domain.contact_clock import NO_CALL_ATTEMPTED, ContactClockLoop
 from notify.handlers import on_appointment_requested
-from notify.models import ContactClock, Notification, outbox
 from notify.settings import NotifySettings
 from tests.integration.test_notify_contact_back import (  # noqa: F401
     database_url,
@@ -137,7 +138,8 @@ def request_at(sessions, settings, arrived: datetime, site: str | None,  # noqa:
         contact_channel=channel, mode=mode, site=site, reason="Sore knee",
         requested_at=arrived, contact_by=arrived + HOUR, appointment_by=arrived + 24 * HOUR)
     with sessions.begin() as session:
-        on_appointment_requested(session, data, Envelope.wrap(data, "booking"), settings)
+        on_appointment_requested(session, data, Envelope.wrap(data, "booking"),
+                                 bootstrap(settings))
     return data
 
 

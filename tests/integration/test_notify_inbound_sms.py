@@ -20,10 +20,10 @@ from booking.handlers import handlers as booking_handlers
 from booking.settings import BookingSettings
 from clinic_shared.messaging.contracts import ContactMadeV1, parse_data
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.contact_clock import ContactClockLoop
-from notify.inbound_sms import signature_valid, twilio_signature
-from notify.models import ContactClock, outbox
+from notify.adapters.sms import signature_valid, twilio_signature
+from notify.adapters.tables import ContactClock, outbox
+from notify.api.app import create_app
+from notify.domain.contact_clock import ContactClockLoop
 from notify.settings import NotifySettings
 from tests.integration.test_notify_contact_back import (  # noqa: F401
     add_request,

@@ -9,8 +9,10 @@ from sqlalchemy import select
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import ContactAnsweredV1, ContactRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from notify.handlers import ClockNotYetKnown, on_contact_answered, on_contact_requested
-from notify.models import ContactClock, outbox
+from notify.adapters.tables import ContactClock, outbox
+from notify.bootstrap import bootstrap
+from notify.domain.errors import ClockNotYetKnown
+from notify.handlers import on_contact_answered, on_contact_requested
 from notify.settings import NotifySettings
 from tests.support.contact_hours import write_hours
 
@@ -41,11 +43,12 @@ def test_an_emailed_answer_stops_the_clock_and_is_announced(sessions, settings) 
         mode="virtual", requested_at=now, contact_by=now + timedelta(hours=1),
         appointment_by=now + timedelta(hours=24))
     with sessions.begin() as session:
-        on_contact_requested(session, request, Envelope.wrap(request, "booking"), settings)
+        on_contact_requested(session, request, Envelope.wrap(request, "booking"),
+                             bootstrap(settings))
     at = now + timedelta(minutes=12)
     with sessions.begin() as session:
         data = answered(request.request_id, at)
-        on_contact_answered(session, data, Envelope.wrap(data, "booking"), settings)
+        on_contact_answered(session, data, Envelope.wrap(data, "booking"), bootstrap(settings))
 
     with sessions() as session:
         clock = session.get(ContactClock, request.request_id)
@@ -59,4 +62,4 @@ def test_an_emailed_answer_stops_the_clock_and_is_announced(sessions, settings) 
 def test_an_answer_before_its_request_is_retried(sessions, settings) -> None:
     data = answered(uuid.uuid4(), datetime.now(UTC))
     with pytest.raises(ClockNotYetKnown), sessions.begin() as session:
-        on_contact_answered(session, data, Envelope.wrap(data, "booking"), settings)
+        on_contact_answered(session, data, Envelope.wrap(data, "booking"), bootstrap(settings))

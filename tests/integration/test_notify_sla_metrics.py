@@ -11,10 +11,11 @@ from sqlalchemy import update
 from clinic_shared.auth.principal import Role
 from clinic_shared.messaging.contracts import AppointmentRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.contact_clock import ContactClockLoop
+from notify.adapters.tables import Notification
+from notify.api.app import create_app
+from notify.bootstrap import bootstrap
+from notify.domain.contact_clock import ContactClockLoop
 from notify.handlers import on_appointment_requested
-from notify.models import Notification
 from notify.settings import NotifySettings
 from tests.integration.test_notify_contact_back import (  # noqa: F401
     database_url,
@@ -41,7 +42,8 @@ def arrived(sessions, settings, channel: str, ago: timedelta, phone: str  # noqa
         reason="r", requested_at=at, contact_by=at + timedelta(hours=1),
         appointment_by=at + timedelta(hours=24))
     with sessions.begin() as session:
-        on_appointment_requested(session, data, Envelope.wrap(data, "booking"), settings)
+        on_appointment_requested(session, data, Envelope.wrap(data, "booking"),
+                                 bootstrap(settings))
     return data
 
 

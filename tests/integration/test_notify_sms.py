@@ -15,10 +15,11 @@ from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.messaging.contracts import AppointmentRequestedV1, ContactRequestedV1
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.dispatcher import SmsDispatcher
+from notify.adapters.tables import CallbackTask, ContactClock, DeliveryAttempt, Notification, outbox
+from notify.api.app import create_app
+from notify.bootstrap import bootstrap
+from notify.domain.dispatcher import SmsDispatcher
 from notify.handlers import on_appointment_requested, on_contact_requested
-from notify.models import CallbackTask, ContactClock, DeliveryAttempt, Notification, outbox
 from notify.settings import NotifySettings
 from tests.support.sms_gateway import FakeTwilio
 from tests.support.waiting import wait_until
@@ -62,7 +63,7 @@ def request_event(phone: str = NUMBER, channel: str = "sms") -> tuple[Appointmen
 def owe_sms(sessions, phone: str = NUMBER) -> uuid.UUID:
     data, envelope = request_event(phone)
     with sessions.begin() as session:
-        on_appointment_requested(session, data, envelope)
+        on_appointment_requested(session, data, envelope, bootstrap(NotifySettings()))
     return data.request_id
 
 
@@ -244,7 +245,8 @@ def test_a_phone_patient_with_only_a_mobile_gets_their_private_link_by_text(sess
         "request_id": uuid.uuid4(), "reference": "LND-2345", "phone": "+442079460000"})
     with sessions.begin() as session:
         for data in (asks_for_a_call, landline_only):
-            on_contact_requested(session, data, Envelope.wrap(data, "booking"), settings)
+            on_contact_requested(session, data, Envelope.wrap(data, "booking"),
+                                 bootstrap(settings))
     assert SmsDispatcher(settings, sessions).dispatch_batch() == 1
 
     [sms] = gateway.sent

@@ -28,12 +28,13 @@ from clinic_shared.messaging.contracts import (
     parse_data,
 )
 from clinic_shared.messaging.envelope import Envelope
-from notify.api import create_app
-from notify.contact_clock import ContactClockLoop
-from notify.dispatcher import EmailDispatcher, SmsDispatcher
-from notify.handlers import booking_handlers
-from notify.models import ContactClock, Notification, outbox
-from notify.red_flags import category_title, plain_title
+from notify.adapters.tables import ContactClock, Notification, outbox
+from notify.api.app import create_app
+from notify.bootstrap import bootstrap
+from notify.domain.contact_clock import ContactClockLoop
+from notify.domain.dispatcher import EmailDispatcher, SmsDispatcher
+from notify.domain.red_flags import category_title, plain_title
+from notify.handlers import handlers
 from notify.settings import NotifySettings
 from tests.integration.test_notify_contact_back import token
 from tests.support.contact_hours import write_hours
@@ -110,7 +111,8 @@ def request(sessions, settings, arrived: datetime, *flags: tuple[str, str],
     parsed = parse_data(envelope)
     assert isinstance(parsed, AppointmentRequestedV2)  # v2 reaches the v1 type's handler
     with sessions.begin() as session:
-        booking_handlers(settings)[AppointmentRequestedV1.event_type](session, parsed, envelope)
+        handlers(bootstrap(settings))["booking"][AppointmentRequestedV1.event_type](
+            session, parsed, envelope)
     return data
 
 

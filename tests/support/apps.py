@@ -39,7 +39,7 @@ def build_app(service: str, *, database_url: str, amqp_url: str, keys: tuple[str
         # development key pair under var/keys in the working directory.
         return create_app(ReferralSettings(auth_private_key=keys[0], **common))
     if service == "notify":
-        from notify.api import create_app
+        from notify.api.app import create_app
         from notify.settings import NotifySettings
 
         if mail_dir is not None:

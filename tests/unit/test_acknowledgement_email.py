@@ -3,8 +3,8 @@
 import uuid
 from email.message import EmailMessage
 
-from notify.messages import MessageRenderer
-from notify.models import Notification
+from notify.adapters.tables import Notification
+from notify.domain.messages import MessageRenderer
 from notify.settings import NotifySettings
 
 

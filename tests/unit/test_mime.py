@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from notify import mime
+from notify.adapters import mime
 
 
 def read(data: bytes) -> EmailMessage:

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from notify.crew import Crew
+from notify.domain.crew import Crew
 
 
 def test_one_call_wakes_one_waiting_sender() -> None:

@@ -12,9 +12,9 @@ from clinic_shared.messaging.contracts import (
     RedFlagFound,
     TriageReading,
 )
-from notify import red_flags
-from notify.messages import MessageRenderer
-from notify.models import Notification
+from notify.adapters.tables import Notification
+from notify.domain import red_flags
+from notify.domain.messages import MessageRenderer
 from notify.settings import NotifySettings
 
 NOW = datetime(2026, 11, 22, 17, 30, tzinfo=UTC)

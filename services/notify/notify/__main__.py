@@ -7,7 +7,7 @@ from notify.worker import build_loops
 SERVICE = ServiceDefinition(
     name="notify",
     default_port=8003,
-    app_factory="notify.api:create_app",
+    app_factory="notify.api.app:create_app",
     settings=NotifySettings,
     loops=build_loops,
     migrations="notify:migrations",

@@ -2,21 +2,21 @@
 
 Contact-back (the 1-hour promise) is kept only by a person talking to or writing to the
 patient: a call logged against the request's call-back task (any outcome: reached, no answer,
-voicemail left), or the patient's own reply to a text (inbound_sms). Its deadline is notify's
-own: the hour booking promised (contact_by - requested_at) counted in the hours of the clinic
-the request is for (contact_hours: per-clinic mode, opening hours, bank holidays); the patient's
-acknowledgement, reception's alert and the call-back task all carry that deadline. The
-automatic acknowledgement on the patient's chosen channel (e-mail or SMS) does NOT stop the
-clock: it tells the patient we have their request, it is not contact.
-Patients who chose "phone" get a call-back task for reception, and their acknowledgement (with
-their private link) by e-mail if they gave an address, else by text to a UK mobile: it stops no
-clock, the call still does.
+voicemail left), or the patient's own reply to a text (domain/inbound_sms.py). Its deadline is
+notify's own: the hour booking promised (contact_by - requested_at) counted in the hours of the
+clinic the request is for (contact_hours: per-clinic mode, opening hours, bank holidays); the
+patient's acknowledgement, reception's alert and the call-back task all carry that deadline.
+The automatic acknowledgement on the patient's chosen channel (e-mail or SMS) does NOT stop the
+clock: it tells the patient we have their request, it is not contact. Patients who chose
+"phone" get a call-back task for reception, and their acknowledgement (with their private link)
+by e-mail if they gave an address, else by text to a UK mobile: it stops no clock, the call
+still does.
 
 What notify hears of a new request is booking's `contact.requested` (who, how, by when; urgency
 and red-flag category names, never the patient's words); `appointment.requested` (clinical text,
 for triage) is no longer routed here, and an older one still queued (v1, v2) is handled alike.
 No event carries the patient's private link: notify mints it as it renders each message to the
-patient (messages.py), so neither its rows nor its events hold it.
+patient (domain/messages.py), so neither its rows nor its events hold it.
 
 An urgent request (a red flag: a screening question answered yes, or, in v2, one the triage
 engine read in what the patient wrote) has its hour run at once and round the clock, whatever
@@ -24,7 +24,7 @@ the clinic's hours (contact_hours.ContactHours.plan decides it; the clock shows 
 
 Every new request also alerts reception (RECEPTION_EMAIL: reference, channel, mode, deadlines,
 "urgent" if red-flagged, never the symptoms); an urgent one alerts the clinic lead too, alone
-(never in a digest), naming the red-flag categories in plain words (notify.red_flags: category
+(never in a digest), naming the red-flag categories in plain words (domain.red_flags: category
 names only, never the patient's phrase or the reasons; the board has those), and the patient's
 acknowledgement tells them to seek urgent care (NHS 111 / 999). A patient who chose "phone" also
 has their call-back task marked urgent.
@@ -35,13 +35,12 @@ they chose; a patient who chose "phone" gets e-mail if they gave an address, els
 their number is a UK mobile (+447), else nothing (reception's call covers it).
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 
 from sqlalchemy import case, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from clinic_shared.contact_hours import ClockPlan, contact_hours_from
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.consumer import Handler
 from clinic_shared.messaging.contracts import (
@@ -54,16 +53,14 @@ from clinic_shared.messaging.contracts import (
     AppointmentSlaBreachedV1,
     ContactAnsweredV1,
     ContactClockStartedV1,
-    ContactMadeV1,
     ContactRequestedV1,
-    ContactRequestedV2,
     PatientErasedV1,
     ReferralAssignedV1,
     ReferralAssignedV2,
 )
 from clinic_shared.messaging.envelope import Envelope, EventData
 from clinic_shared.messaging.outbox import add_event
-from notify.models import (
+from notify.adapters.tables import (
     Appointment,
     CallbackTask,
     ContactClock,
@@ -72,55 +69,34 @@ from notify.models import (
     RequestContact,
     outbox,
 )
-from notify.red_flags import category_titles, is_urgent, red_flag_categories
-from notify.settings import NotifySettings, get_settings
+from notify.bootstrap import Dependencies
+from notify.domain.contact_clock import plan_clock, record_contact
+from notify.domain.errors import ClockNotYetKnown
+from notify.domain.notifications import (
+    ACKNOWLEDGEMENT,
+    APPOINTMENT_BOOKED,
+    APPOINTMENT_CANCELLED,
+    APPOINTMENT_RESCHEDULED,
+    BOOKING_AT_RISK_ALERT,
+    BOOKING_BREACHED_ALERT,
+    NEW_REQUEST_ALERT,
+    PATIENT_KINDS,
+    THERAPIST_ASSIGNED,
+    alerts,
+    appointment_address,
+    link_address,
+    owe,
+    owed,
+)
+from notify.domain.red_flags import category_titles, is_urgent, red_flag_categories
+from notify.domain.webhook_payloads import EVENT_TYPES
+from notify.domain.webhooks import on_event_for_webhooks
 
 log = get_logger(__name__)
 
-ACKNOWLEDGEMENT = "request_acknowledgement"
-THERAPIST_ASSIGNED = "therapist_assigned"
-NEW_REQUEST_ALERT = "new_request_alert"
-APPOINTMENT_BOOKED = "appointment_booked"
-APPOINTMENT_RESCHEDULED = "appointment_rescheduled"
-APPOINTMENT_CANCELLED = "appointment_cancelled"
-APPOINTMENT_REMINDER = "appointment_reminder"
-BOOKING_AT_RISK_ALERT = "appointment_sla_at_risk"
-BOOKING_BREACHED_ALERT = "appointment_sla_breached"
-APPOINTMENT_KINDS = (APPOINTMENT_BOOKED, APPOINTMENT_RESCHEDULED, APPOINTMENT_CANCELLED,
-                     APPOINTMENT_REMINDER)
-PATIENT_KINDS = frozenset((ACKNOWLEDGEMENT, THERAPIST_ASSIGNED, *APPOINTMENT_KINDS))
-
-
-def is_mobile(phone: str | None) -> bool:
-    """A UK mobile in E.164 (booking normalises numbers): the only kind that takes SMS."""
-    return phone is not None and phone.startswith("+447")
-
-
-def appointment_address(contact: RequestContact) -> tuple[str, str] | None:
-    """(channel, recipient) for appointment messages, following the patient's choice."""
-    if contact.contact_channel == "email" and contact.email:
-        return "email", contact.email
-    if contact.contact_channel == "sms" and contact.phone:
-        return "sms", contact.phone
-    if contact.contact_channel == "phone":
-        if contact.email:
-            return "email", contact.email
-        if is_mobile(contact.phone):
-            return "sms", contact.phone  # type: ignore[return-value]
-    return None
-
-
-def link_address(data: ContactRequestedV1) -> tuple[str, str] | None:
-    """(channel, recipient) for the acknowledgement (and the private link in it): the channel
-    the patient chose; for "phone", their e-mail, else a UK mobile, else none (the call)."""
-    if data.contact_channel == "phone":
-        if data.email:
-            return "email", data.email
-        return ("sms", data.phone) if data.phone and is_mobile(data.phone) else None
-    recipient = data.email if data.contact_channel == "email" else data.phone
-    if recipient is None:  # booking's validation makes this impossible; never guess a channel
-        raise ValueError(f"no {data.contact_channel} address on request {data.reference}")
-    return data.contact_channel, recipient
+START_CLOCK = insert(ContactClock.__table__)
+KEEP_CONTACT = insert(RequestContact.__table__)
+OPEN_CALLBACK = insert(CallbackTask.__table__)
 
 
 def contact_request_of(data: AppointmentRequestedV1) -> ContactRequestedV1:
@@ -135,141 +111,81 @@ def contact_request_of(data: AppointmentRequestedV1) -> ContactRequestedV1:
         appointment_by=data.appointment_by)
 
 
-def fallback_address(contact: RequestContact, failed_channel: str) -> tuple[str, str] | None:
-    """The other channel the patient gave, when the one tried failed for good."""
-    if failed_channel == "email" and is_mobile(contact.phone):
-        return "sms", contact.phone  # type: ignore[return-value]
-    if failed_channel == "sms" and contact.email:
-        return "email", contact.email
-    return None
-
-
-def _staff_alerts(session: Session, envelope: Envelope, request_id: object, kind: str,
-                  recipients: list[str], context: dict[str, object], reference: str) -> None:
-    _owe(session, _alerts(envelope, request_id, kind, recipients, context, reference))
-
-
-def _alerts(envelope: Envelope, request_id: object, kind: str, recipients: list[str],
-            context: dict[str, object], reference: str) -> list[dict[str, object]]:
-    """One e-mail alert row per distinct staff recipient."""
-    return [_owed(envelope, request_id, kind, "email", recipient, reference, context)
-            for recipient in dict.fromkeys(recipients)]
-
-
-def _owed(envelope: Envelope, request_id: object, kind: str, channel: str, recipient: str,
-          reference: str, context: dict[str, object]) -> dict[str, object]:
-    """One notification row owed because of `envelope`."""
-    return {"event_id": envelope.id, "request_id": request_id, "kind": kind, "channel": channel,
-            "recipient": recipient, "reference": reference, "context": context,
-            "status": "queued"}
-
-
-# RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues"), from a
-# statement compiled once: no ORM bookkeeping, no executemany round per row.
-OWE = insert(Notification.__table__).returning(Notification.__table__.c.id)
-START_CLOCK = insert(ContactClock.__table__)
-KEEP_CONTACT = insert(RequestContact.__table__)
-OPEN_CALLBACK = insert(CallbackTask.__table__)
-
-
-def _owe(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert owed notifications in one statement on the handler's transaction."""
-    if rows:
-        session.connection().execute(OWE, rows).all()
-
-
 def on_appointment_requested(session: Session, data: EventData, envelope: Envelope,
-                             settings: NotifySettings | None = None) -> None:
+                             deps: Dependencies) -> None:
     """An older booking's `appointment.requested` (v1, v2) still queued: as `contact.requested`."""
     assert isinstance(data, AppointmentRequestedV1)
-    on_contact_requested(session, contact_request_of(data), envelope, settings)
-
-
-def _contact_clock(data: ContactRequestedV1, settings: NotifySettings
-                   ) -> tuple[ClockPlan, ClockPlan]:
-    """The request's contact clock and when it is at risk (`contact_at_risk_minutes` of its
-    open time before the deadline). A v2 carries the clock booking set as the request arrived:
-    kept as it is. A v1 (an older booking's plain hour) is planned here by the clinic's hours."""
-    hours = contact_hours_from(settings.contact_hours_file)
-    around_the_clock = data.urgent
-    if isinstance(data, ContactRequestedV2):
-        plan = ClockPlan(data.contact_hours, data.contact_clock, data.contact_started_at,
-                         data.contact_by)
-        key, start = plan.hours_key, data.contact_started_at
-        promise = data.contact_by - start
-        if not around_the_clock and data.contact_clock == "opening_hours":  # open time to the end
-            open_time = hours.open_time(key, start, data.contact_by)
-            if open_time > timedelta(0):  # else notify's hours file is not booking's: wall time
-                promise = open_time
-        around_the_clock = promise == data.contact_by - start
-    else:
-        key, promise = hours.key_for(data.mode, data.site), data.contact_by - data.requested_at
-        plan = hours.plan(key, data.requested_at, promise, urgent=around_the_clock)
-        start = data.requested_at
-        if data.mode == "clinic" and data.site and plan.hours_key != data.site:
-            log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
-    warn = hours.plan(key, start, promise - timedelta(minutes=settings.contact_at_risk_minutes),
-                      urgent=around_the_clock)
-    return plan, ClockPlan(key, plan.mode, plan.started_at, min(warn.contact_by, plan.contact_by))
+    on_contact_requested(session, contact_request_of(data), envelope, deps)
 
 
 def on_contact_requested(session: Session, data: EventData, envelope: Envelope,
-                         settings: NotifySettings | None = None) -> None:
+                         deps: Dependencies) -> None:
     """Start the contact clock (urgent: at once, 24/7), alert reception (and, if urgent, the
     clinic lead) and owe the patient an acknowledgement with their private link (no clinical
     detail) on the channel they chose, or for "phone" (beside the call-back task) where
     `link_address` says."""
     assert isinstance(data, ContactRequestedV1)
-    settings = settings or get_settings()
-    urgent = data.urgent
-    plan, warn = _contact_clock(data, settings)
-    contact_by = plan.contact_by
+    contact_by = _start_clock(session, data, deps)
     conn = session.connection()
-    conn.execute(START_CLOCK, {
-        "request_id": data.request_id, "reference": data.reference, "urgent": urgent,
-        "contact_by": contact_by, "at_risk_due": warn.contact_by,
-        "channel": data.contact_channel, "requested_at": data.requested_at,
-        "started_at": plan.started_at, "hours_key": plan.hours_key, "clock_mode": plan.mode})
-    if contact_by != data.contact_by:  # a v1's plain hour: booking and referral hold it
-        add_event(session, outbox, ContactClockStartedV1(
-            request_id=data.request_id, reference=data.reference, contact_by=contact_by,
-            started_at=plan.started_at, clock_mode=plan.mode), source="notify")
     conn.execute(KEEP_CONTACT, {
         "request_id": data.request_id, "reference": data.reference, "name": data.name,
         "contact_channel": data.contact_channel, "email": data.email, "phone": data.phone})
-    recipients = [settings.reception_email]
-    if urgent:
-        recipients.append(settings.clinic_lead_email)
-    alert: dict[str, object] = {
-        "reference": data.reference, "urgent": urgent, "contact_channel": data.contact_channel,
-        "mode": data.mode, "site": data.site, "contact_by": contact_by.isoformat(),
-        "appointment_by": data.appointment_by.isoformat()}
-    if urgent:  # category names in plain words; the patient's words stay on the board
-        categories = list(data.red_flag_categories)
-        alert["red_flag_categories"] = categories
-        alert["red_flag_titles"] = category_titles(
-            categories, getattr(settings, "triage_vocabulary_file", ""))
-    owed = _alerts(envelope, data.request_id, NEW_REQUEST_ALERT, recipients, alert,
-                   data.reference)
+    rows = _new_request_alerts(data, envelope, contact_by, deps)
     if data.contact_channel == "phone":
         if data.phone is None:  # booking's validation makes this impossible
             raise ValueError(f"no phone number on request {data.reference}")
         conn.execute(OPEN_CALLBACK, {
             "request_id": data.request_id, "reference": data.reference, "name": data.name,
-            "phone": data.phone, "contact_time": data.contact_time, "urgent": urgent,
+            "phone": data.phone, "contact_time": data.contact_time, "urgent": data.urgent,
             "contact_by": contact_by, "status": "open"})
     address = link_address(data)
     if address is not None:
         channel, recipient = address
-        owed.append(_owed(envelope, data.request_id, ACKNOWLEDGEMENT, channel, recipient,
-                          data.reference, {
-                              "name": data.name, "reference": data.reference,
-                              "contact_by": contact_by.isoformat(),
-                              "contact_channel": data.contact_channel, "urgent": urgent}))
-    _owe(session, owed)
+        rows.append(owed(envelope, data.request_id, ACKNOWLEDGEMENT, channel, recipient,
+                         data.reference, {
+                             "name": data.name, "reference": data.reference,
+                             "contact_by": contact_by.isoformat(),
+                             "contact_channel": data.contact_channel, "urgent": data.urgent}))
+    owe(session, rows)
 
 
-def on_referral_assigned(session: Session, data: EventData, envelope: Envelope) -> None:
+def _start_clock(session: Session, data: ContactRequestedV1, deps: Dependencies) -> datetime:
+    """The request's contact clock, kept; its deadline. A v1's plain hour moved by the
+    clinic's hours is announced (booking and referral hold it)."""
+    plan, warn = plan_clock(data, deps.contact_hours, deps.contact_at_risk)
+    session.connection().execute(START_CLOCK, {
+        "request_id": data.request_id, "reference": data.reference, "urgent": data.urgent,
+        "contact_by": plan.contact_by, "at_risk_due": warn.contact_by,
+        "channel": data.contact_channel, "requested_at": data.requested_at,
+        "started_at": plan.started_at, "hours_key": plan.hours_key, "clock_mode": plan.mode})
+    if plan.contact_by != data.contact_by:
+        add_event(session, outbox, ContactClockStartedV1(
+            request_id=data.request_id, reference=data.reference, contact_by=plan.contact_by,
+            started_at=plan.started_at, clock_mode=plan.mode), source="notify")
+    return plan.contact_by
+
+
+def _new_request_alerts(data: ContactRequestedV1, envelope: Envelope, contact_by: datetime,
+                        deps: Dependencies) -> list[dict[str, object]]:
+    """Reception's alert; an urgent request's goes to the clinic lead too, naming the
+    red-flag categories in plain words (the patient's words stay on the board)."""
+    recipients = [deps.reception_email]
+    if data.urgent:
+        recipients.append(deps.clinic_lead_email)
+    alert: dict[str, object] = {
+        "reference": data.reference, "urgent": data.urgent,
+        "contact_channel": data.contact_channel, "mode": data.mode, "site": data.site,
+        "contact_by": contact_by.isoformat(), "appointment_by": data.appointment_by.isoformat()}
+    if data.urgent:
+        categories = list(data.red_flag_categories)
+        alert["red_flag_categories"] = categories
+        alert["red_flag_titles"] = category_titles(categories, deps.vocabulary_file)
+    return alerts(envelope, data.request_id, NEW_REQUEST_ALERT, recipients, alert,
+                  data.reference)
+
+
+def on_referral_assigned(session: Session, data: EventData, envelope: Envelope,
+                         deps: Dependencies) -> None:
     """Tell the patient which therapist will contact them, on the channel they chose.
 
     notify knows the patient's address from the acknowledgement it owed them; a patient who
@@ -312,9 +228,9 @@ def _owe_appointment_message(session: Session, envelope: Envelope, data: Appoint
         context={**_appointment_context(contact, data), **(extra or {})}, status="queued"))
 
 
-def _remember(session: Session, data: AppointmentDetails, settings: NotifySettings) -> None:
+def _remember(session: Session, data: AppointmentDetails, deps: Dependencies) -> None:
     """Keep the appointment and its reminder due time (none if that time has passed)."""
-    remind_at = data.starts_at - timedelta(hours=settings.reminder_hours)
+    remind_at = data.starts_at - deps.reminder_lead
     if remind_at <= datetime.now(UTC):
         remind_at = None  # booked inside the window: the confirmation is the reminder
     details = {"therapist_name": data.therapist_name, "mode": data.mode, "place": data.place}
@@ -335,44 +251,43 @@ def _cancel(session: Session, appointment_id: object) -> None:
 
 
 def on_appointment_booked(session: Session, data: EventData, envelope: Envelope,
-                          settings: NotifySettings | None = None) -> None:
+                          deps: Dependencies) -> None:
     assert isinstance(data, AppointmentBookedV1)
-    _remember(session, data, settings or get_settings())
+    _remember(session, data, deps)
     _owe_appointment_message(session, envelope, data, APPOINTMENT_BOOKED)
 
 
 def on_appointment_rescheduled(session: Session, data: EventData, envelope: Envelope,
-                               settings: NotifySettings | None = None) -> None:
+                               deps: Dependencies) -> None:
     """The old time's reminder is dropped and the new time's owed; the e-mail carries an
     .ics update for the new appointment and a cancellation of the old one."""
     assert isinstance(data, AppointmentRescheduledV1)
     _cancel(session, data.previous_appointment_id)
-    _remember(session, data, settings or get_settings())
+    _remember(session, data, deps)
     _owe_appointment_message(session, envelope, data, APPOINTMENT_RESCHEDULED, {
         "previous_appointment_id": str(data.previous_appointment_id),
         "previous_starts_at": data.previous_starts_at.isoformat()})
 
 
 def on_appointment_cancelled(session: Session, data: EventData, envelope: Envelope,
-                             settings: NotifySettings | None = None) -> None:
+                             deps: Dependencies) -> None:
     assert isinstance(data, AppointmentCancelledV1)
     _cancel(session, data.appointment_id)
     _owe_appointment_message(session, envelope, data, APPOINTMENT_CANCELLED)
 
 
 def on_booking_sla(session: Session, data: EventData, envelope: Envelope,
-                   settings: NotifySettings | None = None) -> None:
+                   deps: Dependencies) -> None:
     """Booking's 24-hour clock: at risk → reception; breached → reception and clinic lead."""
     assert isinstance(data, AppointmentSlaAtRiskV1 | AppointmentSlaBreachedV1)
-    settings = settings or get_settings()
     if isinstance(data, AppointmentSlaBreachedV1):
         kind = BOOKING_BREACHED_ALERT
-        recipients = [settings.reception_email, settings.clinic_lead_email]
+        recipients = [deps.reception_email, deps.clinic_lead_email]
     else:
-        kind, recipients = BOOKING_AT_RISK_ALERT, [settings.reception_email]
-    _staff_alerts(session, envelope, data.request_id, kind, recipients, {
+        kind, recipients = BOOKING_AT_RISK_ALERT, [deps.reception_email]
+    owe(session, alerts(envelope, data.request_id, kind, recipients, {
         "reference": data.reference, "urgent": data.urgent,
-        "appointment_by": data.appointment_by.isoformat()}, data.reference)
+        "appointment_by": data.appointment_by.isoformat()}, data.reference))
 
 
 # notification.failed quotes what the mail server or SMS gateway said (a bounce names the
@@ -383,7 +298,8 @@ SCRUB_FAILURE_REASONS = text("""
 """)
 
 
-def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) -> None:
+def on_patient_erased(session: Session, data: EventData, _envelope: Envelope,
+                      deps: Dependencies) -> None:
     """Forget the patient's address and name; keep each notification's status and times.
 
     Staff alerts about the request (reception, clinic lead) name no patient and stay, without
@@ -417,44 +333,40 @@ def on_patient_erased(session: Session, data: EventData, _envelope: Envelope) ->
     session.execute(delete(Appointment).where(Appointment.request_id.in_(data.request_ids)))
 
 
-class ClockNotYetKnown(LookupError):
-    """An answer to a request whose contact.requested has not been handled yet: retried."""
-
-
-def on_contact_answered(session: Session, data: EventData, envelope: Envelope,
-                        settings: NotifySettings | None = None) -> None:
+def on_contact_answered(session: Session, data: EventData, _envelope: Envelope,
+                        deps: Dependencies) -> None:
     """Staff answered an e-mail inquiry and the answer went out: a human contact by e-mail,
     which stops the 1-hour clock (the first contact wins) and is announced as contact.made."""
     assert isinstance(data, ContactAnsweredV1)
     clock = session.get(ContactClock, data.request_id, with_for_update=True)
     if clock is None:
         raise ClockNotYetKnown(f"no contact clock yet for {data.reference}")
-    if clock.contacted_at is None:
-        clock.contacted_at, clock.contact_outcome = data.at, "message_sent"
-    add_event(session, outbox, ContactMadeV1(
-        request_id=data.request_id, channel="email", outcome="message_sent", by=data.by,
-        at=data.at), source="notify")
+    record_contact(session, data.request_id, clock, channel="email", outcome="message_sent",
+                   by=data.by, at=data.at)
 
 
-HANDLERS: dict[str, Handler] = {
-    ContactRequestedV1.event_type: on_contact_requested,
-    AppointmentRequestedV1.event_type: on_appointment_requested,
-    PatientErasedV1.event_type: on_patient_erased,
-    AppointmentBookedV1.event_type: on_appointment_booked,
-    AppointmentRescheduledV1.event_type: on_appointment_rescheduled,
-    AppointmentCancelledV1.event_type: on_appointment_cancelled,
-    AppointmentSlaAtRiskV1.event_type: on_booking_sla,
-    AppointmentSlaBreachedV1.event_type: on_booking_sla,
-    ContactAnsweredV1.event_type: on_contact_answered,
-}
+def handlers(deps: Dependencies) -> dict[str, dict[str, Handler]]:
+    """The handler tables by the service whose events they hear, bound to `deps`."""
+    booking = {
+        ContactRequestedV1.event_type: on_contact_requested,
+        AppointmentRequestedV1.event_type: on_appointment_requested,
+        PatientErasedV1.event_type: on_patient_erased,
+        AppointmentBookedV1.event_type: on_appointment_booked,
+        AppointmentRescheduledV1.event_type: on_appointment_rescheduled,
+        AppointmentCancelledV1.event_type: on_appointment_cancelled,
+        AppointmentSlaAtRiskV1.event_type: on_booking_sla,
+        AppointmentSlaBreachedV1.event_type: on_booking_sla,
+        ContactAnsweredV1.event_type: on_contact_answered,
+    }
+    referral = {
+        ReferralAssignedV1.event_type: on_referral_assigned,
+    }
+    return {source: {event_type: partial(handler, deps=deps)
+                     for event_type, handler in table.items()}
+            for source, table in (("booking", booking), ("referral", referral))}
 
 
-def booking_handlers(settings: NotifySettings) -> dict[str, Handler]:
-    """HANDLERS bound to the worker's settings (reception and lead addresses, reminders)."""
-    return {event_type: partial(handler, settings=settings) if handler is not on_patient_erased
-            else handler for event_type, handler in HANDLERS.items()}
-
-
-REFERRAL_HANDLERS: dict[str, Handler] = {
-    ReferralAssignedV1.event_type: on_referral_assigned,
-}
+def webhook_handlers() -> dict[str, Handler]:
+    """notify's webhook queue (not one service's events): every event type a subscription may
+    ask for, each owed to the subscriptions that asked (domain/webhooks.py)."""
+    return dict.fromkeys(EVENT_TYPES, on_event_for_webhooks)

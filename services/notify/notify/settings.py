@@ -68,6 +68,26 @@ class NotifySettings(ServiceSettings):
         description="e-mail senders per worker, each with its own SMTP session: a remote "
                     "server's round trips (four per message) then overlap")
 
+    # webhooks (webhook_delivery.py): outbound HTTP only to subscribed URLs
+    webhook_senders: int = Field(default=8, ge=1, le=64,
+                                 description="deliveries in flight at once, per worker")
+    webhook_senders_per_subscription: int = Field(
+        default=4, ge=1, le=64, description="of those, at most this many to one subscription")
+    webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per request")
+    webhook_connect_timeout: float = Field(default=5.0, gt=0)
+    webhook_retry_base: float = Field(default=5.0, gt=0, description="first retry's delay, s")
+    webhook_retry_cap: float = Field(default=3 * 3600.0, gt=0, description="longest delay, s")
+    webhook_retry_for: float = Field(
+        default=24 * 3600.0, gt=0, description="seconds of failure before a delivery gives up "
+        "and an endpoint failing throughout is disabled (the clinic lead told)")
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
+    pages_sign_in_url: str = Field(
+        default="/referral/sign-in", description="where the webhooks page sends a browser that "
+        "is not signed in (referral's sign-in, behind the front door)")
+    webhook_allow_private_addresses: bool = Field(
+        default=False, description="operators only: let webhooks reach loopback, private and "
+        "link-local addresses (refused by default: server-side request forgery)")
+
     @property
     def uses_mail_sink(self) -> bool:
         return not self.smtp_host

@@ -2,21 +2,24 @@
 
 import threading
 
-from clinic_shared.contact_hours import contact_hours_from
+from sqlalchemy.orm import Session, sessionmaker
+
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import get_logger
-from clinic_shared.messaging.consumer import EventConsumer
+from clinic_shared.messaging.consumer import EventConsumer, Subscription
 from clinic_shared.messaging.relay import OutboxRelay
+from clinic_shared.messaging.topology import Topology
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
-from notify.contact_clock import ContactClockLoop
-from notify.crew import Crew
-from notify.dispatcher import EmailDispatcher, SmsDispatcher
-from notify.handlers import REFERRAL_HANDLERS, booking_handlers
-from notify.mail_sink import start_sink
-from notify.models import inbox, outbox
-from notify.red_flags import warm_titles
-from notify.reminders import ReminderLoop
+from notify.adapters.mail_sink import start_sink
+from notify.adapters.tables import inbox, outbox
+from notify.bootstrap import bootstrap
+from notify.domain.contact_clock import ContactClockLoop
+from notify.domain.crew import Crew
+from notify.domain.dispatcher import EmailDispatcher, SmsDispatcher
+from notify.domain.reminders import ReminderLoop
+from notify.domain.webhook_delivery import WebhookDeliveryLoop
+from notify.handlers import handlers, webhook_handlers
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)
@@ -24,21 +27,19 @@ log = get_logger(__name__)
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     assert isinstance(settings, NotifySettings)
-    contact_hours_from(settings.contact_hours_file)  # a malformed hours file stops start-up here
-    # red-flag titles for urgent alerts, loaded before the first one (falls back to names)
-    warm_titles(getattr(settings, "triage_vocabulary_file", ""))
-    engine = make_engine(settings.database_url, pool_size=2 * settings.consumer_threads + 4
+    deps = bootstrap(settings)  # a malformed hours file stops start-up here
+    engine = make_engine(settings.database_url, pool_size=3 * settings.consumer_threads + 6
                          + settings.email_dispatch_threads, ping_every_checkout=False)
     sessions = make_session_factory(engine)
-    consumer = EventConsumer.for_service(settings, "booking", booking_handlers(settings),
-                                         sessions, inbox)
-    referral_consumer = EventConsumer.for_service(settings, "referral", REFERRAL_HANDLERS,
-                                                  sessions, inbox)
+    consumers = [Loop(f"{source}-events",
+                      EventConsumer.for_service(settings, source, table, sessions, inbox).run)
+                 for source, table in handlers(deps).items()]
     relay = OutboxRelay.for_service(settings, engine, outbox)
     senders = Crew(settings.email_dispatch_threads)
     loops = [
-        Loop("booking-events", consumer.run),
-        Loop("referral-events", referral_consumer.run),
+        *consumers,
+        Loop("webhook-events", _webhook_consumer(settings, sessions).run),
+        Loop("webhook-delivery", WebhookDeliveryLoop(settings, sessions).run),
         Loop("outbox-relay", relay.run),
         *(Loop(f"email-dispatch-{i}", EmailDispatcher(settings, sessions, senders, i == 0).run)
           for i in range(settings.email_dispatch_threads)),
@@ -52,6 +53,18 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
     if settings.uses_mail_sink:
         loops.append(Loop("mail-sink", lambda stop: _run_sink(settings, stop)))
     return loops
+
+
+def _webhook_consumer(settings: NotifySettings, sessions: sessionmaker[Session]
+                      ) -> EventConsumer:
+    """The consumer of notify's webhook queue: its own name in the inbox, since an event it
+    owes subscribers may be one notify's other consumers also act on."""
+    topology = Topology(settings.amqp_prefix)
+    return EventConsumer(
+        service="notify", subscription=Subscription(
+            "notify.webhooks", topology.queue("notify", "webhook"), webhook_handlers()),
+        session_factory=sessions, inbox=inbox, amqp=settings.amqp_config(), topology=topology,
+        prefetch=settings.amqp_prefetch, threads=settings.consumer_threads)
 
 
 def _run_sink(settings: NotifySettings, stop: threading.Event) -> None:

@@ -86,12 +86,18 @@ def stage_with(outbox: Table, change: Insert, prefixes: Sequence[str]) -> Insert
     prefix: the same rows `add_event` writes, for a caller whose change and events are worth one
     round trip (booking's intake). Build it once; run it with the change's own parameters and
     `staged_parameters` (each event's columns as `<prefix><column>`). Nothing comes back."""
-    return (
-        insert(outbox).inline()
-        .values([{name: bindparam(f"{prefix}{name}", type_=outbox.c[name].type)
-                  for name in OUTBOX_COLUMNS} for prefix in prefixes])
-        .add_cte(change.cte("change"))
-    )
+    # one single-row INSERT per event (the first as the statement, the others as CTEs beside
+    # the change): SQLAlchemy caches the compiled form of those, not of a multi-row VALUES
+    def row(prefix: str) -> Insert:
+        return insert(outbox).values({name: bindparam(f"{prefix}{name}",
+                                                      type_=outbox.c[name].type)
+                                      for name in OUTBOX_COLUMNS})
+
+    first, *others = prefixes
+    statement = row(first).add_cte(change.cte("change"))
+    for number, prefix in enumerate(others):
+        statement = statement.add_cte(row(prefix).cte(f"event_{number + 1}"))
+    return statement
 
 
 def staged_parameters(events: Mapping[str, EventData], source: str) -> dict[str, object]:

@@ -29,6 +29,11 @@ HOLDINGS = {
         UNION ALL
         SELECT reference, kind || ' (' || channel || ')' FROM notifications
         WHERE request_id = ANY(:ids)
+        UNION ALL
+        SELECT DISTINCT coalesce(payload->'data'->>'reference', '(no reference)'),
+               'webhook delivery with contact details'
+        FROM webhook_deliveries WHERE request_id = ANY(:ids) AND (payload->'data') ?| ARRAY[
+            'name', 'email', 'phone', 'contact_time', 'reason']
     """,
 }
 

@@ -1,6 +1,6 @@
 """Alembic environment for notify's database."""
 
-from notify.models import metadata
+from notify.adapters.tables import metadata
 from notify.settings import NotifySettings
 from clinic_shared.migrations import run_env
 

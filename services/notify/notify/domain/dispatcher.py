@@ -30,19 +30,20 @@ from clinic_shared.messaging.contracts import NotificationFailedV1, Notification
 from clinic_shared.messaging.envelope import EventData
 from clinic_shared.messaging.outbox import add_events
 from clinic_shared.messaging.pg_wakeup import PgWakeup
-from notify.crew import Crew
-from notify.email_sender import PermanentDeliveryError, SmtpSender
-from notify.handlers import NEW_REQUEST_ALERT, PATIENT_KINDS, fallback_address
-from notify.messages import MessageRenderer, OutgoingMail
-from notify.models import (
+from notify.adapters.sms import TwilioSmsSender
+from notify.adapters.smtp import SmtpSender
+from notify.adapters.tables import (
     NOTIFICATIONS_CHANNEL,
     DeliveryAttempt,
     Notification,
     RequestContact,
     outbox,
 )
+from notify.domain.crew import Crew
+from notify.domain.errors import DailyCapReached, PermanentDeliveryError
+from notify.domain.messages import MessageRenderer, OutgoingMail
+from notify.domain.notifications import NEW_REQUEST_ALERT, PATIENT_KINDS, fallback_address
 from notify.settings import NotifySettings
-from notify.sms_sender import TwilioSmsSender
 
 log = get_logger(__name__)
 
@@ -57,10 +58,6 @@ LONDON = ZoneInfo("Europe/London")
 FALLBACK_ALERT = "delivery_fallback_alert"
 
 Attempt = tuple[Notification, Exception | None, str | None]  # what was tried, error, provider ref
-
-
-class DailyCapReached(PermanentDeliveryError):
-    """This number has had its day's SMS: an abuse guard, not the gateway's refusal."""
 
 
 class _Dispatcher:

@@ -15,17 +15,25 @@ causes are what notify itself can know at the deadline (CAUSES).
 """
 
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic_shared.contact_hours import ClockPlan, ContactHours
 from clinic_shared.log import get_logger
-from clinic_shared.messaging.contracts import ContactSlaAtRiskV1, ContactSlaBreachedV1
+from clinic_shared.messaging.contracts import (
+    ContactMadeV1,
+    ContactRequestedV1,
+    ContactRequestedV2,
+    ContactSlaAtRiskV1,
+    ContactSlaBreachedV1,
+)
 from clinic_shared.messaging.outbox import add_event
 from clinic_shared.worker import poll_in_batches
-from notify.handlers import ACKNOWLEDGEMENT
-from notify.models import CallbackTask, ContactClock, Notification, outbox
+from notify.adapters.tables import CallbackTask, ContactClock, Notification, outbox
+from notify.domain.notifications import ACKNOWLEDGEMENT
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)
@@ -44,6 +52,43 @@ CAUSES = {
     NO_HUMAN_CONTACT: "the acknowledgement reached the patient, but no call was logged and "
     "they did not reply",
 }
+
+
+def plan_clock(data: ContactRequestedV1, hours: ContactHours, at_risk: timedelta
+               ) -> tuple[ClockPlan, ClockPlan]:
+    """The request's contact clock and when it is at risk (`at_risk` of its open time before
+    the deadline). A v2 carries the clock booking set as the request arrived: kept as it is.
+    A v1 (an older booking's plain hour) is planned here by the clinic's hours."""
+    around_the_clock = data.urgent
+    if isinstance(data, ContactRequestedV2):
+        plan = ClockPlan(data.contact_hours, data.contact_clock, data.contact_started_at,
+                         data.contact_by)
+        key, start = plan.hours_key, data.contact_started_at
+        promise = data.contact_by - start
+        if not around_the_clock and data.contact_clock == "opening_hours":  # open time to the end
+            open_time = hours.open_time(key, start, data.contact_by)
+            if open_time > timedelta(0):  # else notify's hours file is not booking's: wall time
+                promise = open_time
+        around_the_clock = promise == data.contact_by - start
+    else:
+        key, promise = hours.key_for(data.mode, data.site), data.contact_by - data.requested_at
+        plan = hours.plan(key, data.requested_at, promise, urgent=around_the_clock)
+        start = data.requested_at
+        if data.mode == "clinic" and data.site and plan.hours_key != data.site:
+            log.warning("contact_hours.site_not_listed", site=data.site, hours=plan.hours_key)
+    warn = hours.plan(key, start, promise - at_risk, urgent=around_the_clock)
+    return plan, ClockPlan(key, plan.mode, plan.started_at, min(warn.contact_by, plan.contact_by))
+
+
+def record_contact(session: Session, request_id: uuid.UUID, clock: ContactClock | None, *,
+                   channel: str, outcome: str, by: str, at: datetime) -> None:
+    """A human contact with the patient: the first one stops the 1-hour clock; each is
+    announced as contact.made."""
+    if clock is not None and clock.contacted_at is None:
+        clock.contacted_at, clock.contact_outcome = at, outcome
+    made = ContactMadeV1.model_validate(
+        {"request_id": request_id, "channel": channel, "outcome": outcome, "by": by, "at": at})
+    add_event(session, outbox, made, source="notify")
 
 
 def breach_causes(session: Session, clocks: list[ContactClock], now: datetime

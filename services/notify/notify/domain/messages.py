@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from clinic_shared.auth.patient_links import PatientLinks
-from notify import mime
-from notify.handlers import PATIENT_KINDS
-from notify.ics import appointment_ics
-from notify.models import Notification
+from notify.adapters import mime
+from notify.adapters.ics import appointment_ics
+from notify.adapters.tables import Notification
+from notify.domain.notifications import PATIENT_KINDS
 from notify.settings import NotifySettings
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = Path(__file__).parent.parent / "templates"
 LONDON = ZoneInfo("Europe/London")
 CHANNEL_PHRASES = {"email": "e-mail", "sms": "text message", "phone": "phone"}
 
@@ -86,7 +86,7 @@ class MessageRenderer:
         if "contact_by" in ctx:
             contact_by = datetime.fromisoformat(ctx["contact_by"]).astimezone(LONDON)
             ctx["contact_by_local"] = contact_by.strftime("%H:%M on %A %-d %B")
-        for field in ("starts_at", "previous_starts_at", "appointment_by"):
+        for field in ("starts_at", "previous_starts_at", "appointment_by", "failing_since"):
             if ctx.get(field):
                 when = datetime.fromisoformat(ctx[field]).astimezone(LONDON)
                 ctx[f"{field}_local"] = when.strftime("%H:%M on %A %-d %B")

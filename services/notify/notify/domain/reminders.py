@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared.log import get_logger
 from clinic_shared.worker import poll_in_batches
-from notify.handlers import APPOINTMENT_REMINDER, appointment_address
-from notify.models import Appointment, Notification, RequestContact
+from notify.adapters.tables import Appointment, Notification, RequestContact
+from notify.domain.notifications import APPOINTMENT_REMINDER, appointment_address
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)

@@ -7,17 +7,9 @@ import ssl
 import time
 from collections.abc import Iterator
 
-from notify.messages import OutgoingMail
+from notify.domain.errors import PermanentDeliveryError, TransientDeliveryError
+from notify.domain.messages import OutgoingMail
 from notify.settings import NotifySettings
-
-
-class PermanentDeliveryError(Exception):
-    """The server refused for good (bad address, rejected content): do not try again."""
-
-
-class TransientDeliveryError(Exception):
-    """The server was unreachable or said "try later": try again with backoff."""
-
 
 KEEP_IDLE_SECONDS = 10.0  # an idle session is ended after this (servers end them at 60-300 s)
 CHECK_AFTER_SECONDS = 1.0  # a session idle this long is checked (NOOP) before it is used

@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic_shared.log import get_logger
-from notify.models import ContactClock
+from notify.adapters.tables import ContactClock
 
 log = get_logger(__name__)
 

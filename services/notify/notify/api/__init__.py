@@ -1,0 +1,1 @@
+"""notify's HTTP API: the app, its routers, schemas and error mapping."""

@@ -1,0 +1,1 @@
+"""notify's rules: what is owed to whom, the contact clock, delivery, reminders."""
