@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.adapters.mailbox import MailboxReader
-from booking.adapters.tables import AppointmentRequest
+from booking.adapters.tables import AppointmentRequest, outbox
 from booking.adapters.tables import audit as booking_audit
 from booking.api.app import create_app
 from booking.bootstrap import bootstrap
@@ -137,6 +137,11 @@ def test_a_physio_answers_an_open_email_inquiry_but_not_another_physios(
         nobody = token(auth_keys, Role.therapist)
         assert api.get(emails(toms), headers=nobody).status_code == 404
 
+    with sessions() as db:
+        told = db.scalars(select(outbox.c.payload).where(
+            outbox.c.event_type == "appointment.requested")).all()
+    # referral hears how each came in (its entry page applies the same rule)
+    assert {(p["version"], p["data"]["arrived_by"]) for p in told} == {(4, "email")}
     with sessions() as db:
         reads = db.execute(select(booking_audit.c.actor, booking_audit.c.action).where(
             booking_audit.c.record_type == "inquiry_emails")).all()
