@@ -271,3 +271,24 @@ class MailboxCursor(Base):
     uid_validity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MailboxQuarantine(Base):
+    """A message of the inquiries mailbox whose processing failed: how often, and the error's
+    class (never its text, which may quote the message). After `inquiries_max_attempts` it is
+    quarantined: the cursor moves past it, and an operator lists and retries it."""
+
+    __tablename__ = "mailbox_quarantine"
+
+    mailbox: Mapped[str] = mapped_column(String(300), primary_key=True)  # user@host/folder
+    uid_validity: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    uid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    error: Mapped[str] = mapped_column(String(100))  # the exception's class
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                      server_default=func.now())
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                     server_default=func.now())
+    # NULL while the reader still tries it at the head of the mailbox
+    quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
