@@ -58,6 +58,9 @@ class BookingSettings(ServiceSettings):
     # a message whose processing keeps failing is set aside after this many attempts (the
     # cursor moves past it; `python -m booking mailbox-quarantine` lists and retries them)
     inquiries_max_attempts: int = Field(default=5, ge=1, le=100)
+    # where a copy of each answer sent is kept (IMAP APPEND, \Seen); empty: the folder the
+    # server marks SPECIAL-USE \Sent, else "Sent"
+    inquiries_sent_folder: str = ""
 
 
 @lru_cache

@@ -228,6 +228,8 @@ class InquiryEmail(Base):
         CheckConstraint("direction IN ('in', 'out')", name="direction"),
         Index("ix_inquiry_emails_unsent", "at",
               postgresql_where=text("direction = 'out' AND sent_at IS NULL")),
+        Index("ix_inquiry_emails_unfiled", "at", postgresql_where=text(
+            "direction = 'out' AND sent_at IS NOT NULL AND filed_at IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -246,6 +248,8 @@ class InquiryEmail(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # arrived, or written (out)
     # when the SMTP server took an answer (out); NULL while it waits to go
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when its copy went into the mailbox's Sent folder (out, IMAP APPEND); NULL while it waits
+    filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RequestAssignee(Base):
