@@ -140,6 +140,17 @@ def test_the_seed_conversation_by_email(mailbox_stack: Stack, dovecot: ImapServe
     assert received["References"] == first["Message-ID"]
     assert "hook you up with Jules" in received.get_body(("plain",)).get_content()
 
+    # the clinic's own mail program shows it too: a copy in the mailbox's Sent folder
+    def copies() -> list[bytes]:
+        with dovecot.client("inquiries") as imap:
+            if not imap.folder_exists("Sent"):
+                return []
+        return [m for m in dovecot.messages("inquiries", "Sent")
+                if answer["Message-ID"].encode() in m]
+
+    filed = wait_until(copies, timeout=30, message="the answer's copy in the Sent folder")
+    assert len(filed) == 1
+
     contacted = wait_until(lambda: one(
         stack, "notify", "SELECT contacted_at, contact_outcome FROM contact_clocks "
         "WHERE request_id = :r AND contacted_at IS NOT NULL", r=request_id), timeout=30,
