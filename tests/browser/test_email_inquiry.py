@@ -109,14 +109,16 @@ def test_the_seed_conversation_by_email(mailbox_stack: Stack, dovecot: ImapServe
     dovecot.deliver("inquiries", first.as_bytes())
 
     entry = wait_until(lambda: one(
-        stack, "referral", "SELECT id, request_id, suggested_pathway, phone FROM triage_entries "
-        "WHERE email = :e", e=bert), timeout=60, message="Bert's e-mail on the board")
-    entry_id, request_id, pathway, phone = entry  # type: ignore[misc]
+        stack, "referral", "SELECT id, request_id, suggested_pathway, phone, reference "
+        "FROM triage_entries WHERE email = :e", e=bert), timeout=60,
+        message="Bert's e-mail on the board")
+    entry_id, request_id, pathway, phone, reference = entry  # type: ignore[misc]
     assert (pathway, phone) == ("both", "+447400123456")
 
     # a physio answers within the hour: nobody is assigned to Bert's e-mail yet
     page = signed_in(browser, stack, "priya", "/caseload")
-    page.goto(stack.url("referral", f"/board/{entry_id}"))
+    page.locator("#open-inquiries").get_by_role("link", name=reference).click()
+    page.wait_for_url(f"**/board/{entry_id}")
     expect(page.get_by_role("heading", name="E-mails")).to_be_visible()
     conversation = page.locator("#email-conversation")
     expect(conversation.locator("li")).to_have_count(1)

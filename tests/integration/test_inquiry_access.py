@@ -214,8 +214,16 @@ def test_a_physio_opens_the_entry_page_of_open_email_inquiries_and_their_own(
     assert all(desk.get(f"/board/{e.id}").status_code == 200
                for e in (by_email, toms, on_form, priyas))
     assert priya.get(f"/board/{by_email.id}/work").status_code == 403  # the desk's work panel
+    # her caseload lists the e-mail inquiries nobody is assigned to, to open and answer
+    listed = priya.get("/caseload")
+    assert listed.status_code == 200
+    assert f'/board/{by_email.id}">EML-0001' in listed.text
+    assert 'data-reference="EML-0002"' not in listed.text  # Tom's
+    assert 'data-reference="FRM-0003"' not in listed.text  # on the form, nobody's yet
     with Session(engine) as db:
         read = set(db.scalars(select(referral_audit.c.record_id).where(
-            referral_audit.c.actor.like("test-therapist%"))))
+            referral_audit.c.actor.like("test-therapist%"),
+            referral_audit.c.record_type == "triage_entry",
+            referral_audit.c.action == "read")))
     assert read == {str(by_email.id), str(priyas.id)}
     engine.dispose()

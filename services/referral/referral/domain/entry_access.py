@@ -29,3 +29,18 @@ def may_open(session: Session, staff: Principal, entry: TriageEntry) -> bool:
                                             Appointment.therapist_id == staff.therapist_id))):
         return True
     return entry.arrived_by == "email" and not assignees
+
+
+OPEN_INQUIRIES_SHOWN = 50
+
+
+def open_email_inquiries(session: Session) -> list[TriageEntry]:
+    """The e-mail inquiries no therapist is assigned to (any physio may answer them), the
+    first promise to break first."""
+    assigned = exists().where(Referral.triage_entry_id == TriageEntry.id,
+                              Referral.therapist_id.is_not(None))
+    return list(session.scalars(
+        select(TriageEntry)
+        .where(TriageEntry.arrived_by == "email", TriageEntry.erased_at.is_(None),
+               TriageEntry.status != "cancelled", ~assigned)
+        .order_by(TriageEntry.contact_by).limit(OPEN_INQUIRIES_SHOWN)))
