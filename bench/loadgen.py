@@ -8,7 +8,9 @@ At a fixed rate each request is due at start + i / rate whatever happened to the
 HTTP/1.1 over asyncio streams, so the generator itself costs little CPU. Each request comes
 from its own client address (X-Forwarded-For), as a crowd of patients would, with what a patient
 writes (`reasons`: the triage corpus's routine inquiries, in turn). One JSON line per
-request: i, email, due, sent, done (epoch seconds), status.
+request: i, email, due, sent, done (epoch seconds), status. With `--patience S` a request
+refused with 503 is sent again S seconds later until it is taken (`refused_before` counts the
+refusals; the bench does this flat out, see bench/measure.py `load`).
 """
 
 import argparse
@@ -132,7 +134,7 @@ async def post(pool: Pool, path: str, body: bytes, client: str) -> tuple[int, st
 
 
 async def drive(url: str, path: str, rate: float, count: int, connections: int, tag: str,
-                out: list[dict[str, object]]) -> None:
+                out: list[dict[str, object]], patience: float = 0.0) -> None:
     host, _, port = url.removeprefix("http://").partition(":")
     pool = Pool(host, int(port), connections)
     loop = asyncio.get_running_loop()
@@ -142,11 +144,19 @@ async def drive(url: str, path: str, rate: float, count: int, connections: int, 
 
     async def one(i: int, due: float) -> None:
         sent = loop.time()
-        status, error = await post(pool, path, request_body(tag, i), client_address(i))
+        refused = 0
+        while True:
+            status, error = await post(pool, path, request_body(tag, i), client_address(i))
+            if status != 503 or not patience:
+                break
+            refused += 1  # refused as busy: sent again a moment later, until taken
+            await asyncio.sleep(patience)
         row = {"i": i, "email": email_for(tag, i), "due": due + offset, "sent": sent + offset,
                "done": loop.time() + offset, "status": status}
         if error:
             row["error"] = error
+        if refused:
+            row["refused_before"] = refused
         out.append(row)
 
     if rate > 0:
@@ -179,12 +189,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True, help="requests/s; 0 = flat out")
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--patience", type=float, default=0.0,
+                        help="send a request refused with 503 again after this many seconds, "
+                             "until it is taken (0: never)")
     parser.add_argument("--tag", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     results: list[dict[str, object]] = []
     uvloop.run(drive(args.url, args.path, args.rate, args.count, args.connections, args.tag,
-                     results))
+                     results, args.patience))
     with open(args.out, "w") as f:
         for row in results:
             f.write(json.dumps(row) + "\n")

@@ -345,6 +345,7 @@ class SmtpSink:
         self.max_message_bytes = max_message_bytes
         self.lock = threading.Lock()
         self.accepted: dict[str, float] = {}
+        self.messages = 0  # messages accepted, whatever their recipients
         self._by_tag: dict[str, dict[str, float]] = {}  # "-tag@domain" -> {recipient: time}
         self._kept: deque[ReceivedMessage] | None = deque(maxlen=keep) if keep else None
         self._banner = _reply(f"220 {hostname} ESMTP bench sink")
@@ -408,6 +409,7 @@ class SmtpSink:
     def _record(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> None:
         now = time.time()
         with self.lock:
+            self.messages += 1
             for rcpt in rcpt_tos:
                 if rcpt in self.accepted:
                     continue

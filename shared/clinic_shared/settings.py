@@ -52,6 +52,11 @@ class ServiceSettings(BaseSettings):
     auth_algorithms: tuple[str, ...] = ("RS256",)
     auth_role_claim: str = "role"
     staff_token_minutes: int = Field(default=600, ge=5)
+    # FHIR clients' tokens (client credentials, minted by referral's POST /oauth/token with the
+    # staff tokens' key, verified by booking's FHIR API): their own audience, so neither kind of
+    # token passes where the other is asked for
+    auth_fhir_audience: str = "clinic-fhir"
+    fhir_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
     session_cookie_secure: bool | None = None  # default: only in production
 
     patient_link_days: int = Field(default=30, ge=1)
@@ -60,6 +65,19 @@ class ServiceSettings(BaseSettings):
     handles_patient_links: ClassVar[bool] = False
     patient_link_key: SecretStr = SecretStr("")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Admission control (clinic_shared/web/admission.py): under a flood an API answers at once,
+    # refusing what it cannot start soon with 503 and Retry-After rather than queueing it
+    admission_max_in_flight: int = Field(default=32, ge=0, description=(
+        "the most requests an API process works on at once; 0: no admission control"))
+    admission_min_in_flight: int = Field(default=4, ge=1, description=(
+        "places kept however slow the recent answers (a quiet API's room for a burst)"))
+    admission_target_seconds: float = Field(default=0.5, gt=0, le=60, description=(
+        "how long an admitted request may take: the places follow the recent answers per "
+        "second times this"))
+    admission_max_wait_seconds: float = Field(default=0.03, ge=0, le=10, description=(
+        "how long a request over the limit may wait for a place before its 503"))
+    admission_retry_after: int = Field(default=2, ge=1, le=3600, description=(
+        "the Retry-After of that 503, in seconds"))
 
     root_path: str = Field(default="", description="path prefix when served behind a proxy")
     forwarded_allow_ips: str = Field(

@@ -28,9 +28,17 @@ def ids(case: tuple) -> str:
     return f"{case[0]}:{case[2].upper()} {case[1]}"
 
 
-@pytest.mark.parametrize("case", [c for c in OPERATIONS
-                                  if c[3].get("x-access") not in (["public"], ["patient-link"])],
-                         ids=ids)
+FHIR_CLIENT = ["fhir-client"]  # the FHIR API: its refusals are OperationOutcomes
+
+
+def outcome_documented(operation: dict, status: int) -> bool:
+    response = operation["responses"].get(str(status), {})
+    return "application/fhir+json" in response.get("content", {}) and \
+        "OperationOutcome" in response.get("description", "")
+
+
+@pytest.mark.parametrize("case", [c for c in OPERATIONS if c[3].get("x-access") not in (
+    ["public"], ["patient-link"], FHIR_CLIENT)], ids=ids)
 def test_guarded_operations_document_401_and_403(case) -> None:
     *_, operation = case
     assert refusal_schema(operation, 401) == REFUSAL
@@ -48,7 +56,18 @@ def test_every_operation_that_reads_the_database_documents_503(case) -> None:
 def test_every_operation_with_a_body_documents_413_and_422(case) -> None:
     *_, operation = case
     assert refusal_schema(operation, 413) == REFUSAL
-    assert refusal_schema(operation, 422) == REFUSAL
+    if operation.get("x-access") == FHIR_CLIENT:
+        assert outcome_documented(operation, 422)
+    else:
+        assert refusal_schema(operation, 422) == REFUSAL
+
+
+@pytest.mark.parametrize("case", [c for c in OPERATIONS if c[3].get("x-access") == FHIR_CLIENT],
+                         ids=ids)
+def test_fhir_operations_document_their_refusals_as_operation_outcomes(case) -> None:
+    *_, operation = case
+    for status in (400, 401, 403, 404, 422):
+        assert outcome_documented(operation, status), status
 
 
 @pytest.mark.parametrize(("service", "path", "method", "statuses"), [

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
+from clinic_shared.auth.client_tokens import FhirClientIdentity, issue_client_token
 from clinic_shared.auth.keys import generate_key_pair
 from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.auth.principal import Principal, Role
@@ -27,6 +28,7 @@ from tests.support.apps import SERVICES, blueprint_apps, service_apps
 
 PUBLIC = "public"
 PATIENT_LINK = "patient-link"
+FHIR_CLIENT = "fhir-client"  # a FHIR client's token (client credentials) holding the route's scope
 ROLES = {role.value for role in Role}
 ISSUER, AUDIENCE = "clinic", "clinic-staff"
 SECRET_KEY = "route-access-test-secret-key-0123456789"
@@ -45,6 +47,7 @@ class Route:
     access: tuple[str, ...] | None  # None: the route declares no rule
     in_schema: bool
     path_params: tuple[tuple[str, type], ...]
+    fhir_scope: str | None = None  # what a FHIR route's client token must hold
 
     @property
     def label(self) -> str:
@@ -72,7 +75,7 @@ def route_table(service: str, app: FastAPI) -> list[Route]:
         for method in sorted(context.methods or ()):
             table.append(Route(service, method, context.path,
                                None if access is None else tuple(access),
-                               context.include_in_schema, params))
+                               context.include_in_schema, params, extra.get("x-fhir-scope")))
     return table
 
 
@@ -88,6 +91,7 @@ class Caller:
     expect: str  # "401", "403", "404" or "passes" (neither 401 nor 403)
     role: Role | None = None  # token role; None: no token
     token: str = "valid"  # valid | expired | foreign-key | wrong-audience | unknown-role
+    fhir_scope: str | None = None  # a FHIR client's token with this scope (not a staff token)
     link: str = "garbage"  # what fills {token}: garbage | forged
 
 
@@ -96,6 +100,10 @@ def callers_for(route: Route) -> list[Caller]:
         return []
     if PUBLIC in route.access:
         return [Caller("anonymous", "passes")]
+    if FHIR_CLIENT in route.access:
+        return [Caller("anonymous", "401"), Caller("staff-token", "401", role=Role.admin),
+                Caller("client-without-the-scope", "403", fhir_scope="system/Slot.none"),
+                Caller("client-with-the-scope", "passes", fhir_scope=route.fhir_scope)]
     if PATIENT_LINK in route.access:
         return [Caller("garbage-link", "404"),
                 Caller("forged-link", "404", link="forged"),
@@ -142,6 +150,11 @@ def foreign_private_key() -> str:
 
 def bearer(caller: Caller, auth_keys, foreign_private_key: str,
            therapist_id: uuid.UUID) -> dict[str, str]:
+    if caller.fhir_scope is not None:
+        client = FhirClientIdentity("access-test", "access test", None,
+                                    frozenset({caller.fhir_scope}))
+        return {"Authorization": "Bearer " + issue_client_token(
+            auth_keys[0], ISSUER, "clinic-fhir", client, 600)}
     if caller.role is None:
         return {}
     principal = Principal(subject=f"access-test-{caller.role.value}", role=caller.role,
@@ -184,9 +197,9 @@ def test_route_declares_who_may_call_it(route):
         f"{route.label} declares no access rule: add **allow(Role...), **PUBLIC or "
         "**PATIENT_LINK (clinic_shared.auth.access) to its decorator")
     assert route.access, f"{route.label} declares an empty access rule"
-    unknown = set(route.access) - ROLES - {PUBLIC, PATIENT_LINK}
+    unknown = set(route.access) - ROLES - {PUBLIC, PATIENT_LINK, FHIR_CLIENT}
     assert not unknown, f"{route.label} names unknown callers {sorted(unknown)}"
-    if PUBLIC in route.access or PATIENT_LINK in route.access:
+    if PUBLIC in route.access or PATIENT_LINK in route.access or FHIR_CLIENT in route.access:
         assert len(route.access) == 1, f"{route.label} mixes public/patient-link with roles"
     if PATIENT_LINK in route.access:
         assert "token" in dict(route.path_params), (
@@ -238,7 +251,9 @@ def test_route_refuses_whom_it_should(route, caller, clients, auth_keys, foreign
     else:
         assert response.status_code == int(caller.expect), where
     if caller.expect == "401":
-        assert response.headers.get("www-authenticate") == "Bearer", where
+        expected = 'Bearer realm="fhir", error="invalid_token"' if FHIR_CLIENT in (
+            route.access or ()) else "Bearer"
+        assert response.headers.get("www-authenticate") == expected, where
 
 
 # Rules that are part of a route's design, pinned: the matrix above proves each route does what

@@ -1,8 +1,9 @@
-"""`python -m referral api|worker|migrate|seed|staff`."""
+"""`python -m referral api|worker|migrate|seed|staff|fhir-client`."""
 
 import sys
 
 from clinic_shared.operators.service_cli import ServiceDefinition, main
+from referral.operators.fhir_clients import fhir_client_main
 from referral.operators.seed import seed
 from referral.operators.staff_accounts import staff_main
 from referral.settings import ReferralSettings
@@ -21,5 +22,7 @@ SERVICE = ServiceDefinition(
 if __name__ == "__main__":
     if sys.argv[1:2] == ["staff"]:
         staff_main(sys.argv[2:])
+    elif sys.argv[1:2] == ["fhir-client"]:
+        fhir_client_main(sys.argv[2:])
     else:
         main(SERVICE)

@@ -122,14 +122,32 @@ class AppointmentRequestedV3(EventData):
     reading: TriageReading
 
 
+class Referrer(BaseModel):
+    """Who referred the patient through FHIR (booking's `POST /fhir/ServiceRequest`): the
+    practitioner and their organisation as the referral names them, the FHIR client it came
+    from, the discipline they asked for (if any) and their priority."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: str  # the registered FHIR client (its token's subject)
+    client_name: str = ""
+    name: str | None = None  # the practitioner (ServiceRequest.requester's display)
+    organisation: str | None = None
+    discipline: Discipline | None = None  # ServiceRequest.performerType, where they chose
+    priority: Literal["routine", "urgent", "asap", "stat"] = "routine"
+    identifier: str | None = None  # the referrer's own reference for the referral
+
+
 class AppointmentRequestedV4(AppointmentRequestedV3):
-    """V3 and how the request came in: on the form, or as an e-mail to the clinic's inquiries
+    """V3 and how the request came in: on the form; as an e-mail to the clinic's inquiries
     mailbox (which the clinic's physios share with reception: they may open such an entry
-    while no therapist is assigned to it)."""
+    while no therapist is assigned to it); or as a referral from another system (FHIR), with
+    who referred, for which discipline and how urgently."""
 
     version = 4
 
-    arrived_by: Literal["form", "email"] = "form"
+    arrived_by: Literal["form", "email", "fhir"] = "form"
+    referrer: Referrer | None = None  # a FHIR referral's (arrived_by "fhir")
 
 
 class ContactRequestedV1(EventData):
@@ -561,6 +579,7 @@ __all__ = [
     "AppointmentRequestedV1",
     "AppointmentRequestedV2",
     "AppointmentRequestedV3",
+    "AppointmentRequestedV4",
     "AppointmentRescheduledV1",
     "AppointmentSlaAtRiskV1",
     "AppointmentSlaBreachedV1",
@@ -582,6 +601,7 @@ __all__ = [
     "ReferralAssignedV2",
     "ReferralDischargedV1",
     "ReferralTriagedV1",
+    "Referrer",
     "SlotOffer",
     "SuggestedPathway",
     "SuggestionReason",

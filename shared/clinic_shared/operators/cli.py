@@ -169,6 +169,11 @@ def main(argv: list[str] | None = None) -> None:
         "--username lead --name 'Clinic lead' (referral's REFERRAL_DATABASE_URL)",
         add_help=False)
     staff_cmd.add_argument("staff_args", nargs=argparse.REMAINDER)
+    fhir_cmd = commands.add_parser(
+        "fhir-client", help="systems allowed to call the FHIR API: fhir-client create "
+        "--client-id gp-hackney --name 'Hackney GP' --scope system/ServiceRequest.write "
+        "(referral's REFERRAL_DATABASE_URL; prints the secret once)", add_help=False)
+    fhir_cmd.add_argument("fhir_args", nargs=argparse.REMAINDER)
     dead_cmd = commands.add_parser(
         "dead-letters", help="count, inspect or re-drive dead-lettered messages")
     dead_cmd.add_argument("--queue", help="a dead-letter queue, e.g. referral.booking-events"
@@ -222,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(subprocess.run(_python("booking", "erase", *forwarded)).returncode)
     elif args.command == "staff":
         sys.exit(subprocess.run(_python("referral", "staff", *args.staff_args)).returncode)
+    elif args.command == "fhir-client":
+        sys.exit(subprocess.run(_python("referral", "fhir-client", *args.fhir_args)).returncode)
     elif args.command == "keys":
         folder, public_folder = Path(args.dir), Path(args.public_dir or args.dir)
         ensure_local_key_pair(folder / "jwt-private.pem", public_folder / "jwt-public.pem")

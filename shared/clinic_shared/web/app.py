@@ -20,6 +20,7 @@ from clinic_shared.log import get_logger
 from clinic_shared.messaging.broker_watch import BrokerWatch
 from clinic_shared.runtime import freeze_startup_heap
 from clinic_shared.settings import ServiceSettings
+from clinic_shared.web.admission import Admission, admission_limits
 from clinic_shared.web.body_limit import BodySizeLimit
 from clinic_shared.web.middleware import CORRELATION_HEADER, CorrelationAndMetrics
 from clinic_shared.web.refusal_pages import DEFAULT_CLINIC_NAME, DEFAULT_CLINIC_PHONE, RefusalPages
@@ -98,6 +99,9 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
     refusals.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        page=lambda scope: refusals.page(scope, 413))
+    app.add_middleware(Admission, service=service, limits=admission_limits(settings),
+                       page=lambda scope: refusals.page(
+                           scope, 503, {"Retry-After": str(settings.admission_retry_after)}))
     if settings.cors_origins:
         # staff pages on another origin (development, tests): credentials and the CSRF header
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

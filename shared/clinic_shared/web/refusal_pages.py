@@ -53,6 +53,10 @@ REFUSALS = {
                  "We have had too many attempts from your connection in a short time, so we "
                  "have paused them for a while. Nothing was saved.",
                  "If you need us sooner, call us on {phone}. In an emergency call 999."),
+    503: Refusal("We are very busy right now",
+                 "A great many requests are arriving at once, so we could not take yours. "
+                 "Nothing was saved.",
+                 "If you need us sooner, call us on {phone}. In an emergency call 999."),
     500: Refusal("Sorry, something went wrong on our side",
                  "It was not anything you did. What you sent may not have been saved.",
                  "Please try again in a few minutes. If it keeps happening, " + CALL + "."),

@@ -5,7 +5,8 @@ when the document is first built: 401 and 403 where `allow(...)` guards it (no o
 another role, a cookie change without its CSRF token), 404 behind a patient link (a spoiled or
 expired link), 413 where a body is sent (the body cap), 400 where a body is read (bytes that are
 not UTF-8), 422 where anything is read from the
-request, and 503 wherever the database is used (every route but `/healthz`). The ones that
+request, and 503 wherever the database is used or admission control may refuse (every route but
+`/healthz`, `/readyz` documenting its own). The ones that
 depend on what a route does (404 for an unknown id, 409, 429) each route lists itself, with the
 response dicts here: `responses=NOT_FOUND | CONFLICT`.
 
@@ -57,7 +58,8 @@ CONFLICT = refusal(409, "The record is not in a state that allows this")
 TOO_LARGE = refusal(413, "The body is larger than MAX_BODY_BYTES")
 INVALID = refusal(422, "A field is missing or wrong: each one named, and why")
 TOO_MANY = refusal(429, "Too many requests: Retry-After says when to try again")
-UNAVAILABLE = refusal(503, "The database is unavailable: try again (Retry-After)")
+UNAVAILABLE = refusal(503, "The database is unavailable, or the API is at its in-flight limit "
+                             "(nothing was done): try again after Retry-After seconds")
 
 WITH_BODY = {"post", "put", "patch"}
 NO_DATABASE = {"/healthz", "/readyz"}  # /readyz documents its own 503

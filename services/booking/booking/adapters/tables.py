@@ -296,3 +296,25 @@ class MailboxQuarantine(Base):
                                                      server_default=func.now())
     # NULL while the reader still tries it at the head of the mailbox
     quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FhirReferral(Base):
+    """Who referred a request through FHIR (`POST /fhir/ServiceRequest`): the client it came
+    from (a client reads back what it referred), the practitioner, organisation, discipline
+    asked for and priority; written in the request's own transaction."""
+
+    __tablename__ = "fhir_referrals"
+    __table_args__ = (
+        CheckConstraint("priority IN ('routine', 'urgent', 'asap', 'stat')", name="priority"),
+        Index("ix_fhir_referrals_client", "client_id", "created_at"),
+    )
+
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_requests.id"),
+                                                  primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(80))
+    requester: Mapped[str | None] = mapped_column(String(200))
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    discipline: Mapped[str | None] = mapped_column(String(30))
+    priority: Mapped[str] = mapped_column(String(10))
+    identifier: Mapped[str | None] = mapped_column(String(200))  # the referrer's own reference
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

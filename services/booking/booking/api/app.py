@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from booking.adapters.tables import audit, rate_limits
-from booking.api import errors, inquiries, pages, patient, requests, scheduling
+from booking.api import errors, fhir, inquiries, pages, patient, requests, scheduling
 from booking.api.form_limits import FormLimits
 from booking.domain.reading import engine_for
 from booking.settings import BookingSettings, get_settings
@@ -47,4 +47,5 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
     app.include_router(patient.router)
     app.include_router(inquiries.router)
     app.include_router(audit_router(sessions, audit))
+    fhir.install(app, sessions)  # the FHIR API, its refusals as OperationOutcome
     return app

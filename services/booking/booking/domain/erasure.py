@@ -15,7 +15,13 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from booking.adapters.tables import Appointment, AppointmentRequest, InquiryEmail, outbox
+from booking.adapters.tables import (
+    Appointment,
+    AppointmentRequest,
+    FhirReferral,
+    InquiryEmail,
+    outbox,
+)
 from booking.api.schemas import to_e164
 from booking.domain.errors import NotAnIdentity
 from booking.domain.references import ALPHABET
@@ -133,6 +139,9 @@ def erase_patient(settings: BookingSettings, identity: PatientIdentity, *,
             session.execute(update(Appointment).where(Appointment.request_id.in_(ids))
                             .values(idempotency_key=None))
             session.execute(delete(InquiryEmail).where(InquiryEmail.request_id.in_(ids)))
+            # the referrer's own reference for the patient's referral (FHIR) goes too
+            session.execute(update(FhirReferral).where(FhirReferral.request_id.in_(ids))
+                            .values(identifier=None))
             as_text = [str(i) for i in ids]
             session.execute(LOCK_EVENTS, {"ids": as_text}).all()
             session.execute(SCRUB_PUBLISHED_EVENTS, {"ids": as_text})

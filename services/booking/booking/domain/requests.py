@@ -25,6 +25,7 @@ from clinic_shared.messaging.contracts import (
     AppointmentRequestCancelledV1,
     AppointmentRequestedV4,
     ContactRequestedV2,
+    Referrer,
     TriageReading,
 )
 from clinic_shared.messaging.outbox import add_event, stage_with, staged_parameters
@@ -62,6 +63,7 @@ def submit_request(
     arrived_at: datetime | None = None,
     then: Callable[[Connection, StoredRequest], None] | None = None,
     arrived_by: Literal["form", "email"] = "form",
+    referrer: Referrer | None = None,
 ) -> tuple[StoredRequest, bool]:
     """Store the request and stage its two events; (request, created): `appointment.requested`
     (v4, with the triage engine's reading and how it came in: for referral's triage) and
@@ -82,6 +84,8 @@ def submit_request(
     `arrived_at` starts both clocks when the request arrived (an e-mail read later), not now;
     `then` writes what else belongs to the request in its transaction (an e-mail's row);
     `arrived_by` says it came as an e-mail (referral lets the clinic's physios open it).
+    `referrer` (a FHIR referral) travels in `appointment.requested` v4; its priority other than
+    routine makes the request urgent, as a red flag would.
     """
     engine: Engine = sessions.kw["bind"]
     reading = reading or read_form(settings, form)
@@ -98,7 +102,8 @@ def submit_request(
                     return existing, False
                 _check_place(conn, form)
                 stored = _insert(conn, form, settings, (idempotency_key, body),
-                                 _Read(reading, categories, arrived_by), arrived_at)
+                                 _Read(reading, categories, arrived_by), arrived_at,
+                                 referrer)
                 if then is not None:
                     then(conn, stored)
                 conn.commit()
@@ -152,10 +157,13 @@ def _insert(
     idempotency: tuple[str | None, str | None],  # the key and the form's fingerprint
     read: _Read,
     arrived_at: datetime | None = None,
+    referrer: Referrer | None = None,
 ) -> StoredRequest:
     now = arrived_at or clock_now(settings)
     red_flags = form.red_flags.answered_yes()
-    urgent = read.reading.urgent or bool(red_flags)  # text or tick boxes: urgent wins
+    referred_urgent = referrer is not None and referrer.priority != "routine"
+    # text, tick boxes or the referrer's priority: urgent wins
+    urgent = read.reading.urgent or bool(red_flags) or referred_urgent
     clock = contact_clock(settings, form, now, urgent or bool(read.reading.red_flags))
     stored = StoredRequest(
         id=uuid.uuid4(),
@@ -172,7 +180,7 @@ def _insert(
         red_flag_categories=read.categories,
     )
     row = _request_row(form, stored, red_flags, idempotency)
-    events = _events(form, stored, red_flags, read, clock)
+    events = _events(form, stored, red_flags, read, clock, referrer)
     conn.execute(_STORE, {**row, **events})
     return stored
 
@@ -211,9 +219,9 @@ def _request_row(form: AppointmentRequestCreate, stored: StoredRequest, red_flag
 
 
 def _events(form: AppointmentRequestCreate, stored: StoredRequest, red_flags: list[str],
-            read: _Read, clock: ClockPlan) -> dict[str, object]:
-    """`appointment.requested` (for referral) and `contact.requested` (for notify) as
-    `_STORE`'s parameters."""
+            read: _Read, clock: ClockPlan, referrer: Referrer | None) -> dict[str, object]:
+    """`appointment.requested` (for referral; with how it came in, and the referrer of a FHIR
+    referral) and `contact.requested` (for notify) as the intake statement's parameters."""
     return staged_parameters({"requested_": AppointmentRequestedV4(
         request_id=stored.id,
         reference=stored.reference,
@@ -235,7 +243,8 @@ def _events(form: AppointmentRequestCreate, stored: StoredRequest, red_flags: li
         surgery_date=form.surgery_date,
         red_flags=tuple(red_flags),
         reading=read.reading,
-        arrived_by=read.arrived_by,
+        arrived_by="fhir" if referrer is not None else read.arrived_by,
+        referrer=referrer,
     ), "contact_": ContactRequestedV2(
         request_id=stored.id,
         reference=stored.reference,

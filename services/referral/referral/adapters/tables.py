@@ -103,6 +103,9 @@ class TriageEntry(Base):
     # a receptionist's claim while they work the entry (expires at claimed_until)
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # who referred the patient through FHIR (appointment.requested v4: the practitioner,
+    # organisation, client, discipline asked for and priority); NULL for a form or an e-mail
+    referrer: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 # The queue's order (urgent first, then the deadline that breaks first), which the triage queue
@@ -156,6 +159,21 @@ class StaffAccount(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     therapist_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("therapists.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FhirClient(Base):
+    """A system allowed to call the FHIR API (a GP practice, an insurer, the data warehouse):
+    it exchanges its id and secret at `POST /oauth/token` for a token with its scopes."""
+
+    __tablename__ = "fhir_clients"
+
+    client_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(200))  # Argon2id, as staff passwords
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(60)))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

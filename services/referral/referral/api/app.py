@@ -14,6 +14,7 @@ from referral.api import (
     caseload,
     directory,
     notes,
+    oauth,
     pages,
     sla_report,
     staff_auth,
@@ -26,7 +27,7 @@ from referral.bootstrap import bootstrap
 from referral.domain.sign_in_limits import SignInLimits
 from referral.settings import ReferralSettings, get_settings
 
-ROUTERS = (staff_auth, triage, notes, suggestions, caseload, directory)
+ROUTERS = (staff_auth, oauth, triage, notes, suggestions, caseload, directory)
 
 
 def create_app(settings: ReferralSettings | None = None) -> FastAPI:

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from clinic_shared.messaging.contracts import Referrer
 from clinic_shared.strict_types import StrictBool
 from referral.domain.assignment import TherapistPublic
 
@@ -76,6 +77,8 @@ class TriageEntryPublic(BaseModel):
     episode_id: uuid.UUID | None = None
     claimed_by: str | None = None
     claimed_until: datetime | None = None
+    referrer: Referrer | None = Field(
+        None, description="who referred the patient through FHIR (none for a form or e-mail)")
 
 
 class TherapistAdmin(TherapistPublic):

@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from clinic_shared.messaging.contracts import AppointmentRequestedV1, AppointmentRequestedV3
+from clinic_shared.messaging.contracts import (
+    AppointmentRequestedV1,
+    AppointmentRequestedV3,
+    AppointmentRequestedV4,
+)
 from clinic_shared.messaging.envelope import Envelope
 from clinic_shared.triage import TriageEngine
 from referral.adapters.tables import EntryNote, Referral, TriageEntry
@@ -53,7 +57,10 @@ def add_triage_entry(session: Session, data: AppointmentRequestedV1 | Appointmen
         "surgery": data.surgery,
         "surgery_date": data.surgery_date,
         "red_flags": list(data.red_flags),
-        "arrived_by": getattr(data, "arrived_by", "form"),  # v4: on the form or by e-mail
+        "arrived_by": getattr(data, "arrived_by", "form"),  # v4: form, e-mail or FHIR
+        # who referred (a FHIR referral); left out, not JSON null, for a form or an e-mail
+        **({"referrer": data.referrer.model_dump(mode="json")}
+           if isinstance(data, AppointmentRequestedV4) and data.referrer else {}),
         **entry_values(reading),
     }, contact_by=data.contact_by)  # notify's deadline or a first contact, if either came first
 
@@ -80,6 +87,9 @@ def erase_patients(session: Session, request_ids: list[uuid.UUID]) -> None:
         .values(patient_name=ERASED, phone=None, email=None, postcode=None, reason=ERASED,
                 surgery=None, surgery_date=None, body_areas=[], after_surgery=False,
                 red_flags=[], red_flags_found=[], suggestion_reasons=[], override_reason=None,
+                # who referred stays (not the patient's data); their reference for the patient
+                # goes
+                referrer=TriageEntry.referrer.op("-")("identifier"),
                 erased_at=datetime.now(UTC))
     )
     their_entries = select(TriageEntry.id).where(TriageEntry.request_id.in_(request_ids))

@@ -1,8 +1,8 @@
 """the inquiries mailbox's quarantine (i23): a message whose processing keeps failing is set
 aside after `INQUIRIES_MAX_ATTEMPTS`, so it cannot stop the mailbox; the error's class only
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07 01:15:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0013'
-down_revision: str | None = '0012'
+revision: str = '0014'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,8 +4,8 @@
 to yet (the clinic's physios share the inquiries mailbox). Entries before this came on the form
 or were read before the event said so: "form", the narrower rule.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012_fhir
 Create Date: 2026-12-07 01:10:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0012'
-down_revision: str | None = '0011'
+revision: str = '0013'
+down_revision: str | None = '0012_fhir'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,8 +4,8 @@ open and answer its e-mail conversation. Ids only.
 Assignments heard before this revision are not here: until the next one, such a request's
 conversation is the desk's (and any physio's, if it is an e-mail inquiry), as before.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012_fhir
 Create Date: 2026-12-07 01:10:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0012'
-down_revision: str | None = '0011'
+revision: str = '0013'
+down_revision: str | None = '0012_fhir'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
