@@ -1,7 +1,8 @@
 """The seed conversation, end to end through a real IMAP server (a private Dovecot) and the three
-services as processes: Bert's first e-mail becomes one entry ("both", his number); the answer
-written on the entry page reaches his mailbox threaded and stops the 1-hour clock; his reply
-joins the same entry."""
+services as processes: Bert's first e-mail becomes one entry ("both", his number); a physio
+(Priya, a therapist: the clinic's physios share the inquiries mailbox) opens the entry page and
+answers; the answer reaches his mailbox threaded and stops the 1-hour clock; his reply joins
+the same entry."""
 
 import uuid
 from collections.abc import Iterator
@@ -108,13 +109,17 @@ def test_the_seed_conversation_by_email(mailbox_stack: Stack, dovecot: ImapServe
     dovecot.deliver("inquiries", first.as_bytes())
 
     entry = wait_until(lambda: one(
-        stack, "referral", "SELECT id, request_id, suggested_pathway, phone FROM triage_entries "
-        "WHERE email = :e", e=bert), timeout=60, message="Bert's e-mail on the board")
-    entry_id, request_id, pathway, phone = entry  # type: ignore[misc]
+        stack, "referral", "SELECT id, request_id, suggested_pathway, phone, reference "
+        "FROM triage_entries WHERE email = :e", e=bert), timeout=60,
+        message="Bert's e-mail on the board")
+    entry_id, request_id, pathway, phone, reference = entry  # type: ignore[misc]
     assert (pathway, phone) == ("both", "+447400123456")
 
-    page = signed_in(browser, stack, "reception", "/board")
-    page.goto(stack.url("referral", f"/board/{entry_id}"))
+    # a physio answers within the hour: nobody is assigned to Bert's e-mail yet
+    page = signed_in(browser, stack, "priya", "/caseload")
+    page.locator("#open-inquiries").get_by_role("link", name=reference).click()
+    page.wait_for_url(f"**/board/{entry_id}")
+    expect(page.get_by_role("heading", name="E-mails")).to_be_visible()
     conversation = page.locator("#email-conversation")
     expect(conversation.locator("li")).to_have_count(1)
     expect(conversation).to_contain_text("rehab post spinal fusion")
@@ -122,6 +127,7 @@ def test_the_seed_conversation_by_email(mailbox_stack: Stack, dovecot: ImapServe
     page.get_by_role("button", name="Send the answer").click()
     expect(page.locator("#email-answer-status")).to_contain_text("goes out")
     expect(conversation.locator("li")).to_have_count(2)
+    expect(conversation.locator("li").nth(1)).to_contain_text("Answered by priya")
 
     def answer_sent() -> list[EmailMessage]:
         return [m.message for m in smtp_server.to(bert)
@@ -135,6 +141,17 @@ def test_the_seed_conversation_by_email(mailbox_stack: Stack, dovecot: ImapServe
     assert received["In-Reply-To"] == first["Message-ID"]
     assert received["References"] == first["Message-ID"]
     assert "hook you up with Jules" in received.get_body(("plain",)).get_content()
+
+    # the clinic's own mail program shows it too: a copy in the mailbox's Sent folder
+    def copies() -> list[bytes]:
+        with dovecot.client("inquiries") as imap:
+            if not imap.folder_exists("Sent"):
+                return []
+        return [m for m in dovecot.messages("inquiries", "Sent")
+                if answer["Message-ID"].encode() in m]
+
+    filed = wait_until(copies, timeout=30, message="the answer's copy in the Sent folder")
+    assert len(filed) == 1
 
     contacted = wait_until(lambda: one(
         stack, "notify", "SELECT contacted_at, contact_outcome FROM contact_clocks "

@@ -270,6 +270,18 @@ PINNED_ACCESS = {
     ("booking", "POST", "/api/appointments/{appointment_id}/cancel"): ("admin", "receptionist"),
     ("booking", "POST", "/api/appointments/{appointment_id}/reschedule"):
         ("admin", "receptionist"),
+    # a physio (therapist) opens and answers the e-mail conversation of a request referred to
+    # them or of an e-mail inquiry nobody is assigned to yet (the clinic's physios share the
+    # inquiries mailbox); any other request's answers 404, as a missing one
+    # (tests/integration/test_inquiry_access.py)
+    ("booking", "GET", "/api/appointment-requests/{request_id}/emails"):
+        ("admin", "receptionist", "therapist"),
+    ("booking", "POST", "/api/appointment-requests/{request_id}/emails"):
+        ("admin", "receptionist", "therapist"),
+    # the entry page, where the conversation is answered: the same rule (referral's
+    # domain/entry_access.py); the entry's work panel (assign, call back, book) stays the desk's
+    ("referral", "GET", "/board/{entry_id}"): ("admin", "receptionist", "therapist"),
+    ("referral", "GET", "/board/{entry_id}/work"): ("admin", "receptionist"),
 }
 
 

@@ -195,7 +195,7 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
     row is the one clinic_shared.messaging.outbox.add_event writes, but for the event's own id
     and time."""
     from clinic_shared.correlation import correlation_id_var
-    from clinic_shared.messaging.contracts import AppointmentRequestedV3, ContactRequestedV2
+    from clinic_shared.messaging.contracts import AppointmentRequestedV4, ContactRequestedV2
     from clinic_shared.messaging.outbox import add_event
 
     parsed = AppointmentRequestCreate.model_validate(form(
@@ -207,7 +207,7 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
         with sessions() as db:
             [intake, contact] = db.execute(select(outbox).order_by(outbox.c.event_type)
                                            ).all()
-        data = AppointmentRequestedV3.model_validate(intake.payload["data"])
+        data = AppointmentRequestedV4.model_validate(intake.payload["data"])
         to_notify = ContactRequestedV2.model_validate(contact.payload["data"])
         with sessions.begin() as db:
             shared = add_event(db, outbox, data, source="booking")
@@ -235,6 +235,6 @@ def test_the_intake_stages_its_event_as_add_event_would(sessions) -> None:
     assert request is not None and str(request.id) == intake.payload["data"]["request_id"]
     assert (request.red_flags, request.body_areas, request.idempotency_key) == (
         ["fever"], ["knee"], "stage-event-key")
-    assert intake.payload["version"] == 3 and data.reading.urgent and request.urgent
+    assert intake.payload["version"] == 4 and data.reading.urgent and request.urgent
     assert request.red_flag_categories == list(dict.fromkeys(
         flag.category for flag in data.reading.red_flags)), "the ticked fever, read once"

@@ -25,7 +25,7 @@ from clinic_shared.auth.patient_links import PatientLinks
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_session_factory
-from clinic_shared.messaging.contracts import AppointmentRequestedV3, ReferralAssignedV1
+from clinic_shared.messaging.contracts import AppointmentRequestedV4, ReferralAssignedV1
 from clinic_shared.messaging.envelope import Envelope
 from clinic_shared.triage import VocabularyError, triage_engine
 
@@ -120,8 +120,8 @@ def test_free_text_cauda_equina_is_urgent_with_a_and_e_advice(api, sessions, set
     assert "999" in answer["urgent_advice"] and "111" in answer["urgent_advice"]
 
     payload = requested_event(sessions, answer["id"])
-    assert payload["version"] == 3
-    reading = AppointmentRequestedV3.model_validate(payload["data"]).reading
+    assert payload["version"] == 4
+    reading = AppointmentRequestedV4.model_validate(payload["data"]).reading
     assert reading.urgent and reading.pathway == "urgent_review"
     phrases = [f.phrase for f in reading.red_flags if f.category == "cauda_equina"]
     assert phrases and all(p.lower() in CAUDA_EQUINA.lower() for p in phrases)
@@ -137,8 +137,8 @@ def test_the_negated_twin_is_not_urgent(api, sessions) -> None:
     assert answer["urgent"] is False
     assert answer["urgent_advice"] is None and answer["urgent_actions"] == []
     payload = requested_event(sessions, answer["id"])
-    reading = AppointmentRequestedV3.model_validate(payload["data"]).reading
-    assert payload["version"] == 3 and not reading.urgent and reading.red_flags == ()
+    reading = AppointmentRequestedV4.model_validate(payload["data"]).reading
+    assert payload["version"] == 4 and not reading.urgent and reading.red_flags == ()
     with sessions() as db:
         stored = db.get_one(AppointmentRequest, uuid.UUID(answer["id"]))
     assert not stored.urgent and stored.red_flag_categories == []

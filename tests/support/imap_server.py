@@ -72,6 +72,16 @@ service auth-worker {{
 protocol imap {{
   mail_max_userip_connections = 50
 }}
+{namespace}"""
+# a mail host's usual Sent folder under its own name, marked SPECIAL-USE \Sent (RFC 6154)
+SENT_SPECIAL_USE = """\
+namespace inbox {{
+  inbox = yes
+  mailbox "{sent}" {{
+    special_use = \\Sent
+    auto = create
+  }}
+}}
 """
 
 
@@ -147,10 +157,11 @@ def _accounts() -> tuple[int, int, str, str]:
 
 
 @contextmanager
-def private_dovecot() -> Iterator[ImapServer]:
+def private_dovecot(sent_special_use: str | None = None) -> Iterator[ImapServer]:
     """Start Dovecot in a folder of its own on a free port; stopped and removed when the block
     ends. The folder is outside pytest's (private to the tester) so that Dovecot's unprivileged
-    processes can reach it."""
+    processes can reach it. `sent_special_use` names a folder every mailbox has, marked
+    SPECIAL-USE \\Sent."""
     if not Path(DOVECOT).exists():
         raise RuntimeError("Dovecot is not installed: apt-get install dovecot-imapd "
                            "(.ci/run installs it)")
@@ -165,7 +176,8 @@ def private_dovecot() -> Iterator[ImapServer]:
     server = ImapServer(root=root, port=port)
     server.config.write_text(_CONFIG.format(
         root=root, port=port, uid=uid, gid=gid, internal=internal, login=login,
-        password=PASSWORD))
+        password=PASSWORD, namespace=SENT_SPECIAL_USE.format(sent=sent_special_use)
+        if sent_special_use else ""))
     server.start()
     try:
         yield server

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from booking.adapters.tables import AppointmentRequest, Therapist
 from booking.bootstrap import Dependencies
 from booking.domain.errors import TherapistNotKnownYet
+from booking.domain.inquiry_access import record_assignee
 from booking.domain.offers import offered_earlier_in_episode, propose_offers
 from clinic_shared.log import get_logger
 from clinic_shared.messaging.consumer import Handler
@@ -64,10 +65,13 @@ def on_contact_clock_started(session: Session, data: EventData, _envelope: Envel
 
 def on_referral_assigned(session: Session, data: EventData, _envelope: Envelope,
                          deps: Dependencies) -> None:
-    """Once a therapist is assigned, offer the patient that therapist's earliest slots
-    (an episode's first referral before a later one: offers.propose_offers)."""
+    """Once a therapist is assigned, they may answer the request's e-mails, and the patient is
+    offered that therapist's earliest slots (an episode's first referral before a later one:
+    offers.propose_offers)."""
     assert isinstance(data, ReferralAssignedV1 | ReferralAssignedV2)
     request = session.get(AppointmentRequest, data.request_id, with_for_update=True)
+    if request is not None:
+        record_assignee(session, request.id, data.therapist_id, data.assigned_at)
     if request is None or request.cancelled_at is not None or request.erased_at is not None:
         log.info("offers.skipped", request_id=str(data.request_id),
                  reason="no such request" if request is None else "request closed")

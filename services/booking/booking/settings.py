@@ -55,6 +55,12 @@ class BookingSettings(ServiceSettings):
                                                description="empty: the IMAP password")
     inquiries_batch_bytes: int = Field(default=8_000_000, ge=100_000,
                                        description="fetched at once (a bigger message alone)")
+    # a message whose processing keeps failing is set aside after this many attempts (the
+    # cursor moves past it; `python -m booking mailbox-quarantine` lists and retries them)
+    inquiries_max_attempts: int = Field(default=5, ge=1, le=100)
+    # where a copy of each answer sent is kept (IMAP APPEND, \Seen); empty: the folder the
+    # server marks SPECIAL-USE \Sent, else "Sent"
+    inquiries_sent_folder: str = ""
 
 
 @lru_cache

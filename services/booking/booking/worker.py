@@ -1,6 +1,7 @@
 """booking's background loops. Run with `python -m booking worker`."""
 
 from booking.adapters.mailbox import MailboxReader
+from booking.adapters.sent_folder import SentFiler
 from booking.adapters.smtp import AnswerSender
 from booking.adapters.tables import inbox, outbox
 from booking.bootstrap import bootstrap
@@ -15,7 +16,7 @@ from clinic_shared.worker import Loop
 
 def build_loops(settings: ServiceSettings) -> list[Loop]:
     """The outbox relay, one consumer per service booking hears, the 24-hour clock, and the
-    inquiries mailbox's reader and answer sender when configured."""
+    inquiries mailbox's reader, answer sender and Sent-folder copies when configured."""
     assert isinstance(settings, BookingSettings)
     deps = bootstrap(settings)
     loops = [Loop("outbox-relay", OutboxRelay.for_service(settings, deps.engine, outbox).run)]
@@ -27,4 +28,6 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
         loops.append(Loop("inquiries-mailbox", MailboxReader(settings, deps.sessions).run))
     if settings.inquiries_smtp_host:
         loops.append(Loop("inquiry-answers", AnswerSender(settings, deps.sessions).run))
+    if settings.inquiries_smtp_host and settings.inquiries_imap_host:
+        loops.append(Loop("inquiry-answers-filed", SentFiler(settings, deps.sessions).run))
     return loops

@@ -62,9 +62,10 @@ class AnswerSender:
                 for row in waiting:
                     request = session.get(AppointmentRequest, row.request_id)
                     if request is None or not request.email or request.erased_at is not None:
-                        row.sent_at = datetime.now(UTC)  # nobody to send it to any more
+                        # nobody to send it to any more, nor a copy to keep
+                        row.sent_at = row.filed_at = datetime.now(UTC)
                         continue
-                    smtp.send_message(self._message(session, row, request.email))
+                    smtp.send_message(answer_message(session, self.settings, row, request.email))
                     row.sent_at = datetime.now(UTC)
                     sent += 1
                     log.info("inquiry_answers.sent", request_id=str(request.id))
@@ -88,24 +89,27 @@ class AnswerSender:
             smtp.login(user, password)
         return smtp
 
-    def _message(self, session: Session, row: InquiryEmail, to: str) -> EmailMessage:
-        earlier = session.execute(
-            select(InquiryEmail.message_id, InquiryEmail.direction)
-            .where(InquiryEmail.request_id == row.request_id, InquiryEmail.seq < row.seq)
-            .order_by(InquiryEmail.seq)).all()
-        ids = [message_id for message_id, _ in earlier]
-        theirs = [message_id for message_id, direction in earlier if direction == "in"]
-        message = EmailMessage()
-        name, address = parseaddr(self.settings.inquiries_address)
-        message["From"] = Address(display_name=name, addr_spec=address)
-        message["To"] = to
-        message["Subject"] = row.subject
-        message["Date"] = format_datetime(row.at)
-        message["Message-ID"] = row.message_id
-        if theirs:
-            message["In-Reply-To"] = theirs[-1]
-        if ids:
-            message["References"] = " ".join(ids)
-        message["Auto-Submitted"] = "no" if row.sent_by else "auto-replied"
-        message.set_content(row.body)
-        return message
+
+def answer_message(session: Session, settings: BookingSettings, row: InquiryEmail,
+                   to: str) -> EmailMessage:
+    """The answer as it goes out (and as its copy is kept in the Sent folder)."""
+    earlier = session.execute(
+        select(InquiryEmail.message_id, InquiryEmail.direction)
+        .where(InquiryEmail.request_id == row.request_id, InquiryEmail.seq < row.seq)
+        .order_by(InquiryEmail.seq)).all()
+    ids = [message_id for message_id, _ in earlier]
+    theirs = [message_id for message_id, direction in earlier if direction == "in"]
+    message = EmailMessage()
+    name, address = parseaddr(settings.inquiries_address)
+    message["From"] = Address(display_name=name, addr_spec=address)
+    message["To"] = to
+    message["Subject"] = row.subject
+    message["Date"] = format_datetime(row.at)
+    message["Message-ID"] = row.message_id
+    if theirs:
+        message["In-Reply-To"] = theirs[-1]
+    if ids:
+        message["References"] = " ".join(ids)
+    message["Auto-Submitted"] = "no" if row.sent_by else "auto-replied"
+    message.set_content(row.body)
+    return message

@@ -228,6 +228,8 @@ class InquiryEmail(Base):
         CheckConstraint("direction IN ('in', 'out')", name="direction"),
         Index("ix_inquiry_emails_unsent", "at",
               postgresql_where=text("direction = 'out' AND sent_at IS NULL")),
+        Index("ix_inquiry_emails_unfiled", "at", postgresql_where=text(
+            "direction = 'out' AND sent_at IS NOT NULL AND filed_at IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -246,6 +248,21 @@ class InquiryEmail(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # arrived, or written (out)
     # when the SMTP server took an answer (out); NULL while it waits to go
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when its copy went into the mailbox's Sent folder (out, IMAP APPEND); NULL while it waits
+    filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RequestAssignee(Base):
+    """A therapist referral assigned one of the request's referrals to (`referral.assigned`):
+    they may open and answer the request's e-mail conversation (domain/inquiry_access.py).
+    Ids only."""
+
+    __tablename__ = "request_assignees"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointment_requests.id"),
+                                                  primary_key=True)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class MailboxCursor(Base):
@@ -258,6 +275,27 @@ class MailboxCursor(Base):
     uid_validity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MailboxQuarantine(Base):
+    """A message of the inquiries mailbox whose processing failed: how often, and the error's
+    class (never its text, which may quote the message). After `inquiries_max_attempts` it is
+    quarantined: the cursor moves past it, and an operator lists and retries it."""
+
+    __tablename__ = "mailbox_quarantine"
+
+    mailbox: Mapped[str] = mapped_column(String(300), primary_key=True)  # user@host/folder
+    uid_validity: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    uid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    error: Mapped[str] = mapped_column(String(100))  # the exception's class
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                      server_default=func.now())
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                     server_default=func.now())
+    # NULL while the reader still tries it at the head of the mailbox
+    quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FhirReferral(Base):

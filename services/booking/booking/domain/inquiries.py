@@ -100,7 +100,8 @@ def take_in(sessions: sessionmaker[Session], settings: BookingSettings,
         move_cursor(conn, at)
 
     try:
-        submit_request(sessions, form, settings, arrived_at=arrived_at, then=keep_and_move)
+        submit_request(sessions, form, settings, arrived_at=arrived_at, then=keep_and_move,
+                       arrived_by="email")
     except IntegrityError as exc:
         if "message_id" not in str(exc.orig):
             raise

@@ -4,7 +4,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select
@@ -24,7 +23,6 @@ from clinic_shared.contact_hours import ClockPlan, contact_hours_from
 from clinic_shared.idempotency import KeyReused, check_same_body, fingerprint
 from clinic_shared.messaging.contracts import (
     AppointmentRequestCancelledV1,
-    AppointmentRequestedV3,
     AppointmentRequestedV4,
     ContactRequestedV2,
     Referrer,
@@ -64,12 +62,13 @@ def submit_request(
     reading: TriageReading | None = None,
     arrived_at: datetime | None = None,
     then: Callable[[Connection, StoredRequest], None] | None = None,
+    arrived_by: Literal["form", "email"] = "form",
     referrer: Referrer | None = None,
 ) -> tuple[StoredRequest, bool]:
     """Store the request and stage its two events; (request, created): `appointment.requested`
-    (v3, with the triage engine's reading: for referral's triage) and `contact.requested` (who
-    to contact back, how and by when, without clinical text: for notify). Neither carries the
-    patient's link.
+    (v4, with the triage engine's reading and how it came in: for referral's triage) and
+    `contact.requested` (who to contact back, how and by when, without clinical text: for
+    notify). Neither carries the patient's link.
 
     The engine reads the form once, before the transaction (or the caller passes that
     `reading`: the API reads on its event loop, where CPU work does not wait for the GIL behind
@@ -81,7 +80,8 @@ def submit_request(
 
     The transaction is a Core connection (no ORM bookkeeping). `links` is no longer used (no event carries a link); it stays for the callers.
     `arrived_at` starts both clocks when the request arrived (an e-mail read later), not now;
-    `then` writes what else belongs to the request in its transaction (an e-mail's row).
+    `then` writes what else belongs to the request in its transaction (an e-mail's row);
+    `arrived_by` says it came as an e-mail (referral lets the clinic's physios open it).
     `referrer` (a FHIR referral) travels in `appointment.requested` v4; its priority other than
     routine makes the request urgent, as a red flag would.
     """
@@ -100,7 +100,8 @@ def submit_request(
                     return existing, False
                 _check_place(conn, form)
                 stored = _insert(conn, form, settings, (idempotency_key, body),
-                                 _Read(reading, categories), arrived_at, referrer)
+                                 _Read(reading, categories, arrived_by), arrived_at,
+                                 referrer)
                 if then is not None:
                     then(conn, stored)
                 conn.commit()
@@ -144,6 +145,7 @@ class _Read:
 
     reading: TriageReading
     categories: list[str]
+    arrived_by: Literal["form", "email"] = "form"
 
 
 def _insert(
@@ -216,11 +218,9 @@ def _request_row(form: AppointmentRequestCreate, stored: StoredRequest, red_flag
 
 def _events(form: AppointmentRequestCreate, stored: StoredRequest, red_flags: list[str],
             read: _Read, clock: ClockPlan, referrer: Referrer | None) -> dict[str, object]:
-    """`appointment.requested` (for referral; v4 with the referrer of a FHIR referral) and
-    `contact.requested` (for notify) as the intake statement's parameters."""
-    requested = AppointmentRequestedV3 if referrer is None else partial(
-        AppointmentRequestedV4, referrer=referrer)
-    return staged_parameters({"requested_": requested(
+    """`appointment.requested` (for referral; with how it came in, and the referrer of a FHIR
+    referral) and `contact.requested` (for notify) as the intake statement's parameters."""
+    return staged_parameters({"requested_": AppointmentRequestedV4(
         request_id=stored.id,
         reference=stored.reference,
         name=form.name,
@@ -241,6 +241,8 @@ def _events(form: AppointmentRequestCreate, stored: StoredRequest, red_flags: li
         surgery_date=form.surgery_date,
         red_flags=tuple(red_flags),
         reading=read.reading,
+        arrived_by="fhir" if referrer is not None else read.arrived_by,
+        referrer=referrer,
     ), "contact_": ContactRequestedV2(
         request_id=stored.id,
         reference=stored.reference,

@@ -74,6 +74,9 @@ class TriageEntry(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     source_event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # "form" or "email" (the inquiries mailbox, which the clinic's physios share): a therapist
+    # may open an e-mail inquiry that nobody is assigned to yet (domain/entry_access.py)
+    arrived_by: Mapped[str] = mapped_column(String(10), server_default="form")
     contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # what the patient answered that triage looks at

@@ -57,9 +57,10 @@ def add_triage_entry(session: Session, data: AppointmentRequestedV1 | Appointmen
         "surgery": data.surgery,
         "surgery_date": data.surgery_date,
         "red_flags": list(data.red_flags),
+        "arrived_by": getattr(data, "arrived_by", "form"),  # v4: form, e-mail or FHIR
         # who referred (a FHIR referral); left out, not JSON null, for a form or an e-mail
         **({"referrer": data.referrer.model_dump(mode="json")}
-           if isinstance(data, AppointmentRequestedV4) else {}),
+           if isinstance(data, AppointmentRequestedV4) and data.referrer else {}),
         **entry_values(reading),
     }, contact_by=data.contact_by)  # notify's deadline or a first contact, if either came first
 

@@ -140,12 +140,15 @@ class Referrer(BaseModel):
 
 
 class AppointmentRequestedV4(AppointmentRequestedV3):
-    """V3 for a referral from another system (FHIR): who referred, for which discipline and how
-    urgently. A form or an e-mail still sends V3."""
+    """V3 and how the request came in: on the form; as an e-mail to the clinic's inquiries
+    mailbox (which the clinic's physios share with reception: they may open such an entry
+    while no therapist is assigned to it); or as a referral from another system (FHIR), with
+    who referred, for which discipline and how urgently."""
 
     version = 4
 
-    referrer: Referrer
+    arrived_by: Literal["form", "email", "fhir"] = "form"
+    referrer: Referrer | None = None  # a FHIR referral's (arrived_by "fhir")
 
 
 class ContactRequestedV1(EventData):

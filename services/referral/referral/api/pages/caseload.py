@@ -13,6 +13,7 @@ from clinic_shared.auth.principal import Role
 from referral.adapters.tables import Appointment, Referral, TriageEntry, audit
 from referral.api.dependencies import SessionsDep
 from referral.api.pages.rendering import PagesDep, ViewerDep, staff_page
+from referral.domain.entry_access import open_email_inquiries
 
 DISCHARGE_OUTCOMES = [("goals_met", "Goals met"), ("partially_met", "Goals partly met"),
                       ("self_discharged", "Patient discharged themselves"),
@@ -25,12 +26,13 @@ router = APIRouter(include_in_schema=False)
 def caseload(request: Request, viewer: ViewerDep, pages: PagesDep,
              sessions: SessionsDep) -> Response:
     """The signed-in therapist's referrals: Accept new assignments, discharge with an
-    outcome."""
+    outcome; and the e-mail inquiries nobody is assigned to, which any physio may answer."""
     if (refused := pages.refuse(request, viewer, (Role.therapist,))) is not None:
         return refused
     assert viewer is not None
     now = datetime.now(UTC)
     items: list[dict[str, Any]] = []
+    inquiries: list[TriageEntry] = []
     with sessions.begin() as session:
         if viewer.therapist_id is not None:
             rows = session.execute(
@@ -49,5 +51,8 @@ def caseload(request: Request, viewer: ViewerDep, pages: PagesDep,
                       "next": upcoming.get(row.TriageEntry.request_id)} for row in rows]
             audit_trail.record(session, audit, viewer, "read", "caseload",
                                viewer.therapist_id)
+            inquiries = open_email_inquiries(session)
+            for entry in inquiries:
+                audit_trail.record(session, audit, viewer, "list", "triage_entry", entry.id)
         return pages.render(request, viewer, "caseload.html", items=items,
-                            discharge_outcomes=DISCHARGE_OUTCOMES)
+                            inquiries=inquiries, discharge_outcomes=DISCHARGE_OUTCOMES)

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from clinic_shared import audit as audit_trail
+from clinic_shared.auth.principal import Role
 from referral.adapters.tables import Appointment, Referral, Therapist, TriageEntry, audit
 from referral.api.dependencies import DESK, SessionsDep, SettingsDep
 from referral.api.pages.rendering import (
@@ -24,9 +25,12 @@ from referral.api.pages.rendering import (
     staff_page,
 )
 from referral.domain import assignment
+from referral.domain.entry_access import may_open
 from referral.domain.notes import notes_of
 
 HISTORY_LIMIT = 20
+# a therapist opens the entries referred to them and open e-mail inquiries (entry_access.py)
+OPENERS = (*DESK, Role.therapist)
 router = APIRouter(include_in_schema=False)
 
 
@@ -61,23 +65,25 @@ def work_context(session: Session, entry: TriageEntry) -> dict[str, Any]:
             "ranked": ranked, "appointments": booked, "booked_with": booked_with}
 
 
-@router.get("/board/{entry_id}", **staff_page(*DESK))
+@router.get("/board/{entry_id}", **staff_page(*OPENERS))
 def board_entry(request: Request, entry_id: uuid.UUID, viewer: ViewerDep, pages: PagesDep,
                 sessions: SessionsDep, settings: SettingsDep) -> Response:
     """One entry: what the patient wrote, the suggestion and why, contact details, the
-    pathway decision, then assignment, call-back and booking (all without a reload)."""
-    if (refused := pages.refuse(request, viewer, DESK)) is not None:
+    pathway decision, then assignment, call-back and booking (all without a reload). A
+    therapist opens the entries referred to them and open e-mail inquiries, to answer them."""
+    if (refused := pages.refuse(request, viewer, OPENERS)) is not None:
         return refused
     assert viewer is not None
     now = datetime.now(UTC)
     with sessions.begin() as session:
         entry = session.get(TriageEntry, entry_id)
-        if entry is None or entry.erased_at is not None:
+        if entry is None or entry.erased_at is not None or not may_open(session, viewer, entry):
             return pages.render(request, viewer, "not_found.html", status.HTTP_404_NOT_FOUND)
         label, deadline = next_deadline(entry)
         audit_trail.record(session, audit, viewer, "read", "triage_entry", entry.id)
         return pages.render(request, viewer, "board_entry.html", pathways=PATHWAYS,
-                            history=patient_history(session, entry),
+                            history=[h for h in patient_history(session, entry)
+                                     if may_open(session, viewer, h)],
                             notes=notes_of(session, entry.id),
                             deadline_label=label, deadline=deadline,
                             state=deadline_state(deadline, now),
