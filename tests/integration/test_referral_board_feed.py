@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from clinic_shared.db import libpq_dsn, make_engine, make_session_factory
 from referral.adapters.change_signal import ChangeSignal
 from referral.adapters.tables import BoardChange
-from referral.domain.board_feed import BoardFeedPruner, prune_changes
+from referral.domain.board_feed import BoardFeedPruner, FeedCursor, prune_changes
 
 
 @pytest.fixture
@@ -81,3 +81,22 @@ def test_one_listener_wakes_every_open_feed_within_a_second(database_url, sessio
     finally:
         signal.close()
     assert took < 1
+
+
+def test_a_change_committed_after_a_later_one_is_still_sent(sessions):
+    """Two consumers write at once: change n+1 commits (and is sent) before change n."""
+    add_changes(sessions, 1, datetime.now(UTC))
+    with sessions() as session:
+        cursor = FeedCursor(int(session.scalar(select(func.max(BoardChange.id)))))
+    slow_entry, fast_entry = uuid.uuid4(), uuid.uuid4()
+    with sessions.begin() as slow:
+        slow.add(BoardChange(entry_id=slow_entry))
+        slow.flush()  # its id is taken, not yet committed
+        with sessions.begin() as fast:
+            fast.add(BoardChange(entry_id=fast_entry))
+        with sessions() as session:
+            assert [e for _, e in cursor.read(session, 500)] == [fast_entry]
+            assert cursor.read(session, 500) == []
+    with sessions() as session:
+        assert [e for _, e in cursor.read(session, 500)] == [slow_entry]
+        assert cursor.read(session, 500) == [] and not cursor.gaps

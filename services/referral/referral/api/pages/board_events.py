@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from referral.adapters.change_signal import ChangeSignal
 from referral.adapters.tables import BoardChange
+from referral.domain.board_feed import FeedCursor
 
 FALLBACK_SECONDS = 30.0  # a look at the table even without a wake-up (a missed NOTIFY)
 POLL_SECONDS = 1.0  # how often a feed looks while the listener has no connection
@@ -35,11 +36,10 @@ def latest_change(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(BoardChange.id), 0))) or 0)
 
 
-def _changes_after(sessions: sessionmaker[Session], after: int) -> list[tuple[int, uuid.UUID]]:
+def _changes_after(sessions: sessionmaker[Session], cursor: FeedCursor
+                   ) -> list[tuple[int, uuid.UUID]]:
     with sessions() as session:
-        return [(change_id, entry_id) for change_id, entry_id in session.execute(
-            select(BoardChange.id, BoardChange.entry_id).where(BoardChange.id > after)
-            .order_by(BoardChange.id).limit(BATCH))]
+        return cursor.read(session, BATCH)
 
 
 def resume_point(request: Request, after: int | None, sessions: sessionmaker[Session]) -> int:
@@ -65,16 +65,16 @@ def change_stream(request: Request, sessions: sessionmaker[Session], signal: Cha
     """Every change after `after`, then each new one as it is written, until the browser goes."""
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        last = after
+        cursor, sent = FeedCursor(after), after
         woken = signal.subscribe()
         try:
             yield ServerSentEvent(comment="board changes", retry=RETRY_MILLISECONDS)
             while not await request.is_disconnected():
                 woken.clear()  # before reading: a change committed after this wakes us again
-                changes = await run_in_threadpool(_changes_after, sessions, last)
-                for change_id, entry_id in changes:
-                    last = change_id
-                    yield ServerSentEvent(data=str(entry_id), event="change", id=str(change_id))
+                changes = await run_in_threadpool(_changes_after, sessions, cursor)
+                for change_id, entry_id in changes:  # a late change keeps the resume point
+                    sent = max(sent, change_id)
+                    yield ServerSentEvent(data=str(entry_id), event="change", id=str(sent))
                 if len(changes) < BATCH:
                     await _until_woken(woken, signal)
         finally:
