@@ -13,7 +13,7 @@ Creates its own database (dropped afterwards), migrates referral and seeds 10,00
   reports it (PerformancePaintTiming). Target: p95 < 500 ms.
 
 Not measured here: an SSE update's delay after a request's 201 under 50 req/s, which needs the
-whole stack under load (bench/e2e.py's harness); see the branch's note.
+whole stack under load: bench/board_events.py (on bench/e2e.py's harness).
 """
 
 import random

@@ -171,7 +171,8 @@ def test_logging_a_call_stops_the_clock_and_stages_contact_made(sessions, settin
     [task] = client.get("/api/callbacks", headers=desk).json()
 
     no_answer = client.post(f"/api/callbacks/{task['id']}/log", headers=desk,
-                            json={"outcome": "no_answer"})
+                            json={"outcome": "no_answer", "next_attempt_at": (
+                                datetime.now(UTC) + timedelta(minutes=30)).isoformat()})
     assert no_answer.status_code == 200 and no_answer.json()["status"] == "open"
     reached = client.post(f"/api/callbacks/{task['id']}/log", headers=desk,
                           json={"outcome": "reached", "note": "booked Tuesday"})

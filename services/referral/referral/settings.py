@@ -27,6 +27,11 @@ class ReferralSettings(ServiceSettings):
     pages_notify_url: str = Field(
         default="/notify",
         description="where staff pages' browsers reach notify's API (the front door's path)")
+    board_resume_hours: float = Field(
+        default=24, gt=0, le=24 * 30,
+        description="how long the board's change feed keeps a change, so a browser that was "
+                    "away (a laptop asleep overnight) resumes from its Last-Event-ID; older "
+                    "changes are pruned by the worker")
     seed_staff_password: SecretStr = Field(
         default=SecretStr(""), description="password of the seeded demo staff accounts"
     )

@@ -33,6 +33,11 @@ class PgWakeup:
             log.warning("wakeup.listen_failed", channel=self._channel, error=type(exc).__name__)
             return None
 
+    @property
+    def connected(self) -> bool:
+        """True while the LISTEN connection is up (notifications will arrive)."""
+        return self._conn is not None and not self._conn.closed
+
     def wait(self, timeout: float, stop: threading.Event) -> bool:
         """Wait up to `timeout` seconds for a notification; True if one came."""
         if self._conn is None or self._conn.closed:

@@ -90,6 +90,8 @@ class CallbackTask(Base):
     __tablename__ = "callback_tasks"
     __table_args__ = (
         Index("ix_callback_tasks_open", "contact_by", postgresql_where=text("status = 'open'")),
+        Index("ix_callback_tasks_next_call", text("coalesce(next_attempt_at, contact_by)"),
+              postgresql_where=text("status = 'open'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -106,7 +108,25 @@ class CallbackTask(Base):
     last_note: Mapped[str | None] = mapped_column(Text)
     last_called_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_called_by: Mapped[str | None] = mapped_column(String(100))
+    # when reception means to call again (after "no answer" or a voicemail); the list's order
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CallAttempt(Base):
+    """Each call made for a call-back task: when, who, what came of it, reception's note (health
+    data: shown to staff, never logged) and, unless the patient was reached, the next try."""
+
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("callback_tasks.id", ondelete="CASCADE"), index=True)
+    called_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    called_by: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ContactClock(Base):

@@ -1,11 +1,12 @@
 """notify's request and response models."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from clinic_shared.strict_types import IsoAwareDatetime
 from notify.adapters.tables import CallbackTask, ContactClock
 
 
@@ -42,6 +43,8 @@ class CallbackTaskPublic(BaseModel):
     last_note: str | None
     last_called_at: datetime | None
     last_called_by: str | None
+    # when reception means to call again (set by a "no answer" or voicemail); the list's order
+    next_attempt_at: datetime | None = None
     # the contact clock behind `contact_by`: when its hour began to run (the arrival, or the
     # next opening), whose hours ("moorgate"..., "default"), mode ("always"/"opening_hours")
     # and why: "urgent" (a red flag: 24/7 from arrival whatever the hours) or "clinic_hours"
@@ -51,9 +54,55 @@ class CallbackTaskPublic(BaseModel):
     clock_reason: str | None = None
 
 
+NEXT_ATTEMPT_WITHIN = timedelta(days=14)
+
+
 class CallLog(BaseModel):
+    """A call made: unless the patient was reached, when reception will try again."""
+
     outcome: Literal["reached", "no_answer", "left_voicemail"]
     note: str | None = Field(default=None, max_length=2000)
+    next_attempt_at: IsoAwareDatetime | None = Field(
+        default=None, validate_default=True,
+        description='when to call again: required after "no_answer" or "left_voicemail", in '
+                    'the future and within 14 days; not given after "reached"')
+
+    @field_validator("next_attempt_at")
+    @classmethod
+    def _next_attempt(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        outcome = info.data.get("outcome")
+        if outcome is None:  # the outcome itself was refused
+            return value
+        if outcome == "reached":
+            if value is not None:
+                raise ValueError("the patient was reached: there is no next attempt")
+            return None
+        if value is None:
+            raise ValueError("say when to call again: required unless the patient was reached")
+        now = datetime.now(UTC)
+        if value <= now:
+            raise ValueError("the next attempt must be in the future")
+        if value > now + NEXT_ATTEMPT_WITHIN:
+            raise ValueError("the next attempt must be within 14 days")
+        return value
+
+
+class CallAttemptPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    called_at: datetime
+    called_by: str
+    outcome: str
+    note: str | None
+    next_attempt_at: datetime | None
+
+
+class CallbackTaskDetail(CallbackTaskPublic):
+    """One request's call-back task with every call made, oldest first, and the next try the
+    form offers (in 30 minutes, within reception's hours)."""
+
+    attempts: list[CallAttemptPublic]
+    suggested_next_attempt_at: datetime
 
 
 class ContactLog(BaseModel):

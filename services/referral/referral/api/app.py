@@ -4,11 +4,12 @@ from fastapi import FastAPI
 
 from clinic_shared.audit import audit_router
 from clinic_shared.auth.tokens import TokenIssuer
-from clinic_shared.db import make_engine, make_session_factory
+from clinic_shared.db import libpq_dsn, make_engine, make_session_factory
 from clinic_shared.ratelimit import RateLimiter
 from clinic_shared.web import mount_static
 from clinic_shared.web.app import create_app as create_base_app
 from clinic_shared.web.refusal_pages import RefusalPages
+from referral.adapters.change_signal import ChangeSignal
 from referral.adapters.tables import audit, rate_limits
 from referral.api import (
     caseload,
@@ -45,6 +46,8 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     )
     # what api/dependencies.py hands the routes
     app.state.deps, app.state.sessions = deps, sessions
+    # the board feeds' one LISTEN on board_changes (its thread starts with the first feed)
+    app.state.board_signal = ChangeSignal(libpq_dsn(engine.url.render_as_string(False)))
     app.state.sign_in_limits = SignInLimits(RateLimiter(engine, rate_limits))
     app.state.token_issuer = TokenIssuer(settings.private_key_pem(), settings.auth_issuer,
                                          settings.auth_audience,

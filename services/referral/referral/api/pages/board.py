@@ -171,7 +171,8 @@ def board_events(request: Request, viewer: ViewerDep, pages: PagesDep, sessions:
     if "text/event-stream" not in request.headers.get("accept", ""):
         raise HTTPException(status.HTTP_406_NOT_ACCEPTABLE,
                             "This is an event stream: ask for text/event-stream")
-    return change_stream(request, sessions, resume_point(request, after, sessions))
+    return change_stream(request, sessions, request.app.state.board_signal,
+                         resume_point(request, after, sessions))
 
 
 @router.get("/", **staff_page(*STAFF))
