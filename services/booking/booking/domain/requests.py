@@ -78,12 +78,11 @@ def submit_request(
     the same form (else `KeyReused`). A refusal (`OverLimit`, `PlaceNotServed`, `KeyReused`)
     keeps what `admit` counted.
 
-    The transaction is a Core connection (no ORM bookkeeping). `links` is no longer used (no event carries a link); it stays for the callers.
-    `arrived_at` starts both clocks when the request arrived (an e-mail read later), not now;
-    `then` writes what else belongs to the request in its transaction (an e-mail's row);
-    `arrived_by` says it came as an e-mail (referral lets the clinic's physios open it).
-    `referrer` (a FHIR referral) travels in `appointment.requested` v4; its priority other than
-    routine makes the request urgent, as a red flag would.
+    One Core connection (no ORM bookkeeping); `links` is unused (no event carries a link).
+    `arrived_at` starts both clocks when the request arrived (an e-mail read later); `then`
+    writes what else belongs to it in its transaction (an e-mail's row); `arrived_by` says it
+    came as an e-mail (the clinic's physios may open it); a FHIR `referrer` travels in v4, and
+    its priority other than routine makes the request urgent, as a red flag would.
     """
     engine: Engine = sessions.kw["bind"]
     reading = reading or read_form(settings, form)
