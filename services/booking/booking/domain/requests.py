@@ -73,10 +73,9 @@ def submit_request(
     The engine reads the form once, before the transaction (or the caller passes that
     `reading`: the API reads on its event loop, where CPU work does not wait for the GIL behind
     the request threads' database calls). Then one transaction: `admit` first (e.g. counting
-    rate limits; it may refuse by raising `OverLimit`), then a repeated
-    Idempotency-Key returns the first request instead of creating a second, if it came with
-    the same form (else `KeyReused`). A refusal (`OverLimit`, `PlaceNotServed`, `KeyReused`)
-    keeps what `admit` counted.
+    rate limits; it may refuse by raising `OverLimit`), then a repeated Idempotency-Key returns
+    the first request, if it came with the same form (else `KeyReused`). A refusal (`OverLimit`,
+    `PlaceNotServed`, `KeyReused`) keeps what `admit` counted.
 
     One Core connection (no ORM bookkeeping); `links` is unused (no event carries a link).
     `arrived_at` starts both clocks when the request arrived (an e-mail read later); `then`
