@@ -251,7 +251,8 @@ def hundred_entries(stack: Stack) -> Iterator[list[uuid.UUID]]:
 
 def test_the_board_shows_25_rows_on_a_laptop_and_reflows_on_a_phone(
         stack: Stack, browser: Browser, hundred_entries: list[uuid.UUID]):
-    # a view opens on its first 50 rows; "show more" (shown=150) brings all hundred and the other tests' entries
+    # a view opens on its first 50 rows; "show more" (shown=150) brings all hundred (and the
+    # other tests' entries)
     page = signed_in(browser, stack, "reception", "/board?shown=150", **DESKTOP)
     expect(page.locator("tr[data-reference^='SCR-']")).to_have_count(100)
     page.screenshot(path=str(screenshot(page, "30-worklist-1280").with_name(
