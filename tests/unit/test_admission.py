@@ -5,10 +5,14 @@ import asyncio
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from clinic_shared.auth.keys import generate_key_pair
+from clinic_shared.auth.principal import Principal, Role
+from clinic_shared.auth.tokens import TokenIssuer, TokenVerifier
 from clinic_shared.web.admission import WINDOW, Admission, Limits
 from clinic_shared.web.refusal_pages import RefusalPages
 
@@ -44,7 +48,7 @@ class HeldAtStart(Gate):
 
 
 async def call(app: Admission, path: str = "/api/form",
-               headers: list[tuple[bytes, bytes]] | None = None
+               headers: list[tuple[bytes, bytes]] | None = None, scope_app: Any = None
                ) -> tuple[int, dict[str, str], bytes, float]:
     """(status, headers, body, seconds to the start of the answer)."""
     sent: list[Message] = []
@@ -62,6 +66,8 @@ async def call(app: Admission, path: str = "/api/form",
 
     scope: dict[str, Any] = {"type": "http", "method": "POST", "path": path,
                              "headers": headers or [], "query_string": b"", "root_path": ""}
+    if scope_app is not None:
+        scope["app"] = scope_app  # as Starlette sets it: the app whose token verifier is asked
     await app(scope, receive, send)
     answer_headers = {k.decode(): v.decode() for k, v in sent[0].get("headers", [])}
     return (sent[0]["status"], answer_headers, b"".join(m.get("body", b"") for m in sent[1:]),
@@ -150,18 +156,28 @@ def test_probes_and_metrics_are_never_refused() -> None:
 
 
 def test_staff_at_work_are_never_turned_away_by_a_flood_on_the_form() -> None:
-    """A bot floods the public form; reception's requests (a bearer token or the staff session)
-    still run, and take their place in the count, so the form's next caller is refused."""
+    """A bot floods the public form; reception's requests (a bearer token or the staff session
+    the app's verifier accepts) still run, and take their place in the count, so the form's
+    next caller is refused; a made-up token earns the flood nothing."""
+    private, public = generate_key_pair()
+    token = TokenIssuer(private, "clinic", "clinic-staff").issue(
+        Principal(subject="desk", role=Role.receptionist))
+    state = SimpleNamespace(token_verifier=TokenVerifier(
+        issuer="clinic", audience="clinic-staff", public_key=public))
+    the_app = SimpleNamespace(state=state)
+
     async def scenario() -> None:
         inner = HeldAtStart()
         app = admission(inner, max_in_flight=1, max_wait=0.0)
         flood = asyncio.create_task(call(app))
         await asyncio.sleep(0.01)
         assert (await call(app))[0] == 503, "the form is full"
-        staff = [asyncio.create_task(call(app, "/api/appointments", headers=[
-                     (b"authorization", b"Bearer staff-token")])),
-                 asyncio.create_task(call(app, "/board", headers=[
-                     (b"cookie", b"clinic_csrf=x; clinic_session=signed-in")]))]
+        forged = await call(app, headers=[(b"authorization", b"Bearer made-up")], scope_app=the_app)
+        assert forged[0] == 503, "a token the verifier refuses is no pass"
+        staff = [asyncio.create_task(call(app, "/api/appointments", scope_app=the_app, headers=[
+                     (b"authorization", f"Bearer {token}".encode())])),
+                 asyncio.create_task(call(app, "/board", scope_app=the_app, headers=[
+                     (b"cookie", f"clinic_csrf=x; clinic_session={token}".encode())]))]
         await asyncio.sleep(0.01)
         assert not any(task.done() for task in staff), "both were let in, not refused"
         assert app.in_flight == 3
