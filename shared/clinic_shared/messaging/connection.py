@@ -97,3 +97,21 @@ def run_connected(
             backoff.sleep(stop)
         finally:
             close_quietly(connection)
+
+
+def drain(stop: threading.Event, step: Callable[[], int], interval: float,
+          transient: tuple[type[BaseException], ...],
+          on_transient: Callable[[BaseException], None]) -> None:
+    """A worker loop's body: run `step` (how much it did) until `stop`, at once again while it
+    finds work, after `interval` when it found none; when something outside is away
+    (`transient`), tell `on_transient` and back off with jitter (up to a minute)."""
+    backoff = Backoff(base=0.5, cap=60.0)
+    while not stop.is_set():
+        try:
+            done = step()
+            backoff.reset()
+            if not done:
+                stop.wait(interval)
+        except transient as exc:
+            on_transient(exc)
+            backoff.sleep(stop)

@@ -19,7 +19,7 @@ from booking.adapters.smtp import answer_message
 from booking.adapters.tables import AppointmentRequest, InquiryEmail
 from booking.settings import BookingSettings
 from clinic_shared.log import get_logger
-from clinic_shared.messaging.connection import Backoff
+from clinic_shared.messaging.connection import drain
 
 log = get_logger(__name__)
 
@@ -37,16 +37,8 @@ class SentFiler:
         self.interval = interval
 
     def run(self, stop: threading.Event) -> None:
-        backoff = Backoff(base=0.5, cap=60.0)
-        while not stop.is_set():
-            try:
-                filed = self.file_waiting()
-                backoff.reset()
-                if not filed:
-                    stop.wait(self.interval)
-            except MAILBOX_DOWN as exc:
-                log.warning("inquiry_answers.sent_folder_unavailable", error=type(exc).__name__)
-                backoff.sleep(stop)
+        drain(stop, self.file_waiting, self.interval, MAILBOX_DOWN, lambda exc: log.warning(
+            "inquiry_answers.sent_folder_unavailable", error=type(exc).__name__))
 
     def file_waiting(self) -> int:
         """Copy what waits (up to CLAIM at a time) into the Sent folder; how many."""

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from booking.adapters.tables import AppointmentRequest, InquiryEmail, outbox
 from booking.settings import BookingSettings
 from clinic_shared.log import get_logger
-from clinic_shared.messaging.connection import Backoff
+from clinic_shared.messaging.connection import drain
 from clinic_shared.messaging.contracts import ContactAnsweredV1
 from clinic_shared.messaging.outbox import add_event
 
@@ -37,16 +37,8 @@ class AnswerSender:
         self.interval = interval
 
     def run(self, stop: threading.Event) -> None:
-        backoff = Backoff(base=0.5, cap=60.0)
-        while not stop.is_set():
-            try:
-                sent = self.send_waiting()
-                backoff.reset()
-                if not sent:
-                    stop.wait(self.interval)
-            except SMTP_DOWN as exc:
-                log.warning("inquiry_answers.smtp_unavailable", error=type(exc).__name__)
-                backoff.sleep(stop)
+        drain(stop, self.send_waiting, self.interval, SMTP_DOWN, lambda exc: log.warning(
+            "inquiry_answers.smtp_unavailable", error=type(exc).__name__))
 
     def send_waiting(self) -> int:
         """Send what waits (up to CLAIM at a time); how many went."""
