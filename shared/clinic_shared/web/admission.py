@@ -33,14 +33,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clinic_shared.auth.tokens import InvalidToken
+from clinic_shared.log import get_logger
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.web.refusal_pages import wants_page
 
 NEVER_REFUSED = ("/healthz", "/readyz", "/metrics")
 SESSION_COOKIE = b"clinic_session="  # a member of staff signed in (clinic_shared.auth.access)
 WINDOW = 2.0  # seconds of answers the throughput is measured over
+LOG_EVERY = 10.0  # seconds between two log lines about refusals (a flood logs once, not per bot)
 BUSY = ("The service is busy: too many requests are being handled right now, so this one was "
         "not started and nothing was saved. Please try again after Retry-After seconds.")
+
+log = get_logger(__name__)
 
 ADMISSION_REFUSED = Counter(
     "http_admission_refused_total",
@@ -67,6 +71,8 @@ class Admission:
         self.in_flight = 0
         self._answered: deque[float] = deque()  # when each answer of the last WINDOW started
         self._waiting: deque[asyncio.Future[bool]] = deque()
+        self._logged_at = -LOG_EVERY
+        self._refused_since_log = 0
 
     def bound(self) -> int:
         """How many requests may be in flight now (Little's law, see the module's doc)."""
@@ -85,6 +91,7 @@ class Admission:
             self.in_flight += 1
         elif not await self._admitted():
             self.refused.inc()
+            self._log_refusal()
             await self._refuse(scope, receive, send)
             return
         held = True
@@ -142,6 +149,16 @@ class Admission:
             if not turn.done():
                 self.in_flight += 1
                 turn.set_result(True)
+
+    def _log_refusal(self) -> None:
+        """At most one line per LOG_EVERY seconds, with what the operator needs to tune."""
+        self._refused_since_log += 1
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_EVERY:
+            log.warning("admission_refused", refused=self._refused_since_log,
+                        in_flight=self.in_flight, bound=self.bound(),
+                        waiting=len(self._waiting))
+            self._logged_at, self._refused_since_log = now, 0
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {"Retry-After": self.retry_after}

@@ -1,6 +1,6 @@
 """What every service's FastAPI app has: correlation ids, metrics, health and readiness."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -72,7 +72,10 @@ def field_error(field: str, message: str, status_code: int = 422) -> HTTPExcepti
 
 
 def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSettings,
-               description: str = "", refusals: RefusalPages | None = None) -> FastAPI:
+               description: str = "", refusals: RefusalPages | None = None,
+               on_stop: Sequence[Callable[[], object]] = ()) -> FastAPI:
+    """The app every service's API starts from; `on_stop` is called when the server stops
+    (after the last answer), e.g. to end a listener thread."""
     broker = BrokerWatch(service, settings.amqp_url)
 
     @asynccontextmanager
@@ -80,6 +83,8 @@ def create_app(*, service: str, title: str, engine: Engine, settings: ServiceSet
         freeze_startup_heap()
         yield
         broker.stop()
+        for stop in on_stop:
+            stop()
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     document_refusals(app)

@@ -36,6 +36,8 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     deps = bootstrap(settings)
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
+    # the board feeds' one LISTEN on board_changes (its thread starts with the first feed)
+    board_signal = ChangeSignal(libpq_dsn(engine.url.render_as_string(False)))
     app = create_base_app(
         service="referral",
         title="Clinic referral",
@@ -43,11 +45,11 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
         engine=engine,
         settings=settings,
         refusals=RefusalPages(CLINIC_NAME, CLINIC_PHONE, home=("/", "Go to your start page")),
+        on_stop=(board_signal.close,),
     )
     # what api/dependencies.py hands the routes
     app.state.deps, app.state.sessions = deps, sessions
-    # the board feeds' one LISTEN on board_changes (its thread starts with the first feed)
-    app.state.board_signal = ChangeSignal(libpq_dsn(engine.url.render_as_string(False)))
+    app.state.board_signal = board_signal
     app.state.sign_in_limits = SignInLimits(RateLimiter(engine, rate_limits))
     app.state.token_issuer = TokenIssuer(settings.private_key_pem(), settings.auth_issuer,
                                          settings.auth_audience,
