@@ -69,7 +69,7 @@ class ServiceSettings(BaseSettings):
     # refusing what it cannot start soon with 503 and Retry-After rather than queueing it
     admission_max_in_flight: int = Field(default=32, ge=0, description=(
         "the most requests an API process works on at once; 0: no admission control"))
-    admission_min_in_flight: int = Field(default=4, ge=1, description=(
+    admission_min_in_flight: int = Field(default=16, ge=1, description=(
         "places kept however slow the recent answers (a quiet API's room for a burst)"))
     admission_target_seconds: float = Field(default=0.5, gt=0, le=60, description=(
         "how long an admitted request may take: the places follow the recent answers per "

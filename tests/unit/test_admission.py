@@ -138,7 +138,8 @@ def test_an_open_stream_holds_no_place() -> None:
     run(scenario)
 
 
-def test_probes_and_metrics_are_never_refused() -> None:
+def test_probes_metrics_and_the_pages_static_files_are_never_refused() -> None:
+    """An orchestrator's probes, and the CSS and scripts a browser fetches with each page."""
     async def scenario() -> None:
         inner = HeldAtStart()
         app = admission(inner, max_in_flight=1, max_wait=0.0)
@@ -146,11 +147,12 @@ def test_probes_and_metrics_are_never_refused() -> None:
         await asyncio.sleep(0.01)
         assert (await call(app))[0] == 503
         probes = [asyncio.create_task(call(app, path))
-                  for path in ("/healthz", "/readyz", "/metrics")]
+                  for path in ("/healthz", "/readyz", "/metrics", "/static/clinic.css",
+                               "/booking/static/board.js")]
         await asyncio.sleep(0.01)
         assert not any(p.done() for p in probes), "let through although every place is taken"
         inner.opened.set()
-        assert [(await p)[0] for p in (held, *probes)] == [200] * 4
+        assert [(await p)[0] for p in (held, *probes)] == [200] * 6
 
     run(scenario)
 

@@ -12,8 +12,9 @@ ADMISSION_MAX_WAIT_SECONDS), first come first served, and is then refused: befor
 read its body or touched the database, so a refused request leaves no trace and an admitted one
 is carried out in full. A place is given back when the answer starts (a stream, such as the
 board's live updates, holds none while it stays open). Probes and metrics are never refused: an
-orchestrator must not take a busy API for a dead one. When the flood ends the places free up
-with the answers, and the next request is taken.
+orchestrator must not take a busy API for a dead one; nor are the pages' static files (a
+browser asks for several at once with each page, and they cost no database). When the flood
+ends the places free up with the answers, and the next request is taken.
 
 A member of staff's request (a bearer token or session cookie that the app's own verifier
 accepts) takes a place but is never refused: a flood comes through what anyone may call (the
@@ -38,6 +39,7 @@ from clinic_shared.settings import ServiceSettings
 from clinic_shared.web.refusal_pages import wants_page
 
 NEVER_REFUSED = ("/healthz", "/readyz", "/metrics")
+STATIC = "/static/"  # the pages' own CSS, scripts and images: read from disk, never refused
 SESSION_COOKIE = b"clinic_session="  # a member of staff signed in (clinic_shared.auth.access)
 WINDOW = 2.0  # seconds of answers the throughput is measured over
 LOG_EVERY = 10.0  # seconds between two log lines about refusals (a flood logs once, not per bot)
@@ -83,8 +85,9 @@ class Admission:
         return max(self.limits.min_in_flight, min(self.limits.max_in_flight, wanted))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
         if (scope["type"] != "http" or not self.limits.max_in_flight
-                or str(scope.get("path", "")).endswith(NEVER_REFUSED)):
+                or path.endswith(NEVER_REFUSED) or STATIC in path):
             await self.app(scope, receive, send)
             return
         if _credentialed(scope):  # staff and client systems: counted, never turned away
