@@ -58,12 +58,12 @@ class ChainMatcher:
 
     def __call__(self, doc: Doc) -> list[Span]:
         hits: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for key, start, end in self._segments(doc):
-            hits[self._vocab.strings[key]].append((start, end))
+        for key, start, end in sorted(self._segments(doc), key=lambda hit: hit[1:]):
+            hits[self._vocab.strings[key]].append((start, end))  # in the text's order
         found: dict[tuple[str, int, int], Span] = {}
-        for first, chains in self._chains.items():
-            for start, end in hits.get(first, ()):
-                for chain in chains:
+        for first, spans in list(hits.items()):  # only the chains whose first segment is here
+            for chain in self._chains.get(first, ()):
+                for start, end in spans:
                     last = self._follow(doc, chain, 1, end, hits)
                     if last is not None:
                         found.setdefault((chain.label, start, last),
@@ -76,7 +76,7 @@ class ChainMatcher:
         (the nearest that leads to a whole chain), or None."""
         if index == len(chain.segments):
             return after
-        for start, end in sorted(hits.get(chain.segments[index], ())):
+        for start, end in hits.get(chain.segments[index], ()):
             if after <= start <= after + chain.gaps[index - 1] and self._clear(doc, after, start):
                 last = self._follow(doc, chain, index + 1, end, hits)
                 if last is not None:

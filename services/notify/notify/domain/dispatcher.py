@@ -152,11 +152,14 @@ class _Dispatcher:
                     notification_id=notification.id, request_id=notification.request_id,
                     kind=notification.kind, channel=notification.channel,  # type: ignore[arg-type]
                     reason=outcome if error is None else str(error)[:200], failed_at=now))
-            log.info("dispatch.attempt", notification_id=str(notification.id),
-                     channel=notification.channel, reference=notification.reference,
-                     outcome=outcome)
+            if outcome != "sent":  # each trouble on its own line; what went out, counted
+                log.info("dispatch.attempt", notification_id=str(notification.id),
+                         channel=notification.channel, reference=notification.reference,
+                         outcome=outcome)
         if not changes:
             return
+        log.info("dispatch.batch", attempts=len(changes),
+                 sent=sum(change["status"] == "sent" for change in changes))
         # One statement each, built once (compiled once): the rows travel as arrays / as one
         # multi-row VALUES, not as an executemany's pipeline round per row.
         conn = session.connection()  # Core on the session's transaction: no ORM execute path
