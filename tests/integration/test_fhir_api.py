@@ -316,7 +316,8 @@ def staff_headers(auth_keys) -> dict[str, str]:
     return {"Authorization": f"Bearer {staff}"}
 
 
-def test_a_slot_a_search_gave_is_read_by_its_id_until_it_is_booked(api, token, auth_keys):
+def test_a_slot_a_search_gave_is_read_by_its_id_until_it_is_booked(api, token, auth_keys,
+                                                                    database):
     created = post(api, token(), referral()).json()
     therapist = api.get("/fhir/Schedule", headers=token()).json()["entry"][0]["resource"]["id"]
     [entry] = api.get("/fhir/Slot", params={"schedule": f"Schedule/{therapist}", "_count": 1,
@@ -327,6 +328,13 @@ def test_a_slot_a_search_gave_is_read_by_its_id_until_it_is_booked(api, token, a
     assert read.status_code == 200, read.text
     assert read.headers["content-type"].startswith(FHIR)
     assert read.json() == found
+    engine = create_engine(database)
+    with engine.connect() as conn:  # every read audited, slots and schedules too
+        audited = set(conn.execute(text(
+            "SELECT action, record_type FROM audit_events WHERE record_id = :id"),
+            {"id": found["id"]}).all())
+    engine.dispose()
+    assert audited == {("search", "Slot"), ("read", "Slot")}
 
     booked = api.post("/api/appointments", headers=staff_headers(auth_keys), json={
         "request_id": created["id"], "therapist_id": therapist, "starts_at": found["start"],

@@ -324,11 +324,12 @@ def search_tasks(request: Request) -> Response:
 @router.get("/Schedule/{resource_id}", responses={200: RESOURCE, **REFUSALS},
             **needs("system/Schedule.read"))
 def read_schedule(request: Request, resource_id: str) -> Response:
-    """A therapist's schedule (no patient data)."""
-    with _sessions(request)() as session:
+    """A therapist's schedule (no patient data; audited as every read is)."""
+    with _sessions(request).begin() as session:
         therapist = session.get(Therapist, _uuid("Schedule", resource_id))
         if therapist is None:
             raise _not_found("Schedule", resource_id)
+        audit_reads(session, _client(request), "read", "Schedule", [resource_id])
         return fhir_response(fhir.schedule(therapist))
 
 
@@ -354,11 +355,12 @@ def read_slot(request: Request, resource_id: str) -> Response:
     wanted = fhir.parse_slot_id(resource_id)
     if wanted is None:
         raise _not_found("Slot", resource_id)
-    with _sessions(request)() as session:
+    with _sessions(request).begin() as session:
         slot = free_slot_at(session, wanted.therapist_id, wanted.mode, wanted.starts_at,
                             request.app.state.settings)
-    if slot is None:
-        raise _not_found("Slot", resource_id)
+        if slot is None:
+            raise _not_found("Slot", resource_id)
+        audit_reads(session, _client(request), "read", "Slot", [resource_id])
     return fhir_response(fhir.fhir_slot(slot))
 
 
@@ -374,11 +376,13 @@ def search_slots(request: Request) -> Response:
     if mode is not None and mode not in ("clinic", "virtual", "home_visit"):
         raise refused("service-type", "clinic, virtual or home_visit")
     therapist = params.get("schedule")
-    with _sessions(request)() as session:
+    with _sessions(request).begin() as session:
         slots = find_slots(session, SlotQuery(
             window_start=start, window_end=end, mode=mode, limit=page.offset + page.count + 1,
             therapist_id=_uuid("Schedule", therapist.removeprefix("Schedule/"))
             if therapist else None), request.app.state.settings)
-    shown = slots[page.offset:page.offset + page.count]
+        shown = slots[page.offset:page.offset + page.count]
+        audit_reads(session, _client(request), "search", "Slot",
+                    [fhir.slot_id(slot) for slot in shown])
     links = _links(request, page, None, more=len(slots) > page.offset + page.count)
     return fhir_response(fhir.searchset([fhir.fhir_slot(s) for s in shown], None, links))
