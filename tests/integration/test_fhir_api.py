@@ -344,7 +344,8 @@ def test_a_slot_a_search_gave_is_read_by_its_id_until_it_is_booked(api, token, a
     assert taken.status_code == 404
     assert taken.json()["issue"][0]["expression"] == ["Slot.id"]
     for made_up in ("not-a-slot", f"{therapist}-helicopter-1893456000",
-                    f"{uuid.uuid4()}-virtual-1893456000"):
+                    f"{uuid.uuid4()}-virtual-1893456000", f"{therapist}-virtual-253402300799",
+                    f"{therapist}-virtual-{'9' * 40}"):
         answer = api.get(f"/fhir/Slot/{made_up}", headers=token())
         assert answer.status_code == 404, made_up
         assert answer.json()["resourceType"] == "OperationOutcome"

@@ -128,7 +128,7 @@ def parse_slot_id(resource_id: str) -> SlotId | None:
     """The parts of an id `slot_id` made (None for anything else)."""
     therapist, _, rest = resource_id[:36], resource_id[36:37], resource_id[37:]
     mode, _, epoch = rest.rpartition("-")
-    if mode not in SLOT_MODES or not epoch.isdigit() or len(epoch) > 12:
+    if mode not in SLOT_MODES or not epoch.isdigit() or int(epoch) >= 2**32:  # by 2106
         return None
     try:
         return SlotId(uuid.UUID(therapist), mode, datetime.fromtimestamp(int(epoch), UTC))
