@@ -78,6 +78,7 @@ def test_fhir_operations_document_their_refusals_as_operation_outcomes(case) -> 
     ("booking", "/api/appointments/{appointment_id}/reschedule", "post", {404, 409}),
     ("booking", "/api/my-request/{token}", "get", {404}),
     ("referral", "/api/auth/token", "post", {401, 429}),
+    ("referral", "/oauth/token", "post", {400, 401, 429}),
     ("referral", "/api/triage-entries/{entry_id}/claim", "post", {404, 409}),
     ("referral", "/api/referrals/{referral_id}/accept", "post", {404, 409}),
     ("notify", "/api/contact-clocks/{request_id}", "get", {404}),

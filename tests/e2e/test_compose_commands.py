@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import pika
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 from clinic_shared.messaging.topology import Topology
@@ -45,6 +46,7 @@ def env_file(values: dict[str, str]) -> dict[str, str]:
     for name in ("SECRET_KEY", "PATIENT_LINK_KEY", "POSTGRES_PASSWORD", "BOOKING_DB_PASSWORD",
                  "REFERRAL_DB_PASSWORD", "NOTIFY_DB_PASSWORD", "RABBITMQ_DEFAULT_PASS"):
         env[name] = secrets.token_hex(32)
+    env["WEBHOOK_SECRET_KEYS"] = Fernet.generate_key().decode()
     env.update(values)
     return env
 

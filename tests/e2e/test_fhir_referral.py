@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fhirpy import SyncFHIRClient
-from fhirpy.base.exceptions import OperationOutcome
+from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
 
 from booking.operators.demo_schedule import demo_therapist_id
 from tests.support.stack import REPO, Stack
@@ -114,11 +114,14 @@ def test_a_referral_through_fhirpy_is_triaged_booked_and_read_back(stack: Stack,
     [slot] = fhir.resources("Slot").search(
         schedule=f"Schedule/{TOM}", start=f"ge{start.isoformat()}",
         **{"service-type": "virtual"}).limit(1).fetch()
+    assert fhir.reference("Slot", slot.id).to_resource()["start"] == slot["start"]
     booked = httpx.post(stack.url("booking", "/api/appointments"),
                         headers=stack.auth("receptionist"),
                         json={"request_id": request_id, "therapist_id": str(TOM),
                               "starts_at": slot["start"], "mode": "virtual"})
     assert booked.status_code == 201, booked.text
+    with pytest.raises(ResourceNotFound):  # booked: no longer a free slot
+        fhir.reference("Slot", slot.id).to_resource()
 
     [appointment] = fhir.resources("Appointment").search(patient=f"Patient/{request_id}").fetch()
     assert appointment.id == booked.json()["id"]
@@ -148,6 +151,8 @@ def test_the_capability_statement_says_what_the_server_does(fhir) -> None:
     statement = fhir.execute("metadata", method="get")
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert set(resources) == {"ServiceRequest", "Appointment", "Slot", "Schedule", "Task"}
+    assert all({"code": "read"} in [{"code": i["code"]} for i in r["interaction"]]
+               for r in resources.values())
     assert {"code": "create"} in resources["ServiceRequest"]["interaction"]
     assert {p["name"] for p in resources["Appointment"]["searchParam"]} >= {
         "patient", "date", "status", "_count"}

@@ -4,9 +4,9 @@ between a receiver's 2xx and recording it.
 The receiver verifies every request with the Standard Webhooks library and drops copies by
 `webhook-id`; afterwards it must hold every event of the 200 requests (their
 `contact.requested` and the acknowledgement's `notification.sent`) exactly once, each request's
-in the order they happened. The issue asks for two minutes of 500s; the suite uses
-WEBHOOK_FAULT_FAIL_SECONDS (30 by default, with retries capped at 5 s instead of 3 hours) so
-the row takes about a minute; `WEBHOOK_FAULT_FAIL_SECONDS=120` runs it as written.
+in the order they happened. The receiver answers 500 for its first two minutes, as the issue
+asks (retries capped at 5 s instead of 3 hours, so every delivery is tried again within
+seconds of its recovery); WEBHOOK_FAULT_FAIL_SECONDS shortens it for a quick local run.
 """
 
 import os
@@ -25,7 +25,9 @@ from tests.support.webhook_receiver import WebhookReceiver
 # machine, besides the receiver's failing start
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
-FAIL_SECONDS = float(os.environ.get("WEBHOOK_FAULT_FAIL_SECONDS", "30"))
+# the issue's "first two minutes"; the row then takes about three minutes in all
+ISSUE_FAIL_SECONDS = 120
+FAIL_SECONDS = float(os.environ.get("WEBHOOK_FAULT_FAIL_SECONDS", str(ISSUE_FAIL_SECONDS)))
 KILLED_AT = 150  # the receiver's 150th 2xx: well after its failing start
 EVENT_TYPES = ["contact.requested", "notification.sent"]
 

@@ -308,3 +308,84 @@ def test_tasks_by_status(api, token):
     assert done.json().get("entry", []) == []
     wrong = api.get("/fhir/Task", params={"status": "finished"}, headers=token("gp-tasks"))
     assert wrong.status_code == 400 and wrong.json()["issue"][0]["expression"] == ["status"]
+
+
+def staff_headers(auth_keys) -> dict[str, str]:
+    staff = TokenIssuer(auth_keys[0], "clinic", "clinic-staff").issue(
+        Principal(subject="reception", role=Role.receptionist))
+    return {"Authorization": f"Bearer {staff}"}
+
+
+def test_a_slot_a_search_gave_is_read_by_its_id_until_it_is_booked(api, token, auth_keys,
+                                                                    database):
+    created = post(api, token(), referral()).json()
+    therapist = api.get("/fhir/Schedule", headers=token()).json()["entry"][0]["resource"]["id"]
+    [entry] = api.get("/fhir/Slot", params={"schedule": f"Schedule/{therapist}", "_count": 1,
+                                            "service-type": "virtual"},
+                      headers=token()).json()["entry"]
+    found = entry["resource"]
+    read = api.get(f"/fhir/Slot/{found['id']}", headers=token())
+    assert read.status_code == 200, read.text
+    assert read.headers["content-type"].startswith(FHIR)
+    assert read.json() == found
+    engine = create_engine(database)
+    with engine.connect() as conn:  # every read audited, slots and schedules too
+        audited = set(conn.execute(text(
+            "SELECT action, record_type FROM audit_events WHERE record_id = :id"),
+            {"id": found["id"]}).all())
+    engine.dispose()
+    assert audited == {("search", "Slot"), ("read", "Slot")}
+
+    booked = api.post("/api/appointments", headers=staff_headers(auth_keys), json={
+        "request_id": created["id"], "therapist_id": therapist, "starts_at": found["start"],
+        "mode": "virtual"})
+    assert booked.status_code == 201, booked.text
+    taken = api.get(f"/fhir/Slot/{found['id']}", headers=token())
+    assert taken.status_code == 404
+    assert taken.json()["issue"][0]["expression"] == ["Slot.id"]
+    for made_up in ("not-a-slot", f"{therapist}-helicopter-1893456000",
+                    f"{uuid.uuid4()}-virtual-1893456000", f"{therapist}-virtual-253402300799",
+                    f"{therapist}-virtual-{'9' * 40}"):
+        answer = api.get(f"/fhir/Slot/{made_up}", headers=token())
+        assert answer.status_code == 404, made_up
+        assert answer.json()["resourceType"] == "OperationOutcome"
+    assert api.get(f"/fhir/Slot/{found['id']}",
+                   headers=token("reader", "system/Appointment.read")).status_code == 403
+
+
+def test_the_capability_statement_says_exactly_what_is_served(api, token):
+    """Every interaction the statement lists answers, every FHIR route is listed, and each
+    search takes the parameters listed and no other."""
+    statement = api.get("/fhir/metadata").json()
+    listed = {(r["type"], i["code"]) for r in statement["rest"][0]["resource"]
+              for i in r["interaction"]}
+    served = set()
+    for path, operations in api.get("/openapi.json").json()["paths"].items():
+        if not path.startswith("/fhir/") or path == "/fhir/metadata":
+            continue
+        kind, _, rest = path.removeprefix("/fhir/").partition("/")
+        for method in operations:
+            served.add((kind, {("get", ""): "search-type", ("get", "{resource_id}"): "read",
+                               ("post", ""): "create"}[(method, rest)]))
+    assert served == listed
+    assert {r["type"] for r in statement["rest"][0]["resource"]} == {
+        "ServiceRequest", "Appointment", "Slot", "Schedule", "Task"}
+    for resource in statement["rest"][0]["resource"]:
+        kind = resource["type"]
+        for parameter in resource["searchParam"]:
+            answer = api.get(f"/fhir/{kind}", params={parameter["name"]: "1"}, headers=token())
+            why = " ".join(i.get("diagnostics", "") for i in answer.json().get("issue", []))
+            assert "not a search parameter" not in why, (kind, parameter["name"])
+        unlisted = api.get(f"/fhir/{kind}", params={"_sort": "date"}, headers=token())
+        assert unlisted.status_code == 400, kind
+
+
+def test_tasks_by_when_their_request_came_in(api, token):
+    created = post(api, token("gp-when"), referral()).json()
+    today = created["authoredOn"][:10]
+    found = api.get("/fhir/Task", params={"authored-on": today}, headers=token("gp-when")).json()
+    assert {e["resource"]["id"] for e in found["entry"]} == {
+        f"{created['id']}-contact", f"{created['id']}-appointment"}
+    later = api.get("/fhir/Task", params={"authored-on": "gt2099-01-01"},
+                    headers=token("gp-when")).json()
+    assert later.get("entry", []) == []

@@ -6,6 +6,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,8 @@ from fastapi.testclient import TestClient
 from clinic_shared.auth.client_tokens import verify_client_token
 from clinic_shared.auth.tokens import InvalidToken, TokenVerifier
 from tests.support.apps import build_app
+
+PER_CLIENT_AND_ADDRESS = 10  # wrong secrets a quarter-hour (referral/domain/sign_in_limits.py)
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +90,27 @@ def test_refusals_follow_rfc_6749(referral, registered, form, status, error) -> 
     data = {"client_id": client_id, "client_secret": secret, **form}
     answer = referral.post("/oauth/token", data=data)
     assert answer.status_code == status and answer.json()["error"] == error, answer.text
+
+
+def test_wrong_secrets_are_limited_as_staff_sign_in_is(referral, registered) -> None:
+    """From one address, ten wrong secrets a quarter-hour for one client id; then 429 with
+    Retry-After, even for the right secret, while other addresses go on getting tokens."""
+    client_id, secret = registered
+    guesser = TestClient(referral.app, client=("203.0.113.7", 50000))
+
+    def ask(who: TestClient, password: str) -> Any:
+        return who.post("/oauth/token", auth=(client_id, password),
+                        data={"grant_type": "client_credentials"})
+
+    answers = [ask(guesser, f"guess-{n}").status_code for n in range(PER_CLIENT_AND_ADDRESS + 1)]
+    assert answers == [401] * PER_CLIENT_AND_ADDRESS + [429]
+    locked = ask(guesser, secret)
+    assert locked.status_code == 429, "locked: even the right secret waits"
+    assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
+    assert locked.json()["error"] == "temporarily_unavailable"
+    assert "try again in" in locked.json()["error_description"]
+    assert ask(TestClient(referral.app, client=("198.51.100.9", 50000)),
+               secret).status_code == 200
+    # a member of staff of the same name is not locked by the client's failures
+    staff = guesser.post("/api/auth/token", data={"username": client_id, "password": "x"})
+    assert staff.status_code == 401

@@ -54,3 +54,32 @@ def test_upgrade_from_empty_matches_models_and_downgrades_to_nothing(service, ma
             "WHERE n.nspname = 'public'")).all()
     assert functions == []
     engine.dispose()
+
+
+def test_notify_seals_the_webhook_secrets_it_kept_in_clear_and_opens_them_going_back(
+        make_database):
+    """0010: a subscription made before it keeps its secret, now sealed; 0009 again opens it."""
+    from notify.domain.webhook_secrets import SecretBox
+    from notify.settings import NotifySettings
+
+    url = make_database("mig_notify_secrets")
+    upgrade("notify:migrations", url, "0009")
+    engine = create_engine(url)
+    secret = "whsec_" + "c2VjcmV0IG9mIGEgc3Vic2NyaXB0aW9uIG1hZGUgYmVmb3Jl"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO webhook_subscriptions (id, name, url, event_types, scope, secret, "
+            "active, created_by) VALUES (gen_random_uuid(), 'crm', 'https://crm.example/', "
+            "ARRAY['contact.requested'], 'basic', :secret, true, 'lead')"), {"secret": secret})
+    upgrade("notify:migrations", url)
+    with engine.connect() as conn:
+        dumped = conn.execute(text(
+            "SELECT row_to_json(s)::text FROM webhook_subscriptions s")).scalar_one()
+        sealed = conn.execute(text("SELECT secret_sealed FROM webhook_subscriptions")).scalar_one()
+    assert secret not in dumped and secret[6:] not in dumped
+    assert SecretBox(NotifySettings().webhook_secret_key_list()).open(sealed) == secret
+    downgrade("notify:migrations", url, "0009")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT secret FROM webhook_subscriptions")).scalar_one() \
+            == secret
+    engine.dispose()

@@ -1,11 +1,13 @@
 """notify's webhooks on a real database: deliveries owed, claimed in order, retried, given up,
-disabled with the clinic lead told, replayed; the clinic lead's API."""
+disabled with the clinic lead told, replayed; secrets sealed at rest; the log pruned; the
+clinic lead's API."""
 
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
@@ -26,6 +28,8 @@ from notify.adapters.tables import (
 from notify.adapters.webhooks import WebhookSender
 from notify.api.app import create_app
 from notify.domain.webhook_delivery import WebhookDeliveries, WebhookDeliveryLoop
+from notify.domain.webhook_log import WebhookLogPruner, prune_delivery_log
+from notify.domain.webhook_secrets import SecretBox, UnreadableSecret, reseal_all
 from notify.domain.webhooks import create_subscription, on_event_for_webhooks
 from notify.settings import NotifySettings
 from tests.integration.test_notify_contact_back import token
@@ -68,10 +72,12 @@ def client(settings):
 
 
 def subscribe(sessions, url: str, *event_types: str, scope: str = "basic") -> tuple[str, str]:
+    box = SecretBox(NotifySettings(_env_file=None).webhook_secret_key_list())
     with sessions.begin() as session:
-        row = create_subscription(session, name="crm", url=url, event_types=list(event_types),
-                                  scope=scope, created_by="test")  # type: ignore[arg-type]
-        return str(row.id), row.secret
+        row, secret = create_subscription(
+            session, box, name="crm", url=url, event_types=list(event_types),
+            scope=scope, created_by="test")  # type: ignore[arg-type]
+        return str(row.id), secret
 
 
 def hear(sessions, data: EventData, source: str = "booking",
@@ -311,3 +317,80 @@ def test_a_claim_takes_a_share_of_each_subscription_and_none_of_a_busy_one(sessi
     assert {str(d.subscription_id) for d in claimed} == {quick} and len(claimed) == 2
     claimed = store.claim(10)
     assert sorted(str(d.subscription_id) for d in claimed) == sorted([slow, slow, quick])
+
+
+def stored_text(sessions) -> str:
+    """Everything notify's database holds of its subscriptions, as a dump would show it."""
+    with sessions() as session:
+        return " ".join(session.scalars(text(
+            "SELECT row_to_json(s)::text FROM webhook_subscriptions s")).all())
+
+
+def test_a_secret_is_shown_once_and_a_dump_of_the_database_does_not_reveal_it(
+        client, sessions, settings, auth_keys):
+    lead = token(auth_keys, Role.admin)
+    made = client.post("/api/webhooks/subscriptions", headers=lead, json={
+        "name": "crm", "url": "http://127.0.0.1:9/hook", "event_types": ["contact.requested"]})
+    assert made.status_code == 201, made.text
+    secret, subscription_id = made.json()["secret"], made.json()["id"]
+    assert secret.startswith("whsec_")
+    assert secret not in stored_text(sessions) and secret[6:] not in stored_text(sessions)
+    assert "secret" not in client.get(f"/api/webhooks/subscriptions/{subscription_id}",
+                                      headers=lead).json()
+    hear(sessions, requested())
+    [due] = WebhookDeliveries(settings, sessions).claim(1)
+    assert due.secret == secret  # what signs the delivery is the secret the lead was shown
+
+    rotated = client.post(f"/api/webhooks/subscriptions/{subscription_id}/secret",
+                          headers=lead).json()["secret"]
+    assert rotated != secret and rotated not in stored_text(sessions)
+    with sessions() as session:
+        sealed = session.get(WebhookSubscription, uuid.UUID(subscription_id)).secret_sealed
+    assert SecretBox(settings.webhook_secret_key_list()).open(sealed) == rotated
+    with pytest.raises(UnreadableSecret):  # another key (the dump's reader has none)
+        SecretBox([Fernet.generate_key().decode()]).open(sealed)
+
+
+def test_a_new_key_listed_first_reseals_every_secret_so_the_old_one_can_go(sessions, settings):
+    _, secret = subscribe(sessions, "https://crm.example/hook", "contact.requested")
+    old = settings.webhook_secret_key_list()[0]
+    new = Fernet.generate_key().decode()
+    with sessions.begin() as session:
+        assert reseal_all(session, SecretBox([new, old])) >= 1
+    with sessions() as session:
+        sealed = session.scalars(select(WebhookSubscription.secret_sealed)).all()
+    assert secret in [SecretBox([new]).open(s) for s in sealed]
+    with pytest.raises(UnreadableSecret):
+        SecretBox([old]).open(sealed[0])
+
+
+def test_the_delivery_log_is_pruned_after_its_days_but_what_is_owed_is_kept(
+        sessions, settings):
+    subscription_id, _ = subscribe(sessions, "https://crm.example/hook", "contact.requested")
+    for _ in range(5):
+        hear(sessions, requested())
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=31), now - timedelta(days=29)
+    rows = deliveries(sessions, subscription_id)
+    # two delivered long ago, one delivered lately, one failed long ago, one still owed (its
+    # endpoint disabled) with a try long ago
+    states = [("delivered", old), ("delivered", old), ("delivered", recent), ("failed", old),
+              ("pending", old)]
+    with sessions.begin() as session:
+        for row, (status, when) in zip(rows, states, strict=True):
+            session.execute(text(
+                "UPDATE webhook_deliveries SET status = :s, attempts = 1, last_attempt_at = :t "
+                "WHERE id = :id"), {"s": status, "t": when, "id": row.id})
+            session.add(WebhookAttempt(delivery_id=row.id, subscription_id=row.subscription_id,
+                                       attempted_at=when, duration_ms=5, status_code=200,
+                                       outcome="delivered"))
+    with sessions.begin() as session:  # in batches: two of each at most
+        assert prune_delivery_log(session, 30, now, batch=2) == (2, 2)
+    pruner = WebhookLogPruner(settings.model_copy(update={"webhook_log_days": 30}), sessions)
+    while pruner.prune_once(now):
+        pass
+    kept = {row.id: row.status for row in deliveries(sessions, subscription_id)}
+    assert kept == {rows[2].id: "delivered", rows[4].id: "pending"}
+    with sessions() as session:
+        tries = session.scalars(select(WebhookAttempt.delivery_id)).all()
+    assert tries == [rows[2].id]  # the owed one's old try is gone, the row itself kept

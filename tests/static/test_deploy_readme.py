@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from referral.operators.staff_accounts import build_parser
 from tests.support.compose import ROOT, MissingVariable, load_compose
@@ -58,10 +59,12 @@ def test_the_settings_step_fills_every_secret_compose_requires(tmp_path: Path) -
     values = [env[name] for name in SECRETS]
     assert all(re.fullmatch(r"[0-9a-f]{64}", value) for value in values), "URL-safe, 32 bytes"
     assert len(set(values)) == len(values), "each secret its own"
+    Fernet(env["WEBHOOK_SECRET_KEYS"].encode())  # a key notify's settings accept
 
 
 def test_every_docker_compose_line_names_what_the_compose_file_has() -> None:
-    compose = load_compose(read_env(ROOT / ".env.example") | dict.fromkeys(SECRETS, "x"))
+    compose = load_compose(read_env(ROOT / ".env.example") | dict.fromkeys(
+        (*SECRETS, "WEBHOOK_SECRET_KEYS"), "x"))
     services = compose["services"]
     profiles = {p for service in services.values() for p in service.get("profiles", [])}
     lines = commands("docker compose")

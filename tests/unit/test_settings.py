@@ -1,6 +1,7 @@
 """Settings refuse the development defaults in production."""
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from booking.settings import BookingSettings
@@ -59,7 +60,27 @@ def test_production_refuses_patient_links_signed_with_the_key_every_service_hold
     with pytest.raises(ValidationError, match="PATIENT_LINK_KEY must differ"):
         NotifySettings()
     monkeypatch.setenv("PATIENT_LINK_KEY", "z" * 40)
+    monkeypatch.setenv("WEBHOOK_SECRET_KEYS", Fernet.generate_key().decode())
     assert NotifySettings().link_key() == "z" * 40
+
+
+def test_webhook_secrets_are_sealed_with_keys_of_their_own_in_production(monkeypatch) -> None:
+    """Not with one derived from SECRET_KEY (every service holds that); keys as Fernet makes
+    them, the first sealing and every one opening."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("PATIENT_LINK_KEY", "z" * 40)
+    monkeypatch.setenv("AMQP_URL", "amqp://clinic:s3cret@rabbitmq:5672/%2F")
+    monkeypatch.setenv("AUTH_JWKS_URL", "https://idp.example.org/.well-known/jwks.json")
+    monkeypatch.setenv("SMTP_HOST", "mail.example.org")
+    with pytest.raises(ValidationError, match="WEBHOOK_SECRET_KEYS is empty"):
+        NotifySettings()
+    monkeypatch.setenv("WEBHOOK_SECRET_KEYS", "not-a-fernet-key")
+    with pytest.raises(ValidationError, match="32 bytes in URL-safe base64"):
+        NotifySettings()
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setenv("WEBHOOK_SECRET_KEYS", f"{new}, {old}")
+    assert NotifySettings().webhook_secret_key_list() == [new, old]
 
 
 def test_notify_without_smtp_host_uses_the_sink(monkeypatch) -> None:

@@ -1,6 +1,9 @@
-"""`python -m notify api|worker|migrate`."""
+"""`python -m notify api|worker|migrate|reseal-webhook-secrets`."""
+
+import sys
 
 from clinic_shared.operators.service_cli import ServiceDefinition, main
+from notify.operators.webhook_secrets import reseal_main
 from notify.settings import NotifySettings
 from notify.worker import build_loops
 
@@ -14,4 +17,7 @@ SERVICE = ServiceDefinition(
 )
 
 if __name__ == "__main__":
-    main(SERVICE)
+    if sys.argv[1:2] == ["reseal-webhook-secrets"]:
+        reseal_main(sys.argv[2:])
+    else:
+        main(SERVICE)

@@ -3,7 +3,8 @@
 from functools import lru_cache
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from clinic_shared.contact_hours import DEFAULT_FILE
 from clinic_shared.settings import Environment, ServiceSettings
@@ -81,12 +82,42 @@ class NotifySettings(ServiceSettings):
         default=24 * 3600.0, gt=0, description="seconds of failure before a delivery gives up "
         "and an endpoint failing throughout is disabled (the clinic lead told)")
     webhook_poll_interval: float = Field(default=1.0, gt=0)
+    webhook_secret_keys: SecretStr = Field(
+        default=SecretStr(""), description="Fernet keys (comma-separated; the first seals, "
+        "every one opens) keeping subscriptions' signing secrets encrypted in the database; "
+        "empty: one derived from SECRET_KEY (development and tests only)")
+    webhook_log_days: int = Field(
+        default=30, ge=1, description="days a finished delivery and each try stay in the "
+        "delivery log before the worker deletes them")
+    webhook_log_prune_interval: float = Field(
+        default=3600.0, gt=0, description="seconds between the worker's passes over the log")
     pages_sign_in_url: str = Field(
         default="/referral/sign-in", description="where the webhooks page sends a browser that "
         "is not signed in (referral's sign-in, behind the front door)")
     webhook_allow_private_addresses: bool = Field(
         default=False, description="operators only: let webhooks reach loopback, private and "
         "link-local addresses (refused by default: server-side request forgery)")
+
+    @field_validator("webhook_secret_keys")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr) -> SecretStr:
+        """Each key as `Fernet.generate_key()` writes it: 32 bytes in URL-safe base64."""
+        for key in (k.strip() for k in value.get_secret_value().split(",") if k.strip()):
+            try:
+                Fernet(key.encode())
+            except ValueError:
+                raise ValueError("WEBHOOK_SECRET_KEYS: each key is 32 bytes in URL-safe "
+                                 "base64 (python -c 'from cryptography.fernet import Fernet; "
+                                 "print(Fernet.generate_key().decode())')") from None
+        return value
+
+    def webhook_secret_key_list(self) -> list[str]:
+        """The keys sealing webhook secrets: WEBHOOK_SECRET_KEYS, else one from SECRET_KEY."""
+        from notify.domain.webhook_secrets import key_from_secret_key
+
+        listed = [k.strip() for k in self.webhook_secret_keys.get_secret_value().split(",")
+                  if k.strip()]
+        return listed or [key_from_secret_key(self.secret_key.get_secret_value())]
 
     @property
     def uses_mail_sink(self) -> bool:
@@ -98,6 +129,11 @@ class NotifySettings(ServiceSettings):
         if self.environment is Environment.production and self.uses_mail_sink:
             raise ValueError("refusing to start with ENVIRONMENT=production: SMTP_HOST is "
                              "empty, and the embedded mail sink is for development only")
+        if self.environment is Environment.production and \
+                not self.webhook_secret_keys.get_secret_value().strip():
+            raise ValueError("refusing to start with ENVIRONMENT=production: "
+                             "WEBHOOK_SECRET_KEYS is empty (webhook secrets would be sealed "
+                             "with a key derived from SECRET_KEY, which every service holds)")
         return self
 
     @property

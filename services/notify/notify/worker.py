@@ -19,6 +19,7 @@ from notify.domain.crew import Crew
 from notify.domain.dispatcher import EmailDispatcher, SmsDispatcher
 from notify.domain.reminders import ReminderLoop
 from notify.domain.webhook_delivery import WebhookDeliveryLoop
+from notify.domain.webhook_log import WebhookLogPruner
 from notify.handlers import handlers, webhook_handlers
 from notify.settings import NotifySettings
 
@@ -40,6 +41,7 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
         *consumers,
         Loop("webhook-events", _webhook_consumer(settings, sessions).run),
         Loop("webhook-delivery", WebhookDeliveryLoop(settings, sessions).run),
+        Loop("webhook-log", WebhookLogPruner(settings, sessions).run),
         Loop("outbox-relay", relay.run),
         *(Loop(f"email-dispatch-{i}", EmailDispatcher(settings, sessions, senders, i == 0).run)
           for i in range(settings.email_dispatch_threads)),

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from booking.adapters.tables import Appointment, AppointmentRequest, FhirReferral, Therapist
 from booking.api.fhir_auth import FhirRefusal, needs
 from booking.domain import fhir
-from booking.domain.fhir_capability import capability_statement
+from booking.domain.fhir_capability import capability_statement, search_parameters
 from booking.domain.fhir_intake import (
     FhirInvalid,
     Issue,
@@ -38,7 +38,7 @@ from booking.domain.fhir_search import (
 )
 from booking.domain.reading import read_form
 from booking.domain.requests import PlaceNotServed, StoredRequest, submit_request
-from booking.domain.slots import SlotQuery, find_slots
+from booking.domain.slots import SlotQuery, find_slots, free_slot_at
 from booking.settings import BookingSettings
 from clinic_shared.auth.access import PUBLIC
 from clinic_shared.auth.client_tokens import FhirClientIdentity
@@ -191,7 +191,7 @@ def read_service_request(request: Request, resource_id: str) -> Response:
 def search_service_requests(request: Request) -> Response:
     """Requests by patient, status and when they came in, newest first, as a Bundle."""
     params = request.query_params
-    page = check_parameters(params, {"patient", "status", "authored"})
+    page = check_parameters(params, search_parameters("ServiceRequest"))
     query = (select(AppointmentRequest, FhirReferral)
              .outerjoin(FhirReferral, FhirReferral.request_id == AppointmentRequest.id)
              .where(visible_requests(_client(request)))
@@ -260,7 +260,7 @@ def read_appointment(request: Request, resource_id: str) -> Response:
 def search_appointments(request: Request) -> Response:
     """Appointments by patient, request, status and start, soonest first, as a Bundle."""
     params = request.query_params
-    page = check_parameters(params, {"patient", "based-on", "status", "date"})
+    page = check_parameters(params, search_parameters("Appointment"))
     query = _appointments().where(visible_requests(_client(request))).order_by(
         Appointment.starts_at, Appointment.id)
     if "patient" in params:
@@ -295,9 +295,10 @@ def read_task(request: Request, resource_id: str) -> Response:
 
 @router.get("/Task", responses={200: RESOURCE, **REFUSALS}, **needs("system/Task.read"))
 def search_tasks(request: Request) -> Response:
-    """Both promises of each request (by patient, request, status), deadline first."""
+    """Both promises of each request (by patient, request, status, when it came in),
+    deadline first."""
     params = request.query_params
-    page = check_parameters(params, {"patient", "focus", "status"})
+    page = check_parameters(params, search_parameters("Task"))
     query = select(AppointmentRequest).where(visible_requests(_client(request))).order_by(
         AppointmentRequest.contact_by, AppointmentRequest.id)
     if "patient" in params:
@@ -307,6 +308,8 @@ def search_tasks(request: Request) -> Response:
             "ServiceRequest", params["focus"].removeprefix("ServiceRequest/")))
     if "status" in params:  # requests with at least one task of that status (then each task)
         query = query.where(task_status(params["status"]))
+    for value in params.getlist("authored-on"):
+        query = query.where(date_condition(AppointmentRequest.created_at, value, "authored-on"))
     now = datetime.now(UTC)
     with _sessions(request).begin() as session:
         requests, _ = page_of(session, query, page)
@@ -321,11 +324,12 @@ def search_tasks(request: Request) -> Response:
 @router.get("/Schedule/{resource_id}", responses={200: RESOURCE, **REFUSALS},
             **needs("system/Schedule.read"))
 def read_schedule(request: Request, resource_id: str) -> Response:
-    """A therapist's schedule (no patient data)."""
-    with _sessions(request)() as session:
+    """A therapist's schedule (no patient data; audited as every read is)."""
+    with _sessions(request).begin() as session:
         therapist = session.get(Therapist, _uuid("Schedule", resource_id))
         if therapist is None:
             raise _not_found("Schedule", resource_id)
+        audit_reads(session, _client(request), "read", "Schedule", [resource_id])
         return fhir_response(fhir.schedule(therapist))
 
 
@@ -334,7 +338,7 @@ def read_schedule(request: Request, resource_id: str) -> Response:
 def search_schedules(request: Request) -> Response:
     """Every therapist's schedule (by actor, active), by name."""
     params = request.query_params
-    page = check_parameters(params, {"actor", "active"})
+    page = check_parameters(params, search_parameters("Schedule"))
     query = select(Therapist).order_by(Therapist.name, Therapist.id)
     if "actor" in params:
         query = query.where(Therapist.id == _uuid(
@@ -344,11 +348,27 @@ def search_schedules(request: Request) -> Response:
     return _searchset(request, query, page, "Schedule", fhir.schedule)
 
 
+@router.get("/Slot/{resource_id}", responses={200: RESOURCE, **REFUSALS},
+            **needs("system/Slot.read"))
+def read_slot(request: Request, resource_id: str) -> Response:
+    """A free slot by the id a search gave it (404 once it is booked, past or off the rota)."""
+    wanted = fhir.parse_slot_id(resource_id)
+    if wanted is None:
+        raise _not_found("Slot", resource_id)
+    with _sessions(request).begin() as session:
+        slot = free_slot_at(session, wanted.therapist_id, wanted.mode, wanted.starts_at,
+                            request.app.state.settings)
+        if slot is None:
+            raise _not_found("Slot", resource_id)
+        audit_reads(session, _client(request), "read", "Slot", [resource_id])
+    return fhir_response(fhir.fhir_slot(slot))
+
+
 @router.get("/Slot", responses={200: RESOURCE, **REFUSALS}, **needs("system/Slot.read"))
 def search_slots(request: Request) -> Response:
     """Free slots, soonest first, in a window of at most 31 days (default: the next 7)."""
     params = request.query_params
-    page = check_parameters(params, {"schedule", "start", "status", "service-type"})
+    page = check_parameters(params, search_parameters("Slot"))
     if params.get("status", "free") != "free":
         raise refused("status", "only free slots are offered")
     start, end = slot_window(params.getlist("start"))
@@ -356,11 +376,13 @@ def search_slots(request: Request) -> Response:
     if mode is not None and mode not in ("clinic", "virtual", "home_visit"):
         raise refused("service-type", "clinic, virtual or home_visit")
     therapist = params.get("schedule")
-    with _sessions(request)() as session:
+    with _sessions(request).begin() as session:
         slots = find_slots(session, SlotQuery(
             window_start=start, window_end=end, mode=mode, limit=page.offset + page.count + 1,
             therapist_id=_uuid("Schedule", therapist.removeprefix("Schedule/"))
             if therapist else None), request.app.state.settings)
-    shown = slots[page.offset:page.offset + page.count]
+        shown = slots[page.offset:page.offset + page.count]
+        audit_reads(session, _client(request), "search", "Slot",
+                    [fhir.slot_id(slot) for slot in shown])
     links = _links(request, page, None, more=len(slots) > page.offset + page.count)
     return fhir_response(fhir.searchset([fhir.fhir_slot(s) for s in shown], None, links))

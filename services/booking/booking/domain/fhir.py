@@ -10,7 +10,9 @@ its id the therapist, mode and start; a request's two promises are two Tasks,
 (book by `appointment_by`).
 """
 
-from datetime import datetime
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
@@ -106,8 +108,32 @@ def appointment(row: Appointment, request: AppointmentRequest,
     })
 
 
+SLOT_MODES = ("clinic", "virtual", "home_visit")
+
+
 def slot_id(slot: Slot) -> str:
     return f"{slot.therapist_id}-{slot.mode}-{int(slot.starts_at.timestamp())}"
+
+
+@dataclass(frozen=True)
+class SlotId:
+    """What a Slot's id names: a therapist, a way of seeing them, a start."""
+
+    therapist_id: uuid.UUID
+    mode: str
+    starts_at: datetime
+
+
+def parse_slot_id(resource_id: str) -> SlotId | None:
+    """The parts of an id `slot_id` made (None for anything else)."""
+    therapist, _, rest = resource_id[:36], resource_id[36:37], resource_id[37:]
+    mode, _, epoch = rest.rpartition("-")
+    if mode not in SLOT_MODES or not epoch.isdigit() or int(epoch) >= 2**32:  # by 2106
+        return None
+    try:
+        return SlotId(uuid.UUID(therapist), mode, datetime.fromtimestamp(int(epoch), UTC))
+    except ValueError:
+        return None
 
 
 def fhir_slot(slot: Slot) -> FhirSlot:

@@ -26,18 +26,32 @@ SEARCHES: dict[str, list[tuple[str, str, str]]] = {
                  ("active", "token", "true or false")],
     "Task": [("patient", "reference", "Patient/<id>"),
              ("focus", "reference", "ServiceRequest/<id>"),
-             ("status", "token", "requested, completed or cancelled")],
+             ("status", "token", "requested, completed or cancelled"),
+             ("authored-on", "date", "when its request came in (ge, le, gt, lt, eq)")],
 }
-READS = ("ServiceRequest", "Appointment", "Schedule", "Task")  # Slot: search only
+# every type is read by id too (GET /fhir/<type>/<id>); what each read says of its ids
+READS = {
+    "ServiceRequest": "the request's id (also the Patient's)",
+    "Appointment": "the appointment's id",
+    "Slot": "<therapist id>-<clinic|virtual|home_visit>-<start, Unix seconds>, as a search "
+            "gives it; 404 once the time is no longer free",
+    "Schedule": "the therapist's id",
+    "Task": "<request id>-contact (the call-back) or <request id>-appointment (the booking)",
+}
+
+
+def search_parameters(resource_type: str) -> set[str]:
+    """The parameters a search of `resource_type` takes besides _count and _offset: the routes
+    refuse any other, so the statement and the server cannot differ."""
+    return {name for name, _, _ in SEARCHES[resource_type]}
 
 
 def capability_statement(base_url: str, software: str, when: datetime) -> CapabilityStatement:
     """What this server offers, validated as an R4 CapabilityStatement."""
     resources = []
     for name, params in SEARCHES.items():
-        interactions = [{"code": "search-type"}]
-        if name in READS:
-            interactions.insert(0, {"code": "read"})
+        interactions = [{"code": "read", "documentation": f"the id: {READS[name]}"},
+                        {"code": "search-type"}]
         if name == "ServiceRequest":
             interactions.append({"code": "create"})
         resources.append({

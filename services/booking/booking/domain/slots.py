@@ -209,6 +209,17 @@ def _slots_in_block(pattern: Any, day: date, clinics: dict[str, Clinic],
         candidate += step
 
 
+def free_slot_at(session: Session, therapist_id: uuid.UUID, mode: str, starts_at: datetime,
+                 settings: BookingSettings, now: datetime | None = None) -> Slot | None:
+    """The therapist's free slot of that mode starting then, if it is still one (a FHIR Slot
+    read: the search's own rules, over just that time)."""
+    length = duration(settings, "initial_assessment")
+    found = find_slots(session, SlotQuery(window_start=starts_at, window_end=starts_at + length,
+                                          mode=mode, therapist_id=therapist_id, limit=5),
+                       settings, now)
+    return next((slot for slot in found if slot.starts_at == starts_at), None)
+
+
 def fits_schedule(session: Session, therapist_id: uuid.UUID, mode: str, site_id: str | None,
                   starts_at: datetime, ends_at: datetime, settings: BookingSettings) -> bool:
     """Whether the therapist works then, there, that way, and is not on leave."""

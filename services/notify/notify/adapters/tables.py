@@ -212,7 +212,8 @@ class Appointment(Base):
 class WebhookSubscription(Base):
     """An outside system told of events by signed HTTP POSTs (webhook_subscriptions.py).
 
-    `secret` signs every delivery (Standard Webhooks, "whsec_..."); `failing_since` is when
+    `secret_sealed` is the secret signing every delivery (Standard Webhooks, "whsec_..."),
+    encrypted (domain/webhook_secrets.py: never kept in clear); `failing_since` is when
     its deliveries began to fail without a success since (cleared by one); a day of it
     disables the subscription (`active` false, `disabled_at`) and tells the clinic lead.
     """
@@ -224,7 +225,7 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
     scope: Mapped[str] = mapped_column(String(10), default="basic")
-    secret: Mapped[str] = mapped_column(String(100))
+    secret_sealed: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -246,6 +247,8 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_request_order", "subscription_id", "request_id",
               "occurred_at", postgresql_where=text("status = 'pending'")),
         Index("ix_webhook_deliveries_log", "subscription_id", "created_at"),
+        Index("ix_webhook_deliveries_finished", "last_attempt_at",
+              postgresql_where=text("status <> 'pending'")),  # the log's pruning
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -273,6 +276,7 @@ class WebhookAttempt(Base):
     """The delivery log: each try, when, how long, the status code (never the answer's body)."""
 
     __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_attempted_at", "attempted_at"),)  # pruning
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     delivery_id: Mapped[uuid.UUID] = mapped_column(

@@ -21,6 +21,7 @@ from notify.api.dependencies import SessionsDep, SettingsDep, StaffDep
 from notify.domain import webhooks
 from notify.domain.webhook_delivery import message_id
 from notify.domain.webhook_payloads import CATALOG, EVENT_TYPES, Scope
+from notify.domain.webhook_secrets import SecretBox
 from notify.settings import NotifySettings
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
@@ -126,6 +127,15 @@ def _reachable(url: str | None, settings: NotifySettings) -> None:
         raise field_error("url", str(exc)) from None
 
 
+def _with_secret(row: WebhookSubscription, secret: str) -> SubscriptionWithSecret:
+    return SubscriptionWithSecret.model_validate(
+        {**SubscriptionPublic.model_validate(row).model_dump(), "secret": secret})
+
+
+def _box(settings: NotifySettings) -> SecretBox:
+    return SecretBox(settings.webhook_secret_key_list())
+
+
 def _delivery_public(row: WebhookDelivery) -> DeliveryPublic:
     fields = {name: getattr(row, name) for name in DeliveryPublic.model_fields
               if name != "webhook_id"}
@@ -155,11 +165,11 @@ def create_subscription(body: SubscriptionCreate, staff: StaffDep, sessions: Ses
     """A new subscription; its signing secret is in this answer only."""
     _reachable(body.url, settings)
     with sessions.begin() as session:
-        row = webhooks.create_subscription(
-            session, name=body.name, url=body.url, event_types=list(body.event_types),
-            scope=body.scope, created_by=staff.subject)
+        row, secret = webhooks.create_subscription(
+            session, _box(settings), name=body.name, url=body.url,
+            event_types=list(body.event_types), scope=body.scope, created_by=staff.subject)
         audit_trail.record(session, audit, staff, "create", "webhook_subscription", row.id)
-        return SubscriptionWithSecret.model_validate(row)
+        return _with_secret(row, secret)
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionPublic,
@@ -187,14 +197,15 @@ def change_subscription(subscription_id: uuid.UUID, body: SubscriptionUpdate, st
 
 @router.post("/subscriptions/{subscription_id}/secret", response_model=SubscriptionWithSecret,
              responses=NOT_FOUND, **LEAD)
-def rotate_secret(subscription_id: uuid.UUID, staff: StaffDep,
-                  sessions: SessionsDep) -> SubscriptionWithSecret:
-    """A new signing secret, used from the next request on (the old one stops at once)."""
+def rotate_secret(subscription_id: uuid.UUID, staff: StaffDep, sessions: SessionsDep,
+                  settings: SettingsDep) -> SubscriptionWithSecret:
+    """A new signing secret, used from the next request on (the old one stops at once); shown
+    in this answer only."""
     with sessions.begin() as session:
-        row = webhooks.rotate_secret(session, subscription_id)
+        row, secret = webhooks.rotate_secret(session, _box(settings), subscription_id)
         audit_trail.record(session, audit, staff, "rotate_secret", "webhook_subscription",
                            row.id)
-        return SubscriptionWithSecret.model_validate(row)
+        return _with_secret(row, secret)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT,

@@ -34,6 +34,7 @@ from clinic_shared import faults
 from clinic_shared.log import get_logger
 from notify.adapters.tables import Notification
 from notify.adapters.webhooks import SendResult, WebhookSender
+from notify.domain.webhook_secrets import SecretBox
 from notify.settings import NotifySettings
 
 log = get_logger(__name__)
@@ -68,7 +69,7 @@ CLAIM = text("""
         last_attempt_at = now(), first_attempt_at = coalesce(w.first_attempt_at, now())
     FROM due, webhook_subscriptions s
     WHERE w.id = due.id AND s.id = w.subscription_id
-    RETURNING w.id, w.subscription_id, s.url, s.secret, w.payload, w.attempts,
+    RETURNING w.id, w.subscription_id, s.url, s.secret_sealed, w.payload, w.attempts,
               w.first_attempt_at
 """)
 LOG_ATTEMPT = text("""
@@ -108,7 +109,7 @@ class Due:
     id: uuid.UUID
     subscription_id: uuid.UUID
     url: str
-    secret: str
+    secret: str  # opened from the subscription's sealed secret, for this try only
     payload: dict[str, Any]
     attempts: int
     first_attempt_at: datetime
@@ -136,6 +137,7 @@ class WebhookDeliveries:
     def __init__(self, settings: NotifySettings, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.box = SecretBox(settings.webhook_secret_key_list())
         # a try outlasting its lease could be claimed twice; the receiver de-duplicates
         self.lease = 2 * (settings.webhook_timeout + settings.webhook_connect_timeout) + 5
 
@@ -146,7 +148,8 @@ class WebhookDeliveries:
             rows = session.execute(CLAIM, {
                 "limit": limit, "lease": self.lease, "busy": [str(b) for b in busy or []],
                 "per_subscription": self.settings.webhook_senders_per_subscription}).all()
-        return [Due(*row) for row in rows]
+        return [Due(row.id, row.subscription_id, row.url, self.box.open(row.secret_sealed),
+                    row.payload, row.attempts, row.first_attempt_at) for row in rows]
 
     def record(self, due: Due, result: SendResult, started: datetime) -> None:
         now = datetime.now(UTC)

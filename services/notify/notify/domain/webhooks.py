@@ -28,6 +28,7 @@ from notify.domain.webhook_payloads import (
     order_key,
     payload_data,
 )
+from notify.domain.webhook_secrets import SecretBox
 
 ERASED = "patient.erased"
 
@@ -41,14 +42,17 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def create_subscription(session: Session, *, name: str, url: str, event_types: list[str],
-                        scope: Scope, created_by: str) -> WebhookSubscription:
+def create_subscription(session: Session, box: SecretBox, *, name: str, url: str,
+                        event_types: list[str], scope: Scope,
+                        created_by: str) -> tuple[WebhookSubscription, str]:
+    """The new subscription and its secret: in clear here only (the row keeps it sealed)."""
+    secret = new_secret()
     subscription = WebhookSubscription(
         name=name, url=url, event_types=sorted(set(event_types)), scope=scope,
-        secret=new_secret(), active=True, created_by=created_by)
+        secret_sealed=box.seal(secret), active=True, created_by=created_by)
     session.add(subscription)
     session.flush()
-    return subscription
+    return subscription, secret
 
 
 def subscription(session: Session, subscription_id: uuid.UUID,
@@ -76,10 +80,13 @@ def change_subscription(session: Session, subscription_id: uuid.UUID,
     return found
 
 
-def rotate_secret(session: Session, subscription_id: uuid.UUID) -> WebhookSubscription:
+def rotate_secret(session: Session, box: SecretBox,
+                  subscription_id: uuid.UUID) -> tuple[WebhookSubscription, str]:
+    """A new secret for the subscription, in clear here only."""
     found = subscription(session, subscription_id, lock=True)
-    found.secret = new_secret()
-    return found
+    secret = new_secret()
+    found.secret_sealed = box.seal(secret)
+    return found, secret
 
 
 def delete_subscription(session: Session, subscription_id: uuid.UUID) -> None:

@@ -50,7 +50,9 @@ def create_app(settings: ReferralSettings | None = None) -> FastAPI:
     # what api/dependencies.py hands the routes
     app.state.deps, app.state.sessions = deps, sessions
     app.state.board_signal = board_signal
-    app.state.sign_in_limits = SignInLimits(RateLimiter(engine, rate_limits))
+    limiter = RateLimiter(engine, rate_limits)
+    app.state.sign_in_limits = SignInLimits(limiter)
+    app.state.client_sign_in_limits = SignInLimits(limiter, "client-sign-in")
     app.state.token_issuer = TokenIssuer(settings.private_key_pem(), settings.auth_issuer,
                                          settings.auth_audience,
                                          settings.staff_token_minutes * 60)

@@ -43,11 +43,17 @@ async def sign_in_limits_of(request: Request) -> SignInLimits:
     return limits
 
 
+async def client_sign_in_limits_of(request: Request) -> SignInLimits:
+    limits: SignInLimits = request.app.state.client_sign_in_limits
+    return limits
+
+
 SettingsDep = Annotated[ReferralSettings, Depends(settings_of)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(sessions_of)]
 TriageDep = Annotated[TriageEngine, Depends(triage_of)]
 IssuerDep = Annotated[TokenIssuer, Depends(token_issuer_of)]
 SignInLimitsDep = Annotated[SignInLimits, Depends(sign_in_limits_of)]
+ClientSignInLimitsDep = Annotated[SignInLimits, Depends(client_sign_in_limits_of)]
 
-__all__ = ["DESK", "IssuerDep", "SessionsDep", "SettingsDep", "SignInLimitsDep", "StaffDep",
-           "TriageDep"]
+__all__ = ["DESK", "ClientSignInLimitsDep", "IssuerDep", "SessionsDep", "SettingsDep",
+           "SignInLimitsDep", "StaffDep", "TriageDep"]

@@ -10,7 +10,10 @@ from pydantic import BaseModel
 
 from clinic_shared.auth.access import PUBLIC
 from clinic_shared.auth.client_tokens import FhirClientIdentity, issue_client_token
+from clinic_shared.web.refusal_pages import retry_in_words
+from referral.api.dependencies import ClientSignInLimitsDep
 from referral.domain.fhir_clients import authenticate_client
+from referral.domain.sign_in_limits import SignInLocked
 from referral.settings import ReferralSettings
 
 router = APIRouter(tags=["fhir clients"])
@@ -30,10 +33,12 @@ class OAuthError(BaseModel):
     error_description: str
 
 
-def _oauth_error(status_code: int, error: str, why: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="fhir"'} if status_code == 401 else {}
+def _oauth_error(status_code: int, error: str, why: str,
+                 headers: dict[str, str] | None = None) -> JSONResponse:
+    if status_code == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="fhir"', **(headers or {})}
     return JSONResponse({"error": error, "error_description": why}, status_code=status_code,
-                        headers={"Cache-Control": "no-store", **headers})
+                        headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -60,24 +65,37 @@ def _granted(client: FhirClientIdentity, asked: str | None) -> frozenset[str] | 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": OAuthError, "description": "unsupported grant type, or a scope not held"},
     401: {"model": OAuthError, "description": "wrong client id or secret"},
+    429: {"model": OAuthError, "description": "too many wrong secrets from this address (or "
+          "for this client id): Retry-After says when to try again",
+          "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                      "description": "seconds until the lock lifts"}}},
 }
 
 
 @router.post("/oauth/token", response_model=ClientTokenResponse, responses=ERRORS, **PUBLIC)
 def client_token(
     request: Request,
+    limits: ClientSignInLimitsDep,
     grant_type: Annotated[str, Form(max_length=40)],
     scope: Annotated[str | None, Form(max_length=500)] = None,
     client_id: Annotated[str | None, Form(max_length=80)] = None,
     client_secret: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Any:
     """A FHIR client's id and secret (HTTP Basic or in the form) for a bearer token carrying
-    its identity and scopes, signed like staff tokens, for the FHIR audience."""
+    its identity and scopes, signed like staff tokens, for the FHIR audience (429 with
+    Retry-After while wrong secrets from this address, or for this client, are over the
+    staff sign-in's limits)."""
     if grant_type != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "only client_credentials is offered")
     credentials = _basic_credentials(request) or (client_id or "", client_secret or "")
     settings: ReferralSettings = request.app.state.settings
-    client = authenticate_client(request.app.state.sessions, *credentials)
+    address = request.client.host if request.client else "unknown"
+    try:
+        client = authenticate_client(request.app.state.sessions, *credentials, limits, address)
+    except SignInLocked as exc:
+        return _oauth_error(429, "temporarily_unavailable", "too many wrong secrets from here: "
+                            f"try again {retry_in_words(exc.wait)}",
+                            {"Retry-After": str(exc.wait)})
     if client is None:
         return _oauth_error(401, "invalid_client", "wrong client id or secret")
     scopes = _granted(client, scope)

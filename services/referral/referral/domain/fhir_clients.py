@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinic_shared.auth.client_tokens import SCOPES, FhirClientIdentity
 from clinic_shared.auth.passwords import DUMMY_HASH, hash_password, verify_password
 from referral.adapters.tables import FhirClient
+from referral.domain.sign_in_limits import SignInLimits
 
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 
@@ -68,11 +69,14 @@ def create_fhir_client(sessions: sessionmaker[Session], new: NewFhirClient) -> s
     return secret
 
 
-def authenticate_client(sessions: sessionmaker[Session], client_id: str,
-                        secret: str) -> FhirClientIdentity | None:
-    """The active client these credentials name, or None (a wrong id costs a hash too)."""
+def authenticate_client(sessions: sessionmaker[Session], client_id: str, secret: str,
+                        limits: SignInLimits, address: str) -> FhirClientIdentity | None:
+    """The active client these credentials name, or None (a wrong id costs a hash too);
+    `SignInLocked` while failures from this address (or for this client id) are over the
+    sign-in limits (sign_in_limits.py), checking no secret."""
     if not 0 < len(client_id) <= 80 or "\x00" in client_id + secret:
         return None
+    attempt = limits.begin(client_id, address)
     with sessions() as session:
         client = session.scalars(select(FhirClient).where(
             FhirClient.client_id == client_id, FhirClient.active)).first()
@@ -81,5 +85,6 @@ def authenticate_client(sessions: sessionmaker[Session], client_id: str,
         return None
     if not verify_password(client.secret_hash, secret):
         return None
+    limits.succeeded(attempt)
     return FhirClientIdentity(client.client_id, client.name, client.organisation,
                               frozenset(client.scopes))

@@ -18,6 +18,10 @@ Why these three (OWASP's authentication guidance, as large identity providers do
 Each attempt is counted before the password is checked (in one statement, so parallel guesses
 cannot slip past the count) and taken back once it proves right; a refused attempt checks no
 password. The answer while locked says when the window ends (`SignInLocked.wait`).
+
+The same limits guard FHIR clients' client-credentials sign-in (`POST /oauth/token`: the
+client id for the account, the secret for the password), under buckets of their own (`kind`),
+so a client's failures never lock a member of staff with the same name, nor the other way.
 """
 
 import hashlib
@@ -50,16 +54,18 @@ class Attempt:
 
 
 class SignInLimits:
-    def __init__(self, limiter: RateLimiter) -> None:
+    def __init__(self, limiter: RateLimiter, kind: str = "sign-in") -> None:
         self.limiter = limiter
+        self.kind = kind  # the buckets' prefix: "sign-in" (staff), "client-sign-in" (FHIR)
 
     def begin(self, username: str, address: str) -> Attempt:
         """Count one attempt as failed until it proves right; `SignInLocked` when locked."""
         user = hashlib.sha256(username.lower().encode()).hexdigest()[:32]
-        pair = Limit(f"sign-in-fail:{user}:{address}", PER_ACCOUNT_AND_ADDRESS, WINDOW_SECONDS)
-        by_address = Limit(f"sign-in-fail-ip:{address}", PER_ADDRESS, WINDOW_SECONDS)
-        account = Limit(f"sign-in-fail-user:{user}", PER_ACCOUNT, WINDOW_SECONDS)
-        known = Limit(f"sign-in-known:{user}:{address}", 1_000_000, KNOWN_WINDOW_SECONDS)
+        kind = self.kind
+        pair = Limit(f"{kind}-fail:{user}:{address}", PER_ACCOUNT_AND_ADDRESS, WINDOW_SECONDS)
+        by_address = Limit(f"{kind}-fail-ip:{address}", PER_ADDRESS, WINDOW_SECONDS)
+        account = Limit(f"{kind}-fail-user:{user}", PER_ACCOUNT, WINDOW_SECONDS)
+        known = Limit(f"{kind}-known:{user}:{address}", 1_000_000, KNOWN_WINDOW_SECONDS)
         with self.limiter.engine.begin() as conn:
             since = datetime.now(UTC) - timedelta(seconds=2 * KNOWN_WINDOW_SECONDS)
             is_known = self.limiter.counted_since(conn, known.bucket, since) > 0

@@ -1,0 +1,1 @@
+"""notify's own operator commands."""
