@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from booking.adapters.tables import AppointmentRequest
 from booking.adapters.tables import outbox as booking_outbox
-from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.request_form import AppointmentRequestCreate
 from booking.domain.requests import submit_request
 from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings

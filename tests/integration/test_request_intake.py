@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from booking.adapters.tables import AppointmentRequest, Clinic, outbox
 from booking.api.app import create_app
-from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.request_form import AppointmentRequestCreate
 from booking.domain.requests import submit_request
 from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings

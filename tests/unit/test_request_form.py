@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.request_form import AppointmentRequestCreate
 
 BASE = {
     "name": "Bert Example",

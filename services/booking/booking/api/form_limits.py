@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.request_form import AppointmentRequestCreate
 from booking.settings import BookingSettings
 from clinic_shared.ratelimit import Limit, OverLimit, RateLimiter
 

@@ -15,9 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from booking.adapters.tables import Appointment, AppointmentRequest, Clinic, SlotOfferRow, Therapist
 from booking.api.dependencies import FormLimitsDep, LinksDep, SessionsDep, SettingsDep
 from booking.api.form_limits import client_address
-from booking.api.schemas import AppointmentRequestCreate
 from booking.domain.errors import PlaceNotServed
 from booking.domain.reading import URGENT_CLOSING, URGENT_OPENING, read_form, urgent_answer
+from booking.domain.request_form import AppointmentRequestCreate
 from booking.domain.requests import submit_request
 from booking.domain.schedule import LONDON
 from booking.settings import BookingSettings

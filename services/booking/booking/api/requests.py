@@ -9,13 +9,10 @@ from starlette.concurrency import run_in_threadpool
 from booking.adapters.tables import AppointmentRequest, audit
 from booking.api.dependencies import FormLimitsDep, LinksDep, SessionsDep, SettingsDep
 from booking.api.form_limits import AddressCountedRoute, client_address
-from booking.api.schemas import (
-    AppointmentRequestCreate,
-    AppointmentRequestPublic,
-    AppointmentRequestStaffView,
-)
+from booking.api.schemas import AppointmentRequestPublic, AppointmentRequestStaffView
 from booking.domain.errors import NoSuchRequest
 from booking.domain.reading import read_form, urgent_answer
+from booking.domain.request_form import AppointmentRequestCreate
 from booking.domain.requests import cancel_request, submit_request
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import PUBLIC, StaffDep, allow

@@ -22,9 +22,9 @@ from booking.adapters.tables import (
     InquiryEmail,
     outbox,
 )
-from booking.api.schemas import to_e164
 from booking.domain.errors import NotAnIdentity
 from booking.domain.references import ALPHABET
+from booking.domain.request_form import to_e164
 from booking.settings import BookingSettings
 from clinic_shared.db import make_engine, make_session_factory
 from clinic_shared.log import get_logger

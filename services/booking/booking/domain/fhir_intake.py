@@ -22,7 +22,7 @@ from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.request_form import AppointmentRequestCreate
 from clinic_shared.auth.client_tokens import FhirClientIdentity
 from clinic_shared.messaging.contracts import Referrer
 

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from booking.adapters.inquiry_mail import InquiryMail, NotAnInquiry
 from booking.adapters.tables import AppointmentRequest, InquiryEmail, MailboxCursor
-from booking.api.schemas import AppointmentRequestCreate
 from booking.domain.inquiry_answers import urgent_reply
 from booking.domain.reading import urgent_actions, urgent_advice_text
+from booking.domain.request_form import AppointmentRequestCreate
 from booking.domain.requests import StoredRequest, submit_request
 from booking.settings import BookingSettings
 from clinic_shared.log import get_logger

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from booking.api.schemas import URGENT_ADVICE, AppointmentRequestCreate, UrgentAction
+from booking.domain.request_form import URGENT_ADVICE, AppointmentRequestCreate, UrgentAction
 from booking.settings import BookingSettings
 from clinic_shared.messaging.contracts import TriageReading
 from clinic_shared.triage import FormAnswers, TriageEngine, triage_engine

@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.adapters.tables import AppointmentRequest, Clinic, outbox
-from booking.api.schemas import AppointmentRequestCreate
 from booking.domain.errors import PlaceNotServed
 from booking.domain.reading import categories_most_urgent_first, read_form
 from booking.domain.references import new_reference
+from booking.domain.request_form import AppointmentRequestCreate
 from booking.domain.schedule import district_covered
 from booking.settings import BookingSettings
 from clinic_shared.auth.patient_links import PatientLinks

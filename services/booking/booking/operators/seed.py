@@ -3,7 +3,7 @@
 from sqlalchemy import func, select
 
 from booking.adapters.tables import AppointmentRequest
-from booking.api.schemas import AppointmentRequestCreate
+from booking.domain.request_form import AppointmentRequestCreate
 from booking.domain.requests import submit_request
 from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
