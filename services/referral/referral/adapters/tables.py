@@ -17,6 +17,8 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    and_,
+    bindparam,
     case,
     func,
     text,
@@ -120,6 +122,30 @@ QUEUE_DEADLINE_SQL = ("(\nCASE\n    WHEN contacted_at IS NULL THEN contact_by\n"
                       "    ELSE appointment_by\nEND)")
 Index("ix_triage_entries_queue", TriageEntry.urgent.desc(), text(QUEUE_DEADLINE_SQL),
       TriageEntry.id)
+
+# Reception's board (domain/board.py) reads the open entries alone, however many have closed:
+# its first page comes off this partial index in queue order, and its standing counts (all,
+# urgent, unclaimed, claimed by me) off the index alone, the claim being included in it. The
+# statuses go into the SQL as constants, not parameters: PostgreSQL can then prove a query's
+# WHERE implies the index's even in the generic plan of a prepared statement (psycopg prepares
+# a statement run five times).
+BOARD_STATUSES = ("new", "triaged", "assigned", "accepted")  # still needs reception's eye
+BOARD_OPEN = and_(
+    TriageEntry.status.in_(bindparam("board_statuses", BOARD_STATUSES, expanding=True,
+                                     literal_execute=True)),
+    TriageEntry.erased_at.is_(None))
+Index("ix_triage_entries_board", TriageEntry.urgent.desc(), text(QUEUE_DEADLINE_SQL),
+      TriageEntry.id, postgresql_include=["claimed_by", "claimed_until"],
+      postgresql_where=BOARD_OPEN)
+# The board's search, each part with an index: any part of a name (trigrams: pg_trgm, which
+# migration 0014 creates), a reference in any case, an e-mail address in any case (the phone
+# number has ix_triage_entries_phone). The trigram index takes each new entry at once
+# (fastupdate off): entries arrive a few a minute, and a search then never reads through a
+# pending list that only a vacuum empties.
+Index("ix_triage_entries_name_trigrams", TriageEntry.patient_name, postgresql_using="gin",
+      postgresql_ops={"patient_name": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"})
+Index("ix_triage_entries_reference_upper", func.upper(TriageEntry.reference))
+Index("ix_triage_entries_email_lower", func.lower(TriageEntry.email))
 
 
 class Episode(Base):

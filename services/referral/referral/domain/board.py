@@ -17,9 +17,8 @@ import phonenumbers
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from referral.adapters.tables import QUEUE_ORDER, SlaMark, TriageEntry
+from referral.adapters.tables import BOARD_OPEN, BOARD_STATUSES, QUEUE_ORDER, SlaMark, TriageEntry
 
-BOARD_STATUSES = ("new", "triaged", "assigned", "accepted")  # still needs reception's eye
 BOARD_PAGE = 50  # rows a view shows at first (a 1280 x 800 screen holds about 25)
 BOARD_LIMIT = 500  # the most "show more" reaches: past that, a search or a filter finds faster
 PHONE_REGION = "GB"  # as the request form reads numbers
@@ -134,7 +133,8 @@ def search_condition(q: str) -> ColumnElement[bool]:
 
 
 def _open() -> ColumnElement[bool]:
-    return and_(TriageEntry.status.in_(BOARD_STATUSES), TriageEntry.erased_at.is_(None))
+    """Still needs reception's eye (the predicate of the index the board reads)."""
+    return BOARD_OPEN
 
 
 def _claimed_by(subject: str, now: datetime) -> ColumnElement[bool]:
@@ -171,17 +171,20 @@ def view_condition(view: BoardView, subject: str, now: datetime) -> ColumnElemen
 
 def counts(session: Session, view: BoardView, subject: str, now: datetime) -> dict[str, int]:
     """How many entries this view holds, and the standing views: all open, urgent, unclaimed,
-    claimed by me (one scan of the open entries)."""
-    this = view_condition(view, subject, now)
-    row = session.execute(select(
-        func.count().filter(this),
+    claimed by me (read off the open entries' index alone; a filtered view is counted apart,
+    by its own condition and whichever index serves it)."""
+    standing = session.execute(select(
         func.count(),
         func.count().filter(TriageEntry.urgent.is_(True)),
         func.count().filter(_unclaimed(now)),
         func.count().filter(_claimed_by(subject, now)),
     ).where(_open())).one()
-    return dict(zip(("view", "all", "urgent", "unclaimed", "mine"), (int(n) for n in row),
-                    strict=True))
+    tally = dict(zip(("all", "urgent", "unclaimed", "mine"), (int(n) for n in standing),
+                     strict=True))
+    if not view.is_filtered():
+        return {"view": tally["all"], **tally}
+    this = session.scalar(select(func.count()).where(view_condition(view, subject, now)))
+    return {"view": int(this or 0), **tally}
 
 
 def rows(session: Session, view: BoardView, subject: str,
