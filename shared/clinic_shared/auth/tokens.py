@@ -62,7 +62,8 @@ class TokenVerifier:
             raise ValueError("a public key or a JWKS URL is needed to verify staff tokens")
         self.issuer = issuer
         self.audience = audience
-        self.public_key = public_key
+        # parsed once: pyjwt would read a PEM string again at every token
+        self.public_key: Any = _public_key(public_key) if public_key else None
         self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
         self.algorithms = list(algorithms)
         self.role_claim = role_claim
