@@ -4,6 +4,7 @@ in development only, and every read is audited."""
 import uuid
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import create_engine, select
@@ -71,6 +72,7 @@ def test_sink_listing_is_off_when_a_real_server_is_configured(infra, auth_keys):
 def test_production_refuses_the_mail_sink(infra, auth_keys):
     production = {"environment": "production", "secret_key": "s" * 40,
                   "patient_link_key": "p" * 40,
+                  "webhook_secret_keys": Fernet.generate_key().decode(),
                   "amqp_url": "amqp://clinic:s3cret@rabbitmq:5672/%2F",
                   "auth_public_key": auth_keys[1]}
     with pytest.raises(ValidationError, match="SMTP_HOST is empty"):
