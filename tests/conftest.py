@@ -87,13 +87,7 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 
 def _start_stack(infra: Infra, name: str, logs: Path, smtp: SmtpServer, proxy: bool) -> Stack:
-    stack = Stack(infra=infra, name=name, logs=logs, smtp=smtp, through_proxy=proxy)
-    try:
-        return stack.start()
-    except BaseException:
-        print(stack.log_tail())
-        stack.stop()
-        raise
+    return Stack(infra=infra, name=name, logs=logs, smtp=smtp, through_proxy=proxy).started()
 
 
 @pytest.fixture(scope="session")

@@ -73,13 +73,7 @@ def mailbox_stack(infra: Infra, run_id: str, smtp_server: SmtpServer, dovecot: I
                       "INQUIRIES_SMTP_PORT": str(smtp_server.port),
                       "INQUIRIES_SMTP_STARTTLS": "false",
                   })
-    try:
-        stack.start()
-    except BaseException:
-        print(stack.log_tail())
-        stack.stop()
-        raise
-    yield stack
+    yield stack.started()
     stack.stop()
 
 

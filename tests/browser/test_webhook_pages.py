@@ -32,13 +32,7 @@ def webhook_stack(infra: Infra, run_id: str, smtp_server: SmtpServer,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(infra=infra, name=f"{run_id}wh", logs=Path(tmp_path_factory.mktemp("webhooks")),
                   smtp=smtp_server, extra_env=dict(RECEIVER_ON_THIS_MACHINE))
-    try:
-        stack.start()
-    except BaseException:
-        print(stack.log_tail())
-        stack.stop()
-        raise
-    yield stack
+    yield stack.started()
     stack.stop()
 
 

@@ -38,14 +38,8 @@ STACK_ENV = {"SLA_CHECK_INTERVAL": "0.5", "OUTBOX_POLL_INTERVAL": "0.5", "CONSUM
 
 
 def start_fault_stack(infra: Infra, name: str, logs: Path, smtp: SmtpServer) -> FaultStack:
-    stack = FaultStack(infra=infra, name=name, logs=logs, smtp=smtp, through_proxy=True,
-                       extra_env=dict(STACK_ENV))
-    try:
-        return stack.start()  # type: ignore[return-value]
-    except BaseException:
-        print(stack.log_tail())
-        stack.stop()
-        raise
+    return FaultStack(infra=infra, name=name, logs=logs, smtp=smtp, through_proxy=True,
+                      extra_env=dict(STACK_ENV)).started()
 
 
 def stop_fault_stack(stack: FaultStack) -> None:

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -70,6 +71,16 @@ class Stack:
         parts = urlsplit(self.infra.amqp_url)
         credentials = parts.netloc.rpartition("@")[0]
         return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{self.proxy.port}"))
+
+    def started(self) -> "Self":
+        """`start`, or on failure the processes' last log lines printed and all stopped."""
+        try:
+            self.start()
+        except BaseException:
+            print(self.log_tail())
+            self.stop()
+            raise
+        return self
 
     def start(self) -> "Stack":
         apply_policies(self.topology)
