@@ -26,7 +26,8 @@ import httpx
 from sqlalchemy import text
 
 from bench.common import DEFAULT_POSTGRES
-from bench.e2e import DEFAULT_AMQP, REPO, Vhost, always_open, line, load, read_load, stats
+from bench.e2e import DEFAULT_AMQP
+from bench.measure import REPO, Vhost, always_open, line, load, read_load, stats
 from bench.smtp_sink import SmtpSink
 
 
