@@ -74,9 +74,6 @@ class ServiceSettings(BaseSettings):
     admission_target_seconds: float = Field(default=0.5, gt=0, le=60, description=(
         "how long an admitted request may take: the places follow the recent answers per "
         "second times this"))
-    admission_max_lag_seconds: float = Field(default=0.05, gt=0, le=10, description=(
-        "how late the event loop may run before fewer requests are admitted (the process "
-        "has more work than CPU: a refusal would wait behind it)"))
     admission_max_wait_seconds: float = Field(default=0.03, ge=0, le=10, description=(
         "how long a request over the limit may wait for a place before its 503"))
     admission_retry_after: int = Field(default=2, ge=1, le=3600, description=(

@@ -16,13 +16,6 @@ orchestrator must not take a busy API for a dead one; nor are the pages' static 
 browser asks for several at once with each page, and they cost no database). When the flood
 ends the places free up with the answers, and the next request is taken.
 
-The bound also follows the event loop's lag. Every LAG_PROBE seconds a callback notes how
-late the loop ran it: a loop that runs late (ADMISSION_MAX_LAG_SECONDS) is a process, or a
-machine, with more work than CPU, where even a refusal waits its turn behind the work already
-taken. Then the bound shrinks by a factor (multiplicative decrease, to one place at least) and
-grows back a step at each probe that runs on time (additive increase): what is admitted falls
-until the loop answers at once again, so a flood is refused quickly rather than slowly.
-
 A member of staff's request (a bearer token or session cookie that the app's own verifier
 accepts) takes a place but is never refused: a flood comes through what anyone may call (the
 request form, sign-in, pages), and reception must go on working through one. A made-up or
@@ -49,8 +42,6 @@ NEVER_REFUSED = ("/healthz", "/readyz", "/metrics")
 STATIC = "/static/"  # the pages' own CSS, scripts and images: read from disk, never refused
 SESSION_COOKIE = b"clinic_session="  # a member of staff signed in (clinic_shared.auth.access)
 WINDOW = 2.0  # seconds of answers the throughput is measured over
-LAG_PROBE = 0.05  # seconds between two looks at how late the event loop runs
-SHRINK, GROW = 0.7, 0.05  # the bound's share on a late probe (times), on an on-time one (plus)
 LOG_EVERY = 10.0  # seconds between two log lines about refusals (a flood logs once, not per bot)
 BUSY = ("The service is busy: too many requests are being handled right now, so this one was "
         "not started and nothing was saved. Please try again after Retry-After seconds.")
@@ -69,7 +60,6 @@ class Limits:
     target: float  # seconds an admitted request may take
     max_wait: float  # seconds a request over the bound may wait for a place
     retry_after: int
-    max_lag: float = 0.05  # seconds the event loop may run late before the bound shrinks
 
 
 class Admission:
@@ -84,8 +74,6 @@ class Admission:
         self._answered: deque[float] = deque()  # when each answer of the last WINDOW started
         self._waiting: deque[asyncio.Future[bool]] = deque()
         self._logged_at = -LOG_EVERY
-        self._share = 1.0  # of the bound kept while the loop runs late (LAG_PROBE's doc)
-        self._probing = False
         self._refused_since_log = 0
 
     def bound(self) -> int:
@@ -94,22 +82,7 @@ class Admission:
         while self._answered and self._answered[0] < horizon:
             self._answered.popleft()
         wanted = math.ceil(len(self._answered) / WINDOW * self.limits.target)
-        bound = max(self.limits.min_in_flight, min(self.limits.max_in_flight, wanted))
-        return max(1, math.floor(bound * self._share))
-
-    def _probe(self, due: float) -> None:
-        """How late the loop ran this call: shrink the bound's share or grow it back."""
-        loop = asyncio.get_running_loop()
-        if loop.time() - due > self.limits.max_lag:
-            self._share = max(0.0, self._share * SHRINK)
-        else:
-            self._share = min(1.0, self._share + GROW)
-        self._release_waiting()
-        self._probe_later(loop)
-
-    def _probe_later(self, loop: asyncio.AbstractEventLoop) -> None:
-        due = loop.time() + LAG_PROBE
-        loop.call_at(due, self._probe, due)
+        return max(self.limits.min_in_flight, min(self.limits.max_in_flight, wanted))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -117,9 +90,6 @@ class Admission:
                 or path.endswith(NEVER_REFUSED) or STATIC in path):
             await self.app(scope, receive, send)
             return
-        if not self._probing:  # the first request starts the loop's probe (it has a loop now)
-            self._probing = True
-            self._probe_later(asyncio.get_running_loop())
         if _credentialed(scope):  # staff and client systems: counted, never turned away
             self.in_flight += 1
         elif not await self._admitted():
@@ -177,9 +147,6 @@ class Admission:
         allows."""
         self.in_flight -= 1
         self._answered.append(time.monotonic())
-        self._release_waiting()
-
-    def _release_waiting(self) -> None:
         while self._waiting and self.in_flight < self.bound():
             turn = self._waiting.popleft()
             if not turn.done():
@@ -193,7 +160,7 @@ class Admission:
         if now - self._logged_at >= LOG_EVERY:
             log.warning("admission_refused", refused=self._refused_since_log,
                         in_flight=self.in_flight, bound=self.bound(),
-                        waiting=len(self._waiting), share=round(self._share, 2))
+                        waiting=len(self._waiting))
             self._logged_at, self._refused_since_log = now, 0
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -209,7 +176,6 @@ def admission_limits(settings: ServiceSettings) -> Limits:
                   min_in_flight=min(settings.admission_min_in_flight,
                                     max(settings.admission_max_in_flight, 1)),
                   target=settings.admission_target_seconds,
-                  max_lag=settings.admission_max_lag_seconds,
                   max_wait=settings.admission_max_wait_seconds,
                   retry_after=settings.admission_retry_after)
 
