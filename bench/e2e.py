@@ -228,7 +228,8 @@ def conclude(results: dict[str, Any], args: argparse.Namespace, folder: Path) ->
                   f"{phase['triage'].get('p99', float('nan')):.1f}ms")
     for flood in results.get("overload", []):
         print(f"{flood['label']}: accepted p99={flood['accepted_http'].get('p99', 0):.0f}ms, "
-              f"refused p99={flood['refused_http'].get('p99', 0):.0f}ms "
+              f"refused p99={flood['refused_from_sent'].get('p99', 0):.0f}ms from sent "
+              f"({flood['refused_http'].get('p99', 0):.0f}ms from due) "
               f"({flood['refused']} refused), acknowledged "
               f"{flood['acknowledged']}/{flood['accepted']} accepted")
     best = results["max_sustainable"]

@@ -8,9 +8,10 @@ At a fixed rate each request is due at start + i / rate whatever happened to the
 HTTP/1.1 over asyncio streams, so the generator itself costs little CPU. Each request comes
 from its own client address (X-Forwarded-For), as a crowd of patients would, with what a patient
 writes (`reasons`: the triage corpus's routine inquiries, in turn). One JSON line per
-request: i, email, due, sent, done (epoch seconds), status. With `--patience S` a request
-refused with 503 is sent again S seconds later until it is taken (`refused_before` counts the
-refusals; the bench does this flat out, see bench/measure.py `load`).
+request: i, email, due, sent (written on a connection), done (epoch seconds), status. With
+`--patience S` a request refused with 503 is sent again S seconds later until it is taken
+(`refused_before` counts the refusals; the bench does this flat out, see bench/measure.py
+`load`).
 """
 
 import argparse
@@ -96,15 +97,18 @@ class Pool:
             self.freed.notify()
 
 
-async def post(pool: Pool, path: str, body: bytes, client: str) -> tuple[int, str]:
-    """POST once; a kept-alive connection the server closed while idle is retried once, fresh
-    (the server never read the request, so nothing is sent twice)."""
+async def post(pool: Pool, path: str, body: bytes, client: str) -> tuple[int, str, float]:
+    """POST once: (status, error, when it was written on a connection, loop time); a kept-alive
+    connection the server closed while idle is retried once, fresh (the server never read the
+    request, so nothing is sent twice)."""
+    written = asyncio.get_running_loop().time()
     for attempt in (1, 2):
         try:
             conn = await pool.take(fresh=attempt == 2)
         except OSError as exc:
-            return 0, type(exc).__name__
+            return 0, type(exc).__name__, written
         reader, writer = conn
+        written = asyncio.get_running_loop().time()  # not the wait for a free connection
         answered = False
         try:
             writer.write(
@@ -127,10 +131,11 @@ async def post(pool: Pool, path: str, body: bytes, client: str) -> tuple[int, st
             if attempt == 1 and not answered and isinstance(
                     exc, (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError)):
                 continue
-            return 0, type(exc).__name__
+            return 0, type(exc).__name__, written
         await pool.give(conn)
-        return status, "" if status in (200, 201) else answer[:300].decode(errors="replace")
-    return 0, "unreachable"
+        return (status, "" if status in (200, 201) else answer[:300].decode(errors="replace"),
+                written)
+    return 0, "unreachable", written
 
 
 async def drive(url: str, path: str, rate: float, count: int, connections: int, tag: str,
@@ -143,10 +148,12 @@ async def drive(url: str, path: str, rate: float, count: int, connections: int, 
     tasks = []
 
     async def one(i: int, due: float) -> None:
-        sent = loop.time()
+        sent: float | None = None  # when it first went out on a connection
         refused = 0
         while True:
-            status, error = await post(pool, path, request_body(tag, i), client_address(i))
+            status, error, written = await post(pool, path, request_body(tag, i),
+                                                client_address(i))
+            sent = written if sent is None else sent
             if status != 503 or not patience:
                 break
             refused += 1  # refused as busy: sent again a moment later, until taken
