@@ -75,6 +75,13 @@ def test_the_board_lists_requests_urgent_first_with_live_countdowns(stack: Stack
     expect(countdown).to_contain_text("breached")
     screenshot(page, "20-triage-board-breached-countdown")
 
+    # missed days ago: in days and hours, from the server and again from the page's script
+    set_contact_by(stack, normal_id, datetime.now(UTC) - timedelta(days=3, hours=2, minutes=1))
+    page.get_by_role("link", name="Refresh").click()
+    countdown = entry_on_board(page, stack, str(normal["reference"])).locator(
+        "td.clock .countdown").first
+    expect(countdown).to_have_text("breached 3 d 2 h ago", timeout=10_000)
+
 
 def test_an_entry_shows_the_patients_words_as_text_and_confirms_the_pathway(stack: Stack,
                                                                            browser: Browser):

@@ -1,8 +1,11 @@
 """The worklist's views as their URLs state them: what is accepted, what is refused and why,
 and the bookmarkable address a view gives back."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from referral.api.pages.rendering import countdown_text
 from referral.domain.board import BadView, BoardView, parse_view, phone_as_e164
 
 
@@ -33,3 +36,12 @@ def test_a_phone_number_typed_any_way_reads_as_the_form_stored_it(typed):
 
 def test_words_are_not_phone_numbers():
     assert phone_as_e164("Bert") is None and phone_as_e164("ABC-2345") is None
+
+
+def test_countdowns_say_minutes_hours_then_days() -> None:
+    """A deadline missed days ago reads in days, not as "16577 h", which no column holds."""
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    assert countdown_text(now + timedelta(minutes=25, seconds=30), now) == "25 min left"
+    assert countdown_text(now + timedelta(hours=3, minutes=5), now) == "3 h 05 min left"
+    assert countdown_text(now - timedelta(hours=5, minutes=4), now) == "breached 5 h 04 min ago"
+    assert countdown_text(now - timedelta(days=690, hours=7), now) == "breached 690 d 7 h ago"

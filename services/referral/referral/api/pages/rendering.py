@@ -67,9 +67,15 @@ def deadline_state(deadline: datetime, now: datetime) -> str:
 def countdown_text(deadline: datetime, now: datetime) -> str:
     """What the countdown says before (or without) JavaScript; the page's script mirrors it."""
     seconds = int((deadline - now).total_seconds())
-    minutes = abs(seconds) // 60
-    span = f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+    span = time_span(abs(seconds) // 60)
     return f"{span} left" if seconds > 0 else f"breached {span} ago"
+
+
+def time_span(minutes: int) -> str:
+    """"25 min", "3 h 05 min", "2 d 4 h": as short as a receptionist reads it at a glance."""
+    if minutes >= 24 * 60:
+        return f"{minutes // (24 * 60)} d {minutes % (24 * 60) // 60} h"
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def next_deadline(entry: TriageEntry) -> tuple[str, datetime]:
