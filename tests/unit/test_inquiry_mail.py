@@ -74,3 +74,16 @@ def test_an_inquiry_is_kept_when_the_form_refuses_its_address() -> None:
     form = _as_form(no_address)
     assert form is not None
     assert (form.phone, form.email, form.contact_channel) == ("+447400123456", None, "phone")
+
+
+def test_an_inquiry_is_kept_whatever_its_from_name() -> None:
+    """A From name longer than the form takes, or with odd spacing, never loses the inquiry:
+    it is cut to the form's length and kept on one line."""
+    from booking.domain.inquiries import _as_form
+
+    long_name = "Dr " + "Bartholomew " * 20 + "Example"
+    mail = read(f'From: "{long_name}" <bert@example.org>')
+    assert isinstance(mail, InquiryMail)
+    form = _as_form(mail)
+    assert form is not None and form.email == "bert@example.org"
+    assert form.name.startswith("Dr Bartholomew Bartholomew") and len(form.name) <= 120

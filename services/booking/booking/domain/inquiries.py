@@ -27,6 +27,7 @@ log = get_logger(__name__)
 
 Outcome = Literal["request", "reply", "duplicate", "passed_over"]
 REASON_LIMIT = 4000  # the form's own limit: the whole e-mail stays in inquiry_emails
+NAME_LIMIT = 120  # the form's limit for a name
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,17 +148,25 @@ def _as_form(mail: InquiryMail) -> AppointmentRequestCreate | None:
     they ask to be called and give a number. How they want to be seen is not in an e-mail:
     it is stored as virtual (reception's hours govern the clock) until reception asks."""
     phone = mail.phones[0] if mail.phones else None
+    name = _form_name(mail.name)
     # an address or a number the form refuses: try without it (never lose the inquiry for it)
     for phone_given, email in ((phone, mail.sender), (None, mail.sender), (phone, None)):
         try:
             return AppointmentRequestCreate(
-                name=mail.name or "Unknown sender", phone=phone_given, email=email,
+                name=name, phone=phone_given, email=email,
                 contact_channel="phone" if phone_given and (mail.asks_for_a_call or not email)
                 else "email",
                 mode="virtual", reason=_reason(mail), consent=True)
         except ValidationError:
             continue
     return None
+
+
+def _form_name(name: str) -> str:
+    """A display name as the form takes one (one line, at most NAME_LIMIT characters): a
+    long or odd From name never loses the inquiry."""
+    flat = " ".join(name.replace("\x00", " ").split())
+    return flat[:NAME_LIMIT].rstrip() or "Unknown sender"
 
 
 def _reason(mail: InquiryMail) -> str:
