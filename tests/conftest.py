@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pika
 import pytest
+from sqlalchemy import create_engine
 
+from booking.operators.demo_schedule import seed_reference_data
 from clinic_shared.auth.keys import generate_key_pair
-from clinic_shared.db import create_database_if_missing, drop_database
+from clinic_shared.db import create_database_if_missing, drop_database, make_session_factory
 from clinic_shared.messaging.topology import Topology
 from clinic_shared.migrations import upgrade
 from tests.support.broker_policies import apply_policies, clear_policies
@@ -55,6 +57,23 @@ def migrated_database(make_database: Callable[[str], str]) -> Callable[[str, str
     def make(service: str, label: str) -> str:
         url = make_database(label)
         upgrade(f"{service}:migrations", url)
+        return url
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def seeded_booking_database(migrated_database: Callable[[str, str], str]
+                            ) -> Callable[[str], str]:
+    """A fresh booking database at head with the clinics and the districts they visit (no
+    demo rota)."""
+
+    def make(label: str) -> str:
+        url = migrated_database("booking", label)
+        engine = create_engine(url)
+        with make_session_factory(engine).begin() as db:
+            seed_reference_data(db, demo_rota=False)
+        engine.dispose()
         return url
 
     return make

@@ -12,20 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from booking.api.app import create_app
-from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
-from clinic_shared.db import make_session_factory
 from tests.support.stack import REPO
 
 
 @pytest.fixture(scope="module")
-def database(migrated_database) -> str:
-    url = migrated_database("booking", "erasure")
-    engine = create_engine(url)
-    with make_session_factory(engine).begin() as db:
-        seed_reference_data(db, demo_rota=False)
-    engine.dispose()
-    return url
+def database(seeded_booking_database) -> str:
+    return seeded_booking_database("erasure")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.adapters.tables import Appointment, AppointmentRequest, Therapist, WorkingPattern
-from booking.operators.demo_schedule import seed_reference_data
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
 from clinic_shared.db import make_session_factory
@@ -21,13 +20,8 @@ FORM_URL = "/api/appointment-requests"
 
 
 @pytest.fixture(scope="module")
-def database(migrated_database) -> str:
-    url = migrated_database("booking", "idempotency")
-    engine = create_engine(url)
-    with make_session_factory(engine).begin() as db:
-        seed_reference_data(db, demo_rota=False)
-    engine.dispose()
-    return url
+def database(seeded_booking_database) -> str:
+    return seeded_booking_database("idempotency")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from booking.adapters.smtp import AnswerSender
 from booking.adapters.tables import AppointmentRequest, InquiryEmail, outbox
 from booking.api.app import create_app
 from booking.domain.erasure import PatientIdentity, erase_patient
-from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.auth.principal import Principal, Role
 from clinic_shared.auth.tokens import TokenIssuer
@@ -70,13 +69,8 @@ def mailbox_user() -> str:
 
 
 @pytest.fixture
-def database(migrated_database) -> str:
-    url = migrated_database("booking", "mailbox")
-    engine = create_engine(url)
-    with make_session_factory(engine).begin() as db:
-        seed_reference_data(db, demo_rota=False)
-    engine.dispose()
-    return url
+def database(seeded_booking_database) -> str:
+    return seeded_booking_database("mailbox")
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 import booking.adapters.mailbox as mailbox_module
 from booking.adapters.mailbox import MailboxReader, MessageFailing
 from booking.adapters.tables import AppointmentRequest, InquiryEmail, MailboxQuarantine
-from booking.operators.demo_schedule import seed_reference_data
 from booking.operators.mailbox_quarantine import quarantine_main
 from booking.settings import BookingSettings
 from clinic_shared.db import make_session_factory
@@ -31,12 +30,8 @@ def dovecot() -> Iterator[ImapServer]:
 
 
 @pytest.fixture
-def settings(migrated_database, dovecot: ImapServer, tmp_path: Path) -> BookingSettings:
-    url = migrated_database("booking", "quarantine")
-    engine = create_engine(url)
-    with make_session_factory(engine).begin() as db:
-        seed_reference_data(db, demo_rota=False)
-    engine.dispose()
+def settings(seeded_booking_database, dovecot: ImapServer, tmp_path: Path) -> BookingSettings:
+    url = seeded_booking_database("quarantine")
     return BookingSettings(
         database_url=url, contact_hours_file=write_hours(tmp_path, "always"),
         inquiries_imap_host="127.0.0.1", inquiries_imap_port=dovecot.port,

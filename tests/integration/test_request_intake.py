@@ -16,7 +16,6 @@ from booking.adapters.tables import AppointmentRequest, Clinic, outbox
 from booking.api.app import create_app
 from booking.domain.request_form import AppointmentRequestCreate
 from booking.domain.requests import submit_request
-from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.db import make_session_factory
 from tests.support.waiting import wait_until
@@ -33,13 +32,8 @@ def form(**overrides: object) -> dict[str, object]:
 
 
 @pytest.fixture
-def database(migrated_database) -> str:
-    url = migrated_database("booking", "intake")
-    engine = create_engine(url)
-    with make_session_factory(engine).begin() as db:
-        seed_reference_data(db, demo_rota=False)
-    engine.dispose()
-    return url
+def database(seeded_booking_database) -> str:
+    return seeded_booking_database("intake")
 
 
 @pytest.fixture

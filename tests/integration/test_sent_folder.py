@@ -17,7 +17,6 @@ from booking.adapters.sent_folder import SentFiler
 from booking.adapters.smtp import AnswerSender
 from booking.adapters.tables import AppointmentRequest, InquiryEmail
 from booking.domain.inquiry_answers import answer
-from booking.operators.demo_schedule import seed_reference_data
 from booking.settings import BookingSettings
 from clinic_shared.db import make_session_factory
 from tests.support.contact_hours import write_hours
@@ -39,13 +38,8 @@ def settings_for(url: str, dovecot: ImapServer, smtp_port: int, tmp_path: Path,
 
 
 @pytest.fixture
-def database(migrated_database) -> str:
-    url = migrated_database("booking", "sent_folder")
-    engine = create_engine(url)
-    with make_session_factory(engine).begin() as db:
-        seed_reference_data(db, demo_rota=False)
-    engine.dispose()
-    return url
+def database(seeded_booking_database) -> str:
+    return seeded_booking_database("sent_folder")
 
 
 @pytest.fixture
