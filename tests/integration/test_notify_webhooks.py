@@ -50,8 +50,9 @@ def sessions(database_url):
 
 
 @pytest.fixture
-def settings(database_url, auth_keys, infra):
+def settings(database_url, auth_keys, infra, topology):
     return NotifySettings(_env_file=None, database_url=database_url, amqp_url=infra.amqp_url,
+                          amqp_prefix=topology.prefix,
                           auth_public_key=auth_keys[1], clinic_lead_email="lead@clinic.test",
                           webhook_allow_private_addresses=True, webhook_retry_base=60,
                           webhook_timeout=2, webhook_connect_timeout=1,

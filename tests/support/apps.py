@@ -7,6 +7,7 @@ freshly migrated database of its own.
 """
 
 import functools
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,12 @@ def service_apps(make_database: Callable[[str], str], amqp_url: str, keys: tuple
                  mail_dir: Path, **settings: dict[str, Any]) -> dict[str, FastAPI]:
     """Every service's app on a fresh, migrated database; `settings[service]` overrides."""
     apps = {}
+    # names of their own on the broker (notify's API binds its webhook queue, if declared)
+    prefix = f"apps-{uuid.uuid4().hex[:8]}."
     for service in SERVICES:
         url = make_database(service)
         upgrade(f"{service}:migrations", url)
         apps[service] = build_app(service, database_url=url, amqp_url=amqp_url, keys=keys,
-                                  mail_dir=mail_dir, **settings.get(service, {}))
+                                  mail_dir=mail_dir,
+                                  **{"amqp_prefix": prefix, **settings.get(service, {})})
     return apps

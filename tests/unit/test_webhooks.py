@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from clinic_shared.messaging.contracts import EVENT_MODELS
 from clinic_shared.messaging.topology import QUEUES
+from notify.adapters.webhook_bindings import EVERY_KEY, routing_keys
 from notify.adapters.webhooks import (
     UnsafeDestination,
     WebhookSender,
@@ -29,13 +30,6 @@ from notify.domain.webhooks import new_secret
 CLINICAL = {"body_areas", "surgery", "surgery_date", "red_flags", "reading",
             "red_flag_categories", "discipline", "pathway", "suggested", "postcode", "note"}
 CONTACT = {"name", "email", "phone", "contact_time", "reason"}
-
-
-def _matches(pattern: str, key: str) -> bool:
-    """AMQP topic matching for the patterns used here (`*` is one word)."""
-    words, keys = pattern.split("."), key.split(".")
-    return len(words) == len(keys) and all(w in ("*", k) for w, k in zip(words, keys,
-                                                                           strict=True))
 
 
 def test_no_payload_carries_clinical_text_and_contact_details_only_with_the_contact_scope():
@@ -54,11 +48,16 @@ def test_no_payload_carries_clinical_text_and_contact_details_only_with_the_cont
     assert contact["email"] == "b@x.org" and "red_flag_categories" not in contact
 
 
-def test_notify_webhook_queue_hears_every_offered_type_and_never_the_clinical_request():
+def test_notify_webhook_queue_is_bound_to_what_is_asked_for_and_never_the_clinical_request():
     [spec] = [q for q in QUEUES if q.base_name == "notify.webhook-events"]
+    assert spec.bindings == ("booking.patient.erased",)  # the rest as subscriptions ask
+    everything = routing_keys(kind.name for kind in CATALOG)
     for kind in CATALOG:
-        assert any(_matches(p, kind.routing_key) for p in spec.bindings), kind.routing_key
-    assert not any(_matches(p, "booking.appointment.requested") for p in spec.bindings)
+        assert kind.routing_key in everything
+        assert kind.routing_key in EVERY_KEY  # a sync can unbind each one again
+    assert routing_keys(["referral.triaged"]) == {"referral.referral.triaged",
+                                                  "booking.patient.erased"}
+    assert "booking.appointment.requested" not in everything | set(EVERY_KEY)
 
 
 def test_signature_verifies_with_the_standard_webhooks_library_and_a_change_does_not():

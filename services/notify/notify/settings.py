@@ -91,6 +91,9 @@ class NotifySettings(ServiceSettings):
         "delivery log before the worker deletes them")
     webhook_log_prune_interval: float = Field(
         default=3600.0, gt=0, description="seconds between the worker's passes over the log")
+    webhook_bindings_interval: float = Field(
+        default=30.0, gt=0, description="seconds between the worker's checks that the webhook "
+        "queue is bound to exactly the event types subscriptions ask for")
     pages_sign_in_url: str = Field(
         default="/referral/sign-in", description="where the webhooks page sends a browser that "
         "is not signed in (referral's sign-in, behind the front door)")

@@ -13,6 +13,7 @@ from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop
 from notify.adapters.mail_sink import start_sink
 from notify.adapters.tables import inbox, outbox
+from notify.adapters.webhook_bindings import WebhookBindingsLoop
 from notify.bootstrap import bootstrap
 from notify.domain.contact_clock import ContactClockLoop
 from notify.domain.crew import Crew
@@ -39,6 +40,7 @@ def build_loops(settings: ServiceSettings) -> list[Loop]:
     senders = Crew(settings.email_dispatch_threads)
     loops = [
         *consumers,
+        Loop("webhook-bindings", WebhookBindingsLoop(settings, engine).run),
         Loop("webhook-events", _webhook_consumer(settings, sessions).run),
         Loop("webhook-delivery", WebhookDeliveryLoop(settings, sessions).run),
         Loop("webhook-log", WebhookLogPruner(settings, sessions).run),

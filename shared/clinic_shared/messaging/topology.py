@@ -43,15 +43,11 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("booking", "notify", ("notify.contact.*",)),
     QueueSpec("referral", "notify", ("notify.contact.*", "notify.notification.*")),
     QueueSpec("notify", "referral", ("referral.referral.*",)),
-    # notify's webhooks: every event type a subscription may ask for, from every service (its
-    # own inbox consumer, so an event notify also acts on is not taken for a duplicate);
-    # never booking.appointment.requested (clinical text)
-    QueueSpec("notify", "webhook", (
-        "booking.contact.requested", "booking.contact.answered", "booking.patient.erased",
-        "booking.appointment.request_cancelled", "booking.appointment.booked",
-        "booking.appointment.rescheduled", "booking.appointment.cancelled",
-        "booking.appointment.sla_at_risk", "booking.appointment.sla_breached",
-        "referral.referral.*", "notify.contact.*", "notify.notification.*")),
+    # notify's webhooks: its own inbox consumer, so an event notify also acts on is not taken
+    # for a duplicate. Bound here to erasure alone; notify binds the event types subscriptions
+    # ask for as they are made (notify/adapters/webhook_bindings.py). Never bound to
+    # booking.appointment.requested (clinical text)
+    QueueSpec("notify", "webhook", ("booking.patient.erased",)),
 )
 
 

@@ -2,19 +2,24 @@
 role (the clinic lead); every change is audited."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from clinic_shared import audit as audit_trail
 from clinic_shared.auth.access import allow
 from clinic_shared.auth.principal import Role
+from clinic_shared.log import get_logger
 from clinic_shared.web.app import field_error
 from clinic_shared.web.refusals import NOT_FOUND
+from notify.adapters import webhook_bindings as bindings
 from notify.adapters.tables import WebhookDelivery, WebhookSubscription, audit
 from notify.adapters.webhooks import UnsafeDestination, check_url, resolve
 from notify.api.dependencies import SessionsDep, SettingsDep, StaffDep
@@ -24,6 +29,7 @@ from notify.domain.webhook_payloads import CATALOG, EVENT_TYPES, Scope
 from notify.domain.webhook_secrets import SecretBox
 from notify.settings import NotifySettings
 
+log = get_logger(__name__)
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 LEAD = allow(Role.admin)
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
@@ -136,6 +142,29 @@ def _box(settings: NotifySettings) -> SecretBox:
     return SecretBox(settings.webhook_secret_key_list())
 
 
+@contextmanager
+def _rebinding(settings: NotifySettings, sessions: SessionsDep) -> Iterator[Session]:
+    """A transaction changing subscriptions: the webhook queue is bound to what they ask for
+    before it commits (none of their events is missed), and unbound from what none asks for
+    after (adapters/webhook_bindings.py). The broker down: 503, and nothing changed."""
+    engine = sessions.kw["bind"]
+    try:
+        with bindings.bindings_lock(engine):
+            with sessions.begin() as session:
+                yield session
+                session.flush()
+                bindings.bind(settings, bindings.subscribed_keys(session))
+            try:
+                bindings.sync_bindings(settings, engine)
+            except bindings.BrokerUnavailable as exc:  # the worker's next sync unbinds
+                log.warning("webhook.unbind_deferred", error=str(exc))
+    except bindings.BrokerUnavailable as exc:
+        log.warning("webhook.bind_failed", error=str(exc))
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=(
+            "The message broker is unavailable, so the subscription was not changed. Please "
+            "try again shortly."), headers={"Retry-After": "5"}) from None
+
+
 def _delivery_public(row: WebhookDelivery) -> DeliveryPublic:
     fields = {name: getattr(row, name) for name in DeliveryPublic.model_fields
               if name != "webhook_id"}
@@ -162,9 +191,10 @@ def list_subscriptions(staff: StaffDep, sessions: SessionsDep) -> list[Subscript
              status_code=status.HTTP_201_CREATED, **LEAD)
 def create_subscription(body: SubscriptionCreate, staff: StaffDep, sessions: SessionsDep,
                         settings: SettingsDep) -> SubscriptionWithSecret:
-    """A new subscription; its signing secret is in this answer only."""
+    """A new subscription; its signing secret is in this answer only. Every event of its types
+    published after this answer is owed to it (503, nothing made, if the broker is down)."""
     _reachable(body.url, settings)
-    with sessions.begin() as session:
+    with _rebinding(settings, sessions) as session:
         row, secret = webhooks.create_subscription(
             session, _box(settings), name=body.name, url=body.url,
             event_types=list(body.event_types), scope=body.scope, created_by=staff.subject)
@@ -188,7 +218,7 @@ def change_subscription(subscription_id: uuid.UUID, body: SubscriptionUpdate, st
                         sessions: SessionsDep, settings: SettingsDep) -> SubscriptionPublic:
     """Change what is given; `active: true` enables one that was disabled."""
     _reachable(body.url, settings)
-    with sessions.begin() as session:
+    with _rebinding(settings, sessions) as session:
         row = webhooks.change_subscription(session, subscription_id,
                      body.model_dump(exclude_none=True))
         audit_trail.record(session, audit, staff, "change", "webhook_subscription", row.id)
@@ -210,10 +240,10 @@ def rotate_secret(subscription_id: uuid.UUID, staff: StaffDep, sessions: Session
 
 @router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=NOT_FOUND, **LEAD)
-def delete_subscription(subscription_id: uuid.UUID, staff: StaffDep,
-                        sessions: SessionsDep) -> Response:
+def delete_subscription(subscription_id: uuid.UUID, staff: StaffDep, sessions: SessionsDep,
+                        settings: SettingsDep) -> Response:
     """Remove the subscription, with its deliveries and their log."""
-    with sessions.begin() as session:
+    with _rebinding(settings, sessions) as session:
         webhooks.delete_subscription(session, subscription_id)
         audit_trail.record(session, audit, staff, "delete", "webhook_subscription",
                            subscription_id)
