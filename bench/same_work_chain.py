@@ -20,9 +20,9 @@ and no validation: psycopg, pika, smtplib, and a bare Starlette endpoint for the
   acknowledgement, reception's alert) in one transaction; a sender woken by NOTIFY that claims
   due e-mails with SKIP LOCKED, hands them to SMTP with smtplib over a kept session (reception's
   alerts claimed together as one digest, as ours), marks them sent and stages
-  `notification.sent` for each patient's in the same transaction; a relay as booking's; and
-  notify's webhooks: a consumer of `contact.requested` and `notification.sent` with an inbox of
-  its own that looks up the subscriptions each event is owed to (none in the bench, as ours).
+  `notification.sent` for each patient's in the same transaction; and a relay as booking's.
+  notify's webhook queue hears nothing here: as in ours, with no subscription it is bound to
+  erasures alone (notify/adapters/webhook_bindings.py).
 
 Each worker process serves `outbox_published_total` and `consumer_messages_total` on its
 metrics port (prometheus_client, named as ours), so bench/work_counts.py counts the work per
@@ -63,13 +63,6 @@ CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT
 EXECUTE FUNCTION outbox_notify();
 """
 INBOX = "CREATE TABLE inbox (id uuid PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());"
-# notify's webhooks hear events on a queue and an inbox of their own, and look up the
-# subscriptions each event is owed to (none in the bench, as in ours)
-WEBHOOKS = """
-CREATE TABLE webhook_inbox (id uuid PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());
-CREATE TABLE subscriptions (id bigserial PRIMARY KEY, url text NOT NULL,
-                            event_types text[] NOT NULL, active boolean NOT NULL DEFAULT true);
-"""
 SCHEMAS = {
     "booking": OUTBOX + """
 CREATE TABLE requests (id bigserial PRIMARY KEY, email text NOT NULL, body jsonb NOT NULL,
@@ -77,7 +70,7 @@ CREATE TABLE requests (id bigserial PRIMARY KEY, email text NOT NULL, body jsonb
     "referral": INBOX + """
 CREATE TABLE triage (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE, reason text,
                      received_at timestamptz NOT NULL DEFAULT clock_timestamp());""",
-    "notify": OUTBOX + INBOX + WEBHOOKS + """
+    "notify": OUTBOX + INBOX + """
 CREATE TABLE notifications (id bigserial PRIMARY KEY, kind text NOT NULL, recipient text NOT NULL,
                             reference text NOT NULL, sent_at timestamptz,
                             created_at timestamptz NOT NULL DEFAULT clock_timestamp());
@@ -88,10 +81,9 @@ CREATE TRIGGER notifications_notify AFTER INSERT ON notifications FOR EACH STATE
 EXECUTE FUNCTION notifications_notify();""",
 }
 # queue -> binding keys, as ours: referral hears appointment.* and notification.*, notify
-# contact.*, notify's webhooks contact.* and notification.*
+# contact.*
 QUEUES = {"referral": ("booking.appointment.*", "notify.notification.*"),
-          "notify": ("booking.contact.*",),
-          "webhook": ("booking.contact.*", "notify.notification.*")}
+          "notify": ("booking.contact.*",)}
 BATCH = 100
 RECEPTION = "reception@clinic.example"
 FROM = "clinic@clinic.example"
@@ -207,7 +199,7 @@ Handler = Callable[[psycopg.Connection, str, dict[str, str]], None]
 
 
 def consume(db_url: str, amqp_url: str, queue: str, handlers: dict[str, Handler],
-            stop: threading.Event, inbox: str = "inbox") -> None:
+            stop: threading.Event) -> None:
     """Each message: its id into the inbox and its effect, one transaction, then the ack; a
     routing key without a handler is acked unread."""
     conn = psycopg.connect(libpq_dsn(db_url))
@@ -222,7 +214,7 @@ def consume(db_url: str, amqp_url: str, queue: str, handlers: dict[str, Handler]
         if handler is not None:
             message = json.loads(body)
             with conn.transaction():
-                new = conn.execute(f"INSERT INTO {inbox} (id) VALUES (%s) ON CONFLICT DO NOTHING",
+                new = conn.execute("INSERT INTO inbox (id) VALUES (%s) ON CONFLICT DO NOTHING",
                                    (message["id"],)).rowcount
                 if new:
                     handler(conn, method.routing_key, message)
@@ -244,11 +236,6 @@ def on_contact_requested(conn: psycopg.Connection, _key: str, message: dict[str,
     conn.execute("INSERT INTO notifications (kind, recipient, reference) VALUES "
                  "('ack', %s, %s), ('alert', %s, %s)",
                  (message["email"], message["reference"], RECEPTION, message["reference"]))
-
-
-def on_event_for_webhooks(conn: psycopg.Connection, key: str, _message: dict[str, str]) -> None:
-    conn.execute("SELECT id, url FROM subscriptions WHERE active AND %s = ANY(event_types)",
-                 (key,)).fetchall()
 
 
 def mail(to: str, subject: str, text: str) -> bytes:
@@ -316,9 +303,6 @@ def worker(side: str, db_url: str, amqp_url: str, prefix: str, smtp_port: int) -
     if side == "notify":
         loops.append(lambda: consume(db_url, amqp_url, queues["notify"], {
             "booking.contact.requested": on_contact_requested}, stop))
-        loops.append(lambda: consume(db_url, amqp_url, queues["webhook"], {
-            "booking.contact.requested": on_event_for_webhooks,
-            "notify.notification.sent": on_event_for_webhooks}, stop, inbox="webhook_inbox"))
         loops.append(lambda: sender(db_url, smtp_port, stop))
     threads = [threading.Thread(target=fatal_on_failure, args=(loop,), daemon=True)
                for loop in loops]

@@ -117,6 +117,10 @@ def test_the_seed_conversation_by_email(mailbox_stack: Stack, dovecot: ImapServe
     conversation = page.locator("#email-conversation")
     expect(conversation.locator("li")).to_have_count(1)
     expect(conversation).to_contain_text("rehab post spinal fusion")
+    # reception's controls are not offered to her (each would only answer 403)
+    expect(page.locator("#desk-only")).to_be_visible()
+    for desk_only in ("#decision", "#note-form", "#work"):
+        expect(page.locator(desk_only)).to_have_count(0)
     page.get_by_label("Answer by e-mail").fill(ANSWER)
     page.get_by_role("button", name="Send the answer").click()
     expect(page.locator("#email-answer-status")).to_contain_text("goes out")
