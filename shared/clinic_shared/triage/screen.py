@@ -19,7 +19,6 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,8 @@ _WHITE_SPACES = re.compile(r"\s\s+")
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 URGENT = "urgent"
 CACHE_SIZE = 50_000
+_NONE = np.empty(0, dtype=np.int64)
+_NONE.flags.writeable = False
 
 
 def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -68,27 +69,48 @@ class Vectoriser:
     def __post_init__(self) -> None:
         # a word's character n-grams are the same wherever it is written: found once per word
         self.word_columns = lru_cache(maxsize=CACHE_SIZE)(self._word_columns)
+        # word n-grams looked up by length, a word alone or a tuple of words: no string is
+        # joined for a lookup
+        self._word_index: dict[int, dict[str | tuple[str, ...], int]] = {}
+        if self.analyser == "word":
+            for term, column in self.index.items():
+                words = tuple(term.split(" "))
+                key = words if len(words) > 1 else words[0]
+                self._word_index.setdefault(len(words), {})[key] = column
 
-    def _word_columns(self, word: str) -> tuple[int, ...]:
-        return tuple(self.index[gram] for gram in char_wb_ngrams(word, *self.ngram_range)
-                     if gram in self.index)
+    def _word_columns(self, word: str) -> np.ndarray:
+        columns = np.array([self.index[gram] for gram in char_wb_ngrams(word, *self.ngram_range)
+                            if gram in self.index], dtype=np.int64)
+        columns.flags.writeable = False  # shared by every text with the word
+        return columns
 
-    def _columns(self, text: str) -> list[int]:
-        if self.analyser == "char_wb":
-            return list(chain.from_iterable(
-                map(self.word_columns, _WHITE_SPACES.sub(" ", text.lower()).split())))
-        index = self.index
-        return [index[term] for term in ANALYSERS[self.analyser](text, *self.ngram_range)
-                if term in index]
+    def _columns(self, text: str) -> np.ndarray:
+        """The model's columns of the text's n-grams, a column once for each time it is found."""
+        if self.analyser == "char_wb":  # str.split() splits on runs of whitespace already
+            words = text.lower().split()
+            return np.concatenate(list(map(self.word_columns, words))) if words else _NONE
+        return np.array(self._word_gram_columns(text), dtype=np.int64)
+
+    def _word_gram_columns(self, text: str) -> list[int]:
+        """The columns of the n-grams `word_ngrams` finds (an n-gram as the words it joins)."""
+        tokens = _TOKEN.findall(text.lower())
+        found: list[int] = []
+        for n in range(self.ngram_range[0], self.ngram_range[1] + 1):
+            # the words from each of n places on: the shorter lists end the n-grams
+            grams = tokens if n == 1 else zip(*(tokens[i:] for i in range(n)), strict=False)
+            found += [column for column in map(self._word_index.get(n, {}).get, grams)
+                      if column is not None]
+        return found
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns in the model's weights, values) of the text's l2-normalised tf-idf row."""
         found = self._columns(text)
-        if not found:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        columns, counts = np.unique(np.array(found, dtype=np.int64), return_counts=True)
+        if not found.size:
+            return _NONE, np.empty(0)
+        columns, counts = np.unique(found, return_counts=True)
         values = (1 + np.log(counts)) * self.idf[columns]  # sublinear tf
-        return columns + self.offset, values / np.linalg.norm(values)
+        # the l2 norm as numpy.linalg.norm computes it (the same bits), without its checks
+        return columns + self.offset, values / np.sqrt(values.dot(values))
 
 
 class LinearTextModel:
@@ -106,7 +128,10 @@ class LinearTextModel:
                 part["analyser"], (low, high), {term: i for i, term in enumerate(terms)},
                 np.asarray(part["idf"], dtype=float), offset))
             offset += len(terms)
-        self._coef = np.asarray(model["coef"], dtype=np.float32).reshape(offset, len(self.labels))
+        # stored as float32 (the bits the model was shipped with), held as float64: the product
+        # below is the same to the last bit, without numpy casting each row it takes
+        self._coef = np.asarray(model["coef"], dtype=np.float32).astype(np.float64).reshape(
+            offset, len(self.labels))
         self._intercept = np.asarray(model["intercept"], dtype=float)
 
     @staticmethod
@@ -121,7 +146,8 @@ class LinearTextModel:
             if len(columns):
                 # multiplied and summed by numpy itself: a BLAS matrix product would start (and
                 # spin) a thread per core inside every API process for a product this small
-                scores += (self._coef[columns, labels] * values[:, None]).sum(axis=0)
+                rows = self._coef.take(columns, axis=0)[:, labels]
+                scores += (rows * values[:, None]).sum(axis=0)
         return 1 / (1 + np.exp(-scores))
 
     def probabilities(self, text: str) -> dict[str, float]:
