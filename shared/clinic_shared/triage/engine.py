@@ -17,7 +17,6 @@ from functools import cache
 
 import spacy
 from loguru import logger as loguru_logger
-from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from clinic_shared.messaging.contracts import RedFlagFound, SuggestionReason, TriageReading
@@ -27,6 +26,7 @@ from clinic_shared.triage.normalise import Normaliser
 from clinic_shared.triage.pathway_model import PathwayModel
 from clinic_shared.triage.pathway_rules import Weighed
 from clinic_shared.triage.screen import URGENT, UrgencyScreen
+from clinic_shared.triage.tokens import LINE_BREAKS, WarmTokenizer
 from clinic_shared.triage.vocabulary import (
     SIGN_EXCLUDED,
     Sign,
@@ -69,15 +69,6 @@ class FormAnswers:
     ticked: Sequence[str] = ()  # the form's red-flag questions answered "yes"
 
 
-@Language.component("clinic_line_breaks")
-def _line_breaks(doc: Doc) -> Doc:
-    """A line break ends a sentence: patients often write lists without full stops."""
-    for token in doc[1:]:
-        if "\n" in doc[token.i - 1].text:
-            token.is_sent_start = True
-    return doc
-
-
 class TriageEngine:
     """One vocabulary, compiled into a spaCy pipeline. `read` is CPU work that holds the GIL
     from start to end (spaCy's matchers do not release it): call it where that costs least, e.g.
@@ -92,12 +83,13 @@ class TriageEngine:
         # weighs the rules' evidence when it points both ways (None: the rules alone)
         self.pathway_model: PathwayModel | None = pathway_model or PathwayModel.load()
         self._nlp = spacy.blank("en")
+        self._make_doc = WarmTokenizer(self._nlp)
         self._normaliser = Normaliser(self._vocabulary_words(), vocabulary.spelling.text_speak,
                                       vocabulary.spelling.min_length)
         self._signs: dict[str, tuple[str, Sign]] = {}
         self._chains = ChainMatcher(self._nlp.vocab, GAP_STOPS)
         self._nlp.add_pipe("sentencizer")
-        self._nlp.add_pipe("clinic_line_breaks")
+        self._nlp.add_pipe(LINE_BREAKS)
         matcher: TargetMatcher = self._nlp.add_pipe(
             "medspacy_target_matcher", config={"result_type": "group", "prune": False,
                                                "phrase_matcher_attr": "NORM",
@@ -231,7 +223,7 @@ class TriageEngine:
 
     def doc(self, text: str) -> Doc:
         """The text read through the pipeline (its findings are in `doc.spans["triage"]`)."""
-        doc = self._normaliser.set_norms(self._nlp.make_doc(text))
+        doc = self._normaliser.set_norms(self._make_doc(text))
         for name, component in self._nlp.pipeline:
             doc = component(doc)
             if name == "medspacy_target_matcher":  # before ConText reads the findings
