@@ -21,6 +21,7 @@ from spacy.tokens import Doc, Span
 
 from clinic_shared.messaging.contracts import RedFlagFound, SuggestionReason, TriageReading
 from clinic_shared.triage.chains import ChainMatcher
+from clinic_shared.triage.findings import FindingsReader
 from clinic_shared.triage.medspacy_parts import ConText, ConTextRule, TargetMatcher, TargetRule
 from clinic_shared.triage.normalise import Normaliser
 from clinic_shared.triage.pathway_model import PathwayModel
@@ -104,6 +105,8 @@ class TriageEngine:
                                         "prune_on_target_overlap": True})
         _trust_patterns(context._ConText__matcher)
         context.add(self._context_rules())
+        self._sentences = [self._nlp.get_pipe("sentencizer"), self._nlp.get_pipe(LINE_BREAKS)]
+        self._findings = FindingsReader(matcher, self._chains, context, SPANS)
 
     # -- building --------------------------------------------------------------------------
 
@@ -223,19 +226,21 @@ class TriageEngine:
 
     def doc(self, text: str) -> Doc:
         """The text read through the pipeline (its findings are in `doc.spans["triage"]`)."""
+        return self._findings_in(text)[0]
+
+    def _findings_in(self, text: str) -> tuple[Doc, list[Span]]:
+        """The text's tokens (NORMs set), sentences, and findings with their ConText modifiers:
+        the pipeline's components in turn, the matchers' and ConText's on a list of spans."""
         doc = self._normaliser.set_norms(self._make_doc(text))
-        for name, component in self._nlp.pipeline:
+        for component in self._sentences:
             doc = component(doc)
-            if name == "medspacy_target_matcher":  # before ConText reads the findings
-                doc.spans[SPANS].extend(self._chains(doc))
-        return doc
+        return doc, self._findings(doc)
 
     def read(self, text: str, form: FormAnswers | None = None) -> TriageReading:
         """What the text (and the form's answers) say: red flags, then a pathway with reasons."""
         form = form or FormAnswers()
         full = "\n\n".join(part for part in (text, form.surgery) if part)
-        doc = self.doc(full)
-        findings = list(doc.spans[SPANS])
+        doc, findings = self._findings_in(full)  # doc.text is `full` (spaCy keeps every character)
         concepts = {span.label_.split("|")[1] for span in findings
                     if span.label_.startswith("concept|") and _present(span, CONCEPT_EXCLUDED)}
         # asking for someone else: what the writer says of that relative is the patient's own
@@ -243,16 +248,16 @@ class TriageEngine:
                else set[str]())
         read = self._red_flags(findings, concepts, own)
         reasons, evidence = self._evidence(findings, form, own)
-        if read and self.screen.urgency(doc.text) < self.screen.veto:
+        if read and self.screen.urgency(full) < self.screen.veto:
             # the screen is all but sure the words are routine: reception sees them, no alarm
             reasons.append(SuggestionReason(rule=READ_AS_ROUTINE, phrases=tuple(
                 f"{flag.category}: {flag.phrase}" for flag in read)))
             read = []
-        red_flags = read + self._ticked(form.ticked) or self._screened(doc)
+        red_flags = read + self._ticked(form.ticked) or self._screened(doc, full)
         if red_flags:
             return TriageReading(pathway="urgent_review", urgent=True,
                                  red_flags=tuple(red_flags), reasons=tuple(reasons))
-        pathway = self._pathway(evidence, doc.text)
+        pathway = self._pathway(evidence, full)
         return TriageReading(pathway=pathway, urgent=False, reasons=tuple(reasons),
                              order=self._order(pathway))
 
@@ -277,10 +282,10 @@ class TriageEngine:
         return [RedFlagFound(category=name, phrase=phrase)
                 for name in ranked for phrase in found[name]]
 
-    def _screened(self, doc: Doc) -> list[RedFlagFound]:
-        """What the urgency screen finds when the rules found nothing: the likeliest category,
-        quoting the sentence that weighs most towards a red flag."""
-        found = self.screen.probabilities(doc.text)
+    def _screened(self, doc: Doc, text: str) -> list[RedFlagFound]:
+        """What the urgency screen finds in `doc` (of `text`) when the rules found nothing: the
+        likeliest category, quoting the sentence that weighs most towards a red flag."""
+        found = self.screen.probabilities(text)
         if found[URGENT] < self.screen.threshold:
             return []
         category = max(self.screen.categories, key=found.__getitem__)

@@ -14,7 +14,8 @@ if "quickumls" not in sys.modules:
     _placeholder.spacy_component = None  # type: ignore[attr-defined]
     sys.modules["quickumls"] = _placeholder
 
-from medspacy.context import ConText, ConTextRule
+from medspacy.context import ConText, ConTextGraph, ConTextModifier, ConTextRule
 from medspacy.target_matcher import TargetMatcher, TargetRule
 
-__all__ = ["ConText", "ConTextRule", "TargetMatcher", "TargetRule"]
+__all__ = ["ConText", "ConTextGraph", "ConTextModifier", "ConTextRule", "TargetMatcher",
+           "TargetRule"]
