@@ -37,10 +37,10 @@ class _Words:
 
     @classmethod
     def of(cls, doc: Doc, stop_norms: frozenset[int]) -> "_Words":
-        rows = doc.to_array([SENT_START, NORM]).tolist()
-        starts = [start == 1 for start, _ in rows]  # Token.is_sent_start is True
+        rows = doc.to_array([SENT_START, NORM])
+        starts = (rows[:, 0] == 1).tolist()  # Token.is_sent_start is True
         return cls(starts, [start or norm in stop_norms
-                            for start, (_, norm) in zip(starts, rows, strict=True)])
+                            for start, norm in zip(starts, rows[:, 1].tolist(), strict=True)])
 
 
 class ChainMatcher:

@@ -37,7 +37,9 @@ class Normaliser:
         self._stem = snowballstemmer.stemmer("english").stemWord
         self.of_text = lru_cache(maxsize=CACHE_SIZE)(self._of_text)
         self.of_vocabulary = lru_cache(maxsize=CACHE_SIZE)(self._of_vocabulary)
-        self._norm_of = lru_cache(maxsize=CACHE_SIZE)(self._norm_of_text)
+        # NORM hash -> the hash of its normal form, for one StringStore (spaCy's, of one nlp)
+        self._norms: dict[int, int] = {}
+        self._strings: StringStore | None = None
 
     def _of_vocabulary(self, word: str) -> str:
         word = word.lower()
@@ -58,9 +60,12 @@ class Normaliser:
         return best[0] if best is not None else word
 
     def _norm_of_text(self, strings: StringStore, norm: int) -> int:
-        """`of_text` on a NORM as spaCy stores it (a hash of its `strings`); the result added to
-        them (so the hash, cached, stays one `strings` knows)."""
-        return strings.add(self.of_text(strings[norm]))
+        """`of_text` on a NORM as spaCy stores it (a hash in `strings`); the result added to
+        them, so its hash (cached) stays one they know."""
+        if len(self._norms) >= CACHE_SIZE:
+            self._norms.clear()
+        found = self._norms[norm] = strings.add(self.of_text(strings[norm]))
+        return found
 
     def set_norms(self, doc: Doc) -> Doc:
         """Every token's NORM, from what spaCy made of it ("n't" is already "not").
@@ -70,6 +75,11 @@ class Normaliser:
         if not len(doc):
             return doc
         strings = doc.vocab.strings
-        norms = [norm if space or punct else self._norm_of(strings, norm)
-                 for norm, space, punct in doc.to_array([NORM, IS_SPACE, IS_PUNCT]).tolist()]
+        if strings is not self._strings:  # the cached hashes are those of one StringStore
+            self._strings, self._norms = strings, {}
+        rows = doc.to_array([NORM, IS_SPACE, IS_PUNCT])
+        cached = self._norms.get
+        norms = [norm if kept else cached(norm) or self._norm_of_text(strings, norm)
+                 for norm, kept in zip(rows[:, 0].tolist(), (rows[:, 1] | rows[:, 2]).tolist(),
+                                       strict=True)]
         return doc.from_array([NORM], np.array(norms, dtype=np.uint64))
