@@ -10,14 +10,11 @@ tokenize each word it has not seen before on its own, once, which caches it like
 before a special case; the tokens are the same, as a cached word is split the same way.
 """
 
-import re
-
 import numpy as np
 from spacy.attrs import IS_SPACE
 from spacy.language import Language
 from spacy.tokens import Doc
 
-WORD = re.compile(r"\S+")  # what the tokenizer splits, between white space (str.isspace, as \s)
 SEEN_WORDS = 100_000  # forgotten (and cached once more as met) beyond this many
 LINE_BREAKS = "clinic_line_breaks"  # the pipeline component
 
@@ -30,8 +27,11 @@ class WarmTokenizer:
         self._seen: set[str] = set()
 
     def __call__(self, text: str) -> Doc:
+        words = text.split()  # the runs between white space (str.isspace), as spaCy splits
+        if self._seen.issuperset(words):
+            return self._nlp.make_doc(text)
         tokenizer = self._nlp.tokenizer
-        for word in WORD.findall(text):
+        for word in words:
             if word not in self._seen:
                 if len(self._seen) >= SEEN_WORDS:
                     self._seen.clear()
