@@ -17,16 +17,17 @@ from functools import cache
 
 import spacy
 from loguru import logger as loguru_logger
-from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from clinic_shared.messaging.contracts import RedFlagFound, SuggestionReason, TriageReading
 from clinic_shared.triage.chains import ChainMatcher
+from clinic_shared.triage.findings import FindingsReader
 from clinic_shared.triage.medspacy_parts import ConText, ConTextRule, TargetMatcher, TargetRule
 from clinic_shared.triage.normalise import Normaliser
 from clinic_shared.triage.pathway_model import PathwayModel
 from clinic_shared.triage.pathway_rules import Weighed
 from clinic_shared.triage.screen import URGENT, UrgencyScreen
+from clinic_shared.triage.tokens import LINE_BREAKS, WarmTokenizer
 from clinic_shared.triage.vocabulary import (
     SIGN_EXCLUDED,
     Sign,
@@ -69,15 +70,6 @@ class FormAnswers:
     ticked: Sequence[str] = ()  # the form's red-flag questions answered "yes"
 
 
-@Language.component("clinic_line_breaks")
-def _line_breaks(doc: Doc) -> Doc:
-    """A line break ends a sentence: patients often write lists without full stops."""
-    for token in doc[1:]:
-        if "\n" in doc[token.i - 1].text:
-            token.is_sent_start = True
-    return doc
-
-
 class TriageEngine:
     """One vocabulary, compiled into a spaCy pipeline. `read` is CPU work that holds the GIL
     from start to end (spaCy's matchers do not release it): call it where that costs least, e.g.
@@ -92,12 +84,13 @@ class TriageEngine:
         # weighs the rules' evidence when it points both ways (None: the rules alone)
         self.pathway_model: PathwayModel | None = pathway_model or PathwayModel.load()
         self._nlp = spacy.blank("en")
+        self._make_doc = WarmTokenizer(self._nlp)
         self._normaliser = Normaliser(self._vocabulary_words(), vocabulary.spelling.text_speak,
                                       vocabulary.spelling.min_length)
         self._signs: dict[str, tuple[str, Sign]] = {}
         self._chains = ChainMatcher(self._nlp.vocab, GAP_STOPS)
         self._nlp.add_pipe("sentencizer")
-        self._nlp.add_pipe("clinic_line_breaks")
+        self._nlp.add_pipe(LINE_BREAKS)
         matcher: TargetMatcher = self._nlp.add_pipe(
             "medspacy_target_matcher", config={"result_type": "group", "prune": False,
                                                "phrase_matcher_attr": "NORM",
@@ -112,6 +105,8 @@ class TriageEngine:
                                         "prune_on_target_overlap": True})
         _trust_patterns(context._ConText__matcher)
         context.add(self._context_rules())
+        self._sentences = [self._nlp.get_pipe("sentencizer"), self._nlp.get_pipe(LINE_BREAKS)]
+        self._findings = FindingsReader(matcher, self._chains, context, SPANS)
 
     # -- building --------------------------------------------------------------------------
 
@@ -231,19 +226,21 @@ class TriageEngine:
 
     def doc(self, text: str) -> Doc:
         """The text read through the pipeline (its findings are in `doc.spans["triage"]`)."""
-        doc = self._normaliser.set_norms(self._nlp.make_doc(text))
-        for name, component in self._nlp.pipeline:
+        return self._findings_in(text)[0]
+
+    def _findings_in(self, text: str) -> tuple[Doc, list[Span]]:
+        """The text's tokens (NORMs set), sentences, and findings with their ConText modifiers:
+        the pipeline's components in turn, the matchers' and ConText's on a list of spans."""
+        doc = self._normaliser.set_norms(self._make_doc(text))
+        for component in self._sentences:
             doc = component(doc)
-            if name == "medspacy_target_matcher":  # before ConText reads the findings
-                doc.spans[SPANS].extend(self._chains(doc))
-        return doc
+        return doc, self._findings(doc)
 
     def read(self, text: str, form: FormAnswers | None = None) -> TriageReading:
         """What the text (and the form's answers) say: red flags, then a pathway with reasons."""
         form = form or FormAnswers()
         full = "\n\n".join(part for part in (text, form.surgery) if part)
-        doc = self.doc(full)
-        findings = list(doc.spans[SPANS])
+        doc, findings = self._findings_in(full)  # doc.text is `full` (spaCy keeps every character)
         concepts = {span.label_.split("|")[1] for span in findings
                     if span.label_.startswith("concept|") and _present(span, CONCEPT_EXCLUDED)}
         # asking for someone else: what the writer says of that relative is the patient's own
@@ -251,16 +248,16 @@ class TriageEngine:
                else set[str]())
         read = self._red_flags(findings, concepts, own)
         reasons, evidence = self._evidence(findings, form, own)
-        if read and self.screen.urgency(doc.text) < self.screen.veto:
+        if read and self.screen.urgency(full) < self.screen.veto:
             # the screen is all but sure the words are routine: reception sees them, no alarm
             reasons.append(SuggestionReason(rule=READ_AS_ROUTINE, phrases=tuple(
                 f"{flag.category}: {flag.phrase}" for flag in read)))
             read = []
-        red_flags = read + self._ticked(form.ticked) or self._screened(doc)
+        red_flags = read + self._ticked(form.ticked) or self._screened(doc, full)
         if red_flags:
             return TriageReading(pathway="urgent_review", urgent=True,
                                  red_flags=tuple(red_flags), reasons=tuple(reasons))
-        pathway = self._pathway(evidence, doc.text)
+        pathway = self._pathway(evidence, full)
         return TriageReading(pathway=pathway, urgent=False, reasons=tuple(reasons),
                              order=self._order(pathway))
 
@@ -285,10 +282,10 @@ class TriageEngine:
         return [RedFlagFound(category=name, phrase=phrase)
                 for name in ranked for phrase in found[name]]
 
-    def _screened(self, doc: Doc) -> list[RedFlagFound]:
-        """What the urgency screen finds when the rules found nothing: the likeliest category,
-        quoting the sentence that weighs most towards a red flag."""
-        found = self.screen.probabilities(doc.text)
+    def _screened(self, doc: Doc, text: str) -> list[RedFlagFound]:
+        """What the urgency screen finds in `doc` (of `text`) when the rules found nothing: the
+        likeliest category, quoting the sentence that weighs most towards a red flag."""
+        found = self.screen.probabilities(text)
         if found[URGENT] < self.screen.threshold:
             return []
         category = max(self.screen.categories, key=found.__getitem__)

@@ -14,7 +14,10 @@ if "quickumls" not in sys.modules:
     _placeholder.spacy_component = None  # type: ignore[attr-defined]
     sys.modules["quickumls"] = _placeholder
 
-from medspacy.context import ConText, ConTextRule
+from medspacy.common.medspacy_matcher import MedspacyMatcher
+from medspacy.common.util import prune_overlapping_matches
+from medspacy.context import ConText, ConTextGraph, ConTextModifier, ConTextRule
 from medspacy.target_matcher import TargetMatcher, TargetRule
 
-__all__ = ["ConText", "ConTextRule", "TargetMatcher", "TargetRule"]
+__all__ = ["ConText", "ConTextGraph", "ConTextModifier", "ConTextRule", "MedspacyMatcher",
+           "TargetMatcher", "TargetRule", "prune_overlapping_matches"]

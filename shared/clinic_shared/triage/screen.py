@@ -16,10 +16,11 @@ here; scikit-learn itself is only needed to train.
 
 import gzip
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ _WHITE_SPACES = re.compile(r"\s\s+")
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 URGENT = "urgent"
 CACHE_SIZE = 50_000
+_NONE = np.empty(0, dtype=np.int64)
+_NONE.flags.writeable = False
 
 
 def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -68,27 +71,39 @@ class Vectoriser:
     def __post_init__(self) -> None:
         # a word's character n-grams are the same wherever it is written: found once per word
         self.word_columns = lru_cache(maxsize=CACHE_SIZE)(self._word_columns)
+        # word n-grams looked up by length, a word alone or a tuple of words: no string is
+        # joined for a lookup
+        self._word_index: dict[int, dict[str | tuple[str, ...], int]] = {}
+        if self.analyser == "word":
+            for term, column in self.index.items():
+                words = tuple(term.split(" "))
+                key = words if len(words) > 1 else words[0]
+                self._word_index.setdefault(len(words), {})[key] = column
 
-    def _word_columns(self, word: str) -> tuple[int, ...]:
-        return tuple(self.index[gram] for gram in char_wb_ngrams(word, *self.ngram_range)
-                     if gram in self.index)
+    def _word_columns(self, word: str) -> np.ndarray:
+        columns = np.array([self.index[gram] for gram in char_wb_ngrams(word, *self.ngram_range)
+                            if gram in self.index], dtype=np.int64) + self.offset
+        columns.flags.writeable = False  # shared by every text with the word
+        return columns
 
-    def _columns(self, text: str) -> list[int]:
-        if self.analyser == "char_wb":
-            return list(chain.from_iterable(
-                map(self.word_columns, _WHITE_SPACES.sub(" ", text.lower()).split())))
-        index = self.index
-        return [index[term] for term in ANALYSERS[self.analyser](text, *self.ngram_range)
-                if term in index]
+    def columns(self, text: str) -> np.ndarray:
+        """The model's columns (in its weights) of the text's n-grams, a column once for each
+        time it is found."""
+        if self.analyser == "char_wb":  # str.split() splits on runs of whitespace already
+            words = text.lower().split()
+            return np.concatenate(list(map(self.word_columns, words))) if words else _NONE
+        return np.array(self._word_gram_columns(text), dtype=np.int64) + self.offset
 
-    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(columns in the model's weights, values) of the text's l2-normalised tf-idf row."""
-        found = self._columns(text)
-        if not found:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        columns, counts = np.unique(np.array(found, dtype=np.int64), return_counts=True)
-        values = (1 + np.log(counts)) * self.idf[columns]  # sublinear tf
-        return columns + self.offset, values / np.linalg.norm(values)
+    def _word_gram_columns(self, text: str) -> list[int]:
+        """The columns of the n-grams `word_ngrams` finds (an n-gram as the words it joins)."""
+        tokens = _TOKEN.findall(text.lower())
+        found: list[int] = []
+        for n in range(self.ngram_range[0], self.ngram_range[1] + 1):
+            # the words from each of n places on: the shorter lists end the n-grams
+            grams = tokens if n == 1 else zip(*(tokens[i:] for i in range(n)), strict=False)
+            found += [column for column in map(self._word_index.get(n, {}).get, grams)
+                      if column is not None]
+        return found
 
 
 class LinearTextModel:
@@ -106,26 +121,48 @@ class LinearTextModel:
                 part["analyser"], (low, high), {term: i for i, term in enumerate(terms)},
                 np.asarray(part["idf"], dtype=float), offset))
             offset += len(terms)
-        self._coef = np.asarray(model["coef"], dtype=np.float32).reshape(offset, len(self.labels))
+        # stored as float32 (the bits the model was shipped with), held as float64: the product
+        # below is the same to the last bit, without numpy casting each row it takes
+        self._coef = np.asarray(model["coef"], dtype=np.float32).astype(np.float64).reshape(
+            offset, len(self.labels))
         self._intercept = np.asarray(model["intercept"], dtype=float)
+        self._idf = np.concatenate([v.idf for v in self._vectorisers] or [np.empty(0)])
+        self._starts = np.array([v.offset for v in self._vectorisers[1:]], dtype=np.int64)
 
     @staticmethod
     def read_model(path: Path | str) -> dict:
         with gzip.open(path, "rt", encoding="utf-8") as file:
             return json.load(file)
 
-    def _scores(self, text: str, labels: slice) -> np.ndarray:
-        scores = self._intercept[labels].copy()
-        for vectoriser in self._vectorisers:
-            columns, values = vectoriser.features(text)
-            if len(columns):
-                # multiplied and summed by numpy itself: a BLAS matrix product would start (and
-                # spin) a thread per core inside every API process for a product this small
-                scores += (self._coef[columns, labels] * values[:, None]).sum(axis=0)
-        return 1 / (1 + np.exp(-scores))
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns in the weights, values) of the text's tf-idf row, each vectoriser's part
+        l2-normalised. One row for all the vectorisers: numpy's per-call cost, not the few
+        hundred columns of a text, is most of the time, so each step runs once, not per part."""
+        found = np.concatenate([v.columns(text) for v in self._vectorisers] or [_NONE])
+        if not found.size:
+            return _NONE, np.empty(0)
+        columns, counts = np.unique(found, return_counts=True)
+        values = (1 + np.log(counts)) * self._idf[columns]  # sublinear tf
+        bounds = [0, *np.searchsorted(columns, self._starts).tolist(), len(columns)]
+        for start, end in pairwise(bounds):
+            if end > start:
+                part = values[start:end]
+                part /= math.sqrt(part.dot(part))
+        return columns, values
+
+    def _scores(self, text: str, labels: slice) -> list[float]:
+        scores = self._intercept[labels]
+        columns, values = self.features(text)
+        if len(columns):
+            # multiplied and summed by numpy's einsum (the sums the rows times values made, in
+            # one step): a BLAS matrix product would start (and spin) a thread per core inside
+            # every API process for a product this small
+            scores = scores + np.einsum("ij,i->j", self._coef.take(columns, axis=0)[:, labels],
+                                        values)
+        return [1 / (1 + math.exp(-score)) for score in scores.tolist()]
 
     def probabilities(self, text: str) -> dict[str, float]:
-        return dict(zip(self.labels, self._scores(text, slice(None)).tolist(), strict=True))
+        return dict(zip(self.labels, self._scores(text, slice(None)), strict=True))
 
 
 class UrgencyScreen(LinearTextModel):
@@ -143,7 +180,7 @@ class UrgencyScreen(LinearTextModel):
 
     def urgency(self, text: str) -> float:
         """The probability that the text describes a red flag (the first label)."""
-        return float(self._scores(text, slice(0, 1))[0])
+        return self._scores(text, slice(0, 1))[0]
 
     def urgent(self, text: str) -> bool:
         return self.urgency(text) >= self.threshold
