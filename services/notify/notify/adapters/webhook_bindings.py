@@ -1,7 +1,7 @@
 """notify's webhook queue hears only the event types some subscription asks for.
 
-Bound to every type a subscription may ask for, the queue took three or four events for every
-appointment request (contact.requested, contact.clock_started, notification.sent, …) even at
+Bound to every type a subscription may ask for, the queue took at least two events for every
+appointment request (contact.requested, notification.sent; more as staff triage and book) even at
 a clinic with no subscription at all: each one a quorum-queue write, a delivery and an inbox
 transaction in notify, for nothing. Now the queue is bound to the types of the subscriptions
 that exist (enabled or not: a disabled one is still owed what happens while it is off), plus
@@ -121,10 +121,12 @@ class WebhookBindingsLoop:
         self.engine = engine
 
     def run(self, stop: threading.Event) -> None:
+        declared = False  # the topology is declared once, at start, as every worker does it
         while not stop.is_set():
             try:
                 with bindings_lock(self.engine):
-                    bound = sync_bindings(self.settings, self.engine, declare=True)
+                    bound = sync_bindings(self.settings, self.engine, declare=not declared)
+                declared = True
                 log.debug("webhook.bindings_synced", keys=len(bound))
                 wait = self.settings.webhook_bindings_interval
             except (BrokerUnavailable, OperationalError, InterfaceError) as exc:
