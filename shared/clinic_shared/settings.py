@@ -65,6 +65,9 @@ class ServiceSettings(BaseSettings):
     handles_patient_links: ClassVar[bool] = False
     patient_link_key: SecretStr = SecretStr("")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    api_threads: int = Field(default=8, ge=1, le=256, description=(
+        "threads an API process does request work on (database calls, plain-def routes); the "
+        "rest wait their turn without contending for the GIL with the event loop"))
     # Admission control (clinic_shared/web/admission.py): under a flood an API answers at once,
     # refusing what it cannot start soon with 503 and Retry-After rather than queueing it
     admission_max_in_flight: int = Field(default=32, ge=0, description=(

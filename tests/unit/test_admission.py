@@ -123,6 +123,51 @@ def test_a_request_that_finds_a_place_within_its_wait_is_carried_out() -> None:
     run(scenario)
 
 
+def test_a_request_that_would_wait_in_vain_is_refused_at_once() -> None:
+    """Places free up at the recent answers per second: one already waits for the place a quiet
+    API can expect within `max_wait`, so the next is refused at once, not after waiting."""
+
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        app = admission(inner, max_in_flight=1, max_wait=1.0)
+        first = asyncio.create_task(call(app))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(call(app))
+        await asyncio.sleep(0.01)
+        status, _, _, took = await call(app)
+        assert status == 503 and took < 0.5, "refused without waiting out its second"
+        inner.opened.set()
+        assert ((await first)[0], (await second)[0]) == (200, 200), "the waiting one got in"
+
+    run(scenario)
+
+
+def test_a_busy_api_lets_as_many_wait_as_places_free_up_meanwhile() -> None:
+    """Answering 100 a second with a 50 ms wait: five may wait for a place, the sixth is
+    refused at once."""
+
+    async def scenario() -> None:
+        inner = HeldAtStart()
+        inner.opened.set()
+        app = admission(inner, max_in_flight=1, max_wait=0.05)
+        for _ in range(int(100 * WINDOW)):
+            await call(app)
+        assert app.may_wait() == 5
+        inner.opened.clear()
+        held = asyncio.create_task(call(app))
+        await asyncio.sleep(0.01)
+        waiting = [asyncio.create_task(call(app)) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        assert len(app._waiting) == 5
+        status, _, _, took = await call(app)
+        assert status == 503 and took < 0.04, "the sixth does not wait"
+        inner.opened.set()
+        assert (await held)[0] == 200
+        await asyncio.gather(*waiting)
+
+    run(scenario)
+
+
 def test_an_open_stream_holds_no_place() -> None:
     async def scenario() -> None:
         inner = Gate()  # answers start at once; the body waits

@@ -10,11 +10,19 @@ admitted still finishes within about `target`; a quiet API keeps `min_in_flight`
 burst. A request over the bound waits for a place at most `max_wait` seconds (its queue time,
 ADMISSION_MAX_WAIT_SECONDS), first come first served, and is then refused: before the app has
 read its body or touched the database, so a refused request leaves no trace and an admitted one
-is carried out in full. A place is given back when the answer starts (a stream, such as the
-board's live updates, holds none while it stays open). Probes and metrics are never refused: an
-orchestrator must not take a busy API for a dead one; nor are the pages' static files (a
-browser asks for several at once with each page, and they cost no database). When the flood
-ends the places free up with the answers, and the next request is taken.
+is carried out in full. It waits only if a place can be expected in that time (the answers per
+second times `max_wait` are more than those already waiting, one at least): under a flood the
+rest are refused at once, not after waiting in vain. A place is given back when the answer
+starts (a stream, such as the board's live updates, holds none while it stays open). Probes
+and metrics are never refused: an orchestrator must not take a busy API for a dead one; nor
+are the pages' static files (a browser asks for several at once with each page, and they cost
+no database). When the flood ends the places free up with the answers, and the next request
+is taken.
+
+What keeps a refusal quick under a flood is that an admitted request waits for one of a few
+threads (API_THREADS, clinic_shared/web/app.py) to do its database work: the event loop, which
+answers the refusals, then competes for the GIL with those few threads, not with one thread per
+admitted request.
 
 A member of staff's request (a bearer token or session cookie that the app's own verifier
 accepts) takes a place but is never refused: a flood comes through what anyone may call (the
@@ -76,13 +84,24 @@ class Admission:
         self._logged_at = -LOG_EVERY
         self._refused_since_log = 0
 
-    def bound(self) -> int:
-        """How many requests may be in flight now (Little's law, see the module's doc)."""
+    def answers_per_second(self) -> float:
+        """Over the last WINDOW seconds."""
         horizon = time.monotonic() - WINDOW
         while self._answered and self._answered[0] < horizon:
             self._answered.popleft()
-        wanted = math.ceil(len(self._answered) / WINDOW * self.limits.target)
+        return len(self._answered) / WINDOW
+
+    def bound(self) -> int:
+        """How many requests may be in flight now (Little's law, see the module's doc)."""
+        wanted = math.ceil(self.answers_per_second() * self.limits.target)
         return max(self.limits.min_in_flight, min(self.limits.max_in_flight, wanted))
+
+    def may_wait(self) -> int:
+        """How many requests over the bound may wait: as many places as free up within
+        `max_wait` at the recent rate, one at least; none when `max_wait` is 0."""
+        if self.limits.max_wait <= 0:
+            return 0
+        return max(1, math.floor(self.answers_per_second() * self.limits.max_wait))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -116,11 +135,12 @@ class Admission:
             give_back()
 
     async def _admitted(self) -> bool:
-        """A place at once, or within `max_wait` seconds (first come, first served)."""
+        """A place at once, or within `max_wait` seconds (first come, first served); refused
+        at once when those already waiting will take the places that free up meanwhile."""
         if not self._waiting and self.in_flight < self.bound():
             self.in_flight += 1
             return True
-        if self.limits.max_wait <= 0:
+        if len(self._waiting) >= self.may_wait():
             return False
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[bool] = loop.create_future()
