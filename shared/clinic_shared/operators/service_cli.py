@@ -58,11 +58,11 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
     configure_logging(service.name, settings.log_level, settings.log_format)
     if args.command == "api":
         # X-Forwarded-* are believed only from the proxies FORWARDED_ALLOW_IPS names (none by
-        # default): from anyone else they would choose the address the form's limits count
-        # asyncio's event loop, not uvloop's: uvloop's libuv (1.45 on, libuv pull request
-        # 3696) accepts one connection per turn of the loop, so a busy API under a flood of new
-        # connections left hundreds in the listen queue for seconds (the bench's floods:
-        # refusals answered in 5-14 s); asyncio's accepts every waiting connection at once
+        # default): from anyone else they would choose the address the form's limits count.
+        # The event loop is asyncio's, not uvloop's: uvloop's libuv (1.45 on, libuv pull
+        # request 3696) accepts one connection per turn of the loop, so a busy API under a flood
+        # of new connections left hundreds in the listen queue for seconds (the bench's floods:
+        # refusals answered in 5-14 s); asyncio's accepts every waiting connection at once.
         uvicorn.run(service.app_factory, factory=True, host=args.host, port=args.port,
                     loop="asyncio", log_config=None, access_log=False,
                     proxy_headers=bool(settings.forwarded_allow_ips),
