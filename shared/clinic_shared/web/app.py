@@ -75,9 +75,9 @@ def field_error(field: str, message: str, status_code: int = 422) -> HTTPExcepti
 def limit_request_threads(threads: int) -> None:
     """The threads this event loop runs request work on (`run_in_threadpool`, plain-def routes):
     a few (API_THREADS), not anyio's 40. Every running thread competes with the event loop for
-    the GIL, and the loop answers the refusals: in the bench's floods (5x the sustainable rate)
-    refusals took 0.2-0.5 s with 32 requests' threads running and under 0.1 s with 8, which
-    served as many a second (4 served a quarter fewer)."""
+    the GIL, and the loop answers the refusals: in floods of booking's form (2x and 5x the
+    sustainable rate) refusals took 0.4-0.5 s at p99 with 32 requests' threads running and
+    0.1-0.18 s with 8, which served as many a second (4 served a quarter fewer)."""
     anyio.to_thread.current_default_thread_limiter().total_tokens = threads
 
 
