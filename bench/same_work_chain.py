@@ -24,6 +24,8 @@ and no validation: psycopg, pika, smtplib, and a bare Starlette endpoint for the
   notify's webhook queue hears nothing here: as in ours, with no subscription it is bound to
   erasures alone (notify/adapters/webhook_bindings.py).
 
+The three workers run at our workers' niceness (WORKER_NICENESS), behind the API, as ours do.
+
 Each worker process serves `outbox_published_total` and `consumer_messages_total` on its
 metrics port (prometheus_client, named as ours), so bench/work_counts.py counts the work per
 request the same way for both. `setup()` creates the tables and broker objects;
@@ -52,6 +54,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from clinic_shared.db import libpq_dsn
+from clinic_shared.runtime import yield_cpu_to_apis
+from clinic_shared.settings import ServiceSettings
 
 OUTBOX = """
 CREATE TABLE outbox (id bigserial PRIMARY KEY, routing_key text NOT NULL, payload jsonb NOT NULL,
@@ -325,6 +329,9 @@ def main() -> None:
     if args.role == "api":
         api(args.port, args.db)
         return
+    # the same priority as ours: workers behind the API (clinic_shared/runtime.py)
+    yield_cpu_to_apis(int(os.environ.get(
+        "WORKER_NICENESS", ServiceSettings.model_fields["worker_niceness"].default)))
     start_http_server(args.metrics_port, addr="127.0.0.1", registry=METRICS)
     worker(args.role, args.db, args.amqp, args.prefix, args.smtp_port)
 

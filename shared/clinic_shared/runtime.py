@@ -1,6 +1,7 @@
 """Process tuning shared by every API and worker."""
 
 import gc
+import os
 
 
 def freeze_startup_heap() -> None:
@@ -12,3 +13,18 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def yield_cpu_to_apis(niceness: int) -> int:
+    """Lower this process's CPU priority to `niceness` (never raise it back); the niceness now.
+
+    A worker's work can wait a moment; a patient at the form cannot. Where APIs and workers
+    share the processors (one server, `clinic run`, the bench), the kernel then gives the
+    processors to the APIs first and the workers take the rest: under a flood the APIs answer
+    and admit more, and the workers, catching up, take their messages in bigger batches (fewer
+    transactions and round trips per message). Containers each have their own share instead
+    (docker-compose.yml's `cpu_shares`)."""
+    current = os.nice(0)
+    if niceness > current:
+        return os.nice(niceness - current)
+    return current

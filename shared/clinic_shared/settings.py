@@ -97,6 +97,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     worker_metrics_port: int = 9100
+    worker_niceness: int = Field(default=10, ge=0, le=19, description=(
+        "the CPU priority a worker lowers itself to (Unix niceness, 0-19): where workers and "
+        "APIs share the processors, the APIs answer people first"))
     # Crash points for the fault suite (clinic_shared/faults.py); refused in production.
     fault_points: str = ""
     clock_file: str = Field(default="", description=(

@@ -15,6 +15,7 @@ from clinic_shared import faults
 from clinic_shared.db import create_database_if_missing, make_engine, wait_for_database
 from clinic_shared.log import configure_logging, get_logger
 from clinic_shared.migrations import schema_is_current, upgrade
+from clinic_shared.runtime import yield_cpu_to_apis
 from clinic_shared.settings import ServiceSettings
 from clinic_shared.worker import Loop, register_scrape_time_metrics, run_loops
 
@@ -70,6 +71,7 @@ def main(service: ServiceDefinition, argv: list[str] | None = None) -> None:
                     root_path=settings.root_path)
     elif args.command == "worker":
         faults.arm(settings.fault_points)
+        log.info("worker.priority", niceness=yield_cpu_to_apis(settings.worker_niceness))
         if settings.worker_metrics_port:
             register_scrape_time_metrics(
                 settings, service.collectors(settings) if service.collectors else [])
