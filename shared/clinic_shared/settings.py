@@ -77,8 +77,7 @@ class ServiceSettings(BaseSettings):
     admission_target_seconds: float = Field(default=0.5, gt=0, le=60, description=(
         "how long an admitted request may take: the places follow the recent answers per "
         "second times this"))
-    # 0.01 rather than 0.03: in interleaved bench pairs (2026-12-07) floods' refusals p99
-    # 78-102 ms against 105-125 ms, and the most sustained 211-215 against 197-202 req/s
+    # 0.01 rather than 0.03: why, with the bench's figures, in README.md's ADMISSION_* row
     admission_max_wait_seconds: float = Field(default=0.01, ge=0, le=10, description=(
         "how long a request over the limit may wait for a place before its 503"))
     admission_retry_after: int = Field(default=2, ge=1, le=3600, description=(
