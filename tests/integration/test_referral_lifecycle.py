@@ -325,6 +325,26 @@ def test_ranking_prefers_continuity_then_site_then_headroom_and_capacity_is_enfo
     assert "1 active referrals, capacity 1" in over.json()["detail"]
 
 
+def test_a_returning_patient_is_known_by_their_e_mail_in_any_case(client, sessions, desk, lead):
+    """Bert wrote "Bert.Returning@…" the first time and "bert.returning@…" now, from another
+    phone: reception is still shown the therapist who treated him."""
+    tag = uuid.uuid4().hex[:6]
+    before = new_therapist(client, lead, f"Before {tag}", ["manual_therapy"], capacity=5)
+    other = new_therapist(client, lead, f"Other {tag}", ["manual_therapy"], capacity=50)
+    earlier, _ = request_arrives(sessions, "Stiff neck", phone=None,
+                                 email=f"Bert.Returning-{tag}@Example.org")
+    triage_and_assign(client, desk, earlier, before, pathway="manual_therapy")
+
+    entry_id, _ = request_arrives(sessions, "Stiff neck again", phone="+447400765432",
+                                  email=f"bert.returning-{tag}@example.org")
+    ranked = client.get(f"/api/triage-entries/{entry_id}/therapists", headers=desk,
+                        params={"discipline": "manual_therapy"}).json()
+    ours = {r["therapist"]["id"]: r for r in ranked if r["therapist"]["name"].endswith(tag)}
+    assert ours[before]["continuity"] and "treated this patient before" in ours[before]["reasons"]
+    assert not ours[other]["continuity"]
+    assert ranked.index(ours[before]) < ranked.index(ours[other])
+
+
 def test_auto_assign_gives_each_discipline_to_its_top_ranked_therapist(url, infra, auth_keys,
                                                                         sessions, desk, lead):
     with _client(url, infra, auth_keys, auto_assign=True) as auto:

@@ -53,7 +53,6 @@ class TriageEntry(Base):
     __table_args__ = (
         Index("ix_triage_entries_open_deadline", "status", "contact_by"),
         Index("ix_triage_entries_phone", "phone"),
-        Index("ix_triage_entries_email", "email"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -139,7 +138,8 @@ Index("ix_triage_entries_board", TriageEntry.urgent.desc(), text(QUEUE_DEADLINE_
       postgresql_where=BOARD_OPEN)
 # The board's search, each part with an index: any part of a name (trigrams: pg_trgm, which
 # migration 0014 creates), a reference in any case, an e-mail address in any case (the phone
-# number has ix_triage_entries_phone). The trigram index takes each new entry at once
+# number has ix_triage_entries_phone; every lookup by e-mail, the returning patient's too, is in
+# any case, so the e-mail has this index alone). The trigram index takes each new entry at once
 # (fastupdate off): entries arrive a few a minute, and a search then never reads through a
 # pending list that only a vacuum empties.
 Index("ix_triage_entries_name_trigrams", TriageEntry.patient_name, postgresql_using="gin",

@@ -61,10 +61,14 @@ def active_counts(session: Session, therapist_ids: list[uuid.UUID] | None = None
 
 
 def previous_therapists(session: Session, entry: TriageEntry) -> set[uuid.UUID]:
-    """Therapists who had this patient on an earlier entry (same phone or e-mail)."""
-    same_person = [column == value for column, value in
-                   ((TriageEntry.phone, entry.phone), (TriageEntry.email, entry.email))
-                   if value is not None]
+    """Therapists who had this patient on an earlier entry (same phone, or the same e-mail
+    address in any case: patients write "Bert.Hall@…" on one form and "bert.hall@…" on the
+    next, as the board's search and the entry page already allow)."""
+    same_person = []
+    if entry.phone is not None:
+        same_person.append(TriageEntry.phone == entry.phone)
+    if entry.email is not None:
+        same_person.append(func.lower(TriageEntry.email) == entry.email.lower())
     if not same_person:
         return set()
     earlier = (select(TriageEntry.id)
