@@ -49,8 +49,9 @@ def test_the_screen_catches_a_red_flag_the_rules_miss_and_quotes_the_patient(eng
 
 
 def test_the_screen_overrules_a_rule_it_is_all_but_sure_is_routine_and_says_so(engine):
-    text = ("My osteoporosis was picked up on a routine scan - no fractures, no falls, no pain. "
-            "I'd like an exercise programme for my bones and my balance.")
+    # (found "on a routine scan - no fractures", the rules themselves read it as checked)
+    text = ("My osteoporosis was picked up at a routine check-up - no fractures, no falls, no "
+            "pain. I'd like an exercise programme for my bones and my balance.")
     rules_only = TriageEngine(engine.vocabulary, never_fires(engine.screen.labels))
     assert rules_only.read(text).urgent  # the rules read "osteoporosis" as a red flag
     reading = engine.read(text)
