@@ -37,6 +37,10 @@ def quoted(reading) -> set[str]:
     return {phrase.lower() for reason in reading.reasons for phrase in reason.phrases}
 
 
+def quoted_as_written(reading) -> set[str]:
+    return {phrase for reason in reading.reasons for phrase in reason.phrases}
+
+
 @pytest.mark.parametrize("text", [BERT_FIRST, BERT_REPLY])
 def test_the_seed_patients_typed_as_they_wrote_need_both_with_their_own_words(engine, text):
     reading = engine.read(text)
@@ -144,6 +148,9 @@ def test_post_operative_wording_gets_the_clinics_pathway(engine, text, pathway):
      "out of my right eye", "vascular"),
     ("Chiropractor manipulated my neck this morning and since then my head is pounding like "
      "never before", "vascular"),
+    # a GP's letter in shorthand (dev9): the temperature is on the examination line
+    ("Re: Mrs A. Khan, 71. 10/7 hx of thoracic back pain, no trauma. O/E: T 38.4, tender T8. "
+     "Plan: physio for mobility.", "infection"),
 ])
 def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text, category):
     reading = engine.read(text)
@@ -163,6 +170,16 @@ def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text
      "bend", "manual_therapy"),
     ("I get in a muddle with dates, but my shoulder is stiff and won't reach behind me",
      "manual_therapy"),
+    ("had a clot in my leg yrs ago after an op, sorted with tablets, nothing since. now my "
+     "shoulder is stiff", "manual_therapy"),
+    ("Had a high temp with a chest infection last month, all gone now, but my shoulder has been "
+     "stiff since", "manual_therapy"),
+    ("Did a spin class and came out feeling like I'd been hit by a bus, my thighs are weak and "
+     "wobbly days later", "rehab_physio"),
+    ("Our daughter is 14 and shooting up, her knees ache after netball and she wants to get "
+     "stronger", "rehab_physio"),
+    ("Since having my second baby I leak a little when I run or sneeze, the GP says my pelvic "
+     "floor is weak", "rehab_physio"),
 ])
 def test_alarming_words_in_an_innocent_sense_raise_no_alarm(engine, text, pathway):
     reading = engine.read(text)
@@ -179,6 +196,12 @@ def test_alarming_words_in_an_innocent_sense_raise_no_alarm(engine, text, pathwa
 ])
 def test_instability_load_and_movement_already_back_point_to_rehab(engine, text):
     assert engine.read(text).pathway == "rehab_physio"
+
+
+def test_a_text_typed_in_capitals_is_read_like_any_other_and_quoted_as_written(engine):
+    reading = engine.read("MY NECK WONT TURN TO THE LEFT SINCE I WOKE UP")
+    assert reading.pathway == "manual_therapy"
+    assert "WONT TURN" in quoted_as_written(reading)
 
 
 def test_tick_boxes_are_evidence_and_urgent_ones_win(engine):

@@ -36,8 +36,7 @@ class ServiceProcess:
 
 
 CORPUS = Path("tests/triage_corpus")
-DEVELOPMENT_CORPORA = tuple(CORPUS / f"{part}.jsonl" for part in
-                            ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8"))
+DEVELOPMENT_CORPORA = tuple(CORPUS / f"dev{n}.jsonl" for n in ("", *range(2, 11)))
 DEFAULT_CORPORA = (*DEVELOPMENT_CORPORA,
                    *(CORPUS / f"{part}.jsonl" for part in ("heldout", "heldout2", "heldout3")))
 

@@ -27,7 +27,7 @@ from clinic_shared.triage.normalise import Normaliser
 from clinic_shared.triage.pathway_model import PathwayModel
 from clinic_shared.triage.pathway_rules import Weighed
 from clinic_shared.triage.screen import URGENT, UrgencyScreen
-from clinic_shared.triage.tokens import LINE_BREAKS, WarmTokenizer
+from clinic_shared.triage.tokens import LINE_BREAKS, WarmTokenizer, read_shouted_negations
 from clinic_shared.triage.vocabulary import (
     SIGN_EXCLUDED,
     Sign,
@@ -84,6 +84,7 @@ class TriageEngine:
         # weighs the rules' evidence when it points both ways (None: the rules alone)
         self.pathway_model: PathwayModel | None = pathway_model or PathwayModel.load()
         self._nlp = spacy.blank("en")
+        read_shouted_negations(self._nlp)
         self._make_doc = WarmTokenizer(self._nlp)
         self._normaliser = Normaliser(self._vocabulary_words(), vocabulary.spelling.text_speak,
                                       vocabulary.spelling.min_length)

@@ -11,12 +11,26 @@ before a special case; the tokens are the same, as a cached word is split the sa
 """
 
 import numpy as np
-from spacy.attrs import IS_SPACE
+from spacy.attrs import IS_SPACE, NORM, ORTH
 from spacy.language import Language
 from spacy.tokens import Doc
 
 SEEN_WORDS = 100_000  # forgotten (and cached once more as met) beyond this many
 LINE_BREAKS = "clinic_line_breaks"  # the pipeline component
+
+
+def read_shouted_negations(nlp: Language) -> None:
+    """ "NECK WONT TURN" read as "neck won't turn": spaCy splits "wont", "cant", "dont" … into a
+    verb and "not" only as written in lower or title case; a text typed in capitals gets the
+    same split (the pieces keep their capitals, so the patient's words are quoted as written)."""
+    rules = nlp.tokenizer.rules
+    for written, pieces in list(rules.items()):
+        shouted = written.upper()
+        if written.isalpha() and written.islower() and written.endswith("nt") \
+                and len(pieces) > 1 and shouted not in rules:
+            nlp.tokenizer.add_special_case(shouted, [
+                {ORTH: piece[ORTH].upper(), NORM: piece.get(NORM, piece[ORTH].lower())}
+                for piece in pieces])
 
 
 class WarmTokenizer:
