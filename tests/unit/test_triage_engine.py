@@ -256,6 +256,15 @@ def test_a_malformed_vocabulary_stops_with_its_file_line_and_reason(tmp_path):
     with pytest.raises(VocabularyError, match="exact word"):
         load_vocabulary(broken)
 
+    # a phrase whose word lists multiply into more rules than a service should hold
+    relatives = "|".join(f"kin{n}" for n in range(100))
+    huge = f'"{relatives} (was|were|has|had|got) (just|recently|newly|only) (told|found|seen)"'
+    broken.write_text(good.replace('"fixation|plated"', huge, 1), encoding="utf-8")
+    line = good[:good.index('"fixation|plated"')].count("\n") + 1
+    with pytest.raises(VocabularyError, match=r"6,000 word sequences") as refused:
+        load_vocabulary(broken)
+    assert str(refused.value).startswith(f"{broken}:{line}:")
+
     broken.write_text(textwrap.dedent("""\
         version: 1
         modifiers: [

@@ -38,6 +38,11 @@ def slots(phrase: str) -> list[str]:
     return _SLOT.findall(phrase)
 
 
+# a phrase's run of word lists is compiled into one rule per word sequence it stands for: the
+# largest in the shipped file (a relative, a link word, a verb: 4,992) costs a few MB per process
+MAX_SEQUENCES = 5_000
+
+
 def _check_phrase(phrase: str) -> str:
     found = slots(phrase)
     if not found:
@@ -53,7 +58,25 @@ def _check_phrase(phrase: str) -> str:
     if any(re.search(r"[|(\s]=\w", slot) for slot in found):  # "a|=b": "=" must lead a slot
         raise ValueError(f"{phrase!r}: an exact word (=word) stands alone as a slot; "
                          "write its alternatives as phrases of their own")
+    sequences = _most_sequences(found)
+    if sequences > MAX_SEQUENCES:
+        raise ValueError(
+            f"{phrase!r}: its word lists stand for {sequences:,} word sequences in a row (at "
+            f"most {MAX_SEQUENCES:,}: every one is a rule each service holds in memory); put a "
+            "gap (*) between the lists or split the phrase")
     return phrase
+
+
+def _most_sequences(found: list[str]) -> int:
+    """How many word sequences the longest run of slots between gaps stands for (the
+    alternatives of its slots multiplied; a word list counts as one)."""
+    runs = [1]
+    for slot in found:
+        if slot.strip("*") == "":
+            runs.append(1)
+        else:
+            runs[-1] *= len(slot.strip("()").split("|"))
+    return max(runs)
 
 
 Phrase = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_check_phrase)]
