@@ -180,6 +180,13 @@ def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text
      "stronger", "rehab_physio"),
     ("Since having my second baby I leak a little when I run or sneeze, the GP says my pelvic "
      "floor is weak", "rehab_physio"),
+    # someone else's cancer, said as people say it (dev11, dev12)
+    ("My wife has just been diagnosed with breast cancer. I'm writing about my stiff lower back.",
+     "manual_therapy"),
+    ("Dad got diagnosed with bowel cancer in the summer; I'm his carer and my back is stiff "
+     "from lifting him", "manual_therapy"),
+    ("Mum is going through radiotherapy and I drive her every day, my neck has locked up and I "
+     "can't turn to reverse", "manual_therapy"),
 ])
 def test_alarming_words_in_an_innocent_sense_raise_no_alarm(engine, text, pathway):
     reading = engine.read(text)
@@ -196,6 +203,23 @@ def test_alarming_words_in_an_innocent_sense_raise_no_alarm(engine, text, pathwa
 ])
 def test_instability_load_and_movement_already_back_point_to_rehab(engine, text):
     assert engine.read(text).pathway == "rehab_physio"
+
+
+@pytest.mark.parametrize("text", [
+    "I'm writing for my mum, she was diagnosed with breast cancer and now has back pain that "
+    "wakes her every night",
+    "I was diagnosed with breast cancer in 2019 and now I have new pain in my back at night",
+])
+def test_the_patients_own_cancer_history_with_back_pain_stays_a_red_flag(engine, text):
+    assert "cancer" in {flag.category for flag in engine.read(text).red_flags}
+
+
+def test_a_cue_that_runs_into_a_finding_still_governs_what_is_near_it(engine):
+    """ "a bit stronger" holds the finding "stronger": the cue ends where the finding begins,
+    and "a bit" still marks the weak legs as getting better (not spreading weakness)."""
+    reading = engine.read("Ten days in hospital with pneumonia and my legs have gone weak, a bit "
+                          "stronger each day now, I'd like help to get walking again")
+    assert (reading.urgent, reading.pathway) == (False, "rehab_physio")
 
 
 def test_a_text_typed_in_capitals_is_read_like_any_other_and_quoted_as_written(engine):
@@ -224,8 +248,9 @@ def test_advice_is_per_category_and_the_most_urgent_comes_first(engine):
 
 @pytest.mark.parametrize("part", DEVELOPMENT_PARTS)
 def test_every_red_flag_of_the_development_corpus_is_caught(engine, part):
-    result = evaluate(engine, part, load_corpus(CORPUS / f"{part}.jsonl"))
-    assert len(result.outcomes) >= 150  # the whole part was read
+    items = load_corpus(CORPUS / f"{part}.jsonl")
+    result = evaluate(engine, part, items)
+    assert len(items) >= 140 and len(result.outcomes) == len(items)  # the whole part was read
     assert [o.item.id for o in result.missed] == []
     assert result.false_alarm_rate <= 0.03
 

@@ -102,7 +102,9 @@ class TriageEngine:
             "medspacy_context", config={"rules": None, "input_span_type": "group",
                                         "phrase_matcher_attr": "NORM",
                                         "span_group_name": SPANS, "span_attrs": None,
-                                        # "no" in "no urge to pee" is the sign, not a cue
+                                        # "no" in "no urge to pee" is the sign, not a cue;
+                                        # a cue running into a finding is trimmed
+                                        # (findings.py)
                                         "prune_on_target_overlap": True})
         _trust_patterns(context._ConText__matcher)
         context.add(self._context_rules())

@@ -6,10 +6,19 @@ object for each finding each time, and medspaCy's ConText iterates it once for e
 (and every modifier against every finding after that). A text without findings has nothing for
 ConText to modify, so its modifiers are not even looked for.
 
+One rule differs from medspaCy's: where ConText drops every cue that overlaps a finding
+(`prune_on_target_overlap`), a cue that begins before a finding and runs into it is cut where
+the finding begins and kept ("my husband was diagnosed" before "diagnosed with prostate
+cancer": "my husband was" still marks it someone else's); a cue that begins inside a finding is
+part of the finding's words and is dropped as before ("no" in "no urge to pee"). Every red flag
+of every corpus part stays caught with it.
+
 spaCy's token Matcher makes a Token object for every word of a text whatever its patterns, a
 tenth of a read for the few dozen patterns that have an exact word or a gap; `RulesMatcher` runs
 it only on a text with a word that one of its patterns starts with.
 """
+
+from collections.abc import Callable
 
 from spacy.attrs import LOWER, NORM
 from spacy.strings import StringStore
@@ -58,11 +67,14 @@ class FindingsReader:
         """What `ConText.__call__` does (its rules, scopes, pruning and edges), on a list."""
         strings = doc.vocab.strings
         rules = self._modifier_matches.rule_map
-        graph = ConTextGraph(prune_on_modifier_overlap=self._context.prune_on_target_overlap)
+        graph = ConTextGraph(prune_on_modifier_overlap=False)
         graph.targets = targets
+        cues = self._modifier_matches(doc)
+        if self._context.prune_on_target_overlap:
+            cues = [cue for cue in map(_before_findings(targets), cues) if cue is not None]
         graph.modifiers = [ConTextModifier(rules[strings[match_id]], start, end, doc,
                                            max_scope=self._context.max_scope)
-                           for match_id, start, end in self._modifier_matches(doc)]
+                           for match_id, start, end in cues]
         graph.update_scopes()
         graph.apply_modifiers()
         for target, modifier in graph.edges:
@@ -109,3 +121,19 @@ class RulesMatcher:
         matches += self._phrases(doc)
         matches += self._regexes(doc)
         return prune_overlapping_matches(matches) if self._prune else matches
+
+
+def _before_findings(targets: list[Span]) -> Callable[[Match], Match | None]:
+    """A cue that runs into a finding ends where the finding begins ("not had" before "had a
+    fall", "my husband was diagnosed" before "diagnosed with prostate cancer"): what is left
+    still governs what follows. A cue that begins inside a finding is part of its words ("no"
+    in "no urge to pee") and is no cue at all."""
+    def trimmed(cue: Match) -> Match | None:
+        match_id, start, end = cue
+        for target in targets:
+            if start < target.end and target.start < end:  # they overlap
+                if start >= target.start:
+                    return None
+                end = min(end, target.start)
+        return match_id, start, end
+    return trimmed

@@ -21,8 +21,7 @@ from clinic_shared.triage.screen_training import fit_linear
 MARGIN = 0.35
 REGULARISATION = 3.0  # scikit-learn's C
 CORPUS = Path(__file__).resolve().parents[3] / "tests" / "triage_corpus"
-DEVELOPMENT_PARTS = ("dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev8",
-                     "dev9", "dev10")
+DEVELOPMENT_PARTS = ("dev", *(f"dev{n}" for n in range(2, 13)))
 
 
 def train_pathways(parts: dict[str, Sequence[CorpusItem]]) -> dict:
