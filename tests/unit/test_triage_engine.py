@@ -246,11 +246,15 @@ def test_advice_is_per_category_and_the_most_urgent_comes_first(engine):
 
 
 
-@pytest.mark.parametrize("part", DEVELOPMENT_PARTS)
-def test_every_red_flag_of_the_development_corpus_is_caught(engine, part):
+HELD_OUT_PARTS = ("heldout", "heldout2", "heldout3", "heldout4", "heldout5")
+
+
+# the held-out parts are never tuned on, but a change that misses one of their red flags fails
+@pytest.mark.parametrize("part", [*DEVELOPMENT_PARTS, *HELD_OUT_PARTS])
+def test_every_red_flag_of_the_corpus_is_caught(engine, part):
     items = load_corpus(CORPUS / f"{part}.jsonl")
     result = evaluate(engine, part, items)
-    assert len(items) >= 140 and len(result.outcomes) == len(items)  # the whole part was read
+    assert len(items) >= 100 and len(result.outcomes) == len(items)  # the whole part was read
     assert [o.item.id for o in result.missed] == []
     assert result.false_alarm_rate <= 0.03
 

@@ -38,7 +38,7 @@ class ServiceProcess:
 CORPUS = Path("tests/triage_corpus")
 DEVELOPMENT_CORPORA = tuple(CORPUS / f"dev{n}.jsonl" for n in ("", *range(2, 13)))
 DEFAULT_CORPORA = (*DEVELOPMENT_CORPORA,
-                   *(CORPUS / f"{part}.jsonl" for part in ("heldout", "heldout2", "heldout3")))
+                   *(CORPUS / f"heldout{n}.jsonl" for n in ("", *range(2, 6))))
 
 SERVICES = (
     ServiceProcess("booking", 8001, 9101),
