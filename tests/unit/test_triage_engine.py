@@ -200,9 +200,26 @@ def test_alarming_words_in_an_innocent_sense_raise_no_alarm(engine, text, pathwa
     "Our son swims for his county and wants to keep competing; his shoulder hurts when he trains "
     "hard and we need help managing his training load",
     "Shoulder pain when I lift weights over my head at the gym, gone when I stop, full movement",
+    "Outside of my elbow kills when I grip a mug, I'm a bricklayer and it's been months",
+    "Hurt my back deadlifting, it has settled, but I want help getting back to lifting heavy "
+    "safely",
+    "My dad spent a week in hospital with a chest infection; the fever has gone now but his legs "
+    "have gone weak from lying in bed",
 ])
 def test_instability_load_and_movement_already_back_point_to_rehab(engine, text):
     assert engine.read(text).pathway == "rehab_physio"
+
+
+@pytest.mark.parametrize("text", [
+    "Broke my arm on the ice last winter, healed now, but the shoulder won't lift above my head",
+    "Something in my upper back went clunk when I sneezed and now it catches when I twist to "
+    "reverse the car",
+    "The surgeon says I'm not ready for a new knee yet, it's stiff and won't bend past a right "
+    "angle",
+])
+def test_a_joint_that_will_not_go_and_an_operation_not_yet_had_point_to_manual_therapy(engine,
+                                                                                      text):
+    assert engine.read(text).pathway == "manual_therapy"
 
 
 @pytest.mark.parametrize("text", [

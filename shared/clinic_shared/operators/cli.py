@@ -36,7 +36,7 @@ class ServiceProcess:
 
 
 CORPUS = Path("tests/triage_corpus")
-DEVELOPMENT_CORPORA = tuple(CORPUS / f"dev{n}.jsonl" for n in ("", *range(2, 13)))
+DEVELOPMENT_CORPORA = tuple(CORPUS / f"dev{n}.jsonl" for n in ("", *range(2, 15)))
 DEFAULT_CORPORA = (*DEVELOPMENT_CORPORA,
                    *(CORPUS / f"heldout{n}.jsonl" for n in ("", *range(2, 6))))
 
