@@ -8,8 +8,8 @@ import pytest
 from loguru import logger as loguru_logger
 
 from clinic_shared.triage import FormAnswers, VocabularyError, triage_engine
+from clinic_shared.triage.corpus_parts import DEVELOPMENT_PARTS, HELD_OUT_PARTS
 from clinic_shared.triage.evaluation import evaluate, load_corpus
-from clinic_shared.triage.pathway_training import DEVELOPMENT_PARTS
 from clinic_shared.triage.vocabulary import DEFAULT_VOCABULARY, load_vocabulary
 
 CORPUS = Path(__file__).resolve().parents[1] / "triage_corpus"
@@ -261,9 +261,6 @@ def test_advice_is_per_category_and_the_most_urgent_comes_first(engine):
     assert "A&E" in dict(advice)[engine.title("cauda_equina")]
 
 
-
-
-HELD_OUT_PARTS = ("heldout", "heldout2", "heldout3", "heldout4", "heldout5")
 
 
 # the held-out parts are never tuned on, but a change that misses one of their red flags fails

@@ -26,6 +26,7 @@ from clinic_shared.messaging.dead_letters import dead_letter_counts, inspect, re
 from clinic_shared.messaging.topology import Topology
 from clinic_shared.operators.reconcile import database_urls, reconcile, render
 from clinic_shared.settings import ServiceSettings
+from clinic_shared.triage.corpus_parts import DEVELOPMENT_PARTS, HELD_OUT_PARTS
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ class ServiceProcess:
 
 
 CORPUS = Path("tests/triage_corpus")
-DEVELOPMENT_CORPORA = tuple(CORPUS / f"dev{n}.jsonl" for n in ("", *range(2, 15)))
+DEVELOPMENT_CORPORA = tuple(CORPUS / f"{part}.jsonl" for part in DEVELOPMENT_PARTS)
 DEFAULT_CORPORA = (*DEVELOPMENT_CORPORA,
-                   *(CORPUS / f"heldout{n}.jsonl" for n in ("", *range(2, 6))))
+                   *(CORPUS / f"{part}.jsonl" for part in HELD_OUT_PARTS))
 
 SERVICES = (
     ServiceProcess("booking", 8001, 9101),

@@ -8,6 +8,7 @@ part read by the rules plus a model trained on the other parts (leave one part o
 from collections.abc import Sequence
 from pathlib import Path
 
+from clinic_shared.triage.corpus_parts import DEVELOPMENT_PARTS
 from clinic_shared.triage.evaluation import CorpusItem, evaluate, load_corpus
 from clinic_shared.triage.pathway_model import PATHWAYS, PathwayModel
 from clinic_shared.triage.screen_training import fit_linear
@@ -21,7 +22,6 @@ from clinic_shared.triage.screen_training import fit_linear
 MARGIN = 0.35
 REGULARISATION = 3.0  # scikit-learn's C
 CORPUS = Path(__file__).resolve().parents[3] / "tests" / "triage_corpus"
-DEVELOPMENT_PARTS = ("dev", *(f"dev{n}" for n in range(2, 15)))
 
 
 def train_pathways(parts: dict[str, Sequence[CorpusItem]]) -> dict:
