@@ -18,8 +18,6 @@ tenth of a read for the few dozen patterns that have an exact word or a gap; `Ru
 it only on a text with a word that one of its patterns starts with.
 """
 
-from collections.abc import Callable
-
 from spacy.attrs import LOWER, NORM
 from spacy.strings import StringStore
 from spacy.tokens import Doc, Span
@@ -71,7 +69,7 @@ class FindingsReader:
         graph.targets = targets
         cues = self._modifier_matches(doc)
         if self._context.prune_on_target_overlap:
-            cues = [cue for cue in map(_before_findings(targets), cues) if cue is not None]
+            cues = [kept for cue in cues if (kept := _cut_at_findings(cue, targets))]
         graph.modifiers = [ConTextModifier(rules[strings[match_id]], start, end, doc,
                                            max_scope=self._context.max_scope)
                            for match_id, start, end in cues]
@@ -123,17 +121,15 @@ class RulesMatcher:
         return prune_overlapping_matches(matches) if self._prune else matches
 
 
-def _before_findings(targets: list[Span]) -> Callable[[Match], Match | None]:
+def _cut_at_findings(cue: Match, targets: list[Span]) -> Match | None:
     """A cue that runs into a finding ends where the finding begins ("not had" before "had a
     fall", "my husband was diagnosed" before "diagnosed with prostate cancer"): what is left
     still governs what follows. A cue that begins inside a finding is part of its words ("no"
-    in "no urge to pee") and is no cue at all."""
-    def trimmed(cue: Match) -> Match | None:
-        match_id, start, end = cue
-        for target in targets:
-            if start < target.end and target.start < end:  # they overlap
-                if start >= target.start:
-                    return None
-                end = min(end, target.start)
-        return match_id, start, end
-    return trimmed
+    in "no urge to pee") and is no cue at all (None)."""
+    match_id, start, end = cue
+    for target in targets:
+        if start < target.end and target.start < end:  # they overlap
+            if start >= target.start:
+                return None
+            end = min(end, target.start)
+    return match_id, start, end
