@@ -148,6 +148,8 @@ def test_post_operative_wording_gets_the_clinics_pathway(engine, text, pathway):
      "out of my right eye", "vascular"),
     ("Chiropractor manipulated my neck this morning and since then my head is pounding like "
      "never before", "vascular"),
+    # a fever that "has gone" is over; one that "has gone up" is not
+    ("My back is agony and my temperature has gone up to 39 tonight", "infection"),
     # a GP's letter in shorthand (dev9): the temperature is on the examination line
     ("Re: Mrs A. Khan, 71. 10/7 hx of thoracic back pain, no trauma. O/E: T 38.4, tender T8. "
      "Plan: physio for mobility.", "infection"),
