@@ -150,6 +150,13 @@ def test_post_operative_wording_gets_the_clinics_pathway(engine, text, pathway):
      "never before", "vascular"),
     # a fever that "has gone" is over; one that "has gone up" is not
     ("My back is agony and my temperature has gone up to 39 tonight", "infection"),
+    # words of something cleared or over look back at it, never at what comes after
+    ("X-ray said no fracture and I'm wetting myself without knowing since the fall onto my back",
+     "cauda_equina"),
+    ("The flu is over now and I can't feel when I need to pee, my back is agony",
+     "cauda_equina"),
+    ("my husband has just started noticing my foot drags and catches on the stairs, getting "
+     "worse every week", "neurological_deficit"),
     # a GP's letter in shorthand (dev9): the temperature is on the examination line
     ("Re: Mrs A. Khan, 71. 10/7 hx of thoracic back pain, no trauma. O/E: T 38.4, tender T8. "
      "Plan: physio for mobility.", "infection"),
