@@ -157,6 +157,10 @@ def test_post_operative_wording_gets_the_clinics_pathway(engine, text, pathway):
      "cauda_equina"),
     ("my husband has just started noticing my foot drags and catches on the stairs, getting "
      "worse every week", "neurological_deficit"),
+    ("Mum fell in the garden yesterday and now she won't walk any more, she just sits holding "
+     "her hip", "fracture"),
+    ("My leg went numb after the epidural for my knee op on Monday and it still hasn't come back",
+     "neurological_deficit"),
     # a GP's letter in shorthand (dev9): the temperature is on the examination line
     ("Re: Mrs A. Khan, 71. 10/7 hx of thoracic back pain, no trauma. O/E: T 38.4, tender T8. "
      "Plan: physio for mobility.", "infection"),
