@@ -161,6 +161,8 @@ def test_post_operative_wording_gets_the_clinics_pathway(engine, text, pathway):
      "her hip", "fracture"),
     ("My leg went numb after the epidural for my knee op on Monday and it still hasn't come back",
      "neurological_deficit"),
+    ("After my son's football match I noticed my knee wound is leaking yellow fluid, I had the op "
+     "ten days ago", "post_op_complication"),
     # a GP's letter in shorthand (dev9): the temperature is on the examination line
     ("Re: Mrs A. Khan, 71. 10/7 hx of thoracic back pain, no trauma. O/E: T 38.4, tender T8. "
      "Plan: physio for mobility.", "infection"),
