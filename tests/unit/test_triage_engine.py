@@ -226,6 +226,14 @@ def test_instability_load_and_movement_already_back_point_to_rehab(engine, text)
 
 
 @pytest.mark.parametrize("text", [
+    "Is it manual therapy or rehab I need? My back has been bad for a while.",
+    "my husbands back has gone again. does he need the manual therapy or the other one??",
+])
+def test_asking_which_discipline_is_not_evidence_for_either(engine, text):
+    assert engine.read(text).pathway == "unsure"
+
+
+@pytest.mark.parametrize("text", [
     "Broke my arm on the ice last winter, healed now, but the shoulder won't lift above my head",
     "Something in my upper back went clunk when I sneezed and now it catches when I twist to "
     "reverse the car",
