@@ -202,6 +202,15 @@ def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text
      "from lifting him", "manual_therapy"),
     ("Mum is going through radiotherapy and I drive her every day, my neck has locked up and I "
      "can't turn to reverse", "manual_therapy"),
+    # the patient's own relative, when someone writes for the patient (dev15, dev16)
+    ("I'm writing for my husband, his mum had breast cancer that spread to her bones and he's "
+     "convinced it's sinister. His shoulder is very stiff and won't reach up to the shelf",
+     "manual_therapy"),
+    ("Terrified I've slipped a disc, my brother-in-law had one and couldn't walk for a month. "
+     "Mine is a stiff lower back, hard to bend, nothing down my legs", "manual_therapy"),
+    # a near fall is not a fall, and "can't" does not reach across a clause to "walks"
+    ("my mum had a bunion op 3 months ago. big toe is so stiff she cant push off, walks on the "
+     "outside of her foot, and she's wobbly on that foot, nearly fell in the garden", "both"),
 ])
 def test_alarming_words_in_an_innocent_sense_raise_no_alarm(engine, text, pathway):
     reading = engine.read(text)
@@ -252,6 +261,18 @@ def test_a_joint_that_will_not_go_and_an_operation_not_yet_had_point_to_manual_t
 ])
 def test_the_patients_own_cancer_history_with_back_pain_stays_a_red_flag(engine, text):
     assert "cancer" in {flag.category for flag in engine.read(text).red_flags}
+
+
+@pytest.mark.parametrize(("text", "pathway"), [
+    ("Nurse at the surgery - pt requests private physio for his neck, no other details given",
+     "unsure"),
+    ("The GP surgery suggested physio. Can't do my bra up behind my back or reach across to the "
+     "seatbelt, lifting is fine", "manual_therapy"),
+    ("Fractured my kneecap, had it wired 12 weeks ago. Knee only bends to about 80 and my "
+     "thigh's like a twig", "both"),
+])
+def test_a_gps_surgery_is_not_an_operation_and_a_wired_kneecap_is(engine, text, pathway):
+    assert engine.read(text).pathway == pathway
 
 
 def test_a_cue_that_runs_into_a_finding_still_governs_what_is_near_it(engine):

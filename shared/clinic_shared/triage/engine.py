@@ -47,7 +47,8 @@ GAP_WORDS = {"*": 3, "**": 6, "***": 10}
 _GAP_WORD = {"IS_SENT_START": False, "NORM": {"NOT_IN": list(GAP_STOPS)}}
 GAPS = {gap: {**_GAP_WORD, "OP": f"{{0,{n}}}"} for gap, n in GAP_WORDS.items()}
 # what rules out pathway evidence: absent, someone else's or feared (an operation: long ago too)
-EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "DENIED", "FAMILY", "HYPOTHETICAL"})
+EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "DENIED", "FAMILY", "THEIR_FAMILY",
+                               "HYPOTHETICAL"})
 SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
 MAX_PHRASES_PER_FLAG = 3
 QUOTE_CHARACTERS = 160  # the sentence the screen quotes, at most

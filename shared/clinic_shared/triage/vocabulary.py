@@ -15,12 +15,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 DEFAULT_VOCABULARY = Path(__file__).with_name("vocabulary.yaml")
 
 ModifierCategory = Literal["NEGATED_EXISTENCE", "DENIED", "HISTORICAL", "EARLIER", "FAMILY",
-                           "HYPOTHETICAL", "POSSIBLE_EXISTENCE", "STABLE", "MECHANICAL", "PSEUDO",
-                           "TERMINATE"]
+                           "THEIR_FAMILY", "HYPOTHETICAL", "POSSIBLE_EXISTENCE", "STABLE",
+                           "MECHANICAL", "PSEUDO", "TERMINATE"]
 # what makes a red-flag sign not the patient's present problem (a sign may accept some of these)
 # (DENIED, a plain "not", rules out pathway evidence only: "I can't control my bladder")
-SIGN_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "HISTORICAL", "EARLIER",
-                           "STABLE", "MECHANICAL"})
+SIGN_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "THEIR_FAMILY", "HYPOTHETICAL",
+                           "HISTORICAL", "EARLIER", "STABLE", "MECHANICAL"})
 Direction = Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "PSEUDO", "TERMINATE"]
 PathwayName = Literal["manual_therapy", "rehab_physio", "both"]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
