@@ -9,6 +9,7 @@ from loguru import logger as loguru_logger
 
 from clinic_shared.triage import FormAnswers, VocabularyError, triage_engine
 from clinic_shared.triage.corpus_parts import DEVELOPMENT_PARTS, HELD_OUT_PARTS
+from clinic_shared.triage.engine import READ_AS_ROUTINE
 from clinic_shared.triage.evaluation import evaluate, load_corpus
 from clinic_shared.triage.vocabulary import DEFAULT_VOCABULARY, load_vocabulary
 
@@ -273,6 +274,20 @@ def test_the_patients_own_cancer_history_with_back_pain_stays_a_red_flag(engine,
 ])
 def test_a_gps_surgery_is_not_an_operation_and_a_wired_kneecap_is(engine, text, pathway):
     assert engine.read(text).pathway == pathway
+
+
+@pytest.mark.parametrize("text", [
+    "My feet are cold at night, I can't go up the stairs quickly since my knee op, the knee is "
+    "stiff and weak",
+    "Out of the boot 3 weeks after his Achilles repair, he's walking flat footed, and he can't "
+    "go up on his toes on that side at all. The ankle is really stiff",
+])
+def test_a_phrases_gap_does_not_reach_across_a_comma_into_another_clause(engine, text):
+    """ "feet ... can't go up" is a foot that will not lift only within one clause: across a
+    comma the words belong to different things, and no red-flag words are found at all."""
+    reading = engine.read(text)
+    assert not reading.urgent
+    assert READ_AS_ROUTINE not in {reason.rule for reason in reading.reasons}
 
 
 def test_a_cue_that_runs_into_a_finding_still_governs_what_is_near_it(engine):

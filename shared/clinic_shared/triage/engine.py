@@ -39,9 +39,10 @@ from clinic_shared.triage.vocabulary import (
 SPANS = "triage"
 # a concept is context for a sign ("back" for a cancer history): only its absence rules it out
 CONCEPT_EXCLUDED = frozenset({"NEGATED_EXISTENCE"})
-# a gap in a phrase: any few words of one sentence, none of them a negation, "used (to)" or a
-# word of getting better ("the wound has healed, no redness" is not "wound ... redness")
-GAP_STOPS = ("no", "not", "never", "nil", "without", "use", "none", "better", "stronger",
+# a gap in a phrase: any few words of one clause, none of them a comma, a negation, "used (to)"
+# or a word of getting better ("the wound has healed, no redness" is not "wound ... redness";
+# "my feet are cold at night, I can't go up the stairs" is not a foot that will not lift)
+GAP_STOPS = (",", "no", "not", "never", "nil", "without", "use", "none", "better", "stronger",
              "improv")
 GAP_WORDS = {"*": 3, "**": 6, "***": 10}
 _GAP_WORD = {"IS_SENT_START": False, "NORM": {"NOT_IN": list(GAP_STOPS)}}
