@@ -134,6 +134,19 @@ def test_context_and_operations_not_had_do_not_tip_the_pathway(engine, text, pat
      "manual_therapy"),
     # fear of running again after an injury: confidence, rehab
     ("I'm terrified to run again after tearing my calf. It's healed now.", "rehab_physio"),
+    ("Pelvis fixed with screws after a riding fall 18 months ago, fully healed and I move "
+     "freely, but my hips and core feel weak and wobbly", "rehab_physio"),
+    # strength already back, only stiffness left: manual therapy (dev17)
+    ("Total knee replacement 18 months ago. Thigh is strong, I walk 5 miles, but the knee still "
+     "stops at about 105 degrees and feels stuck", "manual_therapy"),
+    ("Wrist plated 5 months ago, my grip strength is the same as the other side, I just can't "
+     "bend the wrist back fully", "manual_therapy"),
+    # an operation named, nothing said of how it moves or how strong it is: reception asks
+    ("Hi, can someone call me about my operation please?", "unsure"),
+    ("hi there, just had my op, whats the next step?", "unsure"),
+    # alarming words for ordinary early weakness and stiffness after a new knee
+    ("I had my knee replaced 3 weeks ago. When I lift my leg it feels useless, the muscle won't "
+     "do it, and the knee feels made of concrete, I can only bend it a little way", "both"),
 ])
 def test_post_operative_wording_gets_the_clinics_pathway(engine, text, pathway):
     reading = engine.read(text)
@@ -209,6 +222,11 @@ def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text
      "manual_therapy"),
     ("Terrified I've slipped a disc, my brother-in-law had one and couldn't walk for a month. "
      "Mine is a stiff lower back, hard to bend, nothing down my legs", "manual_therapy"),
+    # a chest wall, an old crash already fixed, a floor to play on (dev17)
+    ("Last year I had rib fixation after a car accident. Everything's healed. My chest wall "
+     "still feels tight when I twist and my trunk feels weak", "both"),
+    ("Both knees replaced in September. I can't get up off our low sofa without pushing on the "
+     "arms, and I'd like to get down on the floor to play with my grandchildren", "both"),
     # a near fall is not a fall, and "can't" does not reach across a clause to "walks"
     ("my mum had a bunion op 3 months ago. big toe is so stiff she cant push off, walks on the "
      "outside of her foot, and she's wobbly on that foot, nearly fell in the garden", "both"),

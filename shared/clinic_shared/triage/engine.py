@@ -309,14 +309,19 @@ class TriageEngine:
         surgery = self.vocabulary.pathways.surgery
         quoted: dict[str, list[str]] = {}
         places: dict[str, set[int]] = {}
+        found = []
         for span in findings:
             kind, _, name = span.label_.partition("|")
             excluded = SURGERY_EXCLUDED if name == surgery else EVIDENCE_EXCLUDED
             if kind == "evidence" and _present(span, excluded - own):
-                phrases = quoted.setdefault(name, [])
-                if span.text not in phrases:
-                    phrases.append(span.text)
-                places.setdefault(name, set()).update(range(span.start, span.end))
+                found.append((name, span))
+        # an operation is named beside the rest ("post ACL" is an operation and an ACL)
+        for name, span in [item for item in found if item[0] == surgery] + _first_said(
+                [item for item in found if item[0] != surgery]):
+            phrases = quoted.setdefault(name, [])
+            if span.text not in phrases:
+                phrases.append(span.text)
+            places.setdefault(name, set()).update(range(span.start, span.end))
         if form.after_surgery:
             quoted.setdefault(surgery, []).append("ticked: I had surgery")
             places.setdefault(surgery, set()).add(-1)
@@ -365,6 +370,18 @@ def _shortened(text: str) -> str:
     if len(text) <= QUOTE_CHARACTERS:
         return text
     return text[:QUOTE_CHARACTERS].rsplit(" ", 1)[0] + "…"
+
+
+def _first_said(found: list[tuple[str, Span]]) -> list[tuple[str, Span]]:
+    """Where phrases of two evidence groups overlap, the one the patient began first is what
+    they said: "can't bend the wrist back fully" is stiffness, not movement back; "grip
+    strength is the same as the other side" is strength back, not a word of weakness."""
+    kept: list[tuple[str, Span]] = []
+    for name, span in sorted(found, key=lambda item: (item[1].start, -len(item[1]))):
+        if not any(other != name and span.start < earlier.end and earlier.start < span.end
+                   for other, earlier in kept):
+            kept.append((name, span))
+    return kept
 
 
 def _runs(tokens: set[int]) -> int:

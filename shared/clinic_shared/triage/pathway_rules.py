@@ -3,7 +3,10 @@
 Manual therapists get stiff joints moving; rehab physios build stability, strength and control.
 One discipline's evidence outweighing the other's `DOMINANCE` times over means that discipline
 alone; both together, or an operation, mean both (an operation with movement already back and
-no stiffness: rehab alone); nothing found means "unsure", and reception asks.
+no stiffness: rehab alone; with strength already back and no weakness: manual therapy alone);
+nothing found means "unsure", and reception asks. An operation named with nothing said of how
+the joint moves or how strong it is ("can someone call me about my operation?") is "unsure"
+too: reception asks what the patient needs now.
 """
 
 from dataclasses import dataclass, field
@@ -24,7 +27,7 @@ class Weighed:
     def __post_init__(self) -> None:
         weight = {"manual_therapy": 0.0, "rehab_physio": 0.0, "both": 0.0}
         for name, count in self.evidence.items():
-            if name != self.pathways.movement_back:
+            if name not in (self.pathways.movement_back, self.pathways.strength_back):
                 group = self.pathways.evidence[name]
                 weight[group.points_to] += count * group.weight
         self.weight = weight
@@ -37,10 +40,20 @@ class Weighed:
     def movement_back(self) -> bool:
         return self.pathways.movement_back in self.evidence
 
+    @property
+    def strength_back(self) -> bool:
+        return self.pathways.strength_back in self.evidence
+
     def rules_pathway(self) -> str:
         manual, rehab = self.weight["manual_therapy"], self.weight["rehab_physio"]
         if self.after_surgery:
-            return "rehab_physio" if self.movement_back and not manual else "both"
+            if self.movement_back and not manual:
+                return "rehab_physio"
+            if self.strength_back and not rehab:
+                return "manual_therapy"
+            if not (manual or rehab or self.movement_back or self.strength_back):
+                return "unsure"
+            return "both"
         if self.weight["both"] or (manual and rehab and max(manual, rehab) < DOMINANCE * min(
                 manual, rehab)):
             return "both"
@@ -51,12 +64,13 @@ class Weighed:
     def candidates(self) -> set[str]:
         """The pathways the text has words for, when they do not settle it: after an operation
         or with both disciplines' words, both and each discipline with words of its own (after
-        an operation, movement back is rehab's); with context alone (a sport named in passing),
-        that discipline or unsure. Otherwise none: the rules' pathway stands."""
+        an operation, movement back is rehab's and strength back manual therapy's); with
+        context alone (a sport named in passing), that discipline or unsure. Otherwise none:
+        the rules' pathway stands."""
         manual, rehab = self.weight["manual_therapy"], self.weight["rehab_physio"]
         if self.after_surgery or (manual and rehab):
             candidates = {"both"}
-            if manual:
+            if manual or self.strength_back:
                 candidates.add("manual_therapy")
             if rehab or self.movement_back:
                 candidates.add("rehab_physio")
