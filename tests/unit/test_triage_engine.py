@@ -141,9 +141,11 @@ def test_context_and_operations_not_had_do_not_tip_the_pathway(engine, text, pat
      "stops at about 105 degrees and feels stuck", "manual_therapy"),
     ("Wrist plated 5 months ago, my grip strength is the same as the other side, I just can't "
      "bend the wrist back fully", "manual_therapy"),
-    # an operation named, nothing said of how it moves or how strong it is: reception asks
+    # "my op", nothing said of which or of how it moves or how strong it is: reception asks
     ("Hi, can someone call me about my operation please?", "unsure"),
     ("hi there, just had my op, whats the next step?", "unsure"),
+    # a named operation alone is the clinic's "usually both"
+    ("I had a spinal fusion in the spring, could I book an assessment?", "both"),
     # alarming words for ordinary early weakness and stiffness after a new knee
     ("I had my knee replaced 3 weeks ago. When I lift my leg it feels useless, the muscle won't "
      "do it, and the knee feels made of concrete, I can only bend it a little way", "both"),

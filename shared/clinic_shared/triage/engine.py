@@ -307,17 +307,18 @@ class TriageEngine:
                   ) -> tuple[list[SuggestionReason], dict[str, int]]:
         """Reasons quoting the patient, and how many places in the text each evidence has."""
         surgery = self.vocabulary.pathways.surgery
+        operations = {surgery, self.vocabulary.pathways.surgery_unnamed}
         quoted: dict[str, list[str]] = {}
         places: dict[str, set[int]] = {}
         found = []
         for span in findings:
             kind, _, name = span.label_.partition("|")
-            excluded = SURGERY_EXCLUDED if name == surgery else EVIDENCE_EXCLUDED
+            excluded = SURGERY_EXCLUDED if name in operations else EVIDENCE_EXCLUDED
             if kind == "evidence" and _present(span, excluded - own):
                 found.append((name, span))
         # an operation is named beside the rest ("post ACL" is an operation and an ACL)
-        for name, span in [item for item in found if item[0] == surgery] + _first_said(
-                [item for item in found if item[0] != surgery]):
+        for name, span in [item for item in found if item[0] in operations] + _first_said(
+                [item for item in found if item[0] not in operations]):
             phrases = quoted.setdefault(name, [])
             if span.text not in phrases:
                 phrases.append(span.text)

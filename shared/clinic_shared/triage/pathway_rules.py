@@ -4,9 +4,9 @@ Manual therapists get stiff joints moving; rehab physios build stability, streng
 One discipline's evidence outweighing the other's `DOMINANCE` times over means that discipline
 alone; both together, or an operation, mean both (an operation with movement already back and
 no stiffness: rehab alone; with strength already back and no weakness: manual therapy alone);
-nothing found means "unsure", and reception asks. An operation named with nothing said of how
-the joint moves or how strong it is ("can someone call me about my operation?") is "unsure"
-too: reception asks what the patient needs now.
+nothing found means "unsure", and reception asks. "My operation" with nothing said of which
+one, how the joint moves or how strong it is ("can someone call me about my op?") is "unsure"
+too; a named operation ("my spinal fusion") is the clinic's "usually both".
 """
 
 from dataclasses import dataclass, field
@@ -34,6 +34,10 @@ class Weighed:
 
     @property
     def after_surgery(self) -> bool:
+        return self.operation_named or self.pathways.surgery_unnamed in self.evidence
+
+    @property
+    def operation_named(self) -> bool:
         return self.pathways.surgery in self.evidence
 
     @property
@@ -51,7 +55,8 @@ class Weighed:
                 return "rehab_physio"
             if self.strength_back and not rehab:
                 return "manual_therapy"
-            if not (manual or rehab or self.movement_back or self.strength_back):
+            if not (self.operation_named or manual or rehab or self.movement_back
+                    or self.strength_back):
                 return "unsure"
             return "both"
         if self.weight["both"] or (manual and rehab and max(manual, rehab) < DOMINANCE * min(

@@ -129,6 +129,8 @@ class Evidence(Strict):
 class Pathways(Strict):
     evidence: dict[Identifier, Evidence]
     surgery: Identifier  # the evidence meaning "after an operation": usually both
+    # an operation not named ("my op", "post-op"): alone, it says too little (unsure)
+    surgery_unnamed: Identifier | None = None
     movement_back: Identifier  # after an operation, movement already back: rehab physio
     strength_back: Identifier | None = None  # after an operation, strength back: manual therapy
     both_order: list[Literal["manual_therapy", "rehab_physio"]] = ["rehab_physio",
@@ -136,7 +138,8 @@ class Pathways(Strict):
 
     @model_validator(mode="after")
     def _named_evidence_exists(self) -> "Pathways":
-        for name in (self.surgery, self.movement_back, self.strength_back):
+        for name in (self.surgery, self.surgery_unnamed, self.movement_back,
+                     self.strength_back):
             if name is not None and name not in self.evidence:
                 raise ValueError(f"{name!r} is not one of the evidence groups")
         return self
