@@ -310,7 +310,7 @@ class TriageEngine:
         operations = {surgery, self.vocabulary.pathways.surgery_unnamed}
         quoted: dict[str, list[str]] = {}
         places: dict[str, set[int]] = {}
-        found = []
+        found: list[tuple[str, Span]] = []
         for span in findings:
             kind, _, name = span.label_.partition("|")
             excluded = SURGERY_EXCLUDED if name in operations else EVIDENCE_EXCLUDED
