@@ -386,6 +386,14 @@ def test_a_malformed_vocabulary_stops_with_its_file_line_and_reason(tmp_path):
     with pytest.raises(VocabularyError, match=r"6,000 word sequences") as refused:
         load_vocabulary(broken)
     assert str(refused.value).startswith(f"{broken}:{line}:")
+    # the same multiplied through a word list (@kin), counted once the list is written out
+    kin = ", ".join(f"kin{n}" for n in range(100))
+    multiplied = '"@kin (was|were|has|had|got) (just|recently|newly|only) (told|found|seen)"'
+    through_a_list = good.replace("words:\n", f"words:\n  kin: [{kin}]\n", 1).replace(
+        '"fixation|plated"', multiplied, 1)
+    broken.write_text(through_a_list, encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"@kin .*6,000 word sequences"):
+        load_vocabulary(broken)
 
     broken.write_text(textwrap.dedent("""\
         version: 1

@@ -48,9 +48,9 @@ GAP_WORDS = {"*": 3, "**": 6, "***": 10}
 _GAP_WORD = {"IS_SENT_START": False, "NORM": {"NOT_IN": list(GAP_STOPS)}}
 GAPS = {gap: {**_GAP_WORD, "OP": f"{{0,{n}}}"} for gap, n in GAP_WORDS.items()}
 # what rules out pathway evidence: absent, someone else's or feared (an operation: long ago too)
-EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "DENIED", "FAMILY", "THEIR_FAMILY",
-                               "HYPOTHETICAL"})
+EVIDENCE_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "DENIED", "FAMILY", "HYPOTHETICAL"})
 SURGERY_EXCLUDED = EVIDENCE_EXCLUDED | {"HISTORICAL"}
+THIRD_PERSON = frozenset({"his", "her", "their"})  # "his mum had": the patient's relative
 MAX_PHRASES_PER_FLAG = 3
 QUOTE_CHARACTERS = 160  # the sentence the screen quotes, at most
 READ_AS_ROUTINE = "red_flag_words_read_as_routine"  # a reason: the rules' words, overruled
@@ -276,7 +276,7 @@ class TriageEngine:
             if any(start <= span.start and span.end <= end for start, end in harmless):
                 continue
             category, sign = self._signs[span.label_]
-            if not _present(span, SIGN_EXCLUDED - set(sign.counts_when) - own):
+            if not _present(span, SIGN_EXCLUDED - set(sign.counts_when), own):
                 continue
             if not set(sign.needs) <= concepts:
                 continue
@@ -314,7 +314,7 @@ class TriageEngine:
         for span in findings:
             kind, _, name = span.label_.partition("|")
             excluded = SURGERY_EXCLUDED if name in operations else EVIDENCE_EXCLUDED
-            if kind == "evidence" and _present(span, excluded - own):
+            if kind == "evidence" and _present(span, excluded, own):
                 found.append((name, span))
         # an operation is named beside the rest ("post ACL" is an operation and an ACL)
         for name, span in [item for item in found if item[0] in operations] + _first_said(
@@ -390,9 +390,18 @@ def _runs(tokens: set[int]) -> int:
     return sum(1 for token in tokens if token - 1 not in tokens)
 
 
-def _present(span: Span, excluded: frozenset[str] | set[str]) -> bool:
-    """True unless a ConText modifier of one of the `excluded` categories governs the span."""
-    return not any(modifier.category in excluded for modifier in span._.modifiers)
+def _present(span: Span, excluded: frozenset[str] | set[str],
+             own: frozenset[str] | set[str] = frozenset()) -> bool:
+    """True unless a ConText modifier of one of the `excluded` categories governs the span.
+    What `own` names is the patient's own (asking for a relative, "my husband had" is the
+    patient's), except a relative of the patient ("his mum had"): someone else even then."""
+    doc = span.doc
+    for modifier in span._.modifiers:
+        start = modifier.modifier_span[0]
+        theirs = start > 0 and doc[start - 1].lower_ in THIRD_PERSON
+        if modifier.category in excluded and (modifier.category not in own or theirs):
+            return False
+    return True
 
 
 @cache

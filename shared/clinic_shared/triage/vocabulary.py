@@ -15,12 +15,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 DEFAULT_VOCABULARY = Path(__file__).with_name("vocabulary.yaml")
 
 ModifierCategory = Literal["NEGATED_EXISTENCE", "DENIED", "HISTORICAL", "EARLIER", "FAMILY",
-                           "THEIR_FAMILY", "HYPOTHETICAL", "POSSIBLE_EXISTENCE", "STABLE",
-                           "MECHANICAL", "PSEUDO", "TERMINATE"]
+                           "HYPOTHETICAL", "POSSIBLE_EXISTENCE", "STABLE", "MECHANICAL", "PSEUDO",
+                           "TERMINATE"]
 # what makes a red-flag sign not the patient's present problem (a sign may accept some of these)
 # (DENIED, a plain "not", rules out pathway evidence only: "I can't control my bladder")
-SIGN_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "THEIR_FAMILY", "HYPOTHETICAL",
-                           "HISTORICAL", "EARLIER", "STABLE", "MECHANICAL"})
+SIGN_EXCLUDED = frozenset({"NEGATED_EXISTENCE", "FAMILY", "HYPOTHETICAL", "HISTORICAL", "EARLIER",
+                           "STABLE", "MECHANICAL"})
 Direction = Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "PSEUDO", "TERMINATE"]
 PathwayName = Literal["manual_therapy", "rehab_physio", "both"]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
@@ -69,7 +69,8 @@ def _check_phrase(phrase: str) -> str:
 
 def _most_sequences(found: list[str]) -> int:
     """How many word sequences the longest run of slots between gaps stands for (the
-    alternatives of its slots multiplied; a word list counts as one)."""
+    alternatives of its slots multiplied; an unexpanded word list counts as one: the vocabulary
+    counts again once its lists are written out)."""
     runs = [1]
     for slot in found:
         if slot.strip("*") == "":
@@ -184,6 +185,12 @@ class Vocabulary(Strict):
             if unknown:
                 raise ValueError(f"{phrase!r} uses unknown word list(s) "
                                  f"{['@' + name for name in unknown]}")
+            sequences = _most_sequences(slots(self.expand(phrase)))
+            if sequences > MAX_SEQUENCES:
+                raise ValueError(
+                    f"{phrase!r}: with its word lists written out it stands for {sequences:,} "
+                    f"word sequences in a row (at most {MAX_SEQUENCES:,}); put a gap (*) "
+                    "between the lists or split the phrase")
         if self.writing_for_someone and self.writing_for_someone not in self.concepts:
             raise ValueError(f"writing_for_someone: no concept {self.writing_for_someone!r}")
         for question, category_name in self.form_questions.items():
