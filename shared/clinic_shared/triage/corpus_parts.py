@@ -4,4 +4,4 @@ rules are tuned on and the models learn from, and the held-out parts that only m
 `clinic` command lists them without loading the engine."""
 
 DEVELOPMENT_PARTS = ("dev", *(f"dev{n}" for n in range(2, 18)))
-HELD_OUT_PARTS = ("heldout", *(f"heldout{n}" for n in range(2, 11)))
+HELD_OUT_PARTS = ("heldout", *(f"heldout{n}" for n in range(2, 13)))
