@@ -381,6 +381,12 @@ def test_a_malformed_vocabulary_stops_with_its_file_line_and_reason(tmp_path):
     with pytest.raises(VocabularyError, match="exact word"):
         load_vocabulary(broken)
 
+    # a gap written inside a group would be the literal word "*"
+    broken.write_text(good.replace('"fixation|plated"', '"(fixed * |plated) wrist"', 1),
+                      encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"gap \(\*\) stands between slots"):
+        load_vocabulary(broken)
+
     # a phrase whose word lists multiply into more rules than a service should hold
     relatives = "|".join(f"kin{n}" for n in range(100))
     huge = f'"{relatives} (was|were|has|had|got) (just|recently|newly|only) (told|found|seen)"'

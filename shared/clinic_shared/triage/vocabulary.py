@@ -53,6 +53,9 @@ def _check_phrase(phrase: str) -> str:
         raise ValueError(f"{phrase!r}: '*' (any few words) may only stand between words")
     if any("@" in slot and not re.fullmatch(r"@[a-z][a-z0-9_]*", slot) for slot in found):
         raise ValueError(f"{phrase!r}: a word list (@name) stands alone as a slot")
+    if any(slot.startswith("(") and "*" in slot for slot in found):  # "(found * |left)"
+        raise ValueError(f"{phrase!r}: a gap (*) stands between slots, not inside a group; "
+                         "write a phrase of its own for the alternative with a gap")
     if any(not part.strip() for slot in found for part in slot.strip("()").split("|")):
         raise ValueError(f"{phrase!r}: an empty alternative in 'a|b'")
     if any(re.search(r"[|(\s]=\w", slot) for slot in found):  # "a|=b": "=" must lead a slot
