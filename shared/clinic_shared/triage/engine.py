@@ -395,13 +395,13 @@ def _present(span: Span, excluded: frozenset[str] | set[str],
     """True unless a ConText modifier of one of the `excluded` categories governs the span.
     What `own` names is the patient's own (asking for a relative, "my husband had" is the
     patient's), except a relative of the patient ("his mum had"): someone else even then."""
-    doc = span.doc
-    for modifier in span._.modifiers:
-        start = modifier.modifier_span[0]
-        theirs = start > 0 and doc[start - 1].lower_ in THIRD_PERSON
-        if modifier.category in excluded and (modifier.category not in own or theirs):
-            return False
-    return True
+    return not any(modifier.category in excluded and (
+        modifier.category not in own or _after_third_person(span.doc, modifier.modifier_span[0]))
+        for modifier in span._.modifiers)
+
+
+def _after_third_person(doc: Doc, start: int) -> bool:
+    return start > 0 and doc[start - 1].lower_ in THIRD_PERSON
 
 
 @cache
