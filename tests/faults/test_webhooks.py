@@ -84,13 +84,14 @@ def test_webhook_receiver_failing_then_worker_killed_gets_every_event_once(stack
                              f"after {receiver.copies} copies dropped by webhook-id, "
                              f"{receiver.answers[500]} answers 500 in its first "
                              f"{FAIL_SECONDS:.0f} s, {len(out_of_order)} out of order, "
-                             f"{receiver.bad_signatures} bad signatures"))
+                             f"{receiver.bad_signatures} bad signatures, "
+                             f"{receiver.incomplete} cut off by the kill"))
         # the table's lost and dup columns count the webhooks too
         ROWS[-1] = replace(ROWS[-1], lost=ROWS[-1].lost + len(missing),
                            duplicated=ROWS[-1].duplicated + len(twice))
         assert missing == [] and twice == [], (missing[:3], twice[:3])
         assert out_of_order == [], [received[i] for i in out_of_order[:3]]
-        assert receiver.bad_signatures == 0
+        assert receiver.bad_signatures == 0, receiver.why_bad[:3]
         assert receiver.answers[500] > 0, "the receiver should have failed at first"
         assert receiver.copies > 0, "the kill after a 2xx should have sent one again"
     finally:

@@ -1,6 +1,10 @@
 """A webhook receiver as an outside system would write one: every request verified with the
 Standard Webhooks library, copies dropped by their `webhook-id`, and 500 for its first
-`fail_seconds` (counted from the first request it gets)."""
+`fail_seconds` (counted from the first request it gets).
+
+A request whose body ends before its content-length (the sender was killed between writing the
+headers and the body) is discarded unanswered, as any HTTP server does: it was never a whole
+request, so it is neither accepted nor a bad signature."""
 
 import json
 import threading
@@ -22,6 +26,8 @@ class WebhookReceiver:
     copies: int = 0  # requests for a webhook-id already accepted (dropped)
     answers: Counter[int] = field(default_factory=Counter)
     bad_signatures: int = 0
+    why_bad: list[str] = field(default_factory=list)  # the library's reason for each
+    incomplete: int = 0  # requests cut off before their body ended
     first_request: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -36,7 +42,12 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    receiver.cut_off()
+                    self.close_connection = True
+                    return
                 code = receiver.receive(body, dict(self.headers.items()))
                 self.send_response(code)
                 self.send_header("content-length", "0")
@@ -55,6 +66,10 @@ class WebhookReceiver:
             self._server.shutdown()
             self._server.server_close()
 
+    def cut_off(self) -> None:
+        with self._lock:
+            self.incomplete += 1
+
     def receive(self, body: bytes, headers: dict[str, str]) -> int:
         with self._lock:
             now = time.monotonic()
@@ -65,9 +80,10 @@ class WebhookReceiver:
                 return 500
         try:
             payload = Webhook(self.secret).verify(body, headers)
-        except WebhookVerificationError:
+        except WebhookVerificationError as exc:
             with self._lock:
                 self.bad_signatures += 1
+                self.why_bad.append(str(exc))
                 self.answers[400] += 1
             return 400
         message_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
@@ -87,4 +103,5 @@ class WebhookReceiver:
     def summary(self) -> str:
         with self._lock:
             return json.dumps({"answers": dict(self.answers), "copies": self.copies,
-                               "bad_signatures": self.bad_signatures})
+                               "bad_signatures": self.bad_signatures,
+                               "why_bad": self.why_bad[:3], "incomplete": self.incomplete})
