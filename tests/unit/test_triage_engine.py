@@ -141,6 +141,14 @@ def test_context_and_operations_not_had_do_not_tip_the_pathway(engine, text, pat
      "stops at about 105 degrees and feels stuck", "manual_therapy"),
     ("Wrist plated 5 months ago, my grip strength is the same as the other side, I just can't "
      "bend the wrist back fully", "manual_therapy"),
+    # strength tests passed, or strength "no problem": only the joint's movement is left (dev18)
+    ("Knee replaced last year, I've passed all my strength and balance tests but it still "
+     "doesn't quite go fully straight", "manual_therapy"),
+    ("Wrist fixed with a plate in May. No problem with grip strength now, but it's tight and "
+     "won't bend back", "manual_therapy"),
+    # movement already back in the patient's own measure: rehab
+    ("Fusion at L4/5 in the spring. I can touch my toes better than before the op, I just have "
+     "no stamina and my back tires by lunchtime", "rehab_physio"),
     # "my op", nothing said of which or of how it moves or how strong it is: reception asks
     ("Hi, can someone call me about my operation please?", "unsure"),
     ("hi there, just had my op, whats the next step?", "unsure"),
@@ -229,6 +237,9 @@ def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text
      "still feels tight when I twist and my trunk feels weak", "both"),
     ("Both knees replaced in September. I can't get up off our low sofa without pushing on the "
      "arms, and I'd like to get down on the floor to play with my grandchildren", "both"),
+    # a swollen calf already scanned and cleared, told after it (dev18)
+    ("My calf puffed up after my knee op so they did an ultrasound on Friday, no clot, all "
+     "clear. The knee is stiff and my thigh is weak", "both"),
     # a near fall is not a fall, and "can't" does not reach across a clause to "walks"
     ("my mum had a bunion op 3 months ago. big toe is so stiff she cant push off, walks on the "
      "outside of her foot, and she's wobbly on that foot, nearly fell in the garden", "both"),
