@@ -187,6 +187,14 @@ def test_post_operative_wording_gets_the_clinics_pathway(engine, text, pathway):
      "neurological_deficit"),
     ("After my son's football match I noticed my knee wound is leaking yellow fluid, I had the op "
      "ten days ago", "post_op_complication"),
+    # night pain that nothing eases, a leg that drags more each week, a cancer named alone (dev20,
+    # dev21)
+    ("Since October my lower back is fine in the day but in bed nothing helps, I end up pacing "
+     "the landing at 3am", "cancer"),
+    ("My left leg has started dragging and I'm scuffing that foot on the pavement more each "
+     "week", "neurological_deficit"),
+    ("Prostate cancer five years back, signed off since. Now my lower back aches all day, even "
+     "lying down", "cancer"),
     # a GP's letter in shorthand (dev9): the temperature is on the examination line
     ("Re: Mrs A. Khan, 71. 10/7 hx of thoracic back pain, no trauma. O/E: T 38.4, tender T8. "
      "Plan: physio for mobility.", "infection"),
@@ -240,6 +248,19 @@ def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text
     # a swollen calf already scanned and cleared, told after it (dev18)
     ("My calf puffed up after my knee op so they did an ultrasound on Friday, no clot, all "
      "clear. The knee is stiff and my thigh is weak", "both"),
+    # an old droop that nothing has changed since, numbness only on the handlebars, a steroid
+    # jab, clots only watched for, a back that won't stand up straight (dev19, dev20)
+    ("My dad had a stroke four years ago that left his mouth a little droopy and nothing has "
+     "changed since. He wants help with his stiff shoulder, it won't reach the shelf",
+     "manual_therapy"),
+    ("On long bike rides my fingers go numb on the handlebars, fine once I'm off. My neck is "
+     "stiff and I can't turn it to look behind", "manual_therapy"),
+    ("Steroid jab in my shoulder last month helped a bit, it's still stiff reaching up to the "
+     "cupboard", "manual_therapy"),
+    ("I know to watch for clots after my knee replacement. The knee is stiff and won't bend "
+     "and my thigh is weak on the stairs", "both"),
+    ("Bent down to feed the cat and now I can't stand up straight, low back locked, nothing "
+     "down my legs", "manual_therapy"),
     # a near fall is not a fall, and "can't" does not reach across a clause to "walks"
     ("my mum had a bunion op 3 months ago. big toe is so stiff she cant push off, walks on the "
      "outside of her foot, and she's wobbly on that foot, nearly fell in the garden", "both"),
@@ -414,6 +435,17 @@ def test_a_malformed_vocabulary_stops_with_its_file_line_and_reason(tmp_path):
     broken.write_text(through_a_list, encoding="utf-8")
     with pytest.raises(VocabularyError, match=r"@kin .*6,000 word sequences"):
         load_vocabulary(broken)
+
+    # a cue already given to another rule: which of the two governs would be left to chance
+    denial = '      - "no real"\n'
+    twice = good.replace(denial, denial + '      - "without"\n', 1)
+    broken.write_text(twice, encoding="utf-8")
+    first = twice[:twice.index('      - "without"\n      - "never"')].count("\n") + 1
+    second = twice[:twice.index(denial)].count("\n") + 2
+    with pytest.raises(VocabularyError, match=r"'without' is already a cue of NEGATED_EXISTENCE "
+                       rf"FORWARD \(max_scope 6\) on line {first}") as refused:
+        load_vocabulary(broken)
+    assert str(refused.value).startswith(f"{broken}:{second}:")
 
     broken.write_text(textwrap.dedent("""\
         version: 1

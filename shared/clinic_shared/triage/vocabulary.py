@@ -281,7 +281,7 @@ def load_vocabulary(path: Path | str | None = None) -> Vocabulary:
     except VocabularyError as exc:
         raise VocabularyError(f"{file}:{str(exc).removeprefix('line ')}") from None
     try:
-        return Vocabulary.model_validate(data)
+        vocabulary = Vocabulary.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
@@ -290,3 +290,26 @@ def load_vocabulary(path: Path | str | None = None) -> Vocabulary:
         message = error["msg"].removeprefix("Value error, ")
         raise VocabularyError(
             f"{file}:{_line_of(lines, loc)}: {where}: {message}{more}") from None
+    _refuse_cues_given_twice(vocabulary, file, lines)
+    return vocabulary
+
+
+def _refuse_cues_given_twice(vocabulary: Vocabulary, file: Path, lines: dict[tuple, int]
+                             ) -> None:
+    """The same cue in two modifier rules of another category, direction or scope: medspaCy
+    keeps one of two cues on the same words, and which one would be left to chance (the order
+    its rules happen to be stored in), so a change elsewhere in the file could silently turn a
+    negation ("never") into a mere denial."""
+    first: dict[str, tuple[str, int]] = {}
+    for m, modifier in enumerate(vocabulary.modifiers):
+        rule = f"{modifier.category} {modifier.direction} (max_scope {modifier.max_scope})"
+        for p, phrase in enumerate(modifier.phrases):
+            words = " ".join(vocabulary.expand(phrase).split())
+            earlier, line = first.setdefault(words, (rule, _line_of(lines, ("modifiers", m,
+                                                                            "phrases", p))))
+            if earlier != rule:
+                where = _line_of(lines, ("modifiers", m, "phrases", p))
+                raise VocabularyError(
+                    f"{file}:{where}: modifiers.{m}.phrases.{p}: {phrase!r} is already a cue "
+                    f"of {earlier} on line {line}; give it to one rule only (medspaCy would "
+                    "keep only one of the two, by chance)")
