@@ -15,7 +15,7 @@ from spacy.attrs import IS_SPACE, NORM, ORTH
 from spacy.language import Language
 from spacy.tokens import Doc
 
-SEEN_WORDS = 100_000  # forgotten (and cached once more as met) beyond this many
+SEEN_WORDS = 20_000  # forgotten (and cached once more as met) beyond this many
 LINE_BREAKS = "clinic_line_breaks"  # the pipeline component
 
 
