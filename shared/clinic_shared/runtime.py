@@ -1,5 +1,8 @@
 """Process tuning shared by every API and worker."""
 
+import contextlib
+import ctypes
+import ctypes.util
 import gc
 import os
 
@@ -13,6 +16,22 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def refreeze_heap() -> None:
+    """After start-up objects were replaced (a triage pipeline compiled afresh): what was frozen
+    and is now garbage in cycles collected once, and what lives frozen again (in a process that
+    froze its heap); then the memory freed is given back to the system, where the C library
+    can (glibc's `malloc_trim`): spaCy's structures are many small C allocations, which would
+    otherwise stay counted against the process until reused."""
+    if gc.get_freeze_count():
+        gc.unfreeze()
+        freeze_startup_heap()
+    else:
+        gc.collect()
+    # not glibc (no malloc_trim): the memory is reused as the process goes on
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
 def yield_cpu_to_apis(niceness: int) -> int:

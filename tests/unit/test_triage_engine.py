@@ -1,17 +1,21 @@
 """The triage engine reads patients' own words: red flags in context, and the pathway split."""
 
+import gc
 import logging
 import textwrap
+import weakref
 from pathlib import Path
 
 import pytest
 from loguru import logger as loguru_logger
 
 from clinic_shared.triage import FormAnswers, VocabularyError, triage_engine
+from clinic_shared.triage import engine as engine_module
 from clinic_shared.triage.corpus_parts import DEVELOPMENT_PARTS, HELD_OUT_PARTS
-from clinic_shared.triage.engine import READ_AS_ROUTINE
+from clinic_shared.triage.engine import READ_AS_ROUTINE, TriageEngine
 from clinic_shared.triage.evaluation import evaluate, load_corpus
 from clinic_shared.triage.vocabulary import DEFAULT_VOCABULARY, load_vocabulary
+from tests.support.waiting import wait_until
 
 CORPUS = Path(__file__).resolve().parents[1] / "triage_corpus"
 BERT_FIRST = (
@@ -453,6 +457,27 @@ def test_a_malformed_vocabulary_stops_with_its_file_line_and_reason(tmp_path):
     """), encoding="utf-8")
     with pytest.raises(VocabularyError, match=rf"^{broken}:\d+: not valid YAML"):
         load_vocabulary(broken)
+
+
+def test_a_pipeline_grown_with_the_words_it_read_is_compiled_afresh_and_reads_the_same(
+        monkeypatch):
+    """spaCy 3.7 keeps every word it reads: past a limit the engine compiles its pipeline again
+    in the background, reads go on meanwhile, and the old one (with its words) is freed."""
+    monkeypatch.setattr(engine_module, "RENEW_AFTER_WORDS", 300)
+    fresh = TriageEngine(load_vocabulary())
+    before = fresh.read(BERT_FIRST)
+    first = weakref.ref(fresh._pipeline)
+    words_at_first = fresh.spacy_words
+    names = [f"Zq{n:x}vk" for n in range(400)]  # words no patient wrote before
+    for start in range(0, len(names), 40):
+        fresh.read("Please ring me back, my neighbours are " + " ".join(names[start:start + 40]))
+    assert fresh.spacy_words > words_at_first + 300
+    wait_until(lambda: fresh._pipeline is not first(), timeout=120,
+               message="a pipeline compiled afresh")
+    assert fresh.spacy_words < words_at_first + 300
+    assert fresh.read(BERT_FIRST) == before
+    wait_until(lambda: gc.collect() is not None and first() is None, timeout=30,
+               message="the old pipeline freed")
 
 
 def test_no_patient_text_reaches_any_log(engine, caplog):
