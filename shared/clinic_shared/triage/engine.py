@@ -72,8 +72,14 @@ class TriageEngine:
         self._pipeline = Pipeline(vocabulary)
         self._signs = self._pipeline.signs
         self._renewing = threading.Lock()
+        self.renewals = 0  # pipelines compiled afresh since start
 
     # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def renewing(self) -> bool:
+        """A fresh pipeline is being compiled in the background."""
+        return self._renewing.locked()
 
     @property
     def spacy_words(self) -> int:
@@ -100,6 +106,7 @@ class TriageEngine:
         def build() -> None:
             try:
                 self._pipeline = Pipeline(self.vocabulary)
+                self.renewals += 1
                 refreeze_heap()  # the old pipeline's cycles collected, the new one's frozen
             finally:
                 self._renewing.release()
