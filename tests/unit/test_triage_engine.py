@@ -169,6 +169,17 @@ def test_post_operative_wording_gets_the_clinics_pathway(engine, text, pathway):
 
 
 # What two writers who never saw the engine showed it missing (dev7, dev8), in other words again
+@pytest.mark.parametrize(("text", "pathway"), [
+    # wasted after a long illness, fear of it going again, a phased return to work (dev19-dev21)
+    ("Three weeks in hospital with pneumonia, I'm home and everything feels stiff and creaky "
+     "and I've lost so much muscle in my legs", "both"),
+    ("Off work six weeks with my back, improving now. I'm avoiding activity in case it goes "
+     "again and my employer wants a phased return to work", "rehab_physio"),
+])
+def test_deconditioning_and_fear_of_it_going_again_are_rehabs(engine, text, pathway):
+    assert engine.read(text).pathway == pathway
+
+
 @pytest.mark.parametrize(("text", "category"), [
     ("My neck has ached for a year, but now I can't do my coat buttons up and my handwriting "
      "has gone shaky", "neurological_deficit"),
@@ -294,6 +305,8 @@ def test_instability_load_and_movement_already_back_point_to_rehab(engine, text)
 @pytest.mark.parametrize("text", [
     "Is it manual therapy or rehab I need? My back has been bad for a while.",
     "my husbands back has gone again. does he need the manual therapy or the other one??",
+    # a treatment asked for by name, nothing said of the problem (dev19)
+    "Hi, do you offer sports massage and can I pay with Bupa?",
 ])
 def test_asking_which_discipline_is_not_evidence_for_either(engine, text):
     assert engine.read(text).pathway == "unsure"
