@@ -276,6 +276,21 @@ def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text
      "and my thigh is weak on the stairs", "both"),
     ("Bent down to feed the cat and now I can't stand up straight, low back locked, nothing "
      "down my legs", "manual_therapy"),
+    # a relative's condition, a show's name, a past virus's temperature, numbness walked off,
+    # a whiplash that needed no imaging, "not chest pain", a husband who wouldn't listen (dev22,
+    # dev24)
+    ("My sister has foot drop from her MS, but this is about me: my ankle has been stiff since "
+     "a sprain and won't bend when I squat", "manual_therapy"),
+    ("Rehearsing for a Saturday Night Fever show and my knee keeps giving way when I land",
+     "rehab_physio"),
+    ("Had flu a fortnight ago and was in bed with a temperature for days, but I'm fine now. My "
+     "neck and back are stiff from lying around", "manual_therapy"),
+    ("My leg went numb for a few seconds getting out of the van, fine again as soon as I walked "
+     "it off. My lower back is stiff after driving", "manual_therapy"),
+    ("Rear-ended at a junction, examined at A&E, no need for an x-ray, they said whiplash. My "
+     "neck is stiff turning left", "manual_therapy"),
+    ("upper bk feels locked from the desk, hurts a bit when i twist, not chest pain just bk",
+     "manual_therapy"),
     # a near fall is not a fall, and "can't" does not reach across a clause to "walks"
     ("my mum had a bunion op 3 months ago. big toe is so stiff she cant push off, walks on the "
      "outside of her foot, and she's wobbly on that foot, nearly fell in the garden", "both"),
