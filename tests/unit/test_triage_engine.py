@@ -384,8 +384,9 @@ def test_a_cue_that_runs_into_a_finding_still_governs_what_is_near_it(engine):
 
 
 def test_the_temperature_of_a_virus_had_is_read_as_history(engine):
-    """The rules read it as past (the urgency screen, which weighs the whole text, may still
-    ask for a call: it flags this one, a false alarm it may learn from)."""
+    """The rules read it as past. (The urgency screen weighs the whole text and may still raise
+    it: "...with a temperature for days, but I'm fine now. My neck and back are stiff" is one it
+    flags today, a false alarm left to it to learn.)"""
     doc = engine.doc("Had flu a fortnight ago and was in bed with a temperature for days. My "
                      "neck and back are stiff from lying around")
     fever = [span for span in doc.spans["triage"] if span.label_.startswith("flag|infection")]
