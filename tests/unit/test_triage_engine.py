@@ -210,6 +210,9 @@ def test_deconditioning_and_fear_of_it_going_again_are_rehabs(engine, text, path
      "week", "neurological_deficit"),
     ("Prostate cancer five years back, signed off since. Now my lower back aches all day, even "
      "lying down", "cancer"),
+    # a GP's letter: a first ever back pain late in life, weight down (dev27)
+    ("Re: Mrs B. Okafor, 79. First ever episode of low back pain, six weeks. Her weight is down "
+     "about 4 kg over that time. Please see for mobility.", "cancer"),
     # a GP's letter in shorthand (dev9): the temperature is on the examination line
     ("Re: Mrs A. Khan, 71. 10/7 hx of thoracic back pain, no trauma. O/E: T 38.4, tender T8. "
      "Plan: physio for mobility.", "infection"),
@@ -289,6 +292,14 @@ def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text
      "neck is stiff turning left", "manual_therapy"),
     ("upper bk feels locked from the desk, hurts a bit when i twist, not chest pain just bk",
      "manual_therapy"),
+    # a low-speed bump diagnosed as whiplash, a saddle sore, a face numb at the dentist, "a block
+    # of sessions" (dev25, dev26)
+    ("Shunted at about 5mph in a car park last month, A&E said whiplash. Neck stiff turning to "
+     "the right", "manual_therapy"),
+    ("saddle sore from the bike lol not numb. hips really tight", "manual_therapy"),
+    ("face was numb after the dentist this morning, worn off now. neck stiff since I slept on it",
+     "manual_therapy"),
+    ("Neck stiff, can't turn it to reverse. Could I book a block of sessions?", "manual_therapy"),
     # a near fall is not a fall, and "can't" does not reach across a clause to "walks"
     ("my mum had a bunion op 3 months ago. big toe is so stiff she cant push off, walks on the "
      "outside of her foot, and she's wobbly on that foot, nearly fell in the garden", "both"),

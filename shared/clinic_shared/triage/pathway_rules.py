@@ -69,7 +69,8 @@ class Weighed:
     def candidates(self) -> set[str]:
         """The pathways the text has words for, when they do not settle it: after an operation
         or with both disciplines' words, both and each discipline with words of its own (after
-        an operation, movement back is rehab's and strength back manual therapy's); with
+        an operation, movement back is rehab's and strength back manual therapy's; an
+        operation named with nothing said of how it is now: both or unsure); with
         context alone (a sport named in passing), that discipline or unsure. Otherwise none:
         the rules' pathway stands."""
         manual, rehab = self.weight["manual_therapy"], self.weight["rehab_physio"]
@@ -79,6 +80,8 @@ class Weighed:
                 candidates.add("manual_therapy")
             if rehab or self.movement_back:
                 candidates.add("rehab_physio")
+            if candidates == {"both"}:  # an operation named and nothing said of how it is now
+                candidates.add("unsure")
             return candidates
         if self.evidence and all(self.pathways.evidence[name].weight < 1
                                  for name in self.evidence):
