@@ -27,6 +27,10 @@ CHAR_NGRAMS = (3, 5)
 WORD_NGRAMS = (1, 2)
 CHAR_MIN_DF = 3
 WORD_MIN_DF = 2
+# the commonest n-grams kept, whatever the corpus's size: each term costs memory in every service
+# process (about 0.3 KB with its weights and lookups), and the rarest add nothing measurable
+CHAR_MAX_FEATURES = 15_000
+WORD_MAX_FEATURES = 10_000
 REGULARISATION = 10.0  # scikit-learn's C
 DECIMALS = 5
 
@@ -54,9 +58,10 @@ def fit_linear(items: Sequence[CorpusItem], wanted: dict[str, list[bool]],
     texts = [item.text for item in items]
     vectorisers = [
         ("char_wb", TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS,
-                                    min_df=CHAR_MIN_DF, sublinear_tf=True)),
+                                    min_df=CHAR_MIN_DF, max_features=CHAR_MAX_FEATURES,
+                                    sublinear_tf=True)),
         ("word", TfidfVectorizer(analyzer="word", ngram_range=WORD_NGRAMS, min_df=WORD_MIN_DF,
-                                 sublinear_tf=True)),
+                                 max_features=WORD_MAX_FEATURES, sublinear_tf=True)),
     ]
     features = hstack([vectoriser.fit_transform(texts) for _, vectoriser in vectorisers]).tocsr()
     coef, intercept = [], []
