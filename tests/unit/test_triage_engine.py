@@ -292,6 +292,9 @@ def test_what_a_red_flag_does_to_daily_life_is_read_as_the_red_flag(engine, text
      "neck is stiff turning left", "manual_therapy"),
     ("upper bk feels locked from the desk, hurts a bit when i twist, not chest pain just bk",
      "manual_therapy"),
+    # night pain denied, numbness that goes within minutes of standing (dev28)
+    ("Worried it's something nasty but it doesn't wake me at night and I'm well. My neck is stiff "
+     "and won't turn to the left", "manual_therapy"),
     # a low-speed bump diagnosed as whiplash, a saddle sore, a face numb at the dentist, "a block
     # of sessions" (dev25, dev26)
     ("Shunted at about 5mph in a car park last month, A&E said whiplash. Neck stiff turning to "

@@ -3,5 +3,5 @@ rules are tuned on and the models learn from, and the held-out parts that only m
 (each written by someone who saw neither the engine nor the other parts). Light on purpose: the
 `clinic` command lists them without loading the engine."""
 
-DEVELOPMENT_PARTS = ("dev", *(f"dev{n}" for n in range(2, 28)))
+DEVELOPMENT_PARTS = ("dev", *(f"dev{n}" for n in range(2, 30)))
 HELD_OUT_PARTS = ("heldout", *(f"heldout{n}" for n in range(2, 14)))
