@@ -78,7 +78,6 @@ class TriageEngine:
         # weighs the rules' evidence when it points both ways (None: the rules alone)
         self.pathway_model: PathwayModel | None = pathway_model or PathwayModel.load()
         self._pipeline = Pipeline(vocabulary)
-        self._signs = self._pipeline.signs
         self._renewing = threading.Lock()
         self.renewals = 0  # pipelines compiled afresh since start
 
@@ -149,13 +148,14 @@ class TriageEngine:
     def _red_flags(self, findings: list[Span], concepts: set[str], own: set[str]
                    ) -> list[RedFlagFound]:
         found: dict[str, list[str]] = {}
+        signs = self._pipeline.signs  # the same labels in every pipeline compiled
         harmless = [(s.start, s.end) for s in findings if s.label_ == "harmless"]
         for span in findings:
-            if span.label_ not in self._signs:
+            if span.label_ not in signs:
                 continue
             if any(start <= span.start and span.end <= end for start, end in harmless):
                 continue
-            category, sign = self._signs[span.label_]
+            category, sign = signs[span.label_]
             if not _present(span, SIGN_EXCLUDED - set(sign.counts_when), own):
                 continue
             if not set(sign.needs) <= concepts:
